@@ -1,0 +1,129 @@
+"""Benchmark: train every preset with its own recipe and score it on the full test set.
+
+Each run is the training script itself, started as a user would start it
+(`python train_conv.py --model small ...`), so the table measures exactly what a
+learner gets: test PSNR/SSIM of the noisy input and of the denoised output (the same
+fixed noisy test images for every run), training seconds, and the whole run's seconds
+(start-up, loading, training, scoring and saving). A run that fails is reported in the
+table, not a crash.
+
+Writes, into --out: one folder per run (with its model, metrics and pictures), a log of
+each run, results.json and results.md (the Markdown table README quotes).
+
+Example:
+  python benchmark.py                                 # every run below (about 40 minutes)
+  python benchmark.py --runs unet strided-mse --dataset fashion_mnist
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+# Every run: name -> (script, extra arguments). Each preset trains with its own recipe
+# (loss and epochs); "strided-mse" is the TensorFlow tutorial's recipe exactly (MSE).
+RUNS = {
+    "deep": ("train_dense.py", ["--model", "deep"]),
+    "shallow32": ("train_dense.py", ["--model", "shallow32"]),
+    "shallow64": ("train_dense.py", ["--model", "shallow64"]),
+    "noise-layer": ("train_dense.py", ["--model", "noise-layer"]),
+    "small": ("train_conv.py", ["--model", "small"]),
+    "wide": ("train_conv.py", ["--model", "wide"]),
+    "transpose": ("train_conv.py", ["--model", "transpose"]),
+    "strided": ("train_conv.py", ["--model", "strided"]),
+    "strided-mse": ("train_conv.py", ["--model", "strided", "--loss", "mse"]),
+    "unet": ("train_conv.py", []),  # the default run: no --model, no recipe flags
+}
+COLUMNS = ("run", "model", "loss", "epochs", "params", "train_seconds", "run_seconds",
+           "noisy_psnr", "psnr", "noisy_ssim", "ssim")
+
+
+def parse_arguments(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", nargs="+", choices=RUNS, default=list(RUNS),
+                        help="which runs, in this order (default: all)")
+    parser.add_argument("--dataset", default="mnist", choices=("mnist", "fashion_mnist"),
+                        help="the dataset every run uses (default: mnist)")
+    parser.add_argument("--noise-level", default=None,
+                        help="Gaussian noise factor for every run (default: the scripts' 0.2)")
+    parser.add_argument("--data-dir", default=None,
+                        help="passed on to the scripts (default: $DENOISE_DATA_DIR or download)")
+    parser.add_argument("--out", default=None,
+                        help="the folder for the results (default: runs/benchmark-<dataset>); "
+                             "it must not hold files yet")
+    args = parser.parse_args(argv)
+    args.out = args.out or os.path.join("runs", f"benchmark-{args.dataset}")
+    if os.path.isdir(args.out) and os.listdir(args.out):
+        parser.error(f"argument --out: {args.out} already holds files; choose another folder")
+    return args
+
+
+def run_one(name, args):
+    """Run one training script to the end; return its metrics, or the reason it failed."""
+    script, extra = RUNS[name]
+    command = [sys.executable, script, *extra, "--dataset", args.dataset,
+               "--out", os.path.join(args.out, name)]
+    if args.noise_level is not None:
+        command += ["--noise-level", args.noise_level]
+    if args.data_dir:
+        command += ["--data-dir", args.data_dir]
+    print("$", " ".join(command[1:]), flush=True)
+    start = time.perf_counter()
+    with open(os.path.join(args.out, f"{name}.log"), "w") as log:
+        finished = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT)
+    seconds = time.perf_counter() - start
+    if finished.returncode != 0:
+        return {"run": name, "failed": f"exit code {finished.returncode}, see {name}.log"}
+    with open(os.path.join(args.out, name, "metrics.json")) as file:
+        metrics = json.load(file)
+    return {"run": name, "command": " ".join(["python", *command[1:]]),
+            "run_seconds": round(seconds, 1), **metrics}
+
+
+def format_cell(value):
+    if isinstance(value, float):
+        return f"{value:.3f}" if value < 1.5 else f"{value:.2f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def markdown_table(results):
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for result in results:
+        if "failed" in result:
+            cells = [result["run"], f"failed: {result['failed']}"] + [""] * (len(COLUMNS) - 2)
+        else:
+            cells = [format_cell(result[column]) for column in COLUMNS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def machine_description():
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, " \
+           f"Python {platform.python_version()}"
+
+
+def main(argv=None):
+    args = parse_arguments(argv)
+    os.makedirs(args.out, exist_ok=True)
+    results = []
+    for name in args.runs:
+        results.append(run_one(name, args))
+        print(markdown_table(results[-1:]).splitlines()[-1], flush=True)
+    table = markdown_table(results)
+    header = (f"Benchmark on {args.dataset}, Gaussian noise factor "
+              f"{args.noise_level or 0.2}, full test set; machine: {machine_description()}\n"
+              f"Command: python benchmark.py {' '.join(argv or sys.argv[1:])}\n")
+    with open(os.path.join(args.out, "results.md"), "w") as file:
+        file.write(header + "\n" + table + "\n")
+    with open(os.path.join(args.out, "results.json"), "w") as file:
+        json.dump({"machine": machine_description(), "results": results}, file, indent=2)
+    print("\n" + header + "\n" + table)
+    print(f"\nwrote results.md and results.json in {args.out}")
+
+
+if __name__ == "__main__":
+    main()

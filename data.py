@@ -1,0 +1,118 @@
+"""Load the images our denoisers learn from: MNIST and Fashion-MNIST.
+
+Every image array this module returns is float32 in [0, 1] with shape
+(N, height, width, channels), the layout Keras convolutions expect, so the dense and
+the convolutional scripts read exactly the same data. Labels are kept (uint8): a
+denoiser does not need them, but a learner exploring the codes may.
+
+Where the images come from:
+- a local folder with the original IDX files, given as `--data-dir DIR` or in the
+  environment variable DENOISE_DATA_DIR, laid out as DIR/mnist/*.gz and
+  DIR/fashion-mnist/*.gz (the layout of the official downloads);
+- otherwise `keras.datasets`, which downloads each dataset once and caches it in
+  ~/.keras/datasets.
+"""
+
+import gzip
+import os
+
+import numpy as np
+
+DATASETS = ("mnist", "fashion_mnist")
+DATA_DIR_VARIABLE = "DENOISE_DATA_DIR"
+# The folder each dataset lives in inside a local data directory.
+LOCAL_FOLDERS = {"mnist": "mnist", "fashion_mnist": "fashion-mnist"}
+# The four files of each dataset, under the names of the official downloads.
+IDX_FILES = {
+    "train_images": "train-images-idx3-ubyte.gz",
+    "train_labels": "train-labels-idx1-ubyte.gz",
+    "test_images": "t10k-images-idx3-ubyte.gz",
+    "test_labels": "t10k-labels-idx1-ubyte.gz",
+}
+
+
+class DatasetError(RuntimeError):
+    """The dataset could not be read or downloaded; the message says how to fix it."""
+
+
+def read_idx(path):
+    """Read one IDX file of unsigned bytes (gzip-compressed or not) into a NumPy array.
+
+    IDX is the tiny format MNIST ships in, so reading it by hand is part of the lesson:
+    two zero bytes, a type code (0x08 = unsigned byte), the number of dimensions, each
+    dimension as a big-endian 32-bit integer, then the pixels (or labels) row by row.
+    """
+    opener = gzip.open if str(path).endswith(".gz") else open
+    try:
+        with opener(path, "rb") as file:
+            content = file.read()
+    except (OSError, EOFError) as error:  # missing, unreadable, truncated or not gzip
+        raise DatasetError(f"cannot read {path}: {error}") from error
+    if len(content) < 4 or content[:3] != b"\x00\x00\x08":
+        raise DatasetError(f"{path} is not an IDX file of unsigned bytes")
+    dimensions = content[3]
+    header_size = 4 + 4 * dimensions
+    shape = tuple(
+        int.from_bytes(content[4 + 4 * i : 8 + 4 * i], "big") for i in range(dimensions)
+    )
+    values = np.frombuffer(content, dtype=np.uint8, offset=header_size)
+    if values.size != np.prod(shape):
+        raise DatasetError(
+            f"{path}: the header promises {shape} values but the file holds {values.size}"
+        )
+    return values.reshape(shape)
+
+
+def read_local_copy(name, data_dir):
+    """Read the four IDX files of `name` from `data_dir`/<dataset folder>/."""
+    folder = os.path.join(data_dir, LOCAL_FOLDERS[name])
+    if not os.path.isdir(folder):
+        raise DatasetError(
+            f"no folder {folder}: the data directory must hold {LOCAL_FOLDERS[name]}/ "
+            f"with the four IDX .gz files of {name}"
+        )
+    arrays = {key: read_idx(os.path.join(folder, file)) for key, file in IDX_FILES.items()}
+    return (arrays["train_images"], arrays["train_labels"]), (
+        arrays["test_images"],
+        arrays["test_labels"],
+    )
+
+
+def download_with_keras(name):
+    """Let `keras.datasets` download (or read from its cache) the dataset `name`."""
+    import keras  # imported here: reading a local copy does not need Keras at all
+
+    try:
+        return getattr(keras.datasets, name).load_data()
+    except Exception as error:  # offline: URL errors, or a failed checksum of a partial file
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DatasetError(
+            f"could not download {name} ({reason}). Connect to the internet, or pass "
+            f"--data-dir DIR (or set {DATA_DIR_VARIABLE}=DIR) where DIR holds "
+            f"{LOCAL_FOLDERS[name]}/ with the IDX files"
+        ) from error
+
+
+def to_images(pixels):
+    """uint8 pixels (N, H, W) -> float32 images in [0, 1] with a channel axis (N, H, W, 1)."""
+    return (pixels.astype("float32") / 255.0)[..., np.newaxis]
+
+
+def load_dataset(name, data_dir=None, train_limit=None, test_limit=None):
+    """Return (x_train, y_train), (x_test, y_test) for MNIST or Fashion-MNIST.
+
+    `data_dir` defaults to the environment variable DENOISE_DATA_DIR; without either,
+    `keras.datasets` downloads the data. `train_limit` / `test_limit` keep only the
+    first N images of each split, for quick runs and tests.
+    """
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)}")
+    data_dir = data_dir or os.environ.get(DATA_DIR_VARIABLE)
+    if data_dir:
+        (x_train, y_train), (x_test, y_test) = read_local_copy(name, data_dir)
+    else:
+        (x_train, y_train), (x_test, y_test) = download_with_keras(name)
+    return (to_images(x_train[:train_limit]), y_train[:train_limit]), (
+        to_images(x_test[:test_limit]),
+        y_test[:test_limit],
+    )

@@ -1,0 +1,159 @@
+"""Corrupt clean images with the noise a denoiser learns to remove.
+
+Three kinds of noise, each a function (images, level, rng) -> new float32 images in [0, 1]:
+
+- gaussian:    images + level * N(0, 1), clipped to [0, 1]; `level` is the "noise factor".
+- poisson:     shot noise, as in a camera that counts photons: each pixel counts
+               Poisson(image * peak) photons, divided back by `peak`. The fewer photons
+               (the lower the peak), the noisier the picture.
+- salt-pepper: a fraction `level` of the pixels is set to 0 or to 1, half each.
+
+Two ways to feed noise to a model while it trains, so that it never sees the same noisy
+copy twice (a fixed noisy copy is easy to memorise; fresh noise is not):
+
+- NoisyBatches, a keras.utils.PyDataset that corrupts each batch as it is drawn;
+- TrainingGaussianNoise, a layer inside the model that adds noise only while training.
+
+The test set is different on purpose: `noisy_test_images` corrupts it with a fixed seed
+of its own, so every model and every run is scored on exactly the same noisy images.
+"""
+
+import math
+
+import keras
+import numpy as np
+
+NOISE_KINDS = ("gaussian", "poisson", "salt-pepper")
+# What `--noise-level` means for each kind, and its default.
+LEVEL_MEANINGS = {
+    "gaussian": "the noise factor (standard deviation on the [0, 1] scale)",
+    "poisson": "the peak photon count (lower is noisier)",
+    "salt-pepper": "the fraction of pixels set to 0 or 1",
+}
+DEFAULT_LEVELS = {"gaussian": 0.2, "poisson": 30.0, "salt-pepper": 0.1}
+# The seed of the noise on the test images: the same for every script, model and --seed.
+TEST_NOISE_SEED = 20240
+
+
+def gaussian(images, factor, rng):
+    """images + factor * N(0, 1), clipped back to the valid pixel range [0, 1]."""
+    noisy = images + factor * rng.standard_normal(images.shape, dtype=np.float32)
+    return np.clip(noisy, 0.0, 1.0)
+
+
+def poisson(images, peak, rng):
+    """Shot noise: Poisson photon counts at `peak` photons for a white pixel."""
+    counts = rng.poisson(images * peak)
+    return np.clip(counts / peak, 0.0, 1.0).astype(np.float32)
+
+
+def salt_pepper(images, fraction, rng):
+    """Set a random `fraction` of the pixels to 0 (pepper) or 1 (salt), half each."""
+    noisy = np.array(images, dtype=np.float32)
+    hit = rng.random(images.shape) < fraction
+    noisy[hit] = rng.random(int(hit.sum())) < 0.5
+    return noisy
+
+
+CORRUPTIONS = {"gaussian": gaussian, "poisson": poisson, "salt-pepper": salt_pepper}
+
+
+def check_level(kind, level):
+    """Raise ValueError, with the reason, when `level` makes no sense for `kind`."""
+    if kind not in CORRUPTIONS:
+        raise ValueError(f"unknown noise {kind!r}: choose one of {', '.join(NOISE_KINDS)}")
+    if not math.isfinite(level):
+        raise ValueError(f"the noise level must be a finite number, not {level}")
+    if kind == "gaussian" and level < 0:
+        raise ValueError(f"a Gaussian noise factor cannot be negative (got {level})")
+    if kind == "poisson" and level <= 0:
+        raise ValueError(f"a Poisson peak photon count must be positive (got {level})")
+    if kind == "salt-pepper" and not 0 <= level <= 1:
+        raise ValueError(f"a salt-and-pepper fraction must lie in [0, 1] (got {level})")
+
+
+def add_noise(images, kind, level, seed):
+    """Return a corrupted copy of `images`; `seed` is an int or a np.random.Generator."""
+    check_level(kind, level)
+    return CORRUPTIONS[kind](np.asarray(images, dtype=np.float32), level, np.random.default_rng(seed))
+
+
+def noisy_test_images(images, kind, level):
+    """The fixed noisy test set: the same noise for every model, run and --seed."""
+    return add_noise(images, kind, level, TEST_NOISE_SEED)
+
+
+class NoisyBatches(keras.utils.PyDataset):
+    """Batches of (noisy, clean) images, with fresh noise and a fresh order every epoch.
+
+    Every batch is a function of (seed, epoch, batch index) alone, so a run is
+    reproducible and can be resumed at any epoch. With `kind=None` the batches are
+    (clean, clean) pairs, for a model that adds its own noise (TrainingGaussianNoise).
+
+    Keras calls `on_epoch_end` after every epoch, and once before the first: on the
+    TensorFlow backend it reads two batches to learn their shapes, then starts afresh.
+    So training epoch k draws our epoch k + 1: still fresh noise, the same in every run.
+    """
+
+    def __init__(self, images, kind, level, batch_size, seed, **kwargs):
+        super().__init__(**kwargs)
+        if kind is not None:
+            check_level(kind, level)
+        self.images = images
+        self.kind = kind
+        self.level = level
+        self.batch_size = batch_size
+        self.seed = seed
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch):
+        """Draw the order of `epoch` (also how a resumed run catches up)."""
+        self.epoch = epoch
+        self.order = np.random.default_rng([self.seed, epoch]).permutation(len(self.images))
+
+    def __len__(self):
+        return math.ceil(len(self.images) / self.batch_size)
+
+    def __getitem__(self, index):
+        picked = self.order[index * self.batch_size : (index + 1) * self.batch_size]
+        clean = self.images[picked]
+        if self.kind is None:
+            return clean, clean
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        return CORRUPTIONS[self.kind](clean, self.level, rng), clean
+
+    def on_epoch_end(self):
+        self.set_epoch(self.epoch + 1)
+
+
+@keras.saving.register_keras_serializable(package="denoise")
+class TrainingGaussianNoise(keras.layers.Layer):
+    """Adds N(0, stddev^2) noise while training; lets inputs through unchanged otherwise.
+
+    Keras has a GaussianNoise layer that does this, but it refuses a stddev above 1, and
+    seed 001 trains at stddev 2 and 6. Writing the layer is also the lesson: `training`
+    is how a layer behaves differently in `fit` and in `predict`. No clipping: the model
+    sees the raw noisy values, as in seed 001.
+    """
+
+    def __init__(self, stddev, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not (math.isfinite(stddev) and stddev >= 0):
+            raise ValueError(f"stddev must be a finite number >= 0, not {stddev}")
+        self.stddev = float(stddev)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=False):
+        if not training or self.stddev == 0:
+            return inputs
+        noise = keras.random.normal(
+            keras.ops.shape(inputs), stddev=self.stddev, dtype=inputs.dtype, seed=self.seed_generator
+        )
+        return inputs + noise
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "stddev": self.stddev, "seed": self.seed}

@@ -1,0 +1,50 @@
+"""Helpers shared by the tests: running a script as a user would, and tiny IDX files."""
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+def run_script(script, *arguments, env=None):
+    """Run `python script arguments...` from the repository root; return the result."""
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    return subprocess.run(
+        [sys.executable, str(REPOSITORY / script), *map(str, arguments)],
+        cwd=REPOSITORY, env=environment, capture_output=True, text=True, timeout=600,
+    )
+
+
+def read_metrics(folder):
+    return json.loads((Path(folder) / "metrics.json").read_text())
+
+
+def write_idx(path, array):
+    """Write a uint8 array as a gzip-compressed IDX file, as MNIST ships."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
+        int(size).to_bytes(4, "big") for size in array.shape
+    )
+    with gzip.open(path, "wb") as file:
+        file.write(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.fixture
+def tiny_data_dir(tmp_path):
+    """A data directory laid out like ../shared/data, with 6 train and 4 test images."""
+    rng = np.random.default_rng(0)
+    for folder in ("mnist", "fashion-mnist"):
+        directory = tmp_path / folder
+        directory.mkdir()
+        for split, count in (("train", 6), ("t10k", 4)):
+            write_idx(directory / f"{split}-images-idx3-ubyte.gz",
+                      rng.integers(0, 256, (count, 28, 28), dtype=np.uint8))
+            write_idx(directory / f"{split}-labels-idx1-ubyte.gz",
+                      rng.integers(0, 10, count, dtype=np.uint8))
+    return tmp_path

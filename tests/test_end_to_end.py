@@ -1,0 +1,84 @@
+"""Run every preset of both scripts as a user would, on a few hundred images, and check
+the files and numbers each run leaves behind."""
+
+import math
+
+import keras
+import matplotlib.image
+import numpy as np
+import pytest
+
+import train_conv
+import train_dense
+from conftest import read_metrics, run_script
+
+REQUIRED_KEYS = {"dataset", "noise", "noise_level", "model", "params", "epochs",
+                 "train_seconds", "test_images", "noisy_psnr", "noisy_ssim", "psnr", "ssim"}
+QUICK = ["--train-limit", 256, "--test-limit", 64, "--epochs", 1, "--batch-size", 16]
+PRESETS = [("train_dense.py", name) for name in train_dense.MODELS] + [
+    ("train_conv.py", name) for name in train_conv.MODELS
+]
+
+
+@pytest.mark.parametrize("script, model", PRESETS, ids=[model for _, model in PRESETS])
+def test_a_short_run_of_each_preset_writes_sane_files(script, model, tmp_path):
+    out = tmp_path / "run"
+    result = run_script(script, "--model", model, *QUICK, "--out", out)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+    metrics = read_metrics(out)
+    assert REQUIRED_KEYS <= metrics.keys()
+    assert metrics["model"] == model and metrics["test_images"] == 64 and metrics["epochs"] == 1
+    for key in ("noisy_psnr", "noisy_ssim", "psnr", "ssim", "train_seconds"):
+        assert math.isfinite(metrics[key])
+    assert metrics["noisy_psnr"] == pytest.approx(16.8, abs=0.5)  # Gaussian 0.2 on MNIST
+    history = metrics["history"]
+    assert history["val_loss"][-1] < history["val_loss"][0], "the loss did not fall"
+
+    model_file = keras.models.load_model(out / "model.keras")
+    assert model_file.count_params() == metrics["params"]
+    pictures = ["samples.png", "history.png"] + (["codes.png"] if "shallow" in model else [])
+    for picture in pictures:
+        assert matplotlib.image.imread(out / picture).shape[0] > 100
+    assert sorted(p.name for p in out.iterdir()) == sorted(["model.keras", "metrics.json", *pictures])
+
+
+@pytest.mark.parametrize("noise, level, noisy_psnr_range", [
+    ("poisson", 30, (15.0, 25.0)), ("salt-pepper", 0.1, (10.0, 18.0)),
+])
+def test_other_noises_and_fashion_mnist(noise, level, noisy_psnr_range, tmp_path):
+    result = run_script("train_conv.py", "--model", "small", "--dataset", "fashion_mnist",
+                        "--noise", noise, "--noise-level", level, *QUICK, "--out", tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = read_metrics(tmp_path)
+    assert (metrics["dataset"], metrics["noise"], metrics["noise_level"]) == (
+        "fashion_mnist", noise, level)
+    low, high = noisy_psnr_range
+    assert low < metrics["noisy_psnr"] < high
+
+
+def test_the_default_model_beats_the_noisy_input(tmp_path):
+    result = run_script("train_conv.py", "--train-limit", 4000, "--test-limit", 500,
+                        "--epochs", 2, "--batch-size", 32, "--out", tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = read_metrics(tmp_path)
+    assert metrics["model"] == train_conv.DEFAULT_MODEL
+    assert metrics["psnr"] > metrics["noisy_psnr"] + 3.0
+    assert metrics["ssim"] > metrics["noisy_ssim"]
+    assert "test PSNR: noisy" in result.stdout
+
+
+def test_the_saved_model_denoises_like_the_run_said(tmp_path):
+    """metrics.json's PSNR is what the saved model really gives on the same noisy images."""
+    import data
+    import metrics as quality
+    import noise
+
+    result = run_script("train_dense.py", "--model", "shallow32", *QUICK, "--out", tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    _, (x_test, _) = data.load_dataset("mnist", test_limit=64)
+    noisy = noise.noisy_test_images(x_test, "gaussian", 0.2)
+    denoised = keras.models.load_model(tmp_path / "model.keras").predict(noisy, verbose=0)
+    assert quality.image_quality(x_test, denoised)["psnr"] == pytest.approx(
+        read_metrics(tmp_path)["psnr"], abs=1e-3)
+    assert np.isfinite(denoised).all()

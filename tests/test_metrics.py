@@ -1,0 +1,38 @@
+import keras
+import numpy as np
+import pytest
+
+import metrics
+
+
+def test_psnr_of_a_known_error():
+    clean = np.full((3, 16, 16, 1), 0.5, dtype=np.float32)
+    off_by_a_tenth = clean + 0.1  # MSE 0.01 -> 20 dB
+    per_image = keras.ops.convert_to_numpy(metrics.psnr(clean, off_by_a_tenth))
+    np.testing.assert_allclose(per_image, [20.0, 20.0, 20.0], rtol=1e-5)
+    assert metrics.image_quality(clean, off_by_a_tenth)["psnr"] == pytest.approx(20.0, rel=1e-5)
+
+
+def test_identical_images_score_the_ceiling():
+    images = np.random.default_rng(0).random((4, 16, 16, 1), dtype=np.float32)
+    scores = metrics.image_quality(images, images)
+    assert scores["psnr"] == pytest.approx(100.0)
+    assert scores["ssim"] == pytest.approx(1.0)
+    assert keras.ops.convert_to_numpy(metrics.psnr(images, images)) == pytest.approx(100.0)
+
+
+def test_noise_lowers_ssim_and_scores_are_means_over_images():
+    rng = np.random.default_rng(0)
+    clean = rng.random((6, 16, 16, 1), dtype=np.float32)
+    noisy = np.clip(clean + 0.3 * rng.standard_normal(clean.shape, dtype=np.float32), 0, 1)
+    both = metrics.image_quality(clean, noisy, batch_size=4)  # two batches
+    halves = [metrics.image_quality(clean[s], noisy[s]) for s in (slice(0, 3), slice(3, 6))]
+    assert both["psnr"] == pytest.approx(np.mean([h["psnr"] for h in halves]), rel=1e-5)
+    assert 0.0 < both["ssim"] < 0.9
+
+
+def test_different_shapes_and_too_small_images_are_refused():
+    with pytest.raises(ValueError, match="shapes differ"):
+        metrics.image_quality(np.zeros((2, 16, 16, 1)), np.zeros((2, 16, 16, 3)))
+    with pytest.raises(ValueError, match="at least 11x11"):
+        metrics.image_quality(np.zeros((2, 8, 8, 1)), np.zeros((2, 8, 8, 1)))

@@ -1,0 +1,72 @@
+import keras
+import numpy as np
+import pytest
+
+import train_conv
+import train_dense
+
+MNIST_SHAPE = (28, 28, 1)
+
+
+def build(script, name):
+    recipe = script.MODELS[name]
+    if script is train_dense:
+        return recipe.build(MNIST_SHAPE, 0.2)
+    return recipe.build(MNIST_SHAPE)
+
+
+ALL_PRESETS = [(train_dense, name) for name in train_dense.MODELS] + [
+    (train_conv, name) for name in train_conv.MODELS
+]
+
+
+@pytest.mark.parametrize("script, name", ALL_PRESETS,
+                         ids=[name for _, name in ALL_PRESETS])
+def test_every_preset_maps_an_image_to_an_image_in_the_unit_range(script, name):
+    model = build(script, name)
+    x = np.random.default_rng(0).random((2, *MNIST_SHAPE), dtype=np.float32)
+    y = model.predict(x, verbose=0)
+    assert y.shape == x.shape
+    assert 0.0 <= y.min() and y.max() <= 1.0
+
+
+def test_seed_003_small_model_has_exactly_4385_parameters():
+    assert build(train_conv, "small").count_params() == 4385
+
+
+def test_seed_000_deep_model_has_the_layer_sizes_of_the_write_up():
+    model = build(train_dense, "deep")
+    units = [layer.units for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    assert units == [500, 300, 100, 300, 500, 784]
+
+
+@pytest.mark.parametrize("name, size", [("shallow32", 32), ("shallow64", 64)])
+def test_shallow_models_expose_their_code(name, size):
+    model = build(train_dense, name)
+    codes = train_dense.code_model(model).predict(np.zeros((3, *MNIST_SHAPE)), verbose=0)
+    assert codes.shape == (3, size)
+    assert model.count_params() == 784 * size + size + size * 784 + 784
+
+
+def test_the_noise_layer_models_encoder_and_decoder_work_on_their_own():
+    model = build(train_dense, "noise-layer")
+    encoder, decoder = model.get_layer("encoder"), model.get_layer("decoder")
+    x = np.random.default_rng(0).random((3, *MNIST_SHAPE), dtype=np.float32)
+    codes = encoder.predict(x, verbose=0)
+    assert codes.shape == (3, 256)
+    np.testing.assert_allclose(decoder.predict(codes, verbose=0), model.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-6)
+    assert any(isinstance(layer, keras.layers.LeakyReLU) for layer in encoder.layers)
+
+
+def test_the_wide_decoder_resizes_then_convolves_without_transposed_convolutions():
+    kinds = {type(layer) for layer in build(train_conv, "wide").layers}
+    assert keras.layers.UpSampling2D in kinds and keras.layers.Conv2DTranspose not in kinds
+    assert [layer.filters for layer in build(train_conv, "wide").layers
+            if isinstance(layer, keras.layers.Conv2D)][:3] == [64, 64, 32]
+
+
+def test_the_unet_is_fully_convolutional():
+    model = train_conv.build_unet((None, None, 3))
+    x = np.random.default_rng(0).random((1, 32, 48, 3), dtype=np.float32)
+    assert model.predict(x, verbose=0).shape == x.shape

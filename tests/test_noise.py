@@ -1,0 +1,145 @@
+import keras
+import numpy as np
+import pytest
+
+import noise
+
+
+def gray_images(value=0.5, shape=(200, 28, 28, 1)):
+    return np.full(shape, value, dtype=np.float32)
+
+
+def test_gaussian_adds_noise_of_the_factor_and_clips():
+    clean = gray_images()
+    noisy = noise.add_noise(clean, "gaussian", 0.1, seed=1)
+    assert noisy.dtype == np.float32 and noisy.shape == clean.shape
+    difference = noisy - clean  # at 0.5 +- 5 sigma, clipping almost never acts
+    assert abs(difference.mean()) < 0.002
+    assert difference.std() == pytest.approx(0.1, rel=0.02)
+    strong = noise.add_noise(clean, "gaussian", 2.0, seed=1)
+    assert strong.min() == 0.0 and strong.max() == 1.0
+
+
+def test_poisson_keeps_the_mean_and_has_variance_image_over_peak():
+    clean = gray_images(0.4)
+    noisy = noise.add_noise(clean, "poisson", 30.0, seed=2)
+    assert noisy.mean() == pytest.approx(0.4, abs=0.003)
+    assert noisy.var() == pytest.approx(0.4 / 30.0, rel=0.05)
+    fewer_photons = noise.add_noise(clean, "poisson", 5.0, seed=2)
+    assert fewer_photons.var() > noisy.var()
+
+
+def test_salt_and_pepper_hits_the_fraction_with_black_and_white():
+    clean = gray_images()
+    noisy = noise.add_noise(clean, "salt-pepper", 0.1, seed=3)
+    hit = noisy != clean
+    assert hit.mean() == pytest.approx(0.1, abs=0.005)
+    assert set(np.unique(noisy[hit])) == {0.0, 1.0}
+    assert (noisy[hit] == 1.0).mean() == pytest.approx(0.5, abs=0.02)
+
+
+@pytest.mark.parametrize("kind", noise.NOISE_KINDS)
+def test_the_same_seed_gives_the_same_noise(kind):
+    clean = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
+    level = noise.DEFAULT_LEVELS[kind]
+    first = noise.add_noise(clean, kind, level, seed=7)
+    np.testing.assert_array_equal(first, noise.add_noise(clean, kind, level, seed=7))
+    assert not np.array_equal(first, noise.add_noise(clean, kind, level, seed=8))
+    assert 0.0 <= first.min() and first.max() <= 1.0
+
+
+def test_the_test_noise_ignores_the_global_seed():
+    clean = gray_images(shape=(3, 28, 28, 1))
+    keras.utils.set_random_seed(1)
+    first = noise.noisy_test_images(clean, "gaussian", 0.2)
+    keras.utils.set_random_seed(2)
+    np.testing.assert_array_equal(first, noise.noisy_test_images(clean, "gaussian", 0.2))
+
+
+@pytest.mark.parametrize("kind, level", [
+    ("gaussian", -0.1), ("poisson", 0.0), ("salt-pepper", 1.5), ("gaussian", float("nan")),
+    ("speckle", 0.1),
+])
+def test_nonsense_levels_are_refused(kind, level):
+    with pytest.raises(ValueError):
+        noise.add_noise(gray_images(shape=(1, 2, 2, 1)), kind, level, seed=0)
+
+
+def test_noisy_batches_pair_noisy_inputs_with_their_clean_targets():
+    images = np.random.default_rng(0).random((10, 28, 28, 1), dtype=np.float32)
+    batches = noise.NoisyBatches(images, "gaussian", 0.2, batch_size=4, seed=0)
+    assert len(batches) == 3
+    sizes = [len(batches[i][0]) for i in range(len(batches))]
+    assert sizes == [4, 4, 2]
+    seen = np.concatenate([batches[i][1] for i in range(len(batches))])
+    np.testing.assert_array_equal(np.sort(seen.ravel()), np.sort(images.ravel()))  # each once
+    noisy, clean = batches[0]
+    assert not np.array_equal(noisy, clean)
+
+
+def test_noisy_batches_draw_fresh_noise_and_order_each_epoch_reproducibly():
+    images = np.random.default_rng(0).random((64, 28, 28, 1), dtype=np.float32)
+    batches = noise.NoisyBatches(images, "gaussian", 0.2, batch_size=64, seed=5)
+    first_noisy, first_clean = batches[0]
+    np.testing.assert_array_equal(first_noisy, batches[0][0])  # same epoch: same batch
+    batches.on_epoch_end()
+    second_noisy, second_clean = batches[0]
+    assert not np.array_equal(first_clean, second_clean)  # new order
+    assert not np.array_equal(first_noisy - first_clean, second_noisy - second_clean)
+    again = noise.NoisyBatches(images, "gaussian", 0.2, batch_size=64, seed=5)
+    again.set_epoch(1)  # as a resumed run would
+    np.testing.assert_array_equal(again[0][0], second_noisy)
+
+
+def test_noisy_batches_without_a_kind_give_clean_pairs():
+    images = np.random.default_rng(0).random((8, 28, 28, 1), dtype=np.float32)
+    inputs, targets = noise.NoisyBatches(images, None, 0.2, batch_size=8, seed=0)[0]
+    np.testing.assert_array_equal(inputs, targets)
+
+
+def test_fit_draws_fresh_noise_in_every_epoch():
+    class RecordingBatches(noise.NoisyBatches):
+        def __getitem__(self, index):
+            noisy, clean = super().__getitem__(index)
+            drawn.append((self.epoch, float((noisy - clean).sum())))
+            return noisy, clean
+
+    class TrainingEpochs(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            first_draw_of_epoch.append(len(drawn))
+
+    drawn, first_draw_of_epoch = [], []
+    images = np.random.default_rng(0).random((16, 28, 28, 1), dtype=np.float32)
+    batches = RecordingBatches(images, "gaussian", 0.2, batch_size=8, seed=0)
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(1, 1)])
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(batches, epochs=3, verbose=0, callbacks=[TrainingEpochs()])
+    during_training = drawn[first_draw_of_epoch[0]:]
+    assert len(during_training) == 3 * len(batches)
+    assert len({epoch for epoch, _ in during_training}) == 3  # one noise draw per epoch
+    assert len({noise_sum for _, noise_sum in during_training}) == len(during_training)
+
+
+def test_the_noise_layer_adds_noise_only_while_training():
+    layer = noise.TrainingGaussianNoise(6.0, seed=1)
+    inputs = np.zeros((100, 784), dtype=np.float32)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(inputs)), inputs)
+    trained = keras.ops.convert_to_numpy(layer(inputs, training=True))
+    assert trained.std() == pytest.approx(6.0, rel=0.02)  # above Keras' own limit of 1
+
+
+def test_the_noise_layer_refuses_a_negative_stddev():
+    with pytest.raises(ValueError, match="stddev"):
+        noise.TrainingGaussianNoise(-1.0)
+
+
+def test_a_model_with_the_noise_layer_saves_and_loads_in_safe_mode(tmp_path):
+    inputs = keras.Input((8,))
+    noisy = noise.TrainingGaussianNoise(2.0)(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(3)(noisy))
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")  # safe_mode is on by default
+    x = np.ones((2, 8), dtype=np.float32)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert isinstance(loaded.layers[1], noise.TrainingGaussianNoise)
+    assert loaded.layers[1].stddev == 2.0
