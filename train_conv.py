@@ -161,8 +161,6 @@ def main(argv=None):
     args = training.parse_arguments(__doc__, MODELS, DEFAULT_MODEL, argv)
     keras.utils.set_random_seed(args.seed)  # seeds Python, NumPy and the backend at once
     plots.prepare(args.show)
-    print(f"{args.model} on {args.dataset}, {args.noise} noise at {args.noise_level:g}, "
-          f"{args.epochs} epochs -> {args.out}")
 
     # ## 1. Load clean images in [0, 1], shape (N, 28, 28, 1).
     (x_train, _), (x_test, _) = training.load_data(args)

@@ -119,8 +119,6 @@ def main(argv=None):
     args = training.parse_arguments(__doc__, MODELS, DEFAULT_MODEL, argv)
     keras.utils.set_random_seed(args.seed)  # seeds Python, NumPy and the backend at once
     plots.prepare(args.show)
-    print(f"{args.model} on {args.dataset}, {args.noise} noise at {args.noise_level:g}, "
-          f"{args.epochs} epochs -> {args.out}")
 
     # ## 1. Load clean images in [0, 1], shape (N, 28, 28, 1).
     (x_train, _), (x_test, _) = training.load_data(args)
@@ -144,11 +142,12 @@ def main(argv=None):
     x_test_denoised, scores = training.evaluate(model, x_test, x_test_noisy)
 
     # ## 6. Show: save the model, the numbers and the pictures.
-    training.save_results(args, model, history, train_seconds, len(x_train), scores,
-                          (x_test, x_test_noisy, x_test_denoised))
     if args.model.startswith("shallow"):  # what the model keeps of each noisy test image
         codes = code_model(model).predict(x_test_noisy[:10], verbose=0)
-        plots.save_codes(os.path.join(args.out, "codes.png"), x_test_noisy, codes, x_test_denoised)
+        training.replace_atomically(os.path.join(args.out, "codes.png"), lambda path: (
+            plots.save_codes(path, x_test_noisy, codes, x_test_denoised)))
+    training.save_results(args, model, history, train_seconds, len(x_train), scores,
+                          (x_test, x_test_noisy, x_test_denoised))
     print(f"saved the model, metrics, and pictures in {args.out}")
     if args.show:
         plots.show_figures()

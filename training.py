@@ -11,6 +11,7 @@
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -106,7 +107,7 @@ def build_parser(description, recipes, default_model):
 
 
 def parse_arguments(description, recipes, default_model, argv=None):
-    """Parse and check the command line; fill in the preset's defaults and --out.
+    """Parse and check the command line; fill in the preset's defaults; make --out.
 
     A bad value exits with code 2 and the usage line, before any work is done.
     """
@@ -128,7 +129,12 @@ def parse_arguments(description, recipes, default_model, argv=None):
     elif os.path.isdir(args.out) and os.listdir(args.out) and not args.overwrite:
         parser.error(f"argument --out: {args.out} already holds files; "
                      "choose another folder or pass --overwrite")
-    os.makedirs(args.out, exist_ok=True)
+    try:
+        os.makedirs(args.out, exist_ok=True)
+    except OSError as error:
+        parser.error(f"argument --out: cannot create {args.out}: {error.strerror}")
+    print(f"{args.model} on {args.dataset}, {args.noise} noise at {args.noise_level:g}, "
+          f"{args.epochs} epochs -> {args.out}")
     return args
 
 
@@ -166,12 +172,22 @@ def train(model, batches, validation_data, args):
     fitted = model.fit(batches, epochs=args.epochs, validation_data=validation_data,
                        callbacks=[keras.callbacks.TerminateOnNaN()], verbose=2)
     seconds = time.perf_counter() - start
+    if not all(math.isfinite(loss) for loss in fitted.history["loss"]):
+        give_up(args.out, f"the training loss became NaN or infinite in epoch "
+                          f"{len(fitted.history['loss'])}; try a lower --learning-rate")
     history = {
         "loss": fitted.history["loss"],
         "val_loss": [untrained["loss"]] + fitted.history["val_loss"],
         "val_psnr": [untrained["psnr"]] + fitted.history["val_psnr"],
     }
     return history, seconds
+
+
+def give_up(folder, reason):
+    """Leave FAILED.txt with the reason in the run's folder, and exit 1 with one line."""
+    with open(os.path.join(folder, "FAILED.txt"), "w") as file:
+        file.write(reason + "\n")
+    sys.exit(f"error: {reason}")
 
 
 def evaluate(model, clean, noisy):
@@ -198,9 +214,11 @@ def replace_atomically(path, write):
 
 
 def save_results(args, model, history, train_seconds, train_images, scores, test_images):
-    """Write model.keras, metrics.json, samples.png and history.png into args.out.
+    """Write samples.png, history.png, model.keras and, last, metrics.json into args.out.
 
     `test_images` is (clean, noisy, denoised); the first ten of each go in samples.png.
+    Each file appears whole or not at all, and metrics.json, the sign of a finished run,
+    only once everything else is in place.
     """
     clean, noisy, denoised = test_images
     results = {
@@ -210,11 +228,14 @@ def save_results(args, model, history, train_seconds, train_images, scores, test
         "loss": args.loss, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
         "train_images": train_images, "seed": args.seed, "history": history,
     }
-    replace_atomically(os.path.join(args.out, "model.keras"), model.save)
-    replace_atomically(os.path.join(args.out, "metrics.json"),
-                       lambda path: write_json(path, results))
-    plots.save_samples(os.path.join(args.out, "samples.png"), clean, noisy, denoised)
-    plots.save_history(os.path.join(args.out, "history.png"), history, scores["noisy_psnr"])
+
+    def save(name, write):
+        replace_atomically(os.path.join(args.out, name), write)
+
+    save("samples.png", lambda path: plots.save_samples(path, clean, noisy, denoised))
+    save("history.png", lambda path: plots.save_history(path, history, scores["noisy_psnr"]))
+    save("model.keras", model.save)
+    save("metrics.json", lambda path: write_json(path, results))
     return results
 
 

@@ -1,0 +1,47 @@
+"""The shared training mechanics: failures must never look like success."""
+
+import argparse
+
+import keras
+import numpy as np
+import pytest
+
+import noise
+import train_conv
+import training
+
+
+def test_a_loss_that_turns_nan_stops_the_run_and_says_so(tmp_path, capsys):
+    images = np.random.default_rng(0).random((32, 28, 28, 1), dtype=np.float32)
+    inputs = keras.Input((28, 28, 1))
+    outputs = keras.layers.Lambda(lambda x: keras.ops.log(x - 2.0))(inputs)  # log(< 0) = NaN
+    model = keras.Model(inputs, outputs)
+    args = argparse.Namespace(learning_rate=1e-3, epochs=3, loss="mse", out=str(tmp_path))
+    batches = noise.NoisyBatches(images, "gaussian", 0.2, batch_size=8, seed=0)
+    with pytest.raises(SystemExit) as raised:
+        training.train(model, batches, (images, images), args)
+    assert "NaN" in str(raised.value.code) and "--learning-rate" in str(raised.value.code)
+    assert "NaN" in (tmp_path / "FAILED.txt").read_text()
+    assert not (tmp_path / "metrics.json").exists()
+
+
+def test_an_out_folder_that_cannot_be_made_is_a_usage_error(tmp_path, capsys):
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(SystemExit) as raised:
+        train_conv.main(["--out", str(tmp_path / "a_file" / "run")])
+    assert raised.value.code == 2
+    assert "cannot create" in capsys.readouterr().err
+
+
+def test_files_appear_whole_or_not_at_all(tmp_path):
+    def write_then_fail(path):
+        with open(path, "w") as file:
+            file.write("half")
+        raise OSError("disk full")
+
+    target = tmp_path / "metrics.json"
+    target.write_text("earlier")
+    with pytest.raises(OSError):
+        training.replace_atomically(str(target), write_then_fail)
+    assert target.read_text() == "earlier"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]
