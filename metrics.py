@@ -22,8 +22,13 @@ MIN_MSE = 1e-10
 SSIM_WINDOW = 11
 
 
+@keras.saving.register_keras_serializable(package="denoise")
 def psnr(y_true, y_pred):
-    """PSNR of each image in a batch (peak 1.0): a Keras metric, averaged by Keras."""
+    """PSNR of each image in a batch (peak 1.0): a Keras metric, averaged by Keras.
+
+    Registered, because a saved model.keras names its metrics: loading one needs
+    `import metrics` first (or `keras.models.load_model(path, compile=False)`).
+    """
     squared_error = keras.ops.square(keras.ops.cast(y_true, y_pred.dtype) - y_pred)
     mse = keras.ops.mean(keras.ops.reshape(squared_error, (keras.ops.shape(y_pred)[0], -1)), axis=1)
     return -10.0 / math.log(10.0) * keras.ops.log(keras.ops.maximum(mse, MIN_MSE))

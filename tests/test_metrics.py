@@ -36,3 +36,15 @@ def test_different_shapes_and_too_small_images_are_refused():
         metrics.image_quality(np.zeros((2, 16, 16, 1)), np.zeros((2, 16, 16, 3)))
     with pytest.raises(ValueError, match="at least 11x11"):
         metrics.image_quality(np.zeros((2, 8, 8, 1)), np.zeros((2, 8, 8, 1)))
+
+
+def test_a_model_compiled_with_psnr_saves_and_loads(tmp_path):
+    inputs = keras.Input((16, 16, 1))
+    model = keras.Model(inputs, keras.layers.Conv2D(1, 3, padding="same")(inputs))
+    model.compile(optimizer="adam", loss="mse", metrics=[metrics.psnr])
+    images = np.random.default_rng(0).random((4, 16, 16, 1), dtype=np.float32)
+    model.fit(images, images, epochs=1, verbose=0)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert loaded.evaluate(images, images, verbose=0, return_dict=True)["psnr"] == pytest.approx(
+        model.evaluate(images, images, verbose=0, return_dict=True)["psnr"], rel=1e-5)
