@@ -92,7 +92,8 @@ class NoisyBatches(keras.utils.PyDataset):
 
     Keras calls `on_epoch_end` after every epoch, and once before the first: on the
     TensorFlow backend it reads two batches to learn their shapes, then starts afresh.
-    So training epoch k draws our epoch k + 1: still fresh noise, the same in every run.
+    The training scripts therefore also set the epoch as each one begins
+    (training.DrawEpochNoise), so that a resumed run draws the same noise.
     """
 
     def __init__(self, images, kind, level, batch_size, seed, **kwargs):

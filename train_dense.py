@@ -117,7 +117,7 @@ MODELS = {
 
 def main(argv=None):
     args = training.parse_arguments(__doc__, MODELS, DEFAULT_MODEL, argv)
-    keras.utils.set_random_seed(args.seed)  # seeds Python, NumPy and the backend at once
+    training.seed_everything(args.seed)  # same seed, same weights and scores
     plots.prepare(args.show)
 
     # ## 1. Load clean images in [0, 1], shape (N, 28, 28, 1).

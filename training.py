@@ -1,9 +1,12 @@
 """What both training scripts do the same way, so each script can tell its models' story.
 
-- `parse_arguments`: the command line every training script shares (`--help` lists it);
+- `parse_arguments`: the command line every training script shares (`--help` lists it),
+  and the run's folder: a new one, or the interrupted run that `--resume` continues;
+- `seed_everything`: the same --seed gives the same numbers and the same weights;
 - `load_data`: the dataset, or one clear line and exit code 1 when it cannot be had;
 - `train`: compile with Adam and a cosine-decayed learning rate, then `model.fit` on
-  batches with fresh noise, validating on the fixed noisy test images every epoch;
+  batches with fresh noise, validating on the fixed noisy test images every epoch, and
+  backing up each finished epoch so that Ctrl-C, SIGTERM or a crash loses no more;
 - `evaluate`: denoise the test images; PSNR and SSIM of the noisy input and the output;
 - `save_results`: model.keras, metrics.json (each written whole or not at all),
   samples.png and history.png.
@@ -13,11 +16,14 @@ import argparse
 import json
 import math
 import os
+import shutil
+import signal
 import sys
 import time
 from typing import Callable, NamedTuple
 
 import keras
+import tensorflow as tf
 
 import data
 import metrics
@@ -30,6 +36,12 @@ LOSSES = {"mse": "mean_squared_error", "bce": "binary_crossentropy"}
 RUNS_FOLDER = "runs"
 # The learning rate falls along a cosine from --learning-rate to this fraction of it.
 FINAL_LEARNING_RATE_FRACTION = 0.05
+# The files a run keeps in its folder while it trains, so that it can be resumed.
+ARGUMENTS_FILE = "arguments.json"  # the arguments it was started with
+EPOCHS_FILE = "epochs.json"  # losses, PSNR and seconds of every finished epoch
+BACKUP_FOLDER = "backup"  # weights and optimizer state after the last finished epoch
+# Arguments that say how to run, not what to train: --resume may change them.
+HOW_TO_RUN = ("resume", "quiet", "show", "tensorboard", "overwrite", "out", "data_dir")
 
 
 class Recipe(NamedTuple):
@@ -86,7 +98,7 @@ def build_parser(description, recipes, default_model):
                         help="passes over the training images (default: the preset's own)")
     parser.add_argument("--batch-size", type=positive_int, default=128,
                         help="images per training step (default: 128)")
-    parser.add_argument("--learning-rate", type=positive_float, default=1e-3,
+    parser.add_argument("--learning-rate", "--lr", type=positive_float, default=1e-3,
                         help="Adam's starting learning rate; it decays along a cosine "
                              "(default: 0.001)")
     parser.add_argument("--train-limit", type=positive_int, default=None,
@@ -100,42 +112,111 @@ def build_parser(description, recipes, default_model):
                         help=f"the folder for the run's files (default: a new "
                              f"{RUNS_FOLDER}/<model>-<dataset>[-N])")
     parser.add_argument("--overwrite", action="store_true",
-                        help="allow writing into an --out folder that already has files")
+                        help="start a new run in an --out folder that already has files")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the interrupted run in --out from its last finished "
+                             "epoch, with the arguments it was started with")
     parser.add_argument("--show", action="store_true",
                         help="also open the figures in windows at the end")
+    parser.add_argument("--quiet", action="store_true",
+                        help="print no progress, only the final scores")
+    parser.add_argument("--tensorboard", action="store_true",
+                        help="also write TensorBoard logs into <out>/tensorboard")
     return parser
 
 
 def parse_arguments(description, recipes, default_model, argv=None):
     """Parse and check the command line; fill in the preset's defaults; make --out.
 
-    A bad value exits with code 2 and the usage line, before any work is done.
+    A bad value exits with code 2 and the usage line, before any work is done. With
+    --resume, the arguments come from the interrupted run's folder instead.
     """
     parser = build_parser(description, recipes, default_model)
     args = parser.parse_args(argv)
-    recipe = recipes[args.model]
-    args.loss = args.loss or recipe.loss
-    args.epochs = args.epochs or recipe.epochs
-    if args.noise_level is None:
-        args.noise_level = noise.DEFAULT_LEVELS[args.noise]
-    try:
-        noise.check_level(args.noise, args.noise_level)
-    except ValueError as error:
-        parser.error(f"argument --noise-level: {error}")
+    if args.resume:
+        restore_arguments(parser, args)
+    else:
+        recipe = recipes[args.model]
+        args.loss = args.loss or recipe.loss
+        args.epochs = args.epochs or recipe.epochs
+        if args.noise_level is None:
+            args.noise_level = noise.DEFAULT_LEVELS[args.noise]
+        try:
+            noise.check_level(args.noise, args.noise_level)
+        except ValueError as error:
+            parser.error(f"argument --noise-level: {error}")
+        start_run_folder(parser, args)
+    stop_cleanly_on_signals(args.out)
+    print(f"{args.model} on {args.dataset}, {args.noise} noise at {args.noise_level:g}, "
+          f"{args.epochs} epochs -> {args.out}")
+    return args
+
+
+def start_run_folder(parser, args):
+    """Make the folder of a new run, and record the arguments that --resume will need."""
     if args.out is None:
         args.out = new_run_folder(f"{args.model}-{args.dataset}")
     elif os.path.exists(args.out) and not os.path.isdir(args.out):
         parser.error(f"argument --out: {args.out} is a file, not a folder")
     elif os.path.isdir(args.out) and os.listdir(args.out) and not args.overwrite:
-        parser.error(f"argument --out: {args.out} already holds files; "
-                     "choose another folder or pass --overwrite")
+        parser.error(f"argument --out: {args.out} already holds files; choose another "
+                     "folder, pass --resume to continue it, or --overwrite to start anew")
     try:
         os.makedirs(args.out, exist_ok=True)
     except OSError as error:
         parser.error(f"argument --out: cannot create {args.out}: {error.strerror}")
-    print(f"{args.model} on {args.dataset}, {args.noise} noise at {args.noise_level:g}, "
-          f"{args.epochs} epochs -> {args.out}")
-    return args
+    for stale in ("metrics.json", "FAILED.txt", EPOCHS_FILE):  # with --overwrite: start anew
+        if os.path.exists(os.path.join(args.out, stale)):
+            os.remove(os.path.join(args.out, stale))
+    shutil.rmtree(os.path.join(args.out, BACKUP_FOLDER), ignore_errors=True)
+    arguments = {key: value for key, value in vars(args).items() if key not in HOW_TO_RUN}
+    replace_atomically(os.path.join(args.out, ARGUMENTS_FILE),
+                       lambda path: write_json(path, arguments))
+
+
+def restore_arguments(parser, args):
+    """For --resume: take the arguments the run in args.out was started with."""
+    if args.out is None:
+        parser.error("argument --resume: name the run to continue with --out")
+    arguments_path = os.path.join(args.out, ARGUMENTS_FILE)
+    if not os.path.isfile(arguments_path):
+        parser.error(f"argument --resume: {args.out} holds no run to continue "
+                     f"(no {ARGUMENTS_FILE})")
+    if os.path.exists(os.path.join(args.out, "metrics.json")):
+        parser.error(f"argument --resume: the run in {args.out} has already finished")
+    if os.path.exists(os.path.join(args.out, "FAILED.txt")):
+        parser.error(f"argument --resume: the run in {args.out} failed (see FAILED.txt); "
+                     "start a new one")
+    with open(arguments_path) as file:
+        vars(args).update(json.load(file))
+    print(f"resuming the run in {args.out}")
+
+
+def stop_cleanly_on_signals(folder):
+    """Make Ctrl-C (SIGINT) and SIGTERM end the run with one line and exit 130 / 143.
+
+    Every finished epoch is already backed up, and every file is written whole or not
+    at all, so stopping at any moment loses at most the epoch in progress.
+    """
+    def stop(signal_number, frame):
+        finished = len(read_json(os.path.join(folder, EPOCHS_FILE), [None])) - 1
+        print(f"\n{signal.Signals(signal_number).name}: stopped after {finished} finished "
+              f"epoch(s); continue with: python {os.path.basename(sys.argv[0])} --resume "
+              f"--out {folder}", file=sys.stderr)
+        sys.exit(128 + signal_number)
+
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signal_number, stop)
+
+
+def seed_everything(seed):
+    """Seed Python, NumPy and TensorFlow, and make TensorFlow's operations deterministic.
+
+    With both, the same --seed on the same machine gives the same weights and scores
+    (at some cost in speed on a GPU; on a CPU it costs little).
+    """
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
 
 
 def new_run_folder(name):
@@ -155,32 +236,85 @@ def load_data(args):
         sys.exit(f"error: {error}")
 
 
+class DrawEpochNoise(keras.callbacks.Callback):
+    """Give the training batches the noise and order of each epoch as it begins.
+
+    NoisyBatches counts epochs itself, but Keras also reads a few batches before
+    training starts; setting the epoch here makes epoch k draw the same noise whether
+    the run went straight through or was resumed at epoch k.
+    """
+
+    def __init__(self, batches):
+        super().__init__()
+        self.batches = batches
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.batches.set_epoch(epoch)
+
+
+class EpochLog(keras.callbacks.Callback):
+    """Record each finished epoch in epochs.json (and print it), so a resumed run
+    keeps the whole history; entry 0 is the untrained model."""
+
+    def __init__(self, path, entries, quiet):
+        super().__init__()
+        self.path, self.entries, self.quiet = path, entries, quiet
+
+    def on_epoch_begin(self, epoch, logs=None):
+        del self.entries[epoch + 1:]  # a resumed run redoes any epoch after its backup
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.perf_counter() - self.started
+        self.entries.append({"epoch": epoch + 1, **logs, "seconds": round(seconds, 2)})
+        replace_atomically(self.path, lambda path: write_json(path, self.entries))
+        if not self.quiet:
+            print(f"epoch {epoch + 1}/{self.params['epochs']}: loss {logs['loss']:.4f}, "
+                  f"val_loss {logs['val_loss']:.4f}, val_psnr {logs['val_psnr']:.2f} dB "
+                  f"({seconds:.0f} s)", flush=True)
+
+
 def train(model, batches, validation_data, args):
     """Compile and fit `model`; return its per-epoch history and the seconds it took.
 
     The history also holds epoch 0, the untrained model, so that a curve (and a test)
-    can see the validation loss fall even after a single epoch.
+    can see the validation loss fall even after a single epoch. Each finished epoch is
+    backed up in <out>/backup, from which --resume continues.
     """
     schedule = keras.optimizers.schedules.CosineDecay(
         args.learning_rate, decay_steps=args.epochs * len(batches), alpha=FINAL_LEARNING_RATE_FRACTION
     )
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss=LOSSES[args.loss],
                   metrics=[metrics.psnr])
-    untrained = model.evaluate(*validation_data, batch_size=256, verbose=0, return_dict=True)
-    print(f"untrained: val_loss {untrained['loss']:.4f}, val_psnr {untrained['psnr']:.2f} dB")
-    start = time.perf_counter()
-    fitted = model.fit(batches, epochs=args.epochs, validation_data=validation_data,
-                       callbacks=[keras.callbacks.TerminateOnNaN()], verbose=2)
-    seconds = time.perf_counter() - start
-    if not all(math.isfinite(loss) for loss in fitted.history["loss"]):
+    epochs_path = os.path.join(args.out, EPOCHS_FILE)
+    entries = read_json(epochs_path, [])
+    if not entries:  # a new run (or one stopped before its first epoch)
+        untrained = model.evaluate(*validation_data, batch_size=256, verbose=0, return_dict=True)
+        entries = [{"epoch": 0, "val_loss": untrained["loss"], "val_psnr": untrained["psnr"]}]
+        if not args.quiet:
+            print(f"untrained: val_loss {untrained['loss']:.4f}, "
+                  f"val_psnr {untrained['psnr']:.2f} dB")
+    callbacks = [
+        DrawEpochNoise(batches),
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.BackupAndRestore(os.path.join(args.out, BACKUP_FOLDER),
+                                         double_checkpoint=True, delete_checkpoint=False),
+        EpochLog(epochs_path, entries, args.quiet),
+    ]
+    if args.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(os.path.join(args.out, "tensorboard")))
+    model.fit(batches, epochs=args.epochs, validation_data=validation_data,
+              callbacks=callbacks, verbose=0 if args.quiet else 1)
+    trained = entries[1:]
+    if len(trained) < args.epochs or not all(math.isfinite(e["loss"]) for e in trained):
         give_up(args.out, f"the training loss became NaN or infinite in epoch "
-                          f"{len(fitted.history['loss'])}; try a lower --learning-rate")
+                          f"{len(trained)}; try a lower --learning-rate")
     history = {
-        "loss": fitted.history["loss"],
-        "val_loss": [untrained["loss"]] + fitted.history["val_loss"],
-        "val_psnr": [untrained["psnr"]] + fitted.history["val_psnr"],
+        "loss": [entry["loss"] for entry in trained],
+        "val_loss": [entry["val_loss"] for entry in entries],
+        "val_psnr": [entry["val_psnr"] for entry in entries],
     }
-    return history, seconds
+    return history, sum(entry["seconds"] for entry in trained)
 
 
 def give_up(folder, reason):
@@ -236,9 +370,18 @@ def save_results(args, model, history, train_seconds, train_images, scores, test
     save("history.png", lambda path: plots.save_history(path, history, scores["noisy_psnr"]))
     save("model.keras", model.save)
     save("metrics.json", lambda path: write_json(path, results))
+    shutil.rmtree(os.path.join(args.out, BACKUP_FOLDER), ignore_errors=True)  # done with it
     return results
 
 
 def write_json(path, content):
     with open(path, "w") as file:
         json.dump(content, file, indent=2)
+
+
+def read_json(path, default):
+    """The content of a JSON file, or `default` when there is no such file."""
+    if not os.path.exists(path):
+        return default
+    with open(path) as file:
+        return json.load(file)

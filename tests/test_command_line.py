@@ -47,6 +47,7 @@ def test_an_existing_out_folder_is_never_overwritten_silently(tmp_path, capsys):
 
 def test_without_out_each_run_gets_a_new_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(train_conv.training, "stop_cleanly_on_signals", lambda folder: None)
     (tmp_path / "runs" / "unet-mnist").mkdir(parents=True)
     (tmp_path / "runs" / "unet-mnist" / "metrics.json").write_text("{}")
     args = train_conv.training.parse_arguments("", train_conv.MODELS, "unet", [])

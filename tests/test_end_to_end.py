@@ -40,7 +40,8 @@ def test_a_short_run_of_each_preset_writes_sane_files(script, model, tmp_path):
     pictures = ["samples.png", "history.png"] + (["codes.png"] if "shallow" in model else [])
     for picture in pictures:
         assert matplotlib.image.imread(out / picture).shape[0] > 100
-    assert sorted(p.name for p in out.iterdir()) == sorted(["model.keras", "metrics.json", *pictures])
+    records = ["model.keras", "metrics.json", "arguments.json", "epochs.json"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(records + pictures)
 
 
 @pytest.mark.parametrize("noise, level, noisy_psnr_range", [

@@ -16,7 +16,8 @@ def test_a_loss_that_turns_nan_stops_the_run_and_says_so(tmp_path, capsys):
     inputs = keras.Input((28, 28, 1))
     outputs = keras.layers.Lambda(lambda x: keras.ops.log(x - 2.0))(inputs)  # log(< 0) = NaN
     model = keras.Model(inputs, outputs)
-    args = argparse.Namespace(learning_rate=1e-3, epochs=3, loss="mse", out=str(tmp_path))
+    args = argparse.Namespace(learning_rate=1e-3, epochs=3, loss="mse", out=str(tmp_path),
+                              quiet=True, tensorboard=False)
     batches = noise.NoisyBatches(images, "gaussian", 0.2, batch_size=8, seed=0)
     with pytest.raises(SystemExit) as raised:
         training.train(model, batches, (images, images), args)

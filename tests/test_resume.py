@@ -1,0 +1,107 @@
+"""Long runs that survive: same seed, same result; Ctrl-C and SIGTERM stop cleanly; an
+interrupted run resumes to exactly the weights of a run that never stopped."""
+
+import os
+import signal
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import train_conv
+from conftest import REPOSITORY, read_metrics, run_script
+
+SHORT = ["--model", "small", "--train-limit", 3000, "--test-limit", 200, "--batch-size", 32]
+
+
+def assert_same_weights(folder_a, folder_b):
+    weights_a = keras.models.load_model(folder_a / "model.keras").get_weights()
+    weights_b = keras.models.load_model(folder_b / "model.keras").get_weights()
+    for a, b in zip(weights_a, weights_b, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def start_training(*arguments):
+    """Start train_conv.py with its output unbuffered, so lines arrive as printed."""
+    return subprocess.Popen(
+        [sys.executable, str(REPOSITORY / "train_conv.py"), *map(str, arguments)],
+        cwd=REPOSITORY, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+
+
+def stop_when(process, line_start, signal_number):
+    """Send `signal_number` once the run prints a line starting with `line_start`."""
+    for line in process.stdout:
+        if line.startswith(line_start):
+            process.send_signal(signal_number)
+            break
+    output = process.communicate(timeout=300)[0]
+    return process.returncode, output
+
+
+def test_the_same_seed_gives_the_same_numbers_and_weights(tmp_path):
+    for name, seed in (("first", 0), ("second", 0), ("other", 1)):
+        result = run_script("train_conv.py", *SHORT, "--epochs", 2, "--seed", seed,
+                            "--out", tmp_path / name)
+        assert result.returncode == 0, result.stderr[-2000:]
+    first, second = read_metrics(tmp_path / "first"), read_metrics(tmp_path / "second")
+    for key in ("psnr", "ssim", "noisy_psnr", "history"):
+        assert first[key] == second[key]
+    assert_same_weights(tmp_path / "first", tmp_path / "second")
+    assert read_metrics(tmp_path / "other")["psnr"] != first["psnr"]
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
+    straight = run_script("train_conv.py", *SHORT, "--epochs", 4, "--out", tmp_path / "straight")
+    assert straight.returncode == 0, straight.stderr[-2000:]
+
+    interrupted = tmp_path / "interrupted"
+    process = start_training(*SHORT, "--epochs", 4, "--out", interrupted)
+    returncode, output = stop_when(process, "epoch 2/4:", signal.SIGINT)
+    assert returncode == 130, output[-2000:]
+    assert "SIGINT: stopped after" in output and f"--resume --out {interrupted}" in output
+    assert "Traceback" not in output
+    assert not (interrupted / "metrics.json").exists()
+
+    resumed = run_script("train_conv.py", "--resume", "--out", interrupted)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resuming" in resumed.stdout
+    assert_same_weights(tmp_path / "straight", interrupted)
+    metrics = read_metrics(interrupted)
+    assert metrics["psnr"] == read_metrics(tmp_path / "straight")["psnr"]
+    assert len(metrics["history"]["loss"]) == 4 and len(metrics["history"]["val_psnr"]) == 5
+    assert not (interrupted / "backup").exists()
+
+
+def test_sigterm_stops_cleanly_with_exit_code_143(tmp_path):
+    process = start_training(*SHORT, "--epochs", 3, "--out", tmp_path)
+    returncode, output = stop_when(process, "untrained:", signal.SIGTERM)
+    assert returncode == 143, output[-2000:]
+    assert "SIGTERM: stopped after" in output and "Traceback" not in output
+    assert not (tmp_path / "metrics.json").exists()
+
+
+@pytest.mark.parametrize("prepare, complaint", [
+    (lambda folder: None, "holds no run"),
+    (lambda folder: (folder / "arguments.json").write_text("{}")
+     or (folder / "metrics.json").write_text("{}"), "already finished"),
+])
+def test_resume_refuses_what_it_cannot_continue(tmp_path, capsys, prepare, complaint):
+    prepare(tmp_path)
+    with pytest.raises(SystemExit) as raised:
+        train_conv.main(["--resume", "--out", str(tmp_path)])
+    assert raised.value.code == 2
+    assert complaint in capsys.readouterr().err
+
+
+def test_quiet_prints_no_progress_and_tensorboard_writes_logs(tmp_path):
+    result = run_script("train_conv.py", "--model", "small", "--train-limit", 256,
+                        "--test-limit", 64, "--epochs", 1, "--quiet", "--tensorboard",
+                        "--out", tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "epoch 1/1" not in result.stdout and "Epoch" not in result.stdout
+    assert "test PSNR" in result.stdout
+    assert any((tmp_path / "tensorboard").rglob("events.out.tfevents.*"))
