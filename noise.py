@@ -156,5 +156,14 @@ class TrainingGaussianNoise(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return input_shape
 
+    def save_own_variables(self, store):
+        """Save the noise generator's state with the weights (Keras saves only weights),
+        so that a run resumed from a backup draws the noise it would have drawn."""
+        store["seed_state"] = self.seed_generator.state
+
+    def load_own_variables(self, store):
+        if "seed_state" in store:
+            self.seed_generator.state.assign(store["seed_state"])
+
     def get_config(self):
         return {**super().get_config(), "stddev": self.stddev, "seed": self.seed}

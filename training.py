@@ -299,11 +299,15 @@ def train(model, batches, validation_data, args):
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.BackupAndRestore(os.path.join(args.out, BACKUP_FOLDER),
                                          double_checkpoint=True, delete_checkpoint=False),
+        keras.callbacks.ProgbarLogger(),  # listed here so its line ends before the summary
         EpochLog(epochs_path, entries, args.quiet),
     ]
     if args.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(args.out, "tensorboard")))
-    model.fit(batches, epochs=args.epochs, validation_data=validation_data,
+    # shuffle=False: the batches shuffle themselves, reproducibly per epoch; Keras' own
+    # shuffle of the batch order would draw from the global NumPy generator, which a
+    # resumed run has used less, and so would train in a different order.
+    model.fit(batches, epochs=args.epochs, validation_data=validation_data, shuffle=False,
               callbacks=callbacks, verbose=0 if args.quiet else 1)
     trained = entries[1:]
     if len(trained) < args.epochs or not all(math.isfinite(e["loss"]) for e in trained):

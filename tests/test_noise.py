@@ -143,3 +143,16 @@ def test_a_model_with_the_noise_layer_saves_and_loads_in_safe_mode(tmp_path):
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
     assert isinstance(loaded.layers[1], noise.TrainingGaussianNoise)
     assert loaded.layers[1].stddev == 2.0
+
+
+def test_the_noise_layer_saves_where_its_noise_generator_stands(tmp_path):
+    inputs = keras.Input((8,))
+    model = keras.Model(inputs, noise.TrainingGaussianNoise(1.0, seed=3)(inputs))
+    zeros = np.zeros((2, 8), dtype=np.float32)
+    model(zeros, training=True)  # move the generator on
+    model.save_weights(tmp_path / "m.weights.h5")
+    expected = keras.ops.convert_to_numpy(model(zeros, training=True))
+    restored = keras.Model(inputs, noise.TrainingGaussianNoise(1.0, seed=3)(inputs))
+    restored.load_weights(tmp_path / "m.weights.h5")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(restored(zeros, training=True)),
+                                  expected)

@@ -13,7 +13,7 @@ import pytest
 import train_conv
 from conftest import REPOSITORY, read_metrics, run_script
 
-SHORT = ["--model", "small", "--train-limit", 3000, "--test-limit", 200, "--batch-size", 32]
+SHORT = ["--train-limit", 3000, "--test-limit", 200, "--batch-size", 32]
 
 
 def assert_same_weights(folder_a, folder_b):
@@ -23,10 +23,10 @@ def assert_same_weights(folder_a, folder_b):
         np.testing.assert_array_equal(a, b)
 
 
-def start_training(*arguments):
-    """Start train_conv.py with its output unbuffered, so lines arrive as printed."""
+def start_training(*arguments, script="train_conv.py"):
+    """Start a training script with its output unbuffered, so lines arrive as printed."""
     return subprocess.Popen(
-        [sys.executable, str(REPOSITORY / "train_conv.py"), *map(str, arguments)],
+        [sys.executable, str(REPOSITORY / script), *map(str, arguments)],
         cwd=REPOSITORY, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"},
     )
@@ -44,7 +44,7 @@ def stop_when(process, line_start, signal_number):
 
 def test_the_same_seed_gives_the_same_numbers_and_weights(tmp_path):
     for name, seed in (("first", 0), ("second", 0), ("other", 1)):
-        result = run_script("train_conv.py", *SHORT, "--epochs", 2, "--seed", seed,
+        result = run_script("train_conv.py", *SHORT, "--model", "small", "--epochs", 2, "--seed", seed,
                             "--out", tmp_path / name)
         assert result.returncode == 0, result.stderr[-2000:]
     first, second = read_metrics(tmp_path / "first"), read_metrics(tmp_path / "second")
@@ -54,19 +54,24 @@ def test_the_same_seed_gives_the_same_numbers_and_weights(tmp_path):
     assert read_metrics(tmp_path / "other")["psnr"] != first["psnr"]
 
 
-def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
-    straight = run_script("train_conv.py", *SHORT, "--epochs", 4, "--out", tmp_path / "straight")
+@pytest.mark.parametrize("script, model", [
+    ("train_conv.py", "small"),
+    ("train_dense.py", "noise-layer"),  # its noise comes from a seed generator inside the model
+])
+def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, script, model):
+    run = [*SHORT, "--model", model, "--epochs", 4]
+    straight = run_script(script, *run, "--out", tmp_path / "straight")
     assert straight.returncode == 0, straight.stderr[-2000:]
 
     interrupted = tmp_path / "interrupted"
-    process = start_training(*SHORT, "--epochs", 4, "--out", interrupted)
+    process = start_training(*run, "--out", interrupted, script=script)
     returncode, output = stop_when(process, "epoch 2/4:", signal.SIGINT)
     assert returncode == 130, output[-2000:]
     assert "SIGINT: stopped after" in output and f"--resume --out {interrupted}" in output
     assert "Traceback" not in output
     assert not (interrupted / "metrics.json").exists()
 
-    resumed = run_script("train_conv.py", "--resume", "--out", interrupted)
+    resumed = run_script(script, "--resume", "--out", interrupted)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resuming" in resumed.stdout
     assert_same_weights(tmp_path / "straight", interrupted)
@@ -77,20 +82,21 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
 
 
 def test_sigterm_stops_cleanly_with_exit_code_143(tmp_path):
-    process = start_training(*SHORT, "--epochs", 3, "--out", tmp_path)
+    process = start_training(*SHORT, "--model", "small", "--epochs", 3, "--out", tmp_path)
     returncode, output = stop_when(process, "untrained:", signal.SIGTERM)
     assert returncode == 143, output[-2000:]
     assert "SIGTERM: stopped after" in output and "Traceback" not in output
     assert not (tmp_path / "metrics.json").exists()
 
 
-@pytest.mark.parametrize("prepare, complaint", [
-    (lambda folder: None, "holds no run"),
-    (lambda folder: (folder / "arguments.json").write_text("{}")
-     or (folder / "metrics.json").write_text("{}"), "already finished"),
+@pytest.mark.parametrize("files, complaint", [
+    ([], "holds no run"),
+    (["arguments.json", "metrics.json"], "already finished"),
+    (["arguments.json", "FAILED.txt"], "failed"),
 ])
-def test_resume_refuses_what_it_cannot_continue(tmp_path, capsys, prepare, complaint):
-    prepare(tmp_path)
+def test_resume_refuses_what_it_cannot_continue(tmp_path, capsys, files, complaint):
+    for name in files:
+        (tmp_path / name).write_text("{}")
     with pytest.raises(SystemExit) as raised:
         train_conv.main(["--resume", "--out", str(tmp_path)])
     assert raised.value.code == 2

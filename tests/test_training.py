@@ -9,6 +9,7 @@ import pytest
 import noise
 import train_conv
 import training
+from conftest import run_script
 
 
 def test_a_loss_that_turns_nan_stops_the_run_and_says_so(tmp_path, capsys):
@@ -46,3 +47,12 @@ def test_files_appear_whole_or_not_at_all(tmp_path):
         training.replace_atomically(str(target), write_then_fail)
     assert target.read_text() == "earlier"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]
+
+
+def test_a_learning_rate_of_100_fails_the_run_in_one_line(tmp_path):
+    result = run_script("train_conv.py", "--lr", 100, "--train-limit", 512, "--test-limit", 64,
+                        "--epochs", 2, "--quiet", "--out", tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("error: the training loss became NaN")
+    assert "Traceback" not in result.stderr
+    assert (tmp_path / "FAILED.txt").exists() and not (tmp_path / "metrics.json").exists()
