@@ -184,7 +184,6 @@ def main(argv=None):
     # ## 6. Show: save the model, the numbers and the pictures.
     training.save_results(args, model, history, train_seconds, len(x_train), scores,
                           (x_test, x_test_noisy, x_test_denoised))
-    print(f"saved the model, metrics, and pictures in {args.out}")
     if args.show:
         plots.show_figures()
 

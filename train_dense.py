@@ -148,7 +148,6 @@ def main(argv=None):
             plots.save_codes(path, x_test_noisy, codes, x_test_denoised)))
     training.save_results(args, model, history, train_seconds, len(x_train), scores,
                           (x_test, x_test_noisy, x_test_denoised))
-    print(f"saved the model, metrics, and pictures in {args.out}")
     if args.show:
         plots.show_figures()
 

@@ -375,6 +375,7 @@ def save_results(args, model, history, train_seconds, train_images, scores, test
     save("model.keras", model.save)
     save("metrics.json", lambda path: write_json(path, results))
     shutil.rmtree(os.path.join(args.out, BACKUP_FOLDER), ignore_errors=True)  # done with it
+    print(f"saved the model, metrics, and pictures in {args.out}")
     return results
 
 
