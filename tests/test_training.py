@@ -15,7 +15,8 @@ from conftest import run_script
 def test_a_loss_that_turns_nan_stops_the_run_and_says_so(tmp_path, capsys):
     images = np.random.default_rng(0).random((32, 28, 28, 1), dtype=np.float32)
     inputs = keras.Input((28, 28, 1))
-    outputs = keras.layers.Lambda(lambda x: keras.ops.log(x - 2.0))(inputs)  # log(< 0) = NaN
+    features = keras.layers.Conv2D(1, 1, kernel_initializer="zeros")(inputs)  # outputs 0
+    outputs = keras.layers.Lambda(lambda x: keras.ops.log(x - 2.0))(features)  # log(-2) = NaN
     model = keras.Model(inputs, outputs)
     args = argparse.Namespace(learning_rate=1e-3, epochs=3, loss="mse", out=str(tmp_path),
                               quiet=True, tensorboard=False)
