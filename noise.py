@@ -92,8 +92,8 @@ class NoisyBatches(keras.utils.PyDataset):
 
     Keras calls `on_epoch_end` after every epoch, and once before the first: on the
     TensorFlow backend it reads two batches to learn their shapes, then starts afresh.
-    The training scripts therefore also set the epoch as each one begins
-    (training.DrawEpochNoise), so that a resumed run draws the same noise.
+    DrawEpochNoise, below, therefore also sets the epoch as each one begins, so that
+    a resumed run draws the same noise.
     """
 
     def __init__(self, images, kind, level, batch_size, seed, **kwargs):
@@ -125,6 +125,22 @@ class NoisyBatches(keras.utils.PyDataset):
 
     def on_epoch_end(self):
         self.set_epoch(self.epoch + 1)
+
+
+class DrawEpochNoise(keras.callbacks.Callback):
+    """Give NoisyBatches the noise and order of each epoch as it begins (pass to fit).
+
+    NoisyBatches counts epochs itself, but Keras also reads a few batches before
+    training starts; setting the epoch here makes epoch k draw the same noise whether
+    the run went straight through or was resumed at epoch k.
+    """
+
+    def __init__(self, batches):
+        super().__init__()
+        self.batches = batches
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.batches.set_epoch(epoch)
 
 
 @keras.saving.register_keras_serializable(package="denoise")

@@ -236,22 +236,6 @@ def load_data(args):
         sys.exit(f"error: {error}")
 
 
-class DrawEpochNoise(keras.callbacks.Callback):
-    """Give the training batches the noise and order of each epoch as it begins.
-
-    NoisyBatches counts epochs itself, but Keras also reads a few batches before
-    training starts; setting the epoch here makes epoch k draw the same noise whether
-    the run went straight through or was resumed at epoch k.
-    """
-
-    def __init__(self, batches):
-        super().__init__()
-        self.batches = batches
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.batches.set_epoch(epoch)
-
-
 class EpochLog(keras.callbacks.Callback):
     """Record each finished epoch in epochs.json (and print it), so a resumed run
     keeps the whole history; entry 0 is the untrained model."""
@@ -295,7 +279,7 @@ def train(model, batches, validation_data, args):
             print(f"untrained: val_loss {untrained['loss']:.4f}, "
                   f"val_psnr {untrained['psnr']:.2f} dB")
     callbacks = [
-        DrawEpochNoise(batches),
+        noise.DrawEpochNoise(batches),
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.BackupAndRestore(os.path.join(args.out, BACKUP_FOLDER),
                                          double_checkpoint=True, delete_checkpoint=False),

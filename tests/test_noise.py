@@ -156,3 +156,19 @@ def test_the_noise_layer_saves_where_its_noise_generator_stands(tmp_path):
     restored.load_weights(tmp_path / "m.weights.h5")
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(restored(zeros, training=True)),
                                   expected)
+
+
+def test_draw_epoch_noise_gives_training_epoch_k_the_noise_of_epoch_k():
+    class RecordingBatches(noise.NoisyBatches):
+        def __getitem__(self, index):
+            drawn.append(self.epoch)
+            return super().__getitem__(index)
+
+    drawn = []
+    images = np.random.default_rng(0).random((16, 28, 28, 1), dtype=np.float32)
+    batches = RecordingBatches(images, "gaussian", 0.2, batch_size=8, seed=0)
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(1, 1)])
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(batches, epochs=3, shuffle=False, verbose=0,
+              callbacks=[noise.DrawEpochNoise(batches)])
+    assert drawn[-6:] == [0, 0, 1, 1, 2, 2]  # after the batches Keras reads to learn shapes
