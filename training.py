@@ -36,6 +36,9 @@ LOSSES = {"mse": "mean_squared_error", "bce": "binary_crossentropy"}
 RUNS_FOLDER = "runs"
 # The learning rate falls along a cosine from --learning-rate to this fraction of it.
 FINAL_LEARNING_RATE_FRACTION = 0.05
+# The files that say how a run ended: metrics.json is written last, once all went well.
+METRICS_FILE = "metrics.json"
+FAILED_FILE = "FAILED.txt"  # the reason a run failed, instead of metrics
 # The files a run keeps in its folder while it trains, so that it can be resumed.
 ARGUMENTS_FILE = "arguments.json"  # the arguments it was started with
 EPOCHS_FILE = "epochs.json"  # losses, PSNR and seconds of every finished epoch
@@ -165,7 +168,7 @@ def start_run_folder(parser, args):
         os.makedirs(args.out, exist_ok=True)
     except OSError as error:
         parser.error(f"argument --out: cannot create {args.out}: {error.strerror}")
-    for stale in ("metrics.json", "FAILED.txt", EPOCHS_FILE):  # with --overwrite: start anew
+    for stale in (METRICS_FILE, FAILED_FILE, EPOCHS_FILE):  # with --overwrite: start anew
         if os.path.exists(os.path.join(args.out, stale)):
             os.remove(os.path.join(args.out, stale))
     shutil.rmtree(os.path.join(args.out, BACKUP_FOLDER), ignore_errors=True)
@@ -182,10 +185,10 @@ def restore_arguments(parser, args):
     if not os.path.isfile(arguments_path):
         parser.error(f"argument --resume: {args.out} holds no run to continue "
                      f"(no {ARGUMENTS_FILE})")
-    if os.path.exists(os.path.join(args.out, "metrics.json")):
+    if os.path.exists(os.path.join(args.out, METRICS_FILE)):
         parser.error(f"argument --resume: the run in {args.out} has already finished")
-    if os.path.exists(os.path.join(args.out, "FAILED.txt")):
-        parser.error(f"argument --resume: the run in {args.out} failed (see FAILED.txt); "
+    if os.path.exists(os.path.join(args.out, FAILED_FILE)):
+        parser.error(f"argument --resume: the run in {args.out} failed (see {FAILED_FILE}); "
                      "start a new one")
     with open(arguments_path) as file:
         vars(args).update(json.load(file))
@@ -307,8 +310,12 @@ def train(model, batches, validation_data, args):
 
 def give_up(folder, reason):
     """Leave FAILED.txt with the reason in the run's folder, and exit 1 with one line."""
-    with open(os.path.join(folder, "FAILED.txt"), "w") as file:
-        file.write(reason + "\n")
+
+    def write_reason(path):
+        with open(path, "w") as file:
+            file.write(reason + "\n")
+
+    replace_atomically(os.path.join(folder, FAILED_FILE), write_reason)
     sys.exit(f"error: {reason}")
 
 
@@ -357,7 +364,7 @@ def save_results(args, model, history, train_seconds, train_images, scores, test
     save("samples.png", lambda path: plots.save_samples(path, clean, noisy, denoised))
     save("history.png", lambda path: plots.save_history(path, history, scores["noisy_psnr"]))
     save("model.keras", model.save)
-    save("metrics.json", lambda path: write_json(path, results))
+    save(METRICS_FILE, lambda path: write_json(path, results))
     shutil.rmtree(os.path.join(args.out, BACKUP_FOLDER), ignore_errors=True)  # done with it
     print(f"saved the model, metrics, and pictures in {args.out}")
     return results
