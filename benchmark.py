@@ -7,6 +7,9 @@ fixed noisy test images for every run), training seconds, and the whole run's se
 (start-up, loading, training, scoring and saving). A run that fails is reported in the
 table, not a crash.
 
+To score the trained models beside classical denoisers, and at other noise levels, give
+their model.keras files to compare.py.
+
 Writes, into --out: one folder per run (with its model, metrics and pictures), a log of
 each run, results.json and results.md (the Markdown table README quotes).
 
@@ -102,8 +105,13 @@ def markdown_table(results):
 
 
 def machine_description():
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, " \
-           f"Python {platform.python_version()}"
+    """The CPU (its model name, read from /proc/cpuinfo on Linux), its cores, and Python."""
+    processor = platform.processor() or platform.machine()
+    if os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo") as file:
+            names = [line.split(":", 1)[1].strip() for line in file if line.startswith("model name")]
+        processor = names[0] if names else processor
+    return f"{processor}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"
 
 
 def main(argv=None):

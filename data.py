@@ -1,4 +1,4 @@
-"""Load the images our denoisers learn from: MNIST and Fashion-MNIST.
+"""Load the images our denoisers learn from: MNIST, Fashion-MNIST and folders of pictures.
 
 Every image array this module returns is float32 in [0, 1] with shape
 (N, height, width, channels), the layout Keras convolutions expect, so the dense and
@@ -11,12 +11,17 @@ Where the images come from:
   DIR/fashion-mnist/*.gz (the layout of the official downloads);
 - otherwise `keras.datasets`, which downloads each dataset once and caches it in
   ~/.keras/datasets.
+
+A folder of PNG or JPEG pictures (photos: BSD68, Kodak24, faces, your own) loads with
+`load_folder` as a list of float32 images in [0, 1], one (height, width, channels) array
+each, since the pictures of a folder need not share one size.
 """
 
 import gzip
 import os
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 DATASETS = ("mnist", "fashion_mnist")
 DATA_DIR_VARIABLE = "DENOISE_DATA_DIR"
@@ -29,6 +34,12 @@ IDX_FILES = {
     "test_images": "t10k-images-idx3-ubyte.gz",
     "test_labels": "t10k-labels-idx1-ubyte.gz",
 }
+
+
+# The files `load_folder` reads; anything else in the folder is left alone.
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+# The weights of R, G and B in a grey level (ITU-R BT.601, as Pillow's "L" mode uses).
+LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 class DatasetError(RuntimeError):
@@ -116,3 +127,59 @@ def load_dataset(name, data_dir=None, train_limit=None, test_limit=None):
         to_images(x_test[:test_limit]),
         y_test[:test_limit],
     )
+
+
+def read_image(path):
+    """Read one PNG or JPEG file as a float32 array (H, W, C) in [0, 1], C = 1, 3 or 4.
+
+    Grey pictures (8 or 16 bits) give one channel, colour ones three, and those with
+    transparency four (the alpha channel last). Palette and black-and-white pictures are
+    expanded to grey or RGB first.
+    """
+    try:
+        with Image.open(path) as picture:
+            picture.load()
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as error:
+        raise DatasetError(f"cannot read {path}: {error}") from error
+    if picture.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grey
+        pixels = np.asarray(picture, dtype=np.float32) / 65535.0
+    else:
+        wanted = {"1": "L", "L": "L", "LA": "RGBA", "RGBA": "RGBA", "PA": "RGBA"}
+        mode = wanted.get(picture.mode, "RGBA" if "transparency" in picture.info else "RGB")
+        pixels = np.asarray(picture.convert(mode), dtype=np.float32) / 255.0
+    return pixels.reshape(*pixels.shape[:2], -1)
+
+
+def to_channels(image, channels):
+    """Turn an (H, W, 1|3|4) image into grey (1) or RGB (3): drop alpha, weigh or repeat."""
+    image = image[..., :3] if image.shape[-1] == 4 else image
+    if channels == image.shape[-1]:
+        return image
+    if channels == 1:
+        return (image @ LUMA_WEIGHTS)[..., np.newaxis]
+    return np.repeat(image, 3, axis=-1)
+
+
+def image_files(folder):
+    """The PNG and JPEG files of `folder`, sorted by name."""
+    if not os.path.isdir(folder):
+        raise DatasetError(f"{folder} is not a folder of images (nor one of {', '.join(DATASETS)})")
+    names = sorted(name for name in os.listdir(folder)
+                   if name.lower().endswith(IMAGE_EXTENSIONS))
+    if not names:
+        raise DatasetError(f"{folder} holds no {'/'.join(IMAGE_EXTENSIONS)} files")
+    return [os.path.join(folder, name) for name in names]
+
+
+def load_folder(folder, channels=3, limit=None):
+    """Every picture in `folder` (sorted by file name, the first `limit` only if given) as
+    a list of float32 arrays (H, W, `channels`) in [0, 1]."""
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 (grey) or 3 (RGB), not {channels}")
+    return [to_channels(read_image(path), channels) for path in image_files(folder)[:limit]]
+
+
+def centre_crop(image, size):
+    """The central `size` x `size` window of an (H, W, C) image (all of a side shorter than `size`)."""
+    top, left = max(0, (image.shape[0] - size) // 2), max(0, (image.shape[1] - size) // 2)
+    return image[top : top + size, left : left + size]

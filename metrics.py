@@ -35,22 +35,37 @@ def psnr(y_true, y_pred):
 
 
 def image_quality(clean, images, batch_size=500):
-    """Mean PSNR and SSIM of `images` against `clean` (float arrays in [0, 1], NHWC).
+    """Mean PSNR and SSIM of `images` against `clean`, pixels in [0, 1].
 
-    Works batch by batch so that memory stays small for large test sets.
+    Both are arrays (N, H, W, C), or lists of (H, W, C) arrays whose sizes may differ
+    (BSD68 mixes portrait and landscape photos). Scored a batch of one size at a time,
+    so that memory stays small for large test sets.
     """
-    if clean.shape != images.shape:
-        raise ValueError(f"shapes differ: clean {clean.shape}, images {images.shape}")
-    if min(clean.shape[1:3]) < SSIM_WINDOW:
-        raise ValueError(f"SSIM needs images of at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels, "
-                         f"not {clean.shape[1]}x{clean.shape[2]}")
+    if len(clean) != len(images):
+        raise ValueError(f"{len(clean)} clean images but {len(images)} to score")
     psnr_values, ssim_values = [], []
-    for start in range(0, len(clean), batch_size):
-        a = tf.convert_to_tensor(clean[start : start + batch_size], tf.float32)
-        b = tf.convert_to_tensor(images[start : start + batch_size], tf.float32)
+    for batch in same_size_batches(clean, images, batch_size):
+        a, b = (tf.convert_to_tensor(np.stack(side), tf.float32) for side in zip(*batch))
+        if min(a.shape[1:3]) < SSIM_WINDOW:
+            raise ValueError(f"SSIM needs images of at least {SSIM_WINDOW}x{SSIM_WINDOW} "
+                             f"pixels, not {a.shape[1]}x{a.shape[2]}")
         psnr_values.append(tf.minimum(tf.image.psnr(a, b, max_val=1.0), 100.0).numpy())
         ssim_values.append(tf.image.ssim(a, b, max_val=1.0).numpy())
     return {
         "psnr": float(np.mean(np.concatenate(psnr_values))),
         "ssim": float(np.mean(np.concatenate(ssim_values))),
     }
+
+
+def same_size_batches(clean, images, batch_size):
+    """Yield lists of at most `batch_size` (clean, image) pairs, all of one shape."""
+    batch = []
+    for pair in zip(clean, images):
+        if pair[0].shape != pair[1].shape:
+            raise ValueError(f"shapes differ: clean {pair[0].shape}, image {pair[1].shape}")
+        if batch and (len(batch) == batch_size or pair[0].shape != batch[0][0].shape):
+            yield batch
+            batch = []
+        batch.append(pair)
+    if batch:
+        yield batch

@@ -1,8 +1,10 @@
 """Corrupt clean images with the noise a denoiser learns to remove.
 
-Three kinds of noise, each a function (images, level, rng) -> new float32 images in [0, 1]:
+Four kinds of noise, each a function (images, level, rng) -> new float32 images:
 
 - gaussian:    images + level * N(0, 1), clipped to [0, 1]; `level` is the "noise factor".
+- gaussian-unclipped: the same, not clipped, as the denoising literature measures it
+               on photos: "BSD68 at sigma 25" means level 25/255 (write it just so).
 - poisson:     shot noise, as in a camera that counts photons: each pixel counts
                Poisson(image * peak) photons, divided back by `peak`. The fewer photons
                (the lower the peak), the noisier the picture.
@@ -18,19 +20,21 @@ The test set is different on purpose: `noisy_test_images` corrupts it with a fix
 of its own, so every model and every run is scored on exactly the same noisy images.
 """
 
+import argparse
 import math
 
 import keras
 import numpy as np
 
-NOISE_KINDS = ("gaussian", "poisson", "salt-pepper")
+NOISE_KINDS = ("gaussian", "gaussian-unclipped", "poisson", "salt-pepper")
 # What `--noise-level` means for each kind, and its default.
 LEVEL_MEANINGS = {
     "gaussian": "the noise factor (standard deviation on the [0, 1] scale)",
+    "gaussian-unclipped": "the standard deviation on the [0, 1] scale (25/255 for sigma 25)",
     "poisson": "the peak photon count (lower is noisier)",
     "salt-pepper": "the fraction of pixels set to 0 or 1",
 }
-DEFAULT_LEVELS = {"gaussian": 0.2, "poisson": 30.0, "salt-pepper": 0.1}
+DEFAULT_LEVELS = {"gaussian": 0.2, "gaussian-unclipped": 25 / 255, "poisson": 30.0, "salt-pepper": 0.1}
 # The seed of the noise on the test images: the same for every script, model and --seed.
 TEST_NOISE_SEED = 20240
 
@@ -39,6 +43,11 @@ def gaussian(images, factor, rng):
     """images + factor * N(0, 1), clipped back to the valid pixel range [0, 1]."""
     noisy = images + factor * rng.standard_normal(images.shape, dtype=np.float32)
     return np.clip(noisy, 0.0, 1.0)
+
+
+def gaussian_unclipped(images, sigma, rng):
+    """images + sigma * N(0, 1), left unclipped: pixels may fall outside [0, 1]."""
+    return images + sigma * rng.standard_normal(images.shape, dtype=np.float32)
 
 
 def poisson(images, peak, rng):
@@ -55,7 +64,17 @@ def salt_pepper(images, fraction, rng):
     return noisy
 
 
-CORRUPTIONS = {"gaussian": gaussian, "poisson": poisson, "salt-pepper": salt_pepper}
+CORRUPTIONS = {"gaussian": gaussian, "gaussian-unclipped": gaussian_unclipped, "poisson": poisson, "salt-pepper": salt_pepper}
+
+
+def level_argument(text):
+    """argparse type of --noise-level: a number, or a fraction such as 25/255."""
+    numerator, _, denominator = text.partition("/")
+    try:
+        return float(numerator) / float(denominator or 1)
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"must be a number or a fraction such as 25/255, "
+                                         f"not {text!r}") from None
 
 
 def check_level(kind, level):
@@ -64,7 +83,7 @@ def check_level(kind, level):
         raise ValueError(f"unknown noise {kind!r}: choose one of {', '.join(NOISE_KINDS)}")
     if not math.isfinite(level):
         raise ValueError(f"the noise level must be a finite number, not {level}")
-    if kind == "gaussian" and level < 0:
+    if kind.startswith("gaussian") and level < 0:
         raise ValueError(f"a Gaussian noise factor cannot be negative (got {level})")
     if kind == "poisson" and level <= 0:
         raise ValueError(f"a Poisson peak photon count must be positive (got {level})")
@@ -79,8 +98,20 @@ def add_noise(images, kind, level, seed):
 
 
 def noisy_test_images(images, kind, level):
-    """The fixed noisy test set: the same noise for every model, run and --seed."""
-    return add_noise(images, kind, level, TEST_NOISE_SEED)
+    """The fixed noisy test set: the same noise for every model, run and --seed.
+
+    `images` is an array (N, H, W, C), or a list of (H, W, C) arrays of any sizes
+    (a folder of photos), each corrupted in turn by one seeded generator.
+    """
+    if isinstance(images, np.ndarray):
+        return add_noise(images, kind, level, TEST_NOISE_SEED)
+    return corrupt_each(images, kind, level, TEST_NOISE_SEED)
+
+
+def corrupt_each(images, kind, level, seed):
+    """Corrupt a list of images of any sizes in turn, drawing from one generator."""
+    generator = np.random.default_rng(seed)
+    return [add_noise(image, kind, level, generator) for image in images]
 
 
 class NoisyBatches(keras.utils.PyDataset):

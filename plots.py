@@ -4,6 +4,8 @@
   denoised image titled with its PSNR, so the number and the picture go together.
 - `save_history`: training and validation loss, and validation PSNR, per epoch.
 - `save_codes`: what a dense autoencoder keeps of each image: its code, drawn as a tile.
+- `save_rows`, `save_bar_chart`, `save_sweep`: compare.py's pictures of many denoisers
+  on the same test images.
 
 Every figure is written to a PNG file. The scripts call `prepare(show)` first: with
 `--show` the figures also open in windows at the end (`show_figures`); without it,
@@ -38,17 +40,23 @@ def draw_image(axis, image, title=None):
 
 def save_samples(path, clean, noisy, denoised, count=10):
     """Save rows of original / noisy / denoised images, the last two with their PSNR."""
+    return save_rows(path, clean, {"noisy": noisy, "denoised": denoised}, count)
+
+
+def save_rows(path, clean, rows, count=10):
+    """Save the originals above one row per entry of `rows` (a dict name -> images),
+    every image titled with its PSNR: the same test images under every method."""
     count = min(count, len(clean))
-    figure, axes = plt.subplots(3, count, figsize=(1.2 * count, 4.2), squeeze=False)
+    size = 1.2 if max(clean[0].shape[:2]) <= 64 else 2.4  # inches per image
+    figure, axes = plt.subplots(1 + len(rows), count, squeeze=False,
+                                figsize=(size * count, (size + 0.2) * (1 + len(rows))))
     for column in range(count):
-        one = slice(column, column + 1)
-        noisy_psnr = image_quality(clean[one], noisy[one])["psnr"]
-        denoised_psnr = image_quality(clean[one], denoised[one])["psnr"]
         draw_image(axes[0, column], clean[column])
-        draw_image(axes[1, column], noisy[column], f"{noisy_psnr:.1f} dB")
-        draw_image(axes[2, column], denoised[column], f"{denoised_psnr:.1f} dB")
-    for row, label in enumerate(("original", "noisy", "denoised")):
-        axes[row, 0].set_ylabel(label)
+        for row, images in enumerate(rows.values(), start=1):
+            one_psnr = image_quality(clean[column : column + 1], images[column : column + 1])["psnr"]
+            draw_image(axes[row, column], images[column], f"{one_psnr:.1f} dB")
+    for row, label in enumerate(("original", *rows)):
+        axes[row, 0].set_ylabel(label, fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     return figure
@@ -97,6 +105,36 @@ def save_codes(path, images, codes, reconstructions, count=10):
         draw_image(axes[2, column], reconstructions[column])
     for row, label in enumerate(("input", f"code ({length})", "output")):
         axes[row, 0].set_ylabel(label)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    return figure
+
+
+def save_bar_chart(path, names, psnrs, colours, title):
+    """Save a horizontal bar per method, in its colour, with its mean PSNR beside it."""
+    figure, axis = plt.subplots(figsize=(7, 0.4 * len(names) + 1.2))
+    bars = axis.barh(names, psnrs, color=colours)
+    axis.bar_label(bars, fmt="%.2f", padding=3, fontsize=8)
+    axis.invert_yaxis()  # the first method on top, as in the table
+    axis.set(xlabel="mean PSNR (dB)", title=title)
+    axis.set_xlim(min(psnrs) - 2, max(psnrs) + 2)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    return figure
+
+
+def save_sweep(path, levels, curves, title):
+    """Save PSNR against the test noise level, one line per method (`curves`: name -> PSNRs;
+    None where a method failed, left as a gap)."""
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    for name, psnrs in curves.items():
+        if all(psnr is None for psnr in psnrs):  # a method that failed at every level
+            continue
+        style = "--" if name == "noisy input" else "o-"
+        axis.plot(levels, np.array(psnrs, dtype=float), style, label=name, color="gray" if style == "--" else None)
+    axis.set(xlabel="test noise level", ylabel="mean PSNR (dB)", title=title)
+    axis.legend(fontsize=8)
+    axis.grid(alpha=0.3)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     return figure

@@ -90,7 +90,7 @@ def build_parser(description, recipes, default_model):
                              f"${data.DATA_DIR_VARIABLE} if set, else download with keras.datasets)")
     parser.add_argument("--noise", choices=noise.NOISE_KINDS, default="gaussian",
                         help="the kind of noise to remove (default: gaussian)")
-    parser.add_argument("--noise-level", type=float, default=None,
+    parser.add_argument("--noise-level", type=noise.level_argument, default=None,
                         help="how strong the noise is: " + "; ".join(
                             f"{kind}: {meaning}, default {noise.DEFAULT_LEVELS[kind]:g}"
                             for kind, meaning in noise.LEVEL_MEANINGS.items()))

@@ -3,6 +3,7 @@ import gzip
 import keras
 import numpy as np
 import pytest
+from PIL import Image
 
 import data
 from conftest import write_idx
@@ -85,3 +86,48 @@ def test_offline_without_a_local_copy_says_both_ways_to_fix_it(monkeypatch):
 def test_an_unknown_dataset_is_a_value_error():
     with pytest.raises(ValueError, match="mnist, fashion_mnist"):
         data.load_dataset("cifar10")
+
+
+def write_pictures(folder):
+    """A folder with a grey, an RGB, an RGBA, a 16-bit grey picture and a text file."""
+    folder.mkdir(exist_ok=True)
+    rng = np.random.default_rng(0)
+    grey = rng.integers(0, 256, (12, 10), dtype=np.uint8)
+    rgb = rng.integers(0, 256, (8, 14, 3), dtype=np.uint8)
+    Image.fromarray(grey).save(folder / "a_grey.png")
+    Image.fromarray(rgb).save(folder / "b_rgb.png")
+    Image.fromarray(np.dstack([rgb, np.full((8, 14), 255, np.uint8)])).save(folder / "c_rgba.png")
+    Image.fromarray((grey.astype(np.uint16) * 257)).save(folder / "d_grey16.png")
+    (folder / "notes.txt").write_text("not a picture")
+    return grey, rgb
+
+
+def test_load_folder_reads_every_picture_as_float_in_0_1_in_name_order(tmp_path):
+    grey, rgb = write_pictures(tmp_path / "pictures")
+    images = data.load_folder(tmp_path / "pictures", channels=3)
+    assert [image.shape for image in images] == [(12, 10, 3), (8, 14, 3), (8, 14, 3), (12, 10, 3)]
+    assert all(image.dtype == np.float32 for image in images)
+    np.testing.assert_allclose(images[0][..., 1], grey / 255, atol=1e-6)  # grey, repeated
+    np.testing.assert_allclose(images[1], rgb / 255, atol=1e-6)
+    np.testing.assert_allclose(images[2], rgb / 255, atol=1e-6)  # alpha dropped
+    np.testing.assert_allclose(images[3], images[0], atol=1e-6)  # 16 bits, same picture
+
+
+def test_load_folder_in_grey_weighs_the_colours_and_respects_the_limit(tmp_path):
+    grey, rgb = write_pictures(tmp_path / "pictures")
+    first_two = data.load_folder(tmp_path / "pictures", channels=1, limit=2)
+    assert [image.shape for image in first_two] == [(12, 10, 1), (8, 14, 1)]
+    np.testing.assert_allclose(first_two[0][..., 0], grey / 255, atol=1e-6)
+    np.testing.assert_allclose(first_two[1][..., 0], rgb @ [0.299, 0.587, 0.114] / 255, atol=1e-5)
+
+
+def test_load_folder_refuses_missing_empty_and_broken_folders(tmp_path):
+    with pytest.raises(data.DatasetError, match="is not a folder"):
+        data.load_folder(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(data.DatasetError, match="holds no"):
+        data.load_folder(tmp_path / "empty")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "cut.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    with pytest.raises(data.DatasetError, match="cannot read .*cut.png"):
+        data.load_folder(tmp_path / "broken")

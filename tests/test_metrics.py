@@ -31,6 +31,16 @@ def test_noise_lowers_ssim_and_scores_are_means_over_images():
     assert 0.0 < both["ssim"] < 0.9
 
 
+def test_a_list_of_images_of_different_sizes_is_scored_image_by_image():
+    rng = np.random.default_rng(1)
+    clean = [rng.random(shape, dtype=np.float32) for shape in ((16, 20, 1), (20, 16, 1), (16, 20, 1))]
+    noisy = [np.clip(image + 0.1 * rng.standard_normal(image.shape), 0, 1) for image in clean]
+    each = [metrics.image_quality(c[np.newaxis], n[np.newaxis]) for c, n in zip(clean, noisy)]
+    together = metrics.image_quality(clean, noisy)
+    assert together["psnr"] == pytest.approx(np.mean([e["psnr"] for e in each]), rel=1e-5)
+    assert together["ssim"] == pytest.approx(np.mean([e["ssim"] for e in each]), rel=1e-5)
+
+
 def test_different_shapes_and_too_small_images_are_refused():
     with pytest.raises(ValueError, match="shapes differ"):
         metrics.image_quality(np.zeros((2, 16, 16, 1)), np.zeros((2, 16, 16, 3)))

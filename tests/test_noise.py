@@ -1,3 +1,5 @@
+import argparse
+
 import keras
 import numpy as np
 import pytest
@@ -45,7 +47,26 @@ def test_the_same_seed_gives_the_same_noise(kind):
     first = noise.add_noise(clean, kind, level, seed=7)
     np.testing.assert_array_equal(first, noise.add_noise(clean, kind, level, seed=7))
     assert not np.array_equal(first, noise.add_noise(clean, kind, level, seed=8))
-    assert 0.0 <= first.min() and first.max() <= 1.0
+    if kind != "gaussian-unclipped":
+        assert 0.0 <= first.min() and first.max() <= 1.0
+
+
+def test_unclipped_gaussian_noise_leaves_the_pixel_range_as_the_literature_measures_it():
+    clean = gray_images(0.0)
+    noisy = noise.add_noise(clean, "gaussian-unclipped", 25 / 255, seed=4)
+    assert noisy.min() < 0.0  # clipping would have made every pixel >= 0
+    assert (noisy - clean).std() == pytest.approx(25 / 255, rel=0.02)
+
+
+@pytest.mark.parametrize("text, level", [("0.2", 0.2), ("25/255", 25 / 255), ("6", 6.0)])
+def test_a_noise_level_may_be_written_as_a_fraction(text, level):
+    assert noise.level_argument(text) == pytest.approx(level)
+
+
+@pytest.mark.parametrize("text", ["", "abc", "1/0", "1/x"])
+def test_a_noise_level_that_is_no_number_is_refused(text):
+    with pytest.raises(argparse.ArgumentTypeError, match="a fraction such as 25/255"):
+        noise.level_argument(text)
 
 
 def test_the_test_noise_ignores_the_global_seed():

@@ -1,0 +1,359 @@
+"""Compare denoisers: trained models beside classical methods, on the same noisy images.
+
+How good is an autoencoder? A number means little alone, so this script scores, on one
+fixed noisy test set (seeded, the same one the training scripts score on):
+- the noisy input itself: the floor every denoiser must clear;
+- the classical denoisers of classical.py (Gaussian filter, median, total variation,
+  non-local means, wavelet, and BM3D when the `bm3d` package is installed), each with
+  its strength tuned on noisy *training* images, never on the test images;
+- every trained model.keras file given with --models.
+
+For each: mean PSNR, mean SSIM and seconds per image (wall clock on this machine: the
+classical methods run on --workers processes, the models on TensorFlow's threads).
+With --sweep, it scores everything again at other test noise levels: does a model
+trained at one level cope with others?
+
+Writes into --out: results.md (the Markdown table), results.json, psnr.png (a bar
+chart), samples.png (the same test images under every method) and, with --sweep,
+sweep.png. A method that fails is reported in the table, not a crash.
+
+Examples:
+  python compare.py --models runs/unet-mnist/model.keras --limit 1000
+  python compare.py --models runs/unet-mnist/model.keras --limit 300 \\
+      --sweep 0.05 0.1 0.2 0.3 0.4 0.5 0.6
+  python compare.py --dataset ../shared/data/images/BSD68 --channels 1 \\
+      --tune-dataset ../shared/data/images/Train400 --noise gaussian-unclipped --noise-level 25/255
+"""
+
+import argparse
+import multiprocessing
+import os
+import platform
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up chatter
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import classical  # noqa: E402
+import data  # noqa: E402
+import metrics  # noqa: E402  (registers the psnr metric that saved models name)
+import noise  # noqa: E402  (registers the TrainingGaussianNoise layer)
+import plots  # noqa: E402
+import training  # noqa: E402
+from benchmark import machine_description  # noqa: E402
+
+# Noisy training images the classical methods tune their strength on.
+TUNING_IMAGES = 32
+# Photos are tuned on their central crop of this many pixels a side, to keep tuning quick.
+TUNING_CROP = 128
+# The noise on the tuning images: drawn apart from the test noise on purpose.
+TUNING_NOISE_SEED = 1
+# Images per task handed to a worker process.
+CHUNK_SIZE = 16
+# Test images shown under every method in samples.png.
+SAMPLE_COUNT = 6
+# A fully convolutional model gets photos padded (by reflection) to a multiple of this,
+# so that every down-sampling step divides evenly; the padding is cropped off again.
+PAD_MULTIPLE = 8
+# The colour of each kind of method in psnr.png.
+KIND_COLOURS = {"input": "tab:gray", "classical": "tab:orange", "model": "tab:blue"}
+
+
+def parse_arguments(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="*", default=[], metavar="MODEL.keras",
+                        help="trained model files to score (default: none, classical only)")
+    parser.add_argument("--dataset", default="mnist",
+                        help="mnist, fashion_mnist (their test split), or a folder of PNG/JPEG "
+                             "test pictures (default: mnist)")
+    parser.add_argument("--tune-dataset", default=None,
+                        help="with a folder --dataset: a folder of other pictures that the "
+                             "classical methods tune on (required there; MNIST and "
+                             "Fashion-MNIST tune on their training split)")
+    parser.add_argument("--channels", type=int, choices=(1, 3), default=1,
+                        help="for folders: 1 = grey, 3 = colour (default: 1)")
+    parser.add_argument("--data-dir", default=None,
+                        help=f"a folder with mnist/ and fashion-mnist/ IDX files (default: "
+                             f"${data.DATA_DIR_VARIABLE} if set, else download)")
+    parser.add_argument("--noise", choices=noise.NOISE_KINDS, default="gaussian",
+                        help="the kind of noise (default: gaussian)")
+    parser.add_argument("--noise-level", type=noise.level_argument, default=None,
+                        help="its strength, as in the training scripts; a fraction such as "
+                             "25/255 works (default: that kind's default, 0.2 for gaussian)")
+    parser.add_argument("--sweep", type=noise.level_argument, nargs="+", default=None,
+                        metavar="LEVEL",
+                        help="also score every method at each of these test noise levels and "
+                             "draw sweep.png (default: no sweep)")
+    parser.add_argument("--limit", type=training.positive_int, default=None,
+                        help="score the first N test images only (default: all)")
+    parser.add_argument("--workers", type=training.positive_int, default=os.cpu_count(),
+                        help=f"processes for the classical methods (default: {os.cpu_count()}, "
+                             f"one per CPU core)")
+    parser.add_argument("--out", default=None,
+                        help="the folder for the results (default: runs/compare-<dataset>-"
+                             "<noise>-<level>); it must not hold files yet")
+    args = parser.parse_args(argv)
+    if args.noise_level is None:
+        args.noise_level = noise.DEFAULT_LEVELS[args.noise]
+    try:
+        for level in [args.noise_level, *(args.sweep or [])]:
+            noise.check_level(args.noise, level)
+    except ValueError as error:
+        parser.error(f"argument --noise-level/--sweep: {error}")
+    if args.dataset not in data.DATASETS and args.tune_dataset is None:
+        parser.error("argument --tune-dataset: needed with a folder --dataset, so that the "
+                     "classical methods are not tuned on the test pictures")
+    for path in args.models:
+        if not os.path.isfile(path):
+            parser.error(f"argument --models: no such file: {path}")
+    name = os.path.basename(os.path.normpath(args.dataset))
+    args.out = args.out or os.path.join(
+        training.RUNS_FOLDER, f"compare-{name}-{args.noise}-{args.noise_level:.3g}")
+    if os.path.isdir(args.out) and os.listdir(args.out):
+        parser.error(f"argument --out: {args.out} already holds files; choose another folder")
+    return args
+
+
+# ## The images
+#
+# MNIST and Fashion-MNIST come as arrays (every image 28x28); a folder of photos as a
+# list of arrays of different sizes. Everything below takes either.
+
+def load_images(args):
+    """Return (test images, tuning images), clean, as arrays or lists of (H, W, C) arrays."""
+    if args.dataset in data.DATASETS:
+        (tuning, _), (test, _) = data.load_dataset(args.dataset, args.data_dir,
+                                                   train_limit=TUNING_IMAGES,
+                                                   test_limit=args.limit)
+        return test, tuning
+    test = data.load_folder(args.dataset, args.channels, limit=args.limit)
+    tuning = data.load_folder(args.tune_dataset, args.channels, limit=TUNING_IMAGES)
+    return test, [data.centre_crop(image, TUNING_CROP) for image in tuning]
+
+
+# ## The classical methods
+#
+# Each one is tuned first: every candidate strength denoises the noisy tuning images,
+# and the strength with the best mean PSNR is kept. Then it denoises the test images.
+
+def denoise_in_parallel(pool, name, value, images, progress=True):
+    """Run classical method `name` over `images`, chunk by chunk on the worker processes."""
+    chunks = [images[start : start + CHUNK_SIZE] for start in range(0, len(images), CHUNK_SIZE)]
+    bar = keras.utils.Progbar(len(images), unit_name="image", verbose=int(progress))
+    denoised = []
+    for chunk in pool.map(partial(classical.denoise_images, name, value), chunks):
+        denoised.extend(chunk)
+        bar.add(len(chunk))
+    return denoised
+
+
+def tune(pool, name, tuning_clean, tuning_noisy):
+    """The candidate strength of method `name` with the best mean PSNR on the tuning images."""
+    method = classical.METHODS[name]
+    candidates = method.candidates(classical.estimate_noise_sigma(tuning_noisy))
+    if len(candidates) == 1:
+        return candidates[0]
+    scores = [metrics.image_quality(tuning_clean, denoise_in_parallel(
+        pool, name, value, tuning_noisy, progress=False))["psnr"] for value in candidates]
+    print(f"tuned {name} on {len(tuning_clean)} training images: " + ", ".join(
+        f"{value} -> {score:.2f} dB" for value, score in zip(candidates, scores)))
+    return candidates[int(np.argmax(scores))]
+
+
+def score_classical(pool, name, tuning_clean, tuning_noisy, noisy):
+    """Tune method `name` on the tuning images, then denoise the noisy test images.
+
+    Returns (denoised, seconds the test images took, the setting used).
+    """
+    method = classical.METHODS[name]
+    value = tune(pool, name, tuning_clean, tuning_noisy)
+    setting = method.parameter if value is None else f"{method.parameter} = {value}"
+    print(f"{name}, {setting}: denoising {len(noisy)} test images")
+    denoised, seconds = timed(denoise_in_parallel, pool, name, value, list(noisy))
+    return denoised, seconds, setting
+
+
+def timed(function, *arguments):
+    """Call function(*arguments); return its result and the seconds it took."""
+    start = time.perf_counter()
+    result = function(*arguments)
+    return result, time.perf_counter() - start
+
+
+# ## The models
+
+def load_models(paths):
+    """Load each model file, named after its folder (runs/unet-mnist/model.keras -> unet-mnist).
+
+    Safe mode stays on: the custom metric and layer our models use are registered by
+    importing metrics and noise, so no code needs to be unpickled. A file that does not
+    load becomes its reason, reported in the table.
+    """
+    models = {}
+    for path in paths:
+        name = os.path.basename(os.path.dirname(os.path.abspath(path)))
+        name = path if name in models else name
+        try:
+            models[name] = keras.saving.load_model(path, safe_mode=True)
+        except Exception as error:  # not a zip, not a Keras model, an unknown layer...
+            models[name] = f"cannot load {path}: {one_line(error)}"
+    return models
+
+
+def denoise_with_model(model, noisy):
+    """Denoise an array of same-size images in batches, or a list of photos one by one."""
+    if isinstance(noisy, np.ndarray):
+        check_fits(model, noisy.shape[1:])
+        return np.clip(model.predict(noisy, batch_size=256, verbose=0), 0.0, 1.0)
+    return [denoise_photo(model, image) for image in noisy]
+
+
+def check_fits(model, shape):
+    """Raise ValueError when the model takes images of another shape than `shape`."""
+    expected = model.input_shape[1:]
+    if len(expected) != len(shape) or any(e not in (None, s) for e, s in zip(expected, shape)):
+        raise ValueError(f"the model takes images of shape {expected}, not {shape}")
+
+
+def denoise_photo(model, image):
+    """A fully convolutional model on a photo of any size: pad it by reflection to a
+    multiple of PAD_MULTIPLE, denoise, and crop the padding off again."""
+    check_fits(model, image.shape)
+    height, width = image.shape[:2]
+    if model.input_shape[1] is not None:  # a fixed-size model: the image fits as it is
+        return np.clip(model.predict(image[np.newaxis], verbose=0)[0], 0.0, 1.0)
+    padded = np.pad(image, ((0, -height % PAD_MULTIPLE), (0, -width % PAD_MULTIPLE), (0, 0)),
+                    mode="reflect")
+    return np.clip(model.predict(padded[np.newaxis], verbose=0)[0, :height, :width], 0.0, 1.0)
+
+
+# ## Scoring everything at one noise level
+
+def one_line(error):
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"
+
+
+def score_everything(pool, args, level, models, clean, tuning_clean):
+    """Score the noisy input, every classical method and every model at noise `level`.
+
+    Returns (rows of the table, noisy test images, each method's denoised images).
+    """
+    noisy = noise.noisy_test_images(clean, args.noise, level)
+    tuning_noisy = noise.corrupt_each(list(tuning_clean), args.noise, level, TUNING_NOISE_SEED)
+    rows, outputs = [], {}
+    print(f"\n{args.noise} noise at {level:.4g}: {len(clean)} test images")
+
+    def record(name, kind, run):
+        """Call run() -> (denoised, seconds, setting); add its scores, or why it failed."""
+        try:
+            denoised, seconds, setting = run()
+            scores = metrics.image_quality(clean, denoised)
+        except Exception as error:  # one broken method must not cost the others' results
+            rows.append({"method": name, "kind": kind, "failed": one_line(error)})
+            print(f"{name} failed: {rows[-1]['failed']}", file=sys.stderr)
+            return
+        rows.append({"method": name, "kind": kind, "setting": setting, **scores,
+                     "seconds_per_image": seconds / len(clean)})
+        outputs[name] = denoised
+        print(f"{name}: PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.3f}")
+
+    record("noisy input", "input", lambda: (noisy, 0.0, "no denoising"))
+    for name in classical.METHOD_NAMES:
+        if name not in classical.METHODS:
+            rows.append({"method": name, "kind": "classical", "failed": classical.BM3D_MISSING})
+            continue
+        record(name, "classical",
+               lambda: score_classical(pool, name, list(tuning_clean), tuning_noisy, noisy))
+    for name, model in models.items():
+        if isinstance(model, str):  # it did not load: the reason
+            rows.append({"method": name, "kind": "model", "failed": model})
+            continue
+        record(name, "model", lambda: (*timed(denoise_with_model, model, noisy), "trained model"))
+    return rows, noisy, outputs
+
+
+# ## The results
+
+def format_row(row):
+    if "failed" in row:
+        return f"| {row['method']} | {row['kind']} | not run: {row['failed']} | | | |"
+    return (f"| {row['method']} | {row['kind']} | {row['setting']} | {row['psnr']:.2f} | "
+            f"{row['ssim']:.3f} | {row['seconds_per_image']:.4f} |")
+
+
+def markdown_table(rows):
+    header = ["| method | kind | setting | PSNR (dB) | SSIM | seconds per image |",
+              "|---|---|---|---|---|---|"]
+    return "\n".join(header + [format_row(row) for row in rows])
+
+
+def write_text(path, text):
+    with open(path, "w") as file:
+        file.write(text)
+
+
+def write_results(args, rows, sweep, clean, outputs):
+    """Write results.md, results.json, psnr.png, samples.png and (with --sweep) sweep.png."""
+    command = "python " + " ".join(["compare.py", *sys.argv[1:]])
+    what = f"{args.dataset}, {args.noise} noise at {args.noise_level:.4g}, {len(clean)} test images"
+    header = (f"{what}\nmachine: {machine_description()}, {args.workers} worker processes\n"
+              f"command: {command}\n")
+    table = markdown_table(rows)
+    summary = {"dataset": args.dataset, "noise": args.noise, "noise_level": args.noise_level,
+               "test_images": len(clean), "machine": machine_description(),
+               "command": command, "results": rows}
+    if sweep:
+        summary["sweep"] = sweep
+
+    def save(name, write):
+        training.replace_atomically(os.path.join(args.out, name), write)
+
+    scored = [row for row in rows if "failed" not in row]
+    save("psnr.png", lambda path: plots.save_bar_chart(
+        path, [row["method"] for row in scored], [row["psnr"] for row in scored],
+        [KIND_COLOURS[row["kind"]] for row in scored], what))
+    save("samples.png", lambda path: plots.save_rows(path, clean, outputs, SAMPLE_COUNT))
+    if sweep:
+        save("sweep.png", lambda path: plots.save_sweep(
+            path, sweep["levels"], sweep["psnr"], f"{args.dataset}, {args.noise} noise"))
+    save("results.md", lambda path: write_text(path, header + "\n" + table + "\n"))
+    save("results.json", lambda path: training.write_json(path, summary))
+    plots.close_figures()
+    print("\n" + header + "\n" + table)
+    print(f"\nwrote results.md, results.json and the pictures in {args.out}")
+
+
+def main(argv=None):
+    args = parse_arguments(argv)
+    plots.prepare(show=False)
+    try:
+        clean, tuning_clean = load_images(args)
+    except data.DatasetError as error:
+        sys.exit(f"error: {error}")
+    os.makedirs(args.out, exist_ok=True)
+    models = load_models(args.models)
+    # "spawn": fresh worker processes, rather than forks of this one and its TensorFlow threads.
+    with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        rows, noisy, outputs = score_everything(pool, args, args.noise_level, models, clean,
+                                                tuning_clean)
+        sweep = None
+        if args.sweep:
+            psnrs = {}
+            for level in args.sweep:
+                level_rows = rows if level == args.noise_level else score_everything(
+                    pool, args, level, models, clean, tuning_clean)[0]
+                for row in level_rows:
+                    psnrs.setdefault(row["method"], []).append(row.get("psnr"))
+            sweep = {"levels": args.sweep, "psnr": psnrs}
+    write_results(args, rows, sweep, clean, outputs)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""compare.py run as a user would: every method in the table, failures reported, not raised."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+import classical
+import data
+import metrics
+import noise
+from conftest import run_script
+
+
+def save_identity_model(path, input_shape):
+    """A model whose output is its input: its PSNR must be exactly the noisy input's,
+    which checks that compare.py feeds it the same noisy images."""
+    inputs = keras.Input(input_shape)
+    path.parent.mkdir()
+    keras.Model(inputs, keras.layers.Identity()(inputs)).save(path)
+    return path
+
+
+def rows_by_method(folder):
+    results = json.loads((folder / "results.json").read_text())
+    return results, {row["method"]: row for row in results["results"]}
+
+
+def test_mnist_table_lists_every_method_and_reports_the_broken_ones(tiny_data_dir, tmp_path):
+    identity = save_identity_model(tmp_path / "identity" / "model.keras", (28, 28, 1))
+    too_big = save_identity_model(tmp_path / "too-big" / "model.keras", (32, 32, 1))
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "model.keras").write_text("not a model")
+    out = tmp_path / "out"
+    finished = run_script("compare.py", "--data-dir", tiny_data_dir, "--limit", 3,
+                          "--workers", 1, "--out", out,
+                          "--models", identity, too_big, tmp_path / "junk" / "model.keras")
+    assert finished.returncode == 0, finished.stderr
+    for name in ("results.md", "results.json", "psnr.png", "samples.png"):
+        assert (out / name).stat().st_size > 0
+    results, rows = rows_by_method(out)
+    table = (out / "results.md").read_text()
+    for method in ("noisy input", *classical.METHOD_NAMES, "identity", "too-big", "junk"):
+        assert f"| {method} |" in table
+        assert method in rows
+    assert results["test_images"] == 3
+    (_, _), (clean, _) = data.load_dataset("mnist", tiny_data_dir, test_limit=3)
+    noisy = noise.noisy_test_images(clean, "gaussian", 0.2)  # what the training scripts score
+    assert rows["noisy input"]["psnr"] == pytest.approx(metrics.image_quality(clean, noisy)["psnr"])
+    assert rows["identity"]["psnr"] == pytest.approx(rows["noisy input"]["psnr"], abs=1e-4)
+    assert "(32, 32, 1)" in rows["too-big"]["failed"]
+    assert "cannot load" in rows["junk"]["failed"]
+    for method in classical.METHODS:
+        assert rows[method]["seconds_per_image"] > 0 and 0 < rows[method]["ssim"] <= 1
+
+
+def test_folder_of_photos_of_two_sizes_with_a_sweep(tmp_path):
+    rng = np.random.default_rng(0)
+    for folder, shapes in (("test", [(40, 30), (30, 44)]), ("tune", [(50, 50)])):
+        (tmp_path / folder).mkdir()
+        for index, shape in enumerate(shapes):
+            pixels = rng.integers(0, 256, shape, dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / folder / f"{index}.png")
+    identity = save_identity_model(tmp_path / "conv" / "model.keras", (None, None, 1))
+    out = tmp_path / "out"
+    finished = run_script("compare.py", "--dataset", tmp_path / "test", "--tune-dataset",
+                          tmp_path / "tune", "--channels", 1,
+                          "--noise-level", "25/255", "--sweep", "0.05", "25/255", "--workers", 1,
+                          "--out", out, "--models", identity)
+    assert finished.returncode == 0, finished.stderr
+    results, rows = rows_by_method(out)
+    assert results["noise_level"] == pytest.approx(25 / 255)
+    # Padded to a multiple of 8 and cropped back: the identity model changes nothing
+    # (with clipped noise: compare.py clips every output to [0, 1]).
+    assert rows["conv"]["psnr"] == pytest.approx(rows["noisy input"]["psnr"], abs=1e-4)
+    assert results["sweep"]["levels"] == pytest.approx([0.05, 25 / 255])
+    noisy_curve = results["sweep"]["psnr"]["noisy input"]
+    assert noisy_curve[0] > noisy_curve[1]  # less noise, higher PSNR
+    assert noisy_curve[1] == pytest.approx(rows["noisy input"]["psnr"])
+    assert (out / "sweep.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--dataset", "some/folder"], "--tune-dataset: needed"),
+    (["--models", "missing.keras"], "no such file: missing.keras"),
+    (["--noise-level", "-1"], "cannot be negative"),
+    (["--noise-level", "one"], "a fraction such as 25/255"),
+])
+def test_bad_arguments_stop_before_any_work(arguments, message, tmp_path):
+    finished = run_script("compare.py", *arguments, "--out", tmp_path / "out")
+    assert finished.returncode == 2
+    assert message in finished.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_missing_test_folder_is_one_line(tmp_path):
+    finished = run_script("compare.py", "--dataset", tmp_path / "nowhere", "--tune-dataset",
+                          tmp_path, "--out", tmp_path / "out")
+    assert finished.returncode == 1
+    assert finished.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert "Traceback" not in finished.stderr
