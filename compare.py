@@ -28,7 +28,6 @@ Examples:
 import argparse
 import multiprocessing
 import os
-import platform
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -189,7 +188,8 @@ def timed(function, *arguments):
 # ## The models
 
 def load_models(paths):
-    """Load each model file, named after its folder (runs/unet-mnist/model.keras -> unet-mnist).
+    """Load each model file, named after its folder (runs/unet-mnist/model.keras -> unet-mnist):
+    name -> (model, how it was trained), or name -> why it did not load.
 
     Safe mode stays on: the custom metric and layer our models use are registered by
     importing metrics and noise, so no code needs to be unpickled. A file that does not
@@ -200,10 +200,19 @@ def load_models(paths):
         name = os.path.basename(os.path.dirname(os.path.abspath(path)))
         name = path if name in models else name
         try:
-            models[name] = keras.saving.load_model(path, safe_mode=True)
+            models[name] = keras.saving.load_model(path, safe_mode=True), how_trained(path)
         except Exception as error:  # not a zip, not a Keras model, an unknown layer...
             models[name] = f"cannot load {path}: {one_line(error)}"
     return models
+
+
+def how_trained(path):
+    """The recipe in the metrics.json beside a model file, in a few words, for the table."""
+    run = training.read_json(os.path.join(os.path.dirname(path), training.METRICS_FILE), None)
+    if run is None:
+        return "trained model"
+    return (f"{run['model']}, {run['loss']}, {run['epochs']} epochs, trained on "
+            f"{run['dataset']} at {run['noise']} {run['noise_level']:.3g}")
 
 
 def denoise_with_model(model, noisy):
@@ -271,11 +280,12 @@ def score_everything(pool, args, level, models, clean, tuning_clean):
             continue
         record(name, "classical",
                lambda: score_classical(pool, name, list(tuning_clean), tuning_noisy, noisy))
-    for name, model in models.items():
-        if isinstance(model, str):  # it did not load: the reason
-            rows.append({"method": name, "kind": "model", "failed": model})
+    for name, loaded in models.items():
+        if isinstance(loaded, str):  # it did not load: the reason
+            rows.append({"method": name, "kind": "model", "failed": loaded})
             continue
-        record(name, "model", lambda: (*timed(denoise_with_model, model, noisy), "trained model"))
+        model, setting = loaded
+        record(name, "model", lambda: (*timed(denoise_with_model, model, noisy), setting))
     return rows, noisy, outputs
 
 
