@@ -40,6 +40,7 @@ import numpy as np  # noqa: E402
 
 import classical  # noqa: E402
 import data  # noqa: E402
+import denoise  # noqa: E402
 import metrics  # noqa: E402  (registers the psnr metric that saved models name)
 import noise  # noqa: E402  (registers the TrainingGaussianNoise layer)
 import plots  # noqa: E402
@@ -56,9 +57,6 @@ TUNING_NOISE_SEED = 1
 CHUNK_SIZE = 16
 # Test images shown under every method in samples.png.
 SAMPLE_COUNT = 6
-# A fully convolutional model gets photos padded (by reflection) to a multiple of this,
-# so that every down-sampling step divides evenly; the padding is cropped off again.
-PAD_MULTIPLE = 8
 # The colour of each kind of method in psnr.png.
 KIND_COLOURS = {"input": "tab:gray", "classical": "tab:orange", "model": "tab:blue"}
 
@@ -216,30 +214,14 @@ def how_trained(path):
 
 
 def denoise_with_model(model, noisy):
-    """Denoise an array of same-size images in batches, or a list of photos one by one."""
+    """Denoise an array of same-size images in batches, or a list of photos one by one
+    (padded or tiled as denoise.py does it)."""
     if isinstance(noisy, np.ndarray):
-        check_fits(model, noisy.shape[1:])
+        expected = model.input_shape[1:]
+        if any(size not in (None, actual) for size, actual in zip(expected, noisy.shape[1:])):
+            raise ValueError(f"the model takes images of shape {expected}, not {noisy.shape[1:]}")
         return np.clip(model.predict(noisy, batch_size=256, verbose=0), 0.0, 1.0)
-    return [denoise_photo(model, image) for image in noisy]
-
-
-def check_fits(model, shape):
-    """Raise ValueError when the model takes images of another shape than `shape`."""
-    expected = model.input_shape[1:]
-    if len(expected) != len(shape) or any(e not in (None, s) for e, s in zip(expected, shape)):
-        raise ValueError(f"the model takes images of shape {expected}, not {shape}")
-
-
-def denoise_photo(model, image):
-    """A fully convolutional model on a photo of any size: pad it by reflection to a
-    multiple of PAD_MULTIPLE, denoise, and crop the padding off again."""
-    check_fits(model, image.shape)
-    height, width = image.shape[:2]
-    if model.input_shape[1] is not None:  # a fixed-size model: the image fits as it is
-        return np.clip(model.predict(image[np.newaxis], verbose=0)[0], 0.0, 1.0)
-    padded = np.pad(image, ((0, -height % PAD_MULTIPLE), (0, -width % PAD_MULTIPLE), (0, 0)),
-                    mode="reflect")
-    return np.clip(model.predict(padded[np.newaxis], verbose=0)[0, :height, :width], 0.0, 1.0)
+    return [denoise.denoise_picture(model, image) for image in noisy]
 
 
 # ## Scoring everything at one noise level

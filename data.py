@@ -21,6 +21,7 @@ import gzip
 import os
 
 import numpy as np
+import png
 from PIL import Image, UnidentifiedImageError
 
 DATASETS = ("mnist", "fashion_mnist")
@@ -39,6 +40,7 @@ IDX_FILES = {
 # The files `load_folder` reads; anything else in the folder is left alone.
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 # The weights of R, G and B in a grey level (ITU-R BT.601, as Pillow's "L" mode uses).
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
@@ -130,29 +132,42 @@ def load_dataset(name, data_dir=None, train_limit=None, test_limit=None):
 
 
 def read_image(path):
-    """Read one PNG or JPEG file as a float32 array (H, W, C) in [0, 1], C = 1, 3 or 4.
+    """Read one PNG or JPEG file: (float32 array (H, W, C) in [0, 1], bits per channel).
 
-    Grey pictures (8 or 16 bits) give one channel, colour ones three, and those with
-    transparency four (the alpha channel last). Palette and black-and-white pictures are
-    expanded to grey or RGB first.
+    C is 1 (grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA), as stored; bits is 8 or 16.
+    Palette and black-and-white pictures are expanded to RGB or grey first. Pillow reads
+    every picture except 16-bit PNGs, which it would cut to 8 bits: pypng reads those.
     """
     try:
+        if png_bit_depth(path) == 16:
+            return read_png16(path), 16
         with Image.open(path) as picture:
             picture.load()
-    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as error:
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError, png.Error) as error:
         raise DatasetError(f"cannot read {path}: {error}") from error
-    if picture.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grey
-        pixels = np.asarray(picture, dtype=np.float32) / 65535.0
-    else:
-        wanted = {"1": "L", "L": "L", "LA": "RGBA", "RGBA": "RGBA", "PA": "RGBA"}
-        mode = wanted.get(picture.mode, "RGBA" if "transparency" in picture.info else "RGB")
-        pixels = np.asarray(picture.convert(mode), dtype=np.float32) / 255.0
-    return pixels.reshape(*pixels.shape[:2], -1)
+    modes = {"1": "L", "L": "L", "LA": "LA", "RGBA": "RGBA", "PA": "RGBA"}
+    mode = modes.get(picture.mode, "RGBA" if "transparency" in picture.info else "RGB")
+    pixels = np.asarray(picture.convert(mode), dtype=np.float32) / 255.0
+    return pixels.reshape(*pixels.shape[:2], -1), 8
+
+
+def png_bit_depth(path):
+    """The bit depth a PNG file's header states, or None for any other file."""
+    with open(path, "rb") as file:
+        header = file.read(26)  # signature (8), IHDR length and type (8), size (8), depth (1)
+    return header[24] if header[:8] == PNG_SIGNATURE and header[12:16] == b"IHDR" else None
+
+
+def read_png16(path):
+    """A 16-bit PNG (grey, grey + alpha, RGB or RGBA) as float32 (H, W, C) in [0, 1]."""
+    width, height, rows, info = png.Reader(filename=str(path)).asDirect()
+    pixels = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows])
+    return (pixels.reshape(height, width, info["planes"]) / 65535.0).astype(np.float32)
 
 
 def to_channels(image, channels):
-    """Turn an (H, W, 1|3|4) image into grey (1) or RGB (3): drop alpha, weigh or repeat."""
-    image = image[..., :3] if image.shape[-1] == 4 else image
+    """Turn an (H, W, 1|2|3|4) image into grey (1) or RGB (3): drop alpha, weigh or repeat."""
+    image = image[..., :-1] if image.shape[-1] in (2, 4) else image
     if channels == image.shape[-1]:
         return image
     if channels == 1:
@@ -176,7 +191,7 @@ def load_folder(folder, channels=3, limit=None):
     a list of float32 arrays (H, W, `channels`) in [0, 1]."""
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 (grey) or 3 (RGB), not {channels}")
-    return [to_channels(read_image(path), channels) for path in image_files(folder)[:limit]]
+    return [to_channels(read_image(path)[0], channels) for path in image_files(folder)[:limit]]
 
 
 def centre_crop(image, size):

@@ -147,6 +147,11 @@ def build_strided(input_shape):
     return keras.Model(inputs, outputs, name="strided")
 
 
+# The presets that work at any height and width (divisible by 4): they are built with an
+# input of (None, None, channels), so that the saved model denoises pictures of any size
+# (denoise.py). `small` fits 28x28 images only.
+FULLY_CONVOLUTIONAL = ("unet", "wide", "transpose", "strided")
+
 # Each preset with its default recipe: loss and epochs (--loss and --epochs override them).
 MODELS = {
     "unet": training.Recipe(build_unet, "bce", 3, "small U-Net with skip connections"),
@@ -172,7 +177,10 @@ def main(argv=None):
     x_test_noisy = noise.noisy_test_images(x_test, args.noise, args.noise_level)
 
     # ## 3. Build the model.
-    model = MODELS[args.model].build(x_train.shape[1:])
+    height, width, channels = x_train.shape[1:]
+    if args.model in FULLY_CONVOLUTIONAL:
+        height = width = None  # any size
+    model = MODELS[args.model].build((height, width, channels))
     print(f"{model.name}: {model.count_params():,} parameters")
 
     # ## 4. Train it to map noisy images to clean ones, validating on the test images.

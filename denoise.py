@@ -1,0 +1,291 @@
+"""Denoise your own pictures with a trained model.
+
+  python denoise.py --model runs/unet-mnist/model.keras photo.png [more.png ...] --out DIR
+
+Writes DIR/<name>_denoised.png for each picture, at the picture's own size, channels and
+bit depth (8 or 16 bits; a JPEG gives an 8-bit PNG, so no second lossy compression).
+
+How a model meets a picture of any size:
+- a fully convolutional model (every preset of train_conv.py) takes the picture whole,
+  padded by reflection to a multiple of 8 so that every down-sampling divides evenly,
+  and cropped back after; a picture larger than --tile pixels a side goes through in
+  tiles, so that memory stays bounded however large the picture;
+- a model with a fixed input size (the dense ones: 28x28) always sees tiles of its size.
+Tiles overlap, and their outputs are blended with weights that fall off towards each
+tile's edge, so no seam shows where two tiles meet.
+
+Colours: a model trained on grey pictures denoises a colour picture one channel at a
+time; a colour model denoises a grey picture as an RGB one whose channels are then
+averaged. Either way a note says so. An alpha channel is kept as it was.
+
+For learners: `--add-noise gaussian --noise-level 0.2` first corrupts a clean picture,
+then saves the noisy picture too, with a figure of the clean, noisy and denoised
+versions side by side, and prints both PSNRs.
+
+Bad input (a missing, empty, truncated or non-image file, a picture too small or absurdly
+large) gets one line on stderr; the other pictures are still denoised, and the exit code
+is 1. No input file is ever written over, nor an earlier output unless --overwrite.
+"""
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up chatter
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import png  # noqa: E402
+from PIL import Image  # noqa: E402
+
+import data  # noqa: E402
+import metrics  # noqa: E402  (registers the psnr metric that saved models name)
+import noise  # noqa: E402  (registers the TrainingGaussianNoise layer)
+import plots  # noqa: E402
+import training  # noqa: E402
+
+# A fully convolutional model sees pictures larger than this many pixels a side in tiles.
+TILE_SIZE = 512
+# Tiles overlap by this fraction of their side; the overlap is where they are blended.
+TILE_OVERLAP = 1 / 4
+# Tiles denoised in one call of the model (memory grows with it).
+TILES_PER_BATCH = 4
+# Pictures are padded to a multiple of this for a fully convolutional model.
+PAD_MULTIPLE = 8
+# Pictures outside these bounds are refused: too small to denoise, or absurdly large.
+MIN_SIDE = 16
+MAX_PIXELS = 100_000_000
+# The noise that --add-noise draws: seeded, so a demo gives the same numbers every time.
+DEMO_NOISE_SEED = noise.TEST_NOISE_SEED
+
+
+class PictureError(Exception):
+    """One picture cannot be denoised; the message says which and why."""
+
+
+def parse_arguments(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("pictures", nargs="+", metavar="PICTURE",
+                        help="PNG or JPEG files to denoise")
+    parser.add_argument("--model", required=True,
+                        help="a trained model.keras file (from train_conv.py or train_dense.py)")
+    parser.add_argument("--out", default="denoised",
+                        help="the folder for the denoised pictures (default: denoised)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="write over earlier outputs in --out (never over an input)")
+    parser.add_argument("--add-noise", choices=noise.NOISE_KINDS, default=None,
+                        help="first corrupt each (clean) picture with this noise, to see what "
+                             "the model removes (default: none, the pictures are noisy already)")
+    parser.add_argument("--noise-level", type=noise.level_argument, default=None,
+                        help="the strength of --add-noise, as in the training scripts "
+                             "(default: that kind's default, 0.2 for gaussian)")
+    parser.add_argument("--tile", type=training.positive_int, default=TILE_SIZE,
+                        help=f"largest side, in pixels, that a fully convolutional model "
+                             f"sees at once; larger pictures go in tiles (default: {TILE_SIZE})")
+    args = parser.parse_args(argv)
+    if args.noise_level is not None and args.add_noise is None:
+        parser.error("argument --noise-level: only with --add-noise")
+    if args.add_noise:
+        args.noise_level = (noise.DEFAULT_LEVELS[args.add_noise] if args.noise_level is None
+                            else args.noise_level)
+        try:
+            noise.check_level(args.add_noise, args.noise_level)
+        except ValueError as error:
+            parser.error(f"argument --noise-level: {error}")
+    args.tile = max(PAD_MULTIPLE, args.tile - args.tile % PAD_MULTIPLE)
+    return args
+
+
+# ## The model
+
+def load_model(path):
+    """Load a model.keras with safe mode on, and check that it maps images to images."""
+    if not os.path.isfile(path):
+        raise PictureError(f"{path}: no such model file")
+    try:
+        model = keras.saving.load_model(path, safe_mode=True)
+    except Exception as error:  # not a zip, not a Keras model, an unknown layer...
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise PictureError(f"{path}: not a Keras model file we can load ({reason})") from None
+    shape = getattr(model, "input_shape", None)
+    if not (isinstance(shape, tuple) and len(shape) == 4 and model.output_shape == shape):
+        raise PictureError(f"{path}: not an image denoiser (its input is {shape}, its output "
+                           f"{getattr(model, 'output_shape', None)})")
+    return model
+
+
+# ## Tiles
+
+def tile_starts(length, tile, overlap):
+    """Where tiles of `tile` pixels start along a side of `length >= tile` pixels: every
+    (tile - overlap) pixels, the last one flush with the end."""
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile, tile - overlap))
+    return starts + [length - tile]
+
+
+def blend_weights(height, width, overlap):
+    """Weights of a tile's pixels: 1 in the middle, falling linearly towards the edges over
+    `overlap` pixels but never to 0, so that overlapping tiles fade into each other."""
+    def ramp(length):
+        distance_to_edge = np.minimum(np.arange(1, length + 1), np.arange(length, 0, -1))
+        return np.minimum(distance_to_edge / max(overlap, 1), 1.0).astype(np.float32)
+    return np.outer(ramp(height), ramp(width))[..., np.newaxis]
+
+
+def denoise_with_tiles(model, image, tile_size):
+    """Apply `model` to an (H, W, C) image of any size, tile by tile, and blend the tiles."""
+    height, width = image.shape[:2]
+    fixed = model.input_shape[1:3]
+    if None in fixed:  # fully convolutional: any multiple of PAD_MULTIPLE will do
+        tile = tuple(min(tile_size, -(-side // PAD_MULTIPLE) * PAD_MULTIPLE)
+                     for side in (height, width))
+    else:
+        tile = fixed
+    overlap = int(min(tile) * TILE_OVERLAP)
+    # Pad by reflection to at least one tile, so every tile lies inside the padded image.
+    padded = np.pad(image, ((0, max(0, tile[0] - height)), (0, max(0, tile[1] - width)), (0, 0)),
+                    mode="reflect")
+    corners = [(top, left) for top in tile_starts(padded.shape[0], tile[0], overlap)
+               for left in tile_starts(padded.shape[1], tile[1], overlap)]
+    weights = blend_weights(*tile, overlap)
+    total = np.zeros(padded.shape, np.float32)
+    weight_sum = np.zeros((*padded.shape[:2], 1), np.float32)
+    for first in range(0, len(corners), TILES_PER_BATCH):
+        batch = corners[first : first + TILES_PER_BATCH]
+        tiles = np.stack([padded[top : top + tile[0], left : left + tile[1]] for top, left in batch])
+        for (top, left), output in zip(batch, model.predict(tiles, verbose=0)):
+            total[top : top + tile[0], left : left + tile[1]] += weights * output
+            weight_sum[top : top + tile[0], left : left + tile[1]] += weights
+    return (total / weight_sum)[:height, :width]
+
+
+def denoise_picture(model, image, tile_size=TILE_SIZE):
+    """Denoise an (H, W, 1 or 3) image whatever the model's channels; clip to [0, 1]."""
+    model_channels, channels = model.input_shape[-1], image.shape[-1]
+    if model_channels == channels:
+        denoised = denoise_with_tiles(model, image, tile_size)
+    elif model_channels == 1:  # a grey model: one colour channel at a time
+        denoised = np.concatenate([denoise_with_tiles(model, image[..., [channel]], tile_size)
+                                   for channel in range(channels)], axis=-1)
+    elif model_channels == 3 and channels == 1:  # a colour model: grey as RGB, then averaged
+        rgb = denoise_with_tiles(model, np.repeat(image, 3, axis=-1), tile_size)
+        denoised = rgb.mean(axis=-1, keepdims=True)
+    else:
+        raise PictureError(f"the model takes {model_channels} channels, the picture has {channels}")
+    return np.clip(denoised, 0.0, 1.0)
+
+
+# ## Pictures in and out
+
+def read_picture(path):
+    """(pixels (H, W, C) in [0, 1], bits), or PictureError with a one-line reason."""
+    if os.path.isdir(path):
+        raise PictureError(f"{path}: a folder, not a picture")
+    if not os.path.isfile(path):
+        raise PictureError(f"{path}: no such file")
+    if os.path.getsize(path) == 0:
+        raise PictureError(f"{path}: the file is empty")
+    try:
+        with Image.open(path) as picture:  # reads the header only: is the size sane?
+            width, height = picture.size
+    except Exception as error:
+        raise PictureError(f"{path}: not a PNG or JPEG picture ({error})") from None
+    if min(width, height) < MIN_SIDE:
+        raise PictureError(f"{path}: {width}x{height} pixels is too small (at least "
+                           f"{MIN_SIDE}x{MIN_SIDE})")
+    if width * height > MAX_PIXELS:
+        raise PictureError(f"{path}: {width}x{height} pixels is more than the "
+                           f"{MAX_PIXELS:,} pixels we accept")
+    try:
+        return data.read_image(path)
+    except data.DatasetError as error:
+        raise PictureError(str(error)) from None
+
+
+def write_picture(path, pixels, bits):
+    """Write (H, W, C) pixels in [0, 1] as an 8- or 16-bit PNG, whole or not at all."""
+    scale = 2**bits - 1
+    integers = np.round(np.clip(pixels, 0.0, 1.0) * scale).astype(np.uint16 if bits == 16 else np.uint8)
+    height, width, channels = integers.shape
+
+    def write(temporary):
+        if bits == 16:  # Pillow cannot write 16-bit colour
+            writer = png.Writer(width, height, greyscale=channels <= 2, alpha=channels in (2, 4),
+                                bitdepth=16)
+            with open(temporary, "wb") as file:
+                writer.write(file, integers.reshape(height, width * channels))
+        else:
+            Image.fromarray(integers[..., 0] if channels == 1 else integers).save(temporary, "PNG")
+
+    training.replace_atomically(path, write)
+
+
+def output_paths(path, args):
+    """Where the outputs of picture `path` go: {"denoised": ..., and with --add-noise "noisy"
+    and "side_by_side"}. Refuses paths that are an input, or exist without --overwrite."""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    kinds = ("denoised", "noisy", "side_by_side") if args.add_noise else ("denoised",)
+    paths = {kind: os.path.join(args.out, f"{stem}_{kind}.png") for kind in kinds}
+    inputs = {os.path.realpath(picture) for picture in args.pictures}
+    for output in paths.values():
+        if os.path.realpath(output) in inputs:
+            raise PictureError(f"{path}: its output {output} is one of the inputs; choose another --out")
+        if os.path.exists(output) and not args.overwrite:
+            raise PictureError(f"{path}: {output} exists already (--overwrite to replace it)")
+    return paths
+
+
+def denoise_file(model, path, args):
+    """Denoise one picture file and write its outputs; PictureError if it cannot be done."""
+    pixels, bits = read_picture(path)
+    paths = output_paths(path, args)
+    has_alpha = pixels.shape[-1] in (2, 4)
+    colour, alpha = (pixels[..., :-1], pixels[..., -1:]) if has_alpha else (pixels, None)
+    if model.input_shape[-1] != colour.shape[-1]:
+        print(f"note: {path} has {colour.shape[-1]} colour channel(s), the model "
+              f"{model.input_shape[-1]}: " + ("each channel is denoised alone"
+              if model.input_shape[-1] == 1 else "denoised as RGB, then averaged to grey"))
+    noisy = colour
+    if args.add_noise:
+        noisy = noise.add_noise(colour, args.add_noise, args.noise_level, DEMO_NOISE_SEED)
+    denoised = denoise_picture(model, noisy, args.tile)
+
+    def with_alpha(image):
+        return np.concatenate([image, alpha], axis=-1) if has_alpha else image
+
+    write_picture(paths["denoised"], with_alpha(denoised), bits)
+    if args.add_noise:
+        write_picture(paths["noisy"], with_alpha(np.clip(noisy, 0.0, 1.0)), bits)
+        before = metrics.image_quality([colour], [np.clip(noisy, 0.0, 1.0)])["psnr"]
+        after = metrics.image_quality([colour], [denoised])["psnr"]
+        training.replace_atomically(paths["side_by_side"], lambda file: plots.save_rows(
+            file, [colour], {"noisy": [noisy], "denoised": [denoised]}, count=1))
+        plots.close_figures()
+        print(f"{path}: PSNR noisy {before:.2f} dB -> denoised {after:.2f} dB")
+    print(f"{path} -> {paths['denoised']}")
+
+
+def main(argv=None):
+    args = parse_arguments(argv)
+    plots.prepare(show=False)
+    try:
+        model = load_model(args.model)
+    except PictureError as error:
+        sys.exit(f"error: {error}")
+    os.makedirs(args.out, exist_ok=True)
+    failures = 0
+    for path in args.pictures:
+        try:
+            denoise_file(model, path, args)
+        except PictureError as error:
+            failures += 1
+            print(f"error: {error}", file=sys.stderr)
+    if failures:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
