@@ -37,6 +37,8 @@ IDX_FILES = {
 }
 
 
+# With no test folder, every TEST_EVERY-th picture of a folder is kept for testing.
+TEST_EVERY = 5
 # The files `load_folder` reads; anything else in the folder is left alone.
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 # The weights of R, G and B in a grey level (ITU-R BT.601, as Pillow's "L" mode uses).
@@ -194,7 +196,51 @@ def load_folder(folder, channels=3, limit=None):
     return [to_channels(read_image(path)[0], channels) for path in image_files(folder)[:limit]]
 
 
+def pad_to(image, size):
+    """Pad an (H, W, C) image by reflection until both sides are at least `size`."""
+    extra_rows, extra_columns = max(0, size - image.shape[0]), max(0, size - image.shape[1])
+    if not (extra_rows or extra_columns):
+        return image
+    return np.pad(image, ((0, extra_rows), (0, extra_columns), (0, 0)), mode="reflect")
+
+
 def centre_crop(image, size):
-    """The central `size` x `size` window of an (H, W, C) image (all of a side shorter than `size`)."""
-    top, left = max(0, (image.shape[0] - size) // 2), max(0, (image.shape[1] - size) // 2)
+    """The central `size` x `size` window of an (H, W, C) image (padded first if smaller)."""
+    image = pad_to(image, size)
+    top, left = (image.shape[0] - size) // 2, (image.shape[1] - size) // 2
     return image[top : top + size, left : left + size]
+
+
+def random_crop(image, size, rng):
+    """A `size` x `size` window of an (H, W, C) image at a place drawn from `rng`."""
+    image = pad_to(image, size)
+    top = rng.integers(0, image.shape[0] - size + 1)
+    left = rng.integers(0, image.shape[1] - size + 1)
+    return image[top : top + size, left : left + size]
+
+
+def load_picture_dataset(folder, channels, image_size, test_folder=None,
+                         train_limit=None, test_limit=None):
+    """Training and test pictures from folders: (train, test).
+
+    `train` is a list of whole pictures: the training batches cut fresh random crops of
+    `image_size` from them every epoch. `test` is one array (N, image_size, image_size,
+    channels) of centre crops, the same every time. Test pictures come from `test_folder`,
+    or else every fifth picture of `folder` (a fixed 20%) is kept for testing and never
+    trained on.
+    """
+    paths = image_files(folder)
+    if test_folder is None:
+        train_paths = [path for index, path in enumerate(paths) if index % TEST_EVERY]
+        test_paths = paths[::TEST_EVERY]
+    else:
+        train_paths, test_paths = paths, image_files(test_folder)
+    if not train_paths:
+        raise DatasetError(f"{folder} has too few pictures to keep some for testing")
+
+    def read(path):
+        return to_channels(read_image(path)[0], channels)
+
+    train = [read(path) for path in train_paths[:train_limit]]
+    test = np.stack([centre_crop(read(path), image_size) for path in test_paths[:test_limit]])
+    return train, test

@@ -26,6 +26,8 @@ import math
 import keras
 import numpy as np
 
+import data
+
 NOISE_KINDS = ("gaussian", "gaussian-unclipped", "poisson", "salt-pepper")
 # What `--noise-level` means for each kind, and its default.
 LEVEL_MEANINGS = {
@@ -117,6 +119,9 @@ def corrupt_each(images, kind, level, seed):
 class NoisyBatches(keras.utils.PyDataset):
     """Batches of (noisy, clean) images, with fresh noise and a fresh order every epoch.
 
+    `images` is an array (N, H, W, C), or, with `crop_size`, a list of pictures of any
+    sizes, from which each batch cuts random crop_size x crop_size windows.
+
     Every batch is a function of (seed, epoch, batch index) alone, so a run is
     reproducible and can be resumed at any epoch. With `kind=None` the batches are
     (clean, clean) pairs, for a model that adds its own noise (TrainingGaussianNoise).
@@ -127,7 +132,7 @@ class NoisyBatches(keras.utils.PyDataset):
     a resumed run draws the same noise.
     """
 
-    def __init__(self, images, kind, level, batch_size, seed, **kwargs):
+    def __init__(self, images, kind, level, batch_size, seed, crop_size=None, **kwargs):
         super().__init__(**kwargs)
         if kind is not None:
             check_level(kind, level)
@@ -136,6 +141,7 @@ class NoisyBatches(keras.utils.PyDataset):
         self.level = level
         self.batch_size = batch_size
         self.seed = seed
+        self.crop_size = crop_size
         self.set_epoch(0)
 
     def set_epoch(self, epoch):
@@ -148,10 +154,13 @@ class NoisyBatches(keras.utils.PyDataset):
 
     def __getitem__(self, index):
         picked = self.order[index * self.batch_size : (index + 1) * self.batch_size]
-        clean = self.images[picked]
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        if self.crop_size is None:
+            clean = self.images[picked]
+        else:  # pictures of any size: a fresh random crop of each, every epoch
+            clean = np.stack([data.random_crop(self.images[i], self.crop_size, rng) for i in picked])
         if self.kind is None:
             return clean, clean
-        rng = np.random.default_rng([self.seed, self.epoch, index])
         return CORRUPTIONS[self.kind](clean, self.level, rng), clean
 
     def on_epoch_end(self):

@@ -116,7 +116,7 @@ MODELS = {
 
 
 def main(argv=None):
-    args = training.parse_arguments(__doc__, MODELS, DEFAULT_MODEL, argv)
+    args = training.parse_arguments(__doc__, MODELS, DEFAULT_MODEL, argv, folders=False)
     training.seed_everything(args.seed)  # same seed, same weights and scores
     plots.prepare(args.show)
 

@@ -54,6 +54,8 @@ class Recipe(NamedTuple):
     loss: str  # a key of LOSSES
     epochs: int
     description: str
+    batch_size: int = 128
+    noise: str = "gaussian"  # the noise it learns to remove by default
 
 
 def positive_int(text):
@@ -83,13 +85,24 @@ def build_parser(description, recipes, default_model):
     )
     parser.add_argument("--model", choices=recipes, default=default_model,
                         help=f"the model preset (default: {default_model}). {models_help}")
-    parser.add_argument("--dataset", choices=data.DATASETS, default="mnist",
-                        help="the images to learn from (default: mnist)")
+    parser.add_argument("--dataset", default="mnist",
+                        help="the images to learn from: mnist, fashion_mnist, or (train_conv.py) "
+                             "a folder of PNG/JPEG pictures (default: mnist)")
+    parser.add_argument("--test-dataset", default=None,
+                        help="with a folder --dataset: a folder of test pictures (default: "
+                             "every fifth picture of --dataset, never trained on)")
+    parser.add_argument("--channels", type=int, choices=(1, 3), default=3,
+                        help="with a folder --dataset: 1 = grey, 3 = colour (default: 3)")
+    parser.add_argument("--image-size", type=positive_int, default=128,
+                        help="with a folder --dataset: the side of the square crops it trains "
+                             "on (random, fresh every epoch) and tests on (central); a "
+                             "multiple of 8 (default: 128)")
     parser.add_argument("--data-dir", default=None,
                         help=f"a folder with mnist/ and fashion-mnist/ IDX files (default: "
                              f"${data.DATA_DIR_VARIABLE} if set, else download with keras.datasets)")
-    parser.add_argument("--noise", choices=noise.NOISE_KINDS, default="gaussian",
-                        help="the kind of noise to remove (default: gaussian)")
+    parser.add_argument("--noise", choices=noise.NOISE_KINDS, default=None,
+                        help="the kind of noise to remove (default: the preset's own: "
+                             "gaussian, poisson for rgb128)")
     parser.add_argument("--noise-level", type=noise.level_argument, default=None,
                         help="how strong the noise is: " + "; ".join(
                             f"{kind}: {meaning}, default {noise.DEFAULT_LEVELS[kind]:g}"
@@ -99,8 +112,9 @@ def build_parser(description, recipes, default_model):
                              "(default: the preset's own)")
     parser.add_argument("--epochs", type=positive_int, default=None,
                         help="passes over the training images (default: the preset's own)")
-    parser.add_argument("--batch-size", type=positive_int, default=128,
-                        help="images per training step (default: 128)")
+    parser.add_argument("--batch-size", type=positive_int, default=None,
+                        help="images per training step (default: the preset's own: 128, "
+                             "16 for rgb128)")
     parser.add_argument("--learning-rate", "--lr", type=positive_float, default=1e-3,
                         help="Adam's starting learning rate; it decays along a cosine "
                              "(default: 0.001)")
@@ -128,7 +142,7 @@ def build_parser(description, recipes, default_model):
     return parser
 
 
-def parse_arguments(description, recipes, default_model, argv=None):
+def parse_arguments(description, recipes, default_model, argv=None, folders=True):
     """Parse and check the command line; fill in the preset's defaults; make --out.
 
     A bad value exits with code 2 and the usage line, before any work is done. With
@@ -142,6 +156,9 @@ def parse_arguments(description, recipes, default_model, argv=None):
         recipe = recipes[args.model]
         args.loss = args.loss or recipe.loss
         args.epochs = args.epochs or recipe.epochs
+        args.batch_size = args.batch_size or recipe.batch_size
+        args.noise = args.noise or recipe.noise
+        check_dataset(parser, args, folders)
         if args.noise_level is None:
             args.noise_level = noise.DEFAULT_LEVELS[args.noise]
         try:
@@ -155,10 +172,25 @@ def parse_arguments(description, recipes, default_model, argv=None):
     return args
 
 
+def check_dataset(parser, args, folders):
+    """A dataset is mnist, fashion_mnist or, where the script takes them, a folder."""
+    if args.dataset in data.DATASETS:
+        return
+    if not folders:
+        parser.error(f"argument --dataset: choose one of {', '.join(data.DATASETS)} "
+                     "(train_conv.py learns from folders of pictures)")
+    for option, folder in (("--dataset", args.dataset), ("--test-dataset", args.test_dataset)):
+        if folder is not None and not os.path.isdir(folder):
+            parser.error(f"argument {option}: {folder} is neither "
+                         f"{' nor '.join(data.DATASETS)} nor a folder")
+    if args.image_size % 8:
+        parser.error(f"argument --image-size: must be a multiple of 8, not {args.image_size}")
+
+
 def start_run_folder(parser, args):
     """Make the folder of a new run, and record the arguments that --resume will need."""
     if args.out is None:
-        args.out = new_run_folder(f"{args.model}-{args.dataset}")
+        args.out = new_run_folder(f"{args.model}-{os.path.basename(os.path.normpath(args.dataset))}")
     elif os.path.exists(args.out) and not os.path.isdir(args.out):
         parser.error(f"argument --out: {args.out} is a file, not a folder")
     elif os.path.isdir(args.out) and os.listdir(args.out) and not args.overwrite:
@@ -232,9 +264,19 @@ def new_run_folder(name):
 
 
 def load_data(args):
-    """(x_train, y_train), (x_test, y_test) as the arguments ask, or exit 1 with one line."""
+    """(x_train, y_train), (x_test, y_test) as the arguments ask, or exit 1 with one line.
+
+    For a folder of pictures, x_train is a list of whole pictures (the batches crop them)
+    and x_test an array of centre crops; there are no labels (None).
+    """
     try:
-        return data.load_dataset(args.dataset, args.data_dir, args.train_limit, args.test_limit)
+        if args.dataset in data.DATASETS:
+            return data.load_dataset(args.dataset, args.data_dir, args.train_limit,
+                                     args.test_limit)
+        train, test = data.load_picture_dataset(args.dataset, args.channels, args.image_size,
+                                                args.test_dataset, args.train_limit,
+                                                args.test_limit)
+        return (train, None), (test, None)  # pictures have no labels
     except data.DatasetError as error:
         sys.exit(f"error: {error}")
 

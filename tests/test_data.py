@@ -131,3 +131,25 @@ def test_load_folder_refuses_missing_empty_and_broken_folders(tmp_path):
     (tmp_path / "broken" / "cut.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     with pytest.raises(data.DatasetError, match="cannot read .*cut.png"):
         data.load_folder(tmp_path / "broken")
+
+
+def test_picture_dataset_keeps_every_fifth_picture_for_testing_as_centre_crops(tmp_path):
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    for index in range(10):
+        Image.fromarray(np.full((20 + index, 30, 3), index * 20, np.uint8)).save(folder / f"{index}.png")
+    train, test = data.load_picture_dataset(folder, channels=3, image_size=16)
+    assert len(train) == 8 and [image.shape[0] for image in train[:2]] == [21, 22]  # whole
+    assert test.shape == (2, 16, 16, 3)
+    np.testing.assert_allclose(test[:, 0, 0, 0], [0, 100 / 255], atol=1e-6)  # pictures 0 and 5
+    train, test = data.load_picture_dataset(folder, 1, 32, test_folder=folder, test_limit=3)
+    assert len(train) == 10 and test.shape == (3, 32, 32, 1)  # smaller pictures: reflected
+
+
+def test_random_crops_are_inside_the_picture_and_follow_the_seed():
+    image = np.arange(10 * 12, dtype=np.float32).reshape(10, 12, 1)
+    crops = [data.random_crop(image, 4, np.random.default_rng(seed)) for seed in (1, 1, 2)]
+    np.testing.assert_array_equal(crops[0], crops[1])
+    assert crops[0].shape == (4, 4, 1)
+    top, left = divmod(int(crops[0][0, 0, 0]), 12)
+    np.testing.assert_array_equal(crops[0], image[top : top + 4, left : left + 4])

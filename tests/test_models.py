@@ -6,13 +6,15 @@ import train_conv
 import train_dense
 
 MNIST_SHAPE = (28, 28, 1)
+# The presets made for other pictures than 28x28 digits, and the shape each is tried on.
+PHOTO_SHAPES = {"rgb128": (32, 32, 3)}
 
 
 def build(script, name):
     recipe = script.MODELS[name]
     if script is train_dense:
         return recipe.build(MNIST_SHAPE, 0.2)
-    return recipe.build(MNIST_SHAPE)
+    return recipe.build(PHOTO_SHAPES.get(name, MNIST_SHAPE))
 
 
 ALL_PRESETS = [(train_dense, name) for name in train_dense.MODELS] + [
@@ -24,7 +26,7 @@ ALL_PRESETS = [(train_dense, name) for name in train_dense.MODELS] + [
                          ids=[name for _, name in ALL_PRESETS])
 def test_every_preset_maps_an_image_to_an_image_in_the_unit_range(script, name):
     model = build(script, name)
-    x = np.random.default_rng(0).random((2, *MNIST_SHAPE), dtype=np.float32)
+    x = np.random.default_rng(0).random((2, *model.input_shape[1:]), dtype=np.float32)
     y = model.predict(x, verbose=0)
     assert y.shape == x.shape
     assert 0.0 <= y.min() and y.max() <= 1.0
@@ -66,7 +68,18 @@ def test_the_wide_decoder_resizes_then_convolves_without_transposed_convolutions
             if isinstance(layer, keras.layers.Conv2D)][:3] == [64, 64, 32]
 
 
-def test_the_unet_is_fully_convolutional():
-    model = train_conv.build_unet((None, None, 3))
-    x = np.random.default_rng(0).random((1, 32, 48, 3), dtype=np.float32)
-    assert model.predict(x, verbose=0).shape == x.shape
+@pytest.mark.parametrize("name", train_conv.FULLY_CONVOLUTIONAL)
+def test_the_fully_convolutional_presets_take_any_size(name):
+    model = train_conv.MODELS[name].build((None, None, 3))
+    for shape in ((1, 32, 48, 3), (1, 64, 24, 3)):
+        x = np.random.default_rng(0).random(shape, dtype=np.float32)
+        assert model.predict(x, verbose=0).shape == x.shape
+
+
+def test_seed_004_model_pools_to_16x16_and_grows_back_with_transposed_convolutions():
+    model = train_conv.build_rgb128((128, 128, 3))
+    pools = [layer for layer in model.layers if isinstance(layer, keras.layers.MaxPooling2D)]
+    assert pools[-1].output.shape[1:3] == (16, 16)
+    assert sum(isinstance(layer, keras.layers.Conv2DTranspose) for layer in model.layers) == 3
+    recipe = train_conv.MODELS["rgb128"]
+    assert (recipe.loss, recipe.batch_size, recipe.noise) == ("mse", 16, "poisson")

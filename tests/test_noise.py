@@ -193,3 +193,14 @@ def test_draw_epoch_noise_gives_training_epoch_k_the_noise_of_epoch_k():
     model.fit(batches, epochs=3, shuffle=False, verbose=0,
               callbacks=[noise.DrawEpochNoise(batches)])
     assert drawn[-6:] == [0, 0, 1, 1, 2, 2]  # after the batches Keras reads to learn shapes
+
+
+def test_noisy_batches_cut_fresh_crops_from_pictures_of_any_size():
+    rng = np.random.default_rng(0)
+    pictures = [rng.random((20 + i, 30 - i, 3), dtype=np.float32) for i in range(5)]
+    batches = noise.NoisyBatches(pictures, "gaussian", 0.1, batch_size=2, seed=0, crop_size=16)
+    noisy, clean = batches[0]
+    assert noisy.shape == clean.shape == (2, 16, 16, 3) and len(batches) == 3
+    np.testing.assert_array_equal(clean, batches[0][1])  # a function of (seed, epoch, index)
+    batches.set_epoch(1)
+    assert not np.array_equal(clean, batches[0][1])  # the next epoch crops afresh
