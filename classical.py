@@ -7,11 +7,11 @@ few candidates on *training* images corrupted like the test images and keeps the
 The test images never choose a parameter: that would flatter the classical methods the
 way testing a network on its training images flatters the network.
 
-- gaussian filter: blur with a Gaussian of `sigma` pixels: noise and edges alike.
+- gaussian-filter: blur with a Gaussian of `sigma` pixels: noise and edges alike.
 - median: the median of each k x k window; good against salt-and-pepper noise.
-- total variation: the closest image with little total variation (Chambolle); keeps
+- total-variation: the closest image with little total variation (Chambolle); keeps
   sharp edges, flattens textures ("cartoon" look).
-- non-local means: average each pixel with pixels whose surrounding patches look alike,
+- non-local-means: average each pixel with pixels whose surrounding patches look alike,
   anywhere nearby; `h` is how alike they must be.
 - wavelet: shrink the small wavelet coefficients, where noise lives (BayesShrink sets
   the threshold per image from its estimated noise; nothing to tune).
@@ -88,11 +88,11 @@ def times(*factors):
 
 
 METHODS = {
-    "gaussian filter": Method("sigma (pixels)", lambda _: (0.35, 0.5, 0.75, 1.0, 1.5, 2.0),
+    "gaussian-filter": Method("sigma (pixels)", lambda _: (0.35, 0.5, 0.75, 1.0, 1.5, 2.0),
                               gaussian_filter),
     "median": Method("window (pixels)", lambda _: (3, 5), median),
-    "total variation": Method("weight", times(0.125, 0.25, 0.5, 1.0, 2.0), total_variation),
-    "non-local means": Method("h", times(0.5, 1.0, 1.5, 2.0, 3.0), non_local_means),
+    "total-variation": Method("weight", times(0.125, 0.25, 0.5, 1.0, 2.0), total_variation),
+    "non-local-means": Method("h", times(0.5, 1.0, 1.5, 2.0, 3.0), non_local_means),
     "wavelet": Method("threshold (BayesShrink, per image)", lambda _: (None,), wavelet),
 }
 if bm3d is not None:

@@ -83,6 +83,11 @@ def parse_arguments(argv=None):
     parser.add_argument("--noise-level", type=noise.level_argument, default=None,
                         help="its strength, as in the training scripts; a fraction such as "
                              "25/255 works (default: that kind's default, 0.2 for gaussian)")
+    parser.add_argument("--classical", nargs="*", choices=classical.METHOD_NAMES,
+                        default=list(classical.METHOD_NAMES), metavar="METHOD",
+                        help=f"the classical methods to run, of: "
+                             f"{', '.join(classical.METHOD_NAMES)} (default: all; none: "
+                             f"--classical with no names)")
     parser.add_argument("--sweep", type=noise.level_argument, nargs="+", default=None,
                         metavar="LEVEL",
                         help="also score every method at each of these test noise levels and "
@@ -256,7 +261,7 @@ def score_everything(pool, args, level, models, clean, tuning_clean):
         print(f"{name}: PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.3f}")
 
     record("noisy input", "input", lambda: (noisy, 0.0, "no denoising"))
-    for name in classical.METHOD_NAMES:
+    for name in args.classical:
         if name not in classical.METHODS:
             rows.append({"method": name, "kind": "classical", "failed": classical.BM3D_MISSING})
             continue

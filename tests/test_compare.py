@@ -68,9 +68,11 @@ def test_folder_of_photos_of_two_sizes_with_a_sweep(tmp_path):
     finished = run_script("compare.py", "--dataset", tmp_path / "test", "--tune-dataset",
                           tmp_path / "tune", "--channels", 1,
                           "--noise-level", "25/255", "--sweep", "0.05", "25/255", "--workers", 1,
+                          "--classical", "median", "wavelet",
                           "--out", out, "--models", identity)
     assert finished.returncode == 0, finished.stderr
     results, rows = rows_by_method(out)
+    assert list(rows) == ["noisy input", "median", "wavelet", "conv"]  # as --classical asked
     assert results["noise_level"] == pytest.approx(25 / 255)
     # Padded to a multiple of 8 and cropped back: the identity model changes nothing
     # (with clipped noise: compare.py clips every output to [0, 1]).
