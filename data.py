@@ -14,7 +14,8 @@ Where the images come from:
 
 A folder of PNG or JPEG pictures (photos: BSD68, Kodak24, faces, your own) loads with
 `load_folder` as a list of float32 images in [0, 1], one (height, width, channels) array
-each, since the pictures of a folder need not share one size.
+each, since the pictures of a folder need not share one size; `load_picture_dataset`
+splits one into training pictures (cropped at random while training) and test crops.
 """
 
 import gzip
@@ -35,14 +36,13 @@ IDX_FILES = {
     "test_images": "t10k-images-idx3-ubyte.gz",
     "test_labels": "t10k-labels-idx1-ubyte.gz",
 }
-
-
 # With no test folder, every TEST_EVERY-th picture of a folder is kept for testing.
 TEST_EVERY = 5
-# The files `load_folder` reads; anything else in the folder is left alone.
+# The files a folder of pictures is read from; anything else in the folder is left alone.
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
-# The weights of R, G and B in a grey level (ITU-R BT.601, as Pillow's "L" mode uses).
+# The first 8 bytes of every PNG file.
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# The weights of R, G and B in a grey level (ITU-R BT.601, as Pillow's "L" mode uses).
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 

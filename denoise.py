@@ -207,8 +207,8 @@ def read_picture(path):
 
 def write_picture(path, pixels, bits):
     """Write (H, W, C) pixels in [0, 1] as an 8- or 16-bit PNG, whole or not at all."""
-    scale = 2**bits - 1
-    integers = np.round(np.clip(pixels, 0.0, 1.0) * scale).astype(np.uint16 if bits == 16 else np.uint8)
+    integer_type = np.uint16 if bits == 16 else np.uint8
+    integers = np.round(np.clip(pixels, 0.0, 1.0) * (2**bits - 1)).astype(integer_type)
     height, width, channels = integers.shape
 
     def write(temporary):
@@ -232,7 +232,8 @@ def output_paths(path, args):
     inputs = {os.path.realpath(picture) for picture in args.pictures}
     for output in paths.values():
         if os.path.realpath(output) in inputs:
-            raise PictureError(f"{path}: its output {output} is one of the inputs; choose another --out")
+            raise PictureError(f"{path}: its output {output} is one of the inputs; "
+                               "choose another --out")
         if os.path.exists(output) and not args.overwrite:
             raise PictureError(f"{path}: {output} exists already (--overwrite to replace it)")
     return paths

@@ -36,7 +36,8 @@ LEVEL_MEANINGS = {
     "poisson": "the peak photon count (lower is noisier)",
     "salt-pepper": "the fraction of pixels set to 0 or 1",
 }
-DEFAULT_LEVELS = {"gaussian": 0.2, "gaussian-unclipped": 25 / 255, "poisson": 30.0, "salt-pepper": 0.1}
+DEFAULT_LEVELS = {"gaussian": 0.2, "gaussian-unclipped": 25 / 255, "poisson": 30.0,
+                  "salt-pepper": 0.1}
 # The seed of the noise on the test images: the same for every script, model and --seed.
 TEST_NOISE_SEED = 20240
 
@@ -66,7 +67,8 @@ def salt_pepper(images, fraction, rng):
     return noisy
 
 
-CORRUPTIONS = {"gaussian": gaussian, "gaussian-unclipped": gaussian_unclipped, "poisson": poisson, "salt-pepper": salt_pepper}
+CORRUPTIONS = {"gaussian": gaussian, "gaussian-unclipped": gaussian_unclipped,
+               "poisson": poisson, "salt-pepper": salt_pepper}
 
 
 def level_argument(text):

@@ -131,7 +131,8 @@ def save_sweep(path, levels, curves, title):
         if all(psnr is None for psnr in psnrs):  # a method that failed at every level
             continue
         style = "--" if name == "noisy input" else "o-"
-        axis.plot(levels, np.array(psnrs, dtype=float), style, label=name, color="gray" if style == "--" else None)
+        axis.plot(levels, np.array(psnrs, dtype=float), style, label=name,
+                  color="gray" if style == "--" else None)
     axis.set(xlabel="test noise level", ylabel="mean PSNR (dB)", title=title)
     axis.legend(fontsize=8)
     axis.grid(alpha=0.3)

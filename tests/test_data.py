@@ -137,7 +137,8 @@ def test_picture_dataset_keeps_every_fifth_picture_for_testing_as_centre_crops(t
     folder = tmp_path / "pictures"
     folder.mkdir()
     for index in range(10):
-        Image.fromarray(np.full((20 + index, 30, 3), index * 20, np.uint8)).save(folder / f"{index}.png")
+        picture = np.full((20 + index, 30, 3), index * 20, np.uint8)
+        Image.fromarray(picture).save(folder / f"{index}.png")
     train, test = data.load_picture_dataset(folder, channels=3, image_size=16)
     assert len(train) == 8 and [image.shape[0] for image in train[:2]] == [21, 22]  # whole
     assert test.shape == (2, 16, 16, 3)
