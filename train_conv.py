@@ -22,6 +22,7 @@ Example:
 """
 
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up chatter
 
@@ -29,6 +30,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import layers  # noqa: E402
 
+import data  # noqa: E402
 import noise  # noqa: E402
 import plots  # noqa: E402
 import training  # noqa: E402
@@ -197,6 +199,9 @@ def main(argv=None):
 
     # ## 1. Load clean images in [0, 1], shape (N, 28, 28, 1) for MNIST. From a folder,
     # the training pictures stay whole (a list) and the test ones are centre crops.
+    if args.model == "rgb128" and args.dataset in data.DATASETS:
+        sys.exit("error: rgb128 is made for photos whose sides divide by 8, not for 28x28 "
+                 "images: pass --dataset FOLDER (for example ../shared/data/images/faces128)")
     (x_train, _), (x_test, _) = training.load_data(args)
     crop_size = None if isinstance(x_train, np.ndarray) else args.image_size
 

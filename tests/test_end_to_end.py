@@ -122,3 +122,6 @@ def test_a_dataset_that_is_no_folder_stops_before_any_work(tmp_path):
     assert not (tmp_path / "run").exists()
     result = run_script("train_dense.py", "--dataset", tmp_path, "--out", tmp_path / "run")
     assert result.returncode == 2 and "train_conv.py learns from folders" in result.stderr
+    result = run_script("train_conv.py", "--model", "rgb128", "--out", tmp_path / "rgb")
+    assert result.returncode == 1 and "not for 28x28 images" in result.stderr
+    assert "Traceback" not in result.stderr
