@@ -128,12 +128,13 @@ def parse_arguments(argv=None):
 # list of arrays of different sizes. Everything below takes either.
 
 def load_images(args):
-    """Return (test images, tuning images), clean, as arrays or lists of (H, W, C) arrays."""
+    """Return (test images, tuning images), clean: the test images as an array or a list of
+    (H, W, C) arrays, the tuning images as a list."""
     if args.dataset in data.DATASETS:
         (tuning, _), (test, _) = data.load_dataset(args.dataset, args.data_dir,
                                                    train_limit=TUNING_IMAGES,
                                                    test_limit=args.limit)
-        return test, tuning
+        return test, list(tuning)
     test = data.load_folder(args.dataset, args.channels, limit=args.limit)
     tuning = data.load_folder(args.tune_dataset, args.channels, limit=TUNING_IMAGES)
     return test, [data.centre_crop(image, TUNING_CROP) for image in tuning]
@@ -194,18 +195,17 @@ def load_models(paths):
     """Load each model file, named after its folder (runs/unet-mnist/model.keras -> unet-mnist):
     name -> (model, how it was trained), or name -> why it did not load.
 
-    Safe mode stays on: the custom metric and layer our models use are registered by
-    importing metrics and noise, so no code needs to be unpickled. A file that does not
-    load becomes its reason, reported in the table.
+    Loaded as denoise.py loads them, with safe mode on. A file that does not load
+    becomes its reason, reported in the table.
     """
     models = {}
     for path in paths:
         name = os.path.basename(os.path.dirname(os.path.abspath(path)))
         name = path if name in models else name
         try:
-            models[name] = keras.saving.load_model(path, safe_mode=True), how_trained(path)
-        except Exception as error:  # not a zip, not a Keras model, an unknown layer...
-            models[name] = f"cannot load {path}: {one_line(error)}"
+            models[name] = denoise.load_model(path), how_trained(path)
+        except denoise.PictureError as error:  # not a Keras model, or not image to image
+            models[name] = f"cannot load {error}"
     return models
 
 
@@ -242,7 +242,7 @@ def score_everything(pool, args, level, models, clean, tuning_clean):
     Returns (rows of the table, noisy test images, each method's denoised images).
     """
     noisy = noise.noisy_test_images(clean, args.noise, level)
-    tuning_noisy = noise.corrupt_each(list(tuning_clean), args.noise, level, TUNING_NOISE_SEED)
+    tuning_noisy = noise.corrupt_each(tuning_clean, args.noise, level, TUNING_NOISE_SEED)
     rows, outputs = [], {}
     print(f"\n{args.noise} noise at {level:.4g}: {len(clean)} test images")
 
@@ -266,7 +266,7 @@ def score_everything(pool, args, level, models, clean, tuning_clean):
             rows.append({"method": name, "kind": "classical", "failed": classical.BM3D_MISSING})
             continue
         record(name, "classical",
-               lambda: score_classical(pool, name, list(tuning_clean), tuning_noisy, noisy))
+               lambda: score_classical(pool, name, tuning_clean, tuning_noisy, noisy))
     for name, loaded in models.items():
         if isinstance(loaded, str):  # it did not load: the reason
             rows.append({"method": name, "kind": "model", "failed": loaded})
@@ -300,11 +300,12 @@ def write_results(args, rows, sweep, clean, outputs):
     """Write results.md, results.json, psnr.png, samples.png and (with --sweep) sweep.png."""
     command = "python " + " ".join(["compare.py", *sys.argv[1:]])
     what = f"{args.dataset}, {args.noise} noise at {args.noise_level:.4g}, {len(clean)} test images"
-    header = (f"{what}\nmachine: {machine_description()}, {args.workers} worker processes\n"
+    machine = machine_description()
+    header = (f"{what}\nmachine: {machine}, {args.workers} worker processes\n"
               f"command: {command}\n")
     table = markdown_table(rows)
     summary = {"dataset": args.dataset, "noise": args.noise, "noise_level": args.noise_level,
-               "test_images": len(clean), "machine": machine_description(),
+               "test_images": len(clean), "machine": machine,
                "command": command, "results": rows}
     if sweep:
         summary["sweep"] = sweep

@@ -259,8 +259,9 @@ def denoise_file(model, path, args):
 
     write_picture(paths["denoised"], with_alpha(denoised), bits)
     if args.add_noise:
-        write_picture(paths["noisy"], with_alpha(np.clip(noisy, 0.0, 1.0)), bits)
-        before = metrics.image_quality([colour], [np.clip(noisy, 0.0, 1.0)])["psnr"]
+        noisy = np.clip(noisy, 0.0, 1.0)  # unclipped noise leaves [0, 1]; a picture cannot
+        write_picture(paths["noisy"], with_alpha(noisy), bits)
+        before = metrics.image_quality([colour], [noisy])["psnr"]
         after = metrics.image_quality([colour], [denoised])["psnr"]
         training.replace_atomically(paths["side_by_side"], lambda file: plots.save_rows(
             file, [colour], {"noisy": [noisy], "denoised": [denoised]}, count=1))
