@@ -74,8 +74,22 @@ def positive_float(text):
     return value
 
 
-def build_parser(description, recipes, default_model):
-    """The command line of a training script whose presets are `recipes`."""
+def add_folder_arguments(parser):
+    """The options of learning from a folder of pictures (train_conv.py)."""
+    parser.add_argument("--test-dataset", default=None,
+                        help="with a folder --dataset: a folder of test pictures (default: "
+                             "every fifth picture of --dataset, never trained on)")
+    parser.add_argument("--channels", type=int, choices=(1, 3), default=3,
+                        help="with a folder --dataset: 1 = grey, 3 = colour (default: 3)")
+    parser.add_argument("--image-size", type=positive_int, default=128,
+                        help="with a folder --dataset: the side of the square crops it trains "
+                             "on (random, fresh every epoch) and tests on (central); a "
+                             "multiple of 8 (default: 128)")
+
+
+def build_parser(description, recipes, default_model, folders):
+    """The command line of a training script whose presets are `recipes`; with `folders`,
+    also the options of learning from a folder of pictures."""
     parser = argparse.ArgumentParser(
         description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -86,17 +100,11 @@ def build_parser(description, recipes, default_model):
     parser.add_argument("--model", choices=recipes, default=default_model,
                         help=f"the model preset (default: {default_model}). {models_help}")
     parser.add_argument("--dataset", default="mnist",
-                        help="the images to learn from: mnist, fashion_mnist, or (train_conv.py) "
-                             "a folder of PNG/JPEG pictures (default: mnist)")
-    parser.add_argument("--test-dataset", default=None,
-                        help="with a folder --dataset: a folder of test pictures (default: "
-                             "every fifth picture of --dataset, never trained on)")
-    parser.add_argument("--channels", type=int, choices=(1, 3), default=3,
-                        help="with a folder --dataset: 1 = grey, 3 = colour (default: 3)")
-    parser.add_argument("--image-size", type=positive_int, default=128,
-                        help="with a folder --dataset: the side of the square crops it trains "
-                             "on (random, fresh every epoch) and tests on (central); a "
-                             "multiple of 8 (default: 128)")
+                        help="the images to learn from: mnist, fashion_mnist" +
+                             (", or a folder of PNG/JPEG pictures" if folders else "") +
+                             " (default: mnist)")
+    if folders:
+        add_folder_arguments(parser)
     parser.add_argument("--data-dir", default=None,
                         help=f"a folder with mnist/ and fashion-mnist/ IDX files (default: "
                              f"${data.DATA_DIR_VARIABLE} if set, else download with keras.datasets)")
@@ -148,7 +156,7 @@ def parse_arguments(description, recipes, default_model, argv=None, folders=True
     A bad value exits with code 2 and the usage line, before any work is done. With
     --resume, the arguments come from the interrupted run's folder instead.
     """
-    parser = build_parser(description, recipes, default_model)
+    parser = build_parser(description, recipes, default_model, folders)
     args = parser.parse_args(argv)
     if args.resume:
         restore_arguments(parser, args)
