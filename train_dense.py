@@ -24,6 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up
 import keras  # noqa: E402
 from keras import layers  # noqa: E402
 
+import distribute  # noqa: E402
 import noise  # noqa: E402
 import plots  # noqa: E402
 import training  # noqa: E402
@@ -131,12 +132,14 @@ def main(argv=None):
                                        args.noise_level, args.batch_size, seed=args.seed)
     x_test_noisy = noise.noisy_test_images(x_test, args.noise, args.noise_level)
 
-    # ## 3. Build the model.
-    model = MODELS[args.model].build(x_train.shape[1:], args.noise_level)
-    print(f"{model.name}: {model.count_params():,} parameters")
-
-    # ## 4. Train it to map noisy images to clean ones, validating on the test images.
-    history, train_seconds = training.train(model, train_batches, (x_test_noisy, x_test), args)
+    # ## 3. Build the model, and 4. train it to map noisy images to clean ones,
+    # validating on the test images. With --distribute, both happen in a scope that puts
+    # a copy of the model on each device (see distribute.py); otherwise on one device.
+    with distribute.scope(args.distribute):
+        model = MODELS[args.model].build(x_train.shape[1:], args.noise_level)
+        print(f"{model.name}: {model.count_params():,} parameters")
+        history, train_seconds = training.train(model, train_batches, (x_test_noisy, x_test),
+                                                args)
 
     # ## 5. Evaluate: how much closer to the clean images is the output than the input?
     x_test_denoised, scores = training.evaluate(model, x_test, x_test_noisy)

@@ -26,6 +26,7 @@ import keras
 import tensorflow as tf
 
 import data
+import distribute
 import metrics
 import noise
 import plots
@@ -44,7 +45,8 @@ ARGUMENTS_FILE = "arguments.json"  # the arguments it was started with
 EPOCHS_FILE = "epochs.json"  # losses, PSNR and seconds of every finished epoch
 BACKUP_FOLDER = "backup"  # weights and optimizer state after the last finished epoch
 # Arguments that say how to run, not what to train: --resume may change them.
-HOW_TO_RUN = ("resume", "quiet", "show", "tensorboard", "overwrite", "out", "data_dir")
+HOW_TO_RUN = ("resume", "quiet", "show", "tensorboard", "overwrite", "out", "data_dir",
+              "distribute")
 
 
 class Recipe(NamedTuple):
@@ -141,6 +143,12 @@ def build_parser(description, recipes, default_model, folders):
     parser.add_argument("--resume", action="store_true",
                         help="continue the interrupted run in --out from its last finished "
                              "epoch, with the arguments it was started with")
+    parser.add_argument("--distribute", nargs="?", const=distribute.ALL_GPUS, default=None,
+                        metavar="DEVICES",
+                        help="train a copy of the model on each of several devices, each "
+                             "step's batch split between them (TensorFlow backend only): alone, "
+                             "every GPU; or the devices named, such as GPU:0,GPU:1; CPU:0,CPU:1 "
+                             "splits the CPU, to try it without GPUs (default: one device)")
     parser.add_argument("--show", action="store_true",
                         help="also open the figures in windows at the end")
     parser.add_argument("--quiet", action="store_true",
@@ -158,6 +166,11 @@ def parse_arguments(description, recipes, default_model, argv=None, folders=True
     """
     parser = build_parser(description, recipes, default_model, folders)
     args = parser.parse_args(argv)
+    if args.distribute:
+        try:
+            args.distribute = distribute.check_devices(args.distribute)
+        except ValueError as error:
+            parser.error(f"argument --distribute: {error}")
     if args.resume:
         restore_arguments(parser, args)
     else:
@@ -177,6 +190,9 @@ def parse_arguments(description, recipes, default_model, argv=None, folders=True
     stop_cleanly_on_signals(args.out)
     print(f"{args.model} on {args.dataset}, {args.noise} noise at {args.noise_level:g}, "
           f"{args.epochs} epochs -> {args.out}")
+    print(f"Keras {keras.__version__} on {keras.backend.backend()}" + (
+        f", a copy of the model on each of {', '.join(args.distribute)}: each step splits "
+        f"its batch of {args.batch_size} between them" if args.distribute else ""))
     return args
 
 
@@ -253,13 +269,15 @@ def stop_cleanly_on_signals(folder):
 
 
 def seed_everything(seed):
-    """Seed Python, NumPy and TensorFlow, and make TensorFlow's operations deterministic.
+    """Seed Python, NumPy and the Keras backend; make TensorFlow's operations deterministic.
 
     With both, the same --seed on the same machine gives the same weights and scores
-    (at some cost in speed on a GPU; on a CPU it costs little).
+    (at some cost in speed on a GPU; on a CPU it costs little). JAX and PyTorch are
+    deterministic on a CPU as they are.
     """
     keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
+    if keras.backend.backend() == "tensorflow":
+        tf.config.experimental.enable_op_determinism()
 
 
 def new_run_folder(name):
@@ -339,6 +357,8 @@ def train(model, batches, validation_data, args):
         keras.callbacks.ProgbarLogger(),  # listed here so its line ends before the summary
         EpochLog(epochs_path, entries, args.quiet),
     ]
+    if not args.quiet:
+        print(f"training on {distribute.replicas()} device(s) at once")
     if args.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(args.out, "tensorboard")))
     # shuffle=False: the batches shuffle themselves, reproducibly per epoch; Keras' own
@@ -405,7 +425,8 @@ def save_results(args, model, history, train_seconds, train_images, scores, test
         "model": args.model, "params": model.count_params(), "epochs": args.epochs,
         "train_seconds": round(train_seconds, 2), "test_images": len(clean), **scores,
         "loss": args.loss, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
-        "train_images": train_images, "seed": args.seed, "history": history,
+        "train_images": train_images, "seed": args.seed, "backend": keras.backend.backend(),
+        "devices": args.distribute, "history": history,
     }
 
     def save(name, write):

@@ -2,6 +2,7 @@
 the files and numbers each run leaves behind."""
 
 import math
+import os
 
 import keras
 import matplotlib.image
@@ -14,7 +15,11 @@ import train_dense
 from conftest import read_metrics, run_script
 
 REQUIRED_KEYS = {"dataset", "noise", "noise_level", "model", "params", "epochs",
-                 "train_seconds", "test_images", "noisy_psnr", "noisy_ssim", "psnr", "ssim"}
+                 "train_seconds", "test_images", "noisy_psnr", "noisy_ssim", "psnr", "ssim",
+                 "backend"}
+# The Keras backend these tests run on: CI runs this file once per backend it installs.
+BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
+OTHER_BACKENDS = [name for name in ("tensorflow", "jax", "torch") if name != BACKEND]
 QUICK = ["--train-limit", 256, "--test-limit", 64, "--epochs", 1, "--batch-size", 16]
 PRESETS = [("train_dense.py", name) for name in train_dense.MODELS] + [
     ("train_conv.py", name) for name in train_conv.MODELS if name != "rgb128"  # photos: below
@@ -30,6 +35,7 @@ def test_a_short_run_of_each_preset_writes_sane_files(script, model, tmp_path):
     metrics = read_metrics(out)
     assert REQUIRED_KEYS <= metrics.keys()
     assert metrics["model"] == model and metrics["test_images"] == 64 and metrics["epochs"] == 1
+    assert metrics["backend"] == BACKEND == keras.backend.backend()  # trained, then loaded, on it
     for key in ("noisy_psnr", "noisy_ssim", "psnr", "ssim", "train_seconds"):
         assert math.isfinite(metrics[key])
     assert metrics["noisy_psnr"] == pytest.approx(16.8, abs=0.5)  # Gaussian 0.2 on MNIST
@@ -70,14 +76,19 @@ def test_the_default_model_beats_the_noisy_input(tmp_path):
     assert "test PSNR: noisy" in result.stdout
 
 
-def test_the_saved_model_denoises_like_the_run_said(tmp_path):
-    """metrics.json's PSNR is what the saved model really gives on the same noisy images."""
+@pytest.mark.parametrize("trained_on", [BACKEND] + OTHER_BACKENDS)
+def test_the_saved_model_denoises_like_the_run_said(trained_on, tmp_path):
+    """metrics.json's PSNR is what the saved model really gives on the same noisy images,
+    also when it was trained on another backend: model.keras holds no backend's code."""
     import data
     import metrics as quality
     import noise
 
-    result = run_script("train_dense.py", "--model", "shallow32", *QUICK, "--out", tmp_path)
+    pytest.importorskip(trained_on)  # CI installs all three (requirements-backends.txt)
+    result = run_script("train_dense.py", "--model", "shallow32", *QUICK, "--out", tmp_path,
+                        env={"KERAS_BACKEND": trained_on})
     assert result.returncode == 0, result.stderr[-2000:]
+    assert read_metrics(tmp_path)["backend"] == trained_on
     _, (x_test, _) = data.load_dataset("mnist", test_limit=64)
     noisy = noise.noisy_test_images(x_test, "gaussian", 0.2)
     denoised = keras.models.load_model(tmp_path / "model.keras").predict(noisy, verbose=0)

@@ -1,0 +1,63 @@
+"""--distribute: a copy of the model on each device, trained as one (distribute.py)."""
+
+import pytest
+
+import distribute
+from conftest import read_metrics, run_script
+
+QUICK = ["--model", "unet", "--train-limit", 300, "--test-limit", 64, "--epochs", 2,
+         "--batch-size", 32]
+
+
+def test_device_names_are_spelled_as_tensorflow_spells_them():
+    assert distribute.device_names("GPU:0, /gpu:1,/device:CPU:0") == ["GPU:0", "GPU:1", "CPU:0"]
+    for wrong in ("TPU:0", "GPU", "GPU:x", "GPU:0,", "GPU:1,gpu:1"):
+        with pytest.raises(ValueError):
+            distribute.device_names(wrong)
+
+
+def test_two_cpu_devices_learn_what_one_device_learns(tmp_path):
+    """The same seed on one device and on two logical CPUs: the same losses, up to the
+    order of floating-point sums (the last batch of 300 images, 12, is split too)."""
+    alone = run_script("train_conv.py", *QUICK, "--out", tmp_path / "one",
+                       env={"KERAS_BACKEND": "tensorflow"})
+    assert alone.returncode == 0, alone.stderr[-2000:]
+    assert "training on 1 device(s)" in alone.stdout
+    mirrored = run_script("train_conv.py", *QUICK, "--distribute", "CPU:0,CPU:1",
+                          "--out", tmp_path / "two", env={"KERAS_BACKEND": "tensorflow"})
+    assert mirrored.returncode == 0, mirrored.stderr[-2000:]
+    assert "training on 2 device(s)" in mirrored.stdout  # the strategy's own count
+
+    one, two = read_metrics(tmp_path / "one"), read_metrics(tmp_path / "two")
+    assert (one["devices"], two["devices"]) == (None, ["CPU:0", "CPU:1"])
+    assert one["history"]["val_loss"][-1] < one["history"]["val_loss"][0] - 0.05  # it learned
+    for key in ("loss", "val_loss"):
+        assert two["history"][key] == pytest.approx(one["history"][key], rel=1e-4)
+    assert two["psnr"] == pytest.approx(one["psnr"], abs=0.01)
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("GPU:7", "TensorFlow has no device GPU:7"),
+    ("CPU:0,TPU:1", "TPU:1 is no device"),
+])
+def test_devices_that_cannot_be_had_stop_before_any_work(tmp_path, setting, message):
+    result = run_script("train_conv.py", "--distribute", setting, "--out", tmp_path / "run",
+                        env={"KERAS_BACKEND": "tensorflow"})
+    assert result.returncode == 2 and message in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_distribute_alone_without_a_gpu_says_how_to_try_it(tmp_path):
+    result = run_script("train_dense.py", "--distribute", "--out", tmp_path / "run",
+                        env={"KERAS_BACKEND": "tensorflow", "CUDA_VISIBLE_DEVICES": ""})
+    assert result.returncode == 2 and "--distribute CPU:0,CPU:1" in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_other_backends_are_told_it_is_tensorflow_only(tmp_path, backend):
+    pytest.importorskip(backend)  # CI installs both (requirements-backends.txt)
+    result = run_script("train_conv.py", "--distribute", "CPU:0,CPU:1", "--out",
+                        tmp_path / "run", env={"KERAS_BACKEND": backend})
+    assert result.returncode == 2 and "needs KERAS_BACKEND=tensorflow" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
