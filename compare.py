@@ -215,7 +215,7 @@ def how_trained(path):
     if run is None:
         return "trained model"
     return (f"{run['model']}, {run['loss']}, {run['epochs']} epochs, trained on "
-            f"{run['dataset']} at {run['noise']} {run['noise_level']:.3g}")
+            f"{run['dataset']} at {run['noise']} {noise.level_text(run['noise_level'])}")
 
 
 def denoise_with_model(model, noisy):

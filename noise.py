@@ -40,6 +40,9 @@ DEFAULT_LEVELS = {"gaussian": 0.2, "gaussian-unclipped": 25 / 255, "poisson": 30
                   "salt-pepper": 0.1}
 # The seed of the noise on the test images: the same for every script, model and --seed.
 TEST_NOISE_SEED = 20240
+# A model trained on a range of levels (--noise-level LOW:HIGH) is scored at this many
+# levels spread evenly over it, both ends included.
+RANGE_TEST_LEVELS = 5
 
 
 def gaussian(images, factor, rng):
@@ -72,7 +75,7 @@ CORRUPTIONS = {"gaussian": gaussian, "gaussian-unclipped": gaussian_unclipped,
 
 
 def level_argument(text):
-    """argparse type of --noise-level: a number, or a fraction such as 25/255."""
+    """argparse type of one noise level: a number, or a fraction such as 25/255."""
     numerator, _, denominator = text.partition("/")
     try:
         return float(numerator) / float(denominator or 1)
@@ -81,8 +84,35 @@ def level_argument(text):
                                          f"not {text!r}") from None
 
 
+def level_or_range_argument(text):
+    """argparse type of the training scripts' --noise-level: one level, or a range
+    LOW:HIGH of levels, [low, high], for a blind model (see `draw_levels`)."""
+    ends = text.split(":")
+    if len(ends) > 2:
+        raise argparse.ArgumentTypeError(f"a range has two ends, LOW:HIGH, not {text!r}")
+    levels = [level_argument(end) for end in ends]
+    return levels if len(levels) == 2 else levels[0]
+
+
+def level_text(level):
+    """0.2 -> '0.2'; [0.05, 0.5] -> '0.05:0.5', as --noise-level takes them."""
+    return ":".join(f"{end:g}" for end in level) if is_range(level) else f"{level:g}"
+
+
+def is_range(level):
+    """Is `level` a range [low, high] (a list, or a tuple) rather than one number?"""
+    return isinstance(level, (list, tuple))
+
+
 def check_level(kind, level):
-    """Raise ValueError, with the reason, when `level` makes no sense for `kind`."""
+    """Raise ValueError, with the reason, when `level` (or a range) makes no sense for `kind`."""
+    if is_range(level):
+        low, high = level
+        if not low < high:
+            raise ValueError(f"a range LOW:HIGH needs LOW < HIGH, not {low:g}:{high:g}")
+        check_level(kind, low)
+        check_level(kind, high)
+        return
     if kind not in CORRUPTIONS:
         raise ValueError(f"unknown noise {kind!r}: choose one of {', '.join(NOISE_KINDS)}")
     if not math.isfinite(level):
@@ -101,12 +131,39 @@ def add_noise(images, kind, level, seed):
     return CORRUPTIONS[kind](np.asarray(images, dtype=np.float32), level, np.random.default_rng(seed))
 
 
+def draw_levels(level, count, rng):
+    """The noise level of each of `count` images: `level` itself, or, for a range, a level
+    per image drawn uniformly from it, shaped (count, 1, 1, 1) to broadcast over images.
+
+    This is how one "blind" model learns every level in the range: it must judge from
+    the image itself how noisy it is, and never needs to be told.
+    """
+    if not is_range(level):
+        return level
+    return rng.uniform(*level, size=(count, 1, 1, 1)).astype(np.float32)
+
+
+def levels_to_score(level):
+    """The levels to score a model at: `level`, or RANGE_TEST_LEVELS levels spread evenly
+    over a range, its middle one the level the run validates on (`middle_level`)."""
+    if not is_range(level):
+        return [level]
+    return [float(value) for value in np.linspace(*level, RANGE_TEST_LEVELS)]
+
+
+def middle_level(level):
+    """`level`, or the middle of a range: the fixed noisy test images are made at it."""
+    return levels_to_score(level)[RANGE_TEST_LEVELS // 2] if is_range(level) else level
+
+
 def noisy_test_images(images, kind, level):
     """The fixed noisy test set: the same noise for every model, run and --seed.
 
     `images` is an array (N, H, W, C), or a list of (H, W, C) arrays of any sizes
-    (a folder of photos), each corrupted in turn by one seeded generator.
+    (a folder of photos), each corrupted in turn by one seeded generator. For a range
+    of levels, they are made at its middle.
     """
+    level = middle_level(level)
     if isinstance(images, np.ndarray):
         return add_noise(images, kind, level, TEST_NOISE_SEED)
     return corrupt_each(images, kind, level, TEST_NOISE_SEED)
@@ -163,7 +220,7 @@ class NoisyBatches(keras.utils.PyDataset):
             clean = np.stack([data.random_crop(self.images[i], self.crop_size, rng) for i in picked])
         if self.kind is None:
             return clean, clean
-        return CORRUPTIONS[self.kind](clean, self.level, rng), clean
+        return CORRUPTIONS[self.kind](clean, draw_levels(self.level, len(clean), rng), rng), clean
 
     def on_epoch_end(self):
         self.set_epoch(self.epoch + 1)

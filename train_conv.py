@@ -22,7 +22,6 @@ Example:
 """
 
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up chatter
 
@@ -30,7 +29,6 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import layers  # noqa: E402
 
-import data  # noqa: E402
 import distribute  # noqa: E402
 import noise  # noqa: E402
 import plots  # noqa: E402
@@ -189,7 +187,8 @@ MODELS = {
     "transpose": training.Recipe(build_transpose, "bce", 10, "keras.io example, Conv2DTranspose"),
     "strided": training.Recipe(build_strided, "bce", 10, "TensorFlow tutorial, strided 16/8"),
     "rgb128": training.Recipe(build_rgb128, "mse", 10, "seed 004, 128x128 colour photos, "
-                              "Conv2DTranspose", batch_size=16, noise="poisson"),
+                              "Conv2DTranspose", batch_size=16, noise="poisson",
+                              photos_only=True),
 }
 
 
@@ -200,9 +199,6 @@ def main(argv=None):
 
     # ## 1. Load clean images in [0, 1], shape (N, 28, 28, 1) for MNIST. From a folder,
     # the training pictures stay whole (a list) and the test ones are centre crops.
-    if args.model == "rgb128" and args.dataset in data.DATASETS:
-        sys.exit("error: rgb128 is made for photos whose sides divide by 8, not for 28x28 "
-                 "images: pass --dataset FOLDER (for example ../shared/data/images/faces128)")
     (x_train, _), (x_test, _) = training.load_data(args)
     crop_size = None if isinstance(x_train, np.ndarray) else args.image_size
 
@@ -226,7 +222,7 @@ def main(argv=None):
                                                 args)
 
     # ## 5. Evaluate: how much closer to the clean images is the output than the input?
-    x_test_denoised, scores = training.evaluate(model, x_test, x_test_noisy)
+    x_test_denoised, scores = training.evaluate(model, x_test, x_test_noisy, args)
 
     # ## 6. Show: save the model, the numbers and the pictures.
     training.save_results(args, model, history, train_seconds, len(x_train), scores,

@@ -112,7 +112,7 @@ MODELS = {
     "shallow64": training.Recipe(lambda shape, level: build_shallow(shape, 64), "bce", 10,
                                  "seed 002, 784-64-784"),
     "noise-layer": training.Recipe(build_noise_layer, "bce", 10,
-                                   "seed 001, in-model noise, latent 256"),
+                                   "seed 001, in-model noise, latent 256", takes_a_range=False),
 }
 
 
@@ -142,7 +142,7 @@ def main(argv=None):
                                                 args)
 
     # ## 5. Evaluate: how much closer to the clean images is the output than the input?
-    x_test_denoised, scores = training.evaluate(model, x_test, x_test_noisy)
+    x_test_denoised, scores = training.evaluate(model, x_test, x_test_noisy, args)
 
     # ## 6. Show: save the model, the numbers and the pictures.
     if args.model.startswith("shallow"):  # what the model keeps of each noisy test image

@@ -58,6 +58,8 @@ class Recipe(NamedTuple):
     description: str
     batch_size: int = 128
     noise: str = "gaussian"  # the noise it learns to remove by default
+    takes_a_range: bool = True  # False: the model adds noise of one level itself
+    photos_only: bool = False  # True: made for photos whose sides divide by 8, not 28x28
 
 
 def positive_int(text):
@@ -113,10 +115,13 @@ def build_parser(description, recipes, default_model, folders):
     parser.add_argument("--noise", choices=noise.NOISE_KINDS, default=None,
                         help="the kind of noise to remove (default: the preset's own: "
                              "gaussian, poisson for rgb128)")
-    parser.add_argument("--noise-level", type=noise.level_argument, default=None,
+    parser.add_argument("--noise-level", type=noise.level_or_range_argument, default=None,
                         help="how strong the noise is: " + "; ".join(
                             f"{kind}: {meaning}, default {noise.DEFAULT_LEVELS[kind]:g}"
-                            for kind, meaning in noise.LEVEL_MEANINGS.items()))
+                            for kind, meaning in noise.LEVEL_MEANINGS.items()) +
+                        ". A range LOW:HIGH, such as 0.05:0.5, trains one blind model: each "
+                        "training image gets a level drawn from it, and the model is scored "
+                        f"at {noise.RANGE_TEST_LEVELS} levels across it")
     parser.add_argument("--loss", choices=LOSSES, default=None,
                         help="mse (mean squared error) or bce (binary cross-entropy) "
                              "(default: the preset's own)")
@@ -179,16 +184,20 @@ def parse_arguments(description, recipes, default_model, argv=None, folders=True
         args.epochs = args.epochs or recipe.epochs
         args.batch_size = args.batch_size or recipe.batch_size
         args.noise = args.noise or recipe.noise
-        check_dataset(parser, args, folders)
+        check_dataset(parser, args, recipe, folders)
         if args.noise_level is None:
             args.noise_level = noise.DEFAULT_LEVELS[args.noise]
         try:
             noise.check_level(args.noise, args.noise_level)
         except ValueError as error:
             parser.error(f"argument --noise-level: {error}")
+        if noise.is_range(args.noise_level) and not recipe.takes_a_range:
+            parser.error(f"argument --noise-level: {args.model} adds noise of one level "
+                         "itself; give one level, not a range")
         start_run_folder(parser, args)
     stop_cleanly_on_signals(args.out)
-    print(f"{args.model} on {args.dataset}, {args.noise} noise at {args.noise_level:g}, "
+    print(f"{args.model} on {args.dataset}, {args.noise} noise at "
+          f"{noise.level_text(args.noise_level)}, "
           f"{args.epochs} epochs -> {args.out}")
     print(f"Keras {keras.__version__} on {keras.backend.backend()}" + (
         f", a copy of the model on each of {', '.join(args.distribute)}: each step splits "
@@ -196,8 +205,12 @@ def parse_arguments(description, recipes, default_model, argv=None, folders=True
     return args
 
 
-def check_dataset(parser, args, folders):
+def check_dataset(parser, args, recipe, folders):
     """A dataset is mnist, fashion_mnist or, where the script takes them, a folder."""
+    if args.dataset in data.DATASETS and recipe.photos_only:
+        parser.error(f"argument --dataset: {args.model} is made for photos whose sides divide "
+                     "by 8, not for 28x28 images: pass a folder (for example "
+                     "../shared/data/images/faces128)")
     if args.dataset in data.DATASETS:
         return
     if not folders:
@@ -389,15 +402,32 @@ def give_up(folder, reason):
     sys.exit(f"error: {reason}")
 
 
-def evaluate(model, clean, noisy):
-    """Denoise the noisy test images; score input and output against the clean ones."""
+def evaluate(model, clean, noisy, args):
+    """Denoise the noisy test images; score input and output against the clean ones.
+
+    A blind model (a --noise-level range) is also scored at levels across its range, each
+    on its own fixed noisy copy of the test images: scores["levels"].
+    """
+    denoised, scores = denoise_and_score(model, clean, noisy)
+    print(f"test PSNR: noisy {scores['noisy_psnr']:.2f} dB -> denoised {scores['psnr']:.2f} "
+          f"dB; SSIM: noisy {scores['noisy_ssim']:.3f} -> denoised {scores['ssim']:.3f}")
+    if noise.is_range(args.noise_level):
+        scores["levels"] = []
+        for level in noise.levels_to_score(args.noise_level):
+            _, at_level = denoise_and_score(model, clean,
+                                            noise.noisy_test_images(clean, args.noise, level))
+            scores["levels"].append({"noise_level": level, **at_level})
+            print(f"  at {args.noise} {level:g}: noisy {at_level['noisy_psnr']:.2f} dB -> "
+                  f"denoised {at_level['psnr']:.2f} dB")
+    return denoised, scores
+
+
+def denoise_and_score(model, clean, noisy):
+    """The denoised images, and the PSNR/SSIM of the noisy input and of the output."""
     denoised = model.predict(noisy, batch_size=256, verbose=0)
     before, after = metrics.image_quality(clean, noisy), metrics.image_quality(clean, denoised)
-    print(f"test PSNR: noisy {before['psnr']:.2f} dB -> denoised {after['psnr']:.2f} dB; "
-          f"SSIM: noisy {before['ssim']:.3f} -> denoised {after['ssim']:.3f}")
-    scores = {"noisy_psnr": before["psnr"], "noisy_ssim": before["ssim"],
-              "psnr": after["psnr"], "ssim": after["ssim"]}
-    return denoised, scores
+    return denoised, {"noisy_psnr": before["psnr"], "noisy_ssim": before["ssim"],
+                      "psnr": after["psnr"], "ssim": after["ssim"]}
 
 
 def replace_atomically(path, write):
@@ -434,6 +464,12 @@ def save_results(args, model, history, train_seconds, train_images, scores, test
 
     save("samples.png", lambda path: plots.save_samples(path, clean, noisy, denoised))
     save("history.png", lambda path: plots.save_history(path, history, scores["noisy_psnr"]))
+    if "levels" in scores:  # a blind model: its PSNR across the range it learned
+        levels = [entry["noise_level"] for entry in scores["levels"]]
+        save("levels.png", lambda path: plots.save_sweep(path, levels, {
+            "noisy input": [entry["noisy_psnr"] for entry in scores["levels"]],
+            args.model: [entry["psnr"] for entry in scores["levels"]]},
+            f"one {args.model} trained on {args.noise} {noise.level_text(args.noise_level)}"))
     save("model.keras", model.save)
     save(METRICS_FILE, lambda path: write_json(path, results))
     shutil.rmtree(os.path.join(args.out, BACKUP_FOLDER), ignore_errors=True)  # done with it

@@ -65,6 +65,26 @@ def test_other_noises_and_fashion_mnist(noise, level, noisy_psnr_range, tmp_path
     assert low < metrics["noisy_psnr"] < high
 
 
+def test_a_blind_model_trains_on_a_range_and_is_scored_across_it(tmp_path):
+    result = run_script("train_conv.py", "--model", "wide", "--noise-level", "0.1:0.5",
+                        *QUICK, "--out", tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "gaussian noise at 0.1:0.5" in result.stdout
+    metrics = read_metrics(tmp_path)
+    assert metrics["noise_level"] == [0.1, 0.5]
+    levels = metrics["levels"]
+    assert [entry["noise_level"] for entry in levels] == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.5])
+    noisy = [entry["noisy_psnr"] for entry in levels]
+    assert noisy == sorted(noisy, reverse=True) and noisy[0] > noisy[-1] + 8  # noisier, lower
+    assert levels[2]["psnr"] == pytest.approx(metrics["psnr"])  # the middle is the test level
+    assert matplotlib.image.imread(tmp_path / "levels.png").shape[0] > 100
+
+    result = run_script("train_dense.py", "--model", "noise-layer", "--noise-level", "1:2",
+                        "--out", tmp_path / "layer")
+    assert result.returncode == 2 and "give one level, not a range" in result.stderr
+    assert not (tmp_path / "layer").exists()
+
+
 def test_the_default_model_beats_the_noisy_input(tmp_path):
     result = run_script("train_conv.py", "--train-limit", 4000, "--test-limit", 500,
                         "--epochs", 2, "--batch-size", 32, "--out", tmp_path)
@@ -134,5 +154,6 @@ def test_a_dataset_that_is_no_folder_stops_before_any_work(tmp_path):
     result = run_script("train_dense.py", "--dataset", tmp_path, "--out", tmp_path / "run")
     assert result.returncode == 2 and "train_conv.py learns from folders" in result.stderr
     result = run_script("train_conv.py", "--model", "rgb128", "--out", tmp_path / "rgb")
-    assert result.returncode == 1 and "not for 28x28 images" in result.stderr
+    assert result.returncode == 2 and "not for 28x28 images" in result.stderr
+    assert not (tmp_path / "rgb").exists()
     assert "Traceback" not in result.stderr

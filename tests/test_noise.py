@@ -69,6 +69,44 @@ def test_a_noise_level_that_is_no_number_is_refused(text):
         noise.level_argument(text)
 
 
+def test_a_range_of_levels_is_written_low_colon_high():
+    assert noise.level_or_range_argument("0.05:0.5") == [0.05, 0.5]
+    assert noise.level_or_range_argument("10/255:50/255") == pytest.approx([10 / 255, 50 / 255])
+    assert noise.level_or_range_argument("0.2") == 0.2
+    assert noise.level_text([0.05, 0.5]) == "0.05:0.5" and noise.level_text(0.2) == "0.2"
+    for text in ("1:2:3", "0.1:x", ":0.5"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            noise.level_or_range_argument(text)
+
+
+@pytest.mark.parametrize("kind, level", [
+    ("gaussian", [0.5, 0.1]), ("gaussian", [0.2, 0.2]), ("poisson", [0.0, 10.0]),
+    ("salt-pepper", [0.1, 1.5]),
+])
+def test_nonsense_ranges_are_refused(kind, level):
+    with pytest.raises(ValueError):
+        noise.check_level(kind, level)
+
+
+def test_a_range_is_scored_at_levels_across_it_and_tested_at_its_middle():
+    assert noise.levels_to_score([0.1, 0.5]) == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.5])
+    assert noise.levels_to_score(0.2) == [0.2]
+    assert noise.middle_level([0.1, 0.5]) == pytest.approx(0.3)
+    clean = gray_images(shape=(4, 28, 28, 1))
+    np.testing.assert_array_equal(noise.noisy_test_images(clean, "gaussian", [0.1, 0.5]),
+                                  noise.noisy_test_images(clean, "gaussian", 0.3))
+
+
+def test_batches_over_a_range_give_each_image_its_own_level():
+    batches = noise.NoisyBatches(gray_images(shape=(256, 28, 28, 1)), "gaussian-unclipped",
+                                 [0.05, 0.5], batch_size=256, seed=0)
+    noisy, clean = batches[0]
+    levels = (noisy - clean).reshape(256, -1).std(axis=1)  # one level per image
+    assert 0.04 < levels.min() < 0.08 and 0.47 < levels.max() < 0.52
+    assert abs(np.median(levels) - 0.275) < 0.05  # drawn uniformly over the range
+    np.testing.assert_array_equal(batches[0][0], noisy)  # still a function of the seed
+
+
 def test_the_test_noise_ignores_the_global_seed():
     clean = gray_images(shape=(3, 28, 28, 1))
     keras.utils.set_random_seed(1)
