@@ -1,0 +1,71 @@
+"""models/: the trained models committed for denoise.py load in safe mode and remove the
+noise each was made for, on test pictures it never trained on."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import data
+import denoise
+import metrics
+import noise
+from conftest import REPOSITORY, run_script
+
+MODELS = REPOSITORY / "models"
+# Each committed model: its channels, the noise it removes, a test picture it never saw
+# (folder under $DENOISE_DATA_DIR/images and file; for faces128, whose every fifth picture
+# is kept for testing, the first), and the least gain in PSNR expected.
+READY = {
+    "unet-train400-sigma25": (1, "gaussian-unclipped", 25 / 255, ("Set12", "01.png"), 6.0),
+    "unet-cbsd432-sigma25": (3, "gaussian-unclipped", 25 / 255, ("Kodak24", "kodim01.png"), 4.0),
+    "unet-faces-poisson30": (3, "poisson", 30, ("faces128", "100_1_2_20170105174847679.png"), 6.0),
+}
+
+
+def test_every_committed_model_is_listed_here_and_in_its_readme():
+    names = sorted(path.stem for path in MODELS.glob("*.keras"))
+    assert names == sorted([*READY, "unet-mnist-blind"])
+    readme = (MODELS / "README.md").read_text()
+    for name in names:
+        assert f"`{name}.keras`" in readme and (MODELS / f"{name}.metrics.json").is_file()
+        assert (MODELS / f"{name}.keras").stat().st_size < 2_000_000  # the repository stays lean
+
+
+@pytest.mark.parametrize("level", [0.05, 0.2, 0.5])
+def test_the_blind_digit_model_denoises_every_level_of_its_range(level):
+    _, (digits, _) = data.load_dataset("mnist", test_limit=100)
+    model = denoise.load_model(str(MODELS / "unet-mnist-blind.keras"))
+    noisy = noise.noisy_test_images(digits, "gaussian", level)
+    before = metrics.image_quality(digits, noisy)["psnr"]
+    after = metrics.image_quality(digits, model.predict(noisy, verbose=0))["psnr"]
+    assert after > before + (0.0 if level == 0.05 else 6.0), (before, after)
+
+
+@pytest.mark.parametrize("name", READY)
+def test_a_photo_model_removes_its_noise_from_a_picture_it_never_saw(name):
+    channels, kind, level, (folder, file), least_gain = READY[name]
+    path = Path(os.environ.get(data.DATA_DIR_VARIABLE, "")) / "images" / folder / file
+    if not path.is_file():
+        pytest.skip(f"needs {folder}/{file} under ${data.DATA_DIR_VARIABLE}/images")
+    model = denoise.load_model(str(MODELS / f"{name}.keras"))
+    assert model.input_shape == (None, None, None, channels)
+    clean = data.to_channels(data.read_image(path)[0], channels)
+    noisy = noise.add_noise(clean, kind, level, seed=0)
+    denoised = denoise.denoise_picture(model, noisy)
+    before = metrics.image_quality([clean], [noisy])["psnr"]
+    after = metrics.image_quality([clean], [denoised])["psnr"]
+    print(f"{name} on {file}: {before:.2f} -> {after:.2f} dB")
+    assert after > before + least_gain
+
+
+def test_denoise_py_runs_with_a_committed_model(tmp_path):
+    digit = (np.random.default_rng(0).random((28, 28)) > 0.8) * 255
+    Image.fromarray(digit.astype(np.uint8)).save(tmp_path / "digit.png")
+    result = run_script("denoise.py", "--model", MODELS / "unet-mnist-blind.keras",
+                        tmp_path / "digit.png", "--add-noise", "gaussian", "--noise-level", 0.3,
+                        "--out", tmp_path / "out")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(list((tmp_path / "out").glob("*.png"))) >= 1
