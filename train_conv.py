@@ -19,6 +19,8 @@ Example:
   python train_conv.py                       # the default U-Net on MNIST, noise 0.2
   python train_conv.py --model small --dataset fashion_mnist --noise-level 0.5
   python train_conv.py --model rgb128 --dataset ../shared/data/images/faces128
+  python train_conv.py --noise-level 0.05:0.5    # one "blind" model for every level in the range
+  python train_conv.py --distribute              # a copy of the model on every GPU
 """
 
 import os

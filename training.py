@@ -7,7 +7,8 @@
 - `train`: compile with Adam and a cosine-decayed learning rate, then `model.fit` on
   batches with fresh noise, validating on the fixed noisy test images every epoch, and
   backing up each finished epoch so that Ctrl-C, SIGTERM or a crash loses no more;
-- `evaluate`: denoise the test images; PSNR and SSIM of the noisy input and the output;
+- `evaluate`: denoise the test images; PSNR and SSIM of the noisy input and the output
+  (for a blind model, trained on a range of noise levels, at levels across the range);
 - `save_results`: model.keras, metrics.json (each written whole or not at all),
   samples.png and history.png.
 """
