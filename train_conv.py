@@ -14,6 +14,8 @@ Presets (--model):
   transpose  the keras.io denoising example: a Conv2DTranspose decoder
   strided    the TensorFlow tutorial: strided convolutions 16/8, a Conv2DTranspose decoder
   rgb128     seed 004: 128x128 colour photos with Poisson noise, a Conv2DTranspose decoder
+  dncnn      DnCNN: 17 convolutions that predict the noise, subtracted from the input
+             (residual learning); about 558,000 parameters, made for a GPU
 
 Example:
   python train_conv.py                       # the default U-Net on MNIST, noise 0.2
@@ -39,6 +41,9 @@ import training  # noqa: E402
 DEFAULT_MODEL = "unet"
 # The U-Net's filters at each scale: 28x28, 14x14 and 7x7 for MNIST.
 UNET_FILTERS = (16, 32, 64)
+# DnCNN's convolutions, all at full resolution, and the filters of each (as in its paper).
+DNCNN_DEPTH = 17
+DNCNN_FILTERS = 64
 
 
 # ## The models
@@ -176,10 +181,38 @@ def build_rgb128(input_shape):
     return keras.Model(inputs, outputs, name="rgb128")
 
 
+def build_dncnn(input_shape):
+    """DnCNN (Zhang et al., 2017): residual learning, the network predicts the noise.
+
+    Every model above outputs the clean image. DnCNN outputs the noise it sees, and the
+    model returns the input minus that noise: a residual connection from the input to
+    the output. The noise is simpler to learn than the picture (it looks alike in every
+    image; a face and a digit do not), which is the paper's central point, and it lets
+    one model learn a range of levels. No pooling and no bottleneck: 17 convolutions of
+    64 filters at full resolution, batch normalisation between the middle ones, mean
+    squared error, trained on small patches (40x40 in the paper: `--image-size 40`).
+    The output is clipped to [0, 1] by a ReLU with max_value 1.
+
+    The price: about 558,000 parameters, each applied at every pixel, so about 20 times
+    the U-Net's arithmetic per image. It is made for a GPU: on 2 CPU cores it trains on
+    about 56 MNIST images a second (the U-Net on 930), some 18 minutes an epoch.
+    """
+    inputs = keras.Input(shape=input_shape)
+    x = layers.Conv2D(DNCNN_FILTERS, 3, padding="same", activation="relu")(inputs)
+    for _ in range(DNCNN_DEPTH - 2):
+        x = layers.Conv2D(DNCNN_FILTERS, 3, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
+    predicted_noise = layers.Conv2D(input_shape[-1], 3, padding="same")(x)
+    denoised = layers.Subtract()([inputs, predicted_noise])
+    outputs = layers.ReLU(max_value=1.0)(denoised)  # clip to the pixel range [0, 1]
+    return keras.Model(inputs, outputs, name="dncnn")
+
+
 # The presets that work at any height and width (divisible by 4; by 8 for rgb128): they
 # are built with an input of (None, None, channels), so that the saved model denoises
 # pictures of any size (denoise.py). `small` fits 28x28 images only.
-FULLY_CONVOLUTIONAL = ("unet", "wide", "transpose", "strided", "rgb128")
+FULLY_CONVOLUTIONAL = ("unet", "wide", "transpose", "strided", "rgb128", "dncnn")
 
 # Each preset with its default recipe: loss and epochs (--loss and --epochs override them).
 MODELS = {
@@ -191,6 +224,8 @@ MODELS = {
     "rgb128": training.Recipe(build_rgb128, "mse", 10, "seed 004, 128x128 colour photos, "
                               "Conv2DTranspose", batch_size=16, noise="poisson",
                               photos_only=True),
+    "dncnn": training.Recipe(build_dncnn, "mse", 3, "DnCNN, 17 layers, predicts the noise "
+                             "(residual); made for a GPU"),
 }
 
 
