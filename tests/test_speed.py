@@ -10,16 +10,15 @@ INSTALLED = [name for name in speed.BACKENDS if importlib.util.find_spec(name)]
 
 
 def test_every_installed_backend_gets_measured(tmp_path):
-    result = run_script("speed.py", "--presets", "strided", "shallow32", "--steps", 2,
-                        "--out", tmp_path)
+    result = run_script("speed.py", "--presets", "strided", "--steps", 1, "--out", tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     measured = json.loads((tmp_path / "results.json").read_text())["results"]
     assert [(r["backend"], r["preset"]) for r in measured] == [
-        (backend, preset) for backend in INSTALLED for preset in ("strided", "shallow32")]
+        (backend, "strided") for backend in INSTALLED]
     for row in measured:
         assert row["train_images_per_second"] > 0 and row["denoise_images_per_second"] > 0
         assert row["matmul_gflops"] > 0
-    assert measured[0]["params"] == 3217 and measured[1]["batch_size"] == 128
+    assert measured[0]["params"] == 3217 and measured[0]["batch_size"] == 128
     table = (tmp_path / "results.md").read_text()
     assert "| strided | 128 | 3,217 |" in table and "matmul GFLOP/s" in table
 
