@@ -16,7 +16,7 @@ every preset but rgb128, which gets 128x128 colour ones. Quality is benchmark.py
 Writes results.md (the table README quotes) and results.json into --out.
 
 Example:
-  python speed.py                                  # every preset, every backend (~10 minutes)
+  python speed.py                                  # every preset, every backend (~15 minutes)
   python speed.py --backends jax torch --presets unet small
 """
 
