@@ -57,7 +57,7 @@ def check_devices(setting):
         raise ValueError(f"it uses tf.distribute, so it needs KERAS_BACKEND=tensorflow, not "
                          f"{keras.backend.backend()}")
     if setting == ALL_GPUS:
-        names = [gpu.name.removeprefix("/device:") for gpu in tf.config.list_logical_devices("GPU")]
+        names = logical_device_names("GPU")
         if not names:
             raise ValueError("TensorFlow sees no GPU: name the devices, for example "
                              "--distribute CPU:0,CPU:1 to try it on the CPU")
@@ -68,12 +68,17 @@ def check_devices(setting):
         tf.config.set_logical_device_configuration(
             tf.config.list_physical_devices("CPU")[0],
             [tf.config.LogicalDeviceConfiguration() for _ in range(cpus)])
-    present = {device.name.removeprefix("/device:") for device in tf.config.list_logical_devices()}
+    present = set(logical_device_names())
     missing = [name for name in names if name not in present]
     if missing:
         raise ValueError(f"TensorFlow has no device {', '.join(missing)}; it has "
                          f"{', '.join(sorted(present))}")
     return names
+
+
+def logical_device_names(kind=None):
+    """TensorFlow's logical devices (of `kind`, such as "GPU"), named as device_names names them."""
+    return [device.name.removeprefix("/device:") for device in tf.config.list_logical_devices(kind)]
 
 
 def scope(names):

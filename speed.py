@@ -33,6 +33,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+import noise  # noqa: E402
 import train_conv  # noqa: E402
 import train_dense  # noqa: E402
 import training  # noqa: E402
@@ -55,15 +56,13 @@ def parse_arguments(argv=None):
                              f"{', '.join(installed)})")
     parser.add_argument("--presets", nargs="+", choices=PRESETS, default=list(PRESETS),
                         help="the presets to measure (default: all)")
-    parser.add_argument("--steps", type=int, default=20,
+    parser.add_argument("--steps", type=training.positive_int, default=20,
                         help="training steps (batches) timed per preset; denoising times "
                              "the same number of images (default: 20)")
     parser.add_argument("--out", default=os.path.join("runs", "speed"),
                         help="the folder for results.md and results.json (default: runs/speed)")
     parser.add_argument("--measure-here", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.steps < 1:
-        parser.error(f"argument --steps: must be a whole number >= 1, not {args.steps}")
     missing = [name for name in args.backends if not importlib.util.find_spec(name)]
     if missing:
         parser.error(f"argument --backends: {', '.join(missing)} not installed "
@@ -91,7 +90,7 @@ def matmul_gflops(repeats=20):
 def build_preset(name):
     """The preset's model as its training script builds it, and the recipe."""
     recipe, takes_level = PRESETS[name]
-    channels, side = (3, 128) if name == "rgb128" else (1, 28)
+    channels, side = (3, 128) if recipe.photos_only else (1, 28)
     if takes_level:
         model = recipe.build((side, side, channels), 0.2)
     else:
@@ -106,7 +105,7 @@ def images_per_second(name, steps):
     model.compile(optimizer="adam", loss=training.LOSSES[recipe.loss])
     rng = np.random.default_rng(0)
     images = rng.random((steps * recipe.batch_size, *shape), dtype=np.float32)
-    noisy = np.clip(images + 0.2 * rng.standard_normal(images.shape, dtype=np.float32), 0, 1)
+    noisy = noise.add_noise(images, "gaussian", 0.2, rng)
 
     warm_up = 2 * recipe.batch_size  # the first steps compile the training step
     model.fit(noisy[:warm_up], images[:warm_up], batch_size=recipe.batch_size, verbose=0)

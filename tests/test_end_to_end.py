@@ -84,6 +84,7 @@ def test_a_blind_model_trains_on_a_range_and_is_scored_across_it(tmp_path):
     noisy = [entry["noisy_psnr"] for entry in levels]
     assert noisy == sorted(noisy, reverse=True) and noisy[0] > noisy[-1] + 8  # noisier, lower
     assert levels[2]["psnr"] == pytest.approx(metrics["psnr"])  # the middle is the test level
+    assert all(entry.keys() == levels[0].keys() for entry in levels) and "levels" not in levels[2]
     assert matplotlib.image.imread(tmp_path / "levels.png").shape[0] > 100
 
     result = run_script("train_dense.py", "--model", "noise-layer", "--noise-level", "1:2",
