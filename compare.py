@@ -18,8 +18,8 @@ chart), samples.png (the same test images under every method) and, with --sweep,
 sweep.png. A method that fails is reported in the table, not a crash.
 
 Examples:
-  python compare.py --models runs/unet-mnist/model.keras --limit 1000
-  python compare.py --models runs/unet-mnist/model.keras --limit 300 \\
+  python compare.py --models runs/unet-psnr-mnist/model.keras --limit 1000
+  python compare.py --models runs/unet-psnr-mnist/model.keras --limit 300 \\
       --sweep 0.05 0.1 0.2 0.3 0.4 0.5 0.6
   python compare.py --dataset ../shared/data/images/BSD68 --channels 1 \\
       --tune-dataset ../shared/data/images/Train400 --noise gaussian-unclipped --noise-level 25/255

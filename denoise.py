@@ -1,6 +1,6 @@
 """Denoise your own pictures with a trained model.
 
-  python denoise.py --model runs/unet-mnist/model.keras photo.png [more.png ...] --out DIR
+  python denoise.py --model runs/unet-psnr-mnist/model.keras photo.png [more.png ...] --out DIR
 
 Writes DIR/<name>_denoised.png for each picture, at the picture's own size, channels and
 bit depth (8 or 16 bits; a JPEG gives an 8-bit PNG, so no second lossy compression).
@@ -39,7 +39,7 @@ import png  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import data  # noqa: E402
-import metrics  # noqa: E402  (registers the psnr metric that saved models name)
+import metrics  # noqa: E402  (registers the psnr metric and loss that saved models name)
 import noise  # noqa: E402  (registers the TrainingGaussianNoise layer)
 import plots  # noqa: E402
 import training  # noqa: E402

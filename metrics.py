@@ -6,8 +6,8 @@ compares local means, contrasts and correlations, and is closer to what an eye n
 1.0 means identical.
 
 `psnr` is written with keras.ops so that Keras can report it after every epoch of
-training (Keras has no PSNR metric); the final scores use TensorFlow's tested
-implementations, tf.image.psnr and tf.image.ssim.
+training (Keras has no PSNR metric), and `psnr_loss` so that a model can learn on it;
+the final scores use TensorFlow's tested implementations, tf.image.psnr and tf.image.ssim.
 """
 
 import math
@@ -32,6 +32,20 @@ def psnr(y_true, y_pred):
     squared_error = keras.ops.square(keras.ops.cast(y_true, y_pred.dtype) - y_pred)
     mse = keras.ops.mean(keras.ops.reshape(squared_error, (keras.ops.shape(y_pred)[0], -1)), axis=1)
     return -10.0 / math.log(10.0) * keras.ops.log(keras.ops.maximum(mse, MIN_MSE))
+
+
+@keras.saving.register_keras_serializable(package="denoise")
+def psnr_loss(y_true, y_pred):
+    """Minus the PSNR of each image, in dB: a loss whose best value is the score we report.
+
+    Mean squared error adds up the squared errors of every pixel of a batch, so the
+    images with the largest errors dominate each step and an image that is almost right
+    hardly counts. We score a model by its mean PSNR per image, a mean of logarithms of
+    each image's own error: halving a small error counts as much as halving a large one.
+    Training on minus that mean aims at exactly the score (the PSNR loss of HINet,
+    Chen et al., 2021). Its value reads directly: -26.0 is 26.0 dB on the training batches.
+    """
+    return -psnr(y_true, y_pred)
 
 
 def image_quality(clean, images, batch_size=500):

@@ -7,8 +7,10 @@ The story, top to bottom: load clean images, corrupt them, build a model, train 
 noisy images back to clean ones, score it on noisy test images, and save what it does.
 
 Presets (--model):
-  unet       the default: a small U-Net, whose skip connections hand the fine detail
-             from the encoder straight to the decoder (about 118,000 parameters)
+  unet-psnr  the default: the U-Net below with an output clipped to [0, 1] instead of a
+             sigmoid, trained to maximise PSNR itself
+  unet       a small U-Net, whose skip connections hand the fine detail from the
+             encoder straight to the decoder (about 118,000 parameters)
   small      seed 003: 16-8-8 filters, max-pooling and UpSampling2D, 4,385 parameters
   wide       seed 002: 64-64-32 filters, decoder = nearest-neighbour resize + convolution
   transpose  the keras.io denoising example: a Conv2DTranspose decoder
@@ -19,6 +21,7 @@ Presets (--model):
 
 Example:
   python train_conv.py                       # the default U-Net on MNIST, noise 0.2
+  python train_conv.py --model unet          # the same U-Net with a sigmoid and BCE, 3 epochs
   python train_conv.py --model small --dataset fashion_mnist --noise-level 0.5
   python train_conv.py --model rgb128 --dataset ../shared/data/images/faces128
   python train_conv.py --noise-level 0.05:0.5    # one "blind" model for every level in the range
@@ -38,7 +41,7 @@ import noise  # noqa: E402
 import plots  # noqa: E402
 import training  # noqa: E402
 
-DEFAULT_MODEL = "unet"
+DEFAULT_MODEL = "unet-psnr"
 # The U-Net's filters at each scale: 28x28, 14x14 and 7x7 for MNIST.
 UNET_FILTERS = (16, 32, 64)
 # DnCNN's convolutions, all at full resolution, and the filters of each (as in its paper).
@@ -49,20 +52,17 @@ DNCNN_FILTERS = 64
 # ## The models
 #
 # Each function takes the shape of one image, (height, width, channels), and returns a
-# functional Keras model whose output has the same shape, with pixels in [0, 1] (sigmoid).
+# functional Keras model whose output has the same shape, with pixels in [0, 1] (a sigmoid,
+# or a clip).
 
 
-def build_unet(input_shape):
-    """A small U-Net: the default, and the best model of this script.
+def unet_features(inputs):
+    """The body of a small U-Net: from the input to its last full-resolution features.
 
-    A plain autoencoder squeezes the image through a small code, so fine strokes must
-    survive the bottleneck. A U-Net also passes each encoder scale straight across to
-    the decoder (a skip connection, concatenated): the bottleneck only has to carry
-    "what is noise and what is stroke", the skips carry "where exactly". It learns
-    faster and scores higher than every autoencoder below, at similar cost.
-    Fully convolutional: any height and width divisible by 4 works.
+    Two convolutions at each scale, halved by max-pooling down to a bottleneck, then
+    doubled back by UpSampling2D; each upsampled map is concatenated with the encoder's
+    map of the same scale (a skip connection) before its two convolutions.
     """
-    inputs = keras.Input(shape=input_shape)
     x = inputs
     skips = []
     for filters in UNET_FILTERS[:-1]:  # encoder: two convolutions, remember, halve
@@ -77,8 +77,42 @@ def build_unet(input_shape):
         x = layers.Concatenate()([x, skip])
         x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
         x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
-    outputs = layers.Conv2D(input_shape[-1], 1, activation="sigmoid")(x)
+    return x
+
+
+def build_unet(input_shape):
+    """A small U-Net with a sigmoid output, trained with binary cross-entropy.
+
+    A plain autoencoder squeezes the image through a small code, so fine strokes must
+    survive the bottleneck. A U-Net also passes each encoder scale straight across to
+    the decoder (a skip connection, concatenated): the bottleneck only has to carry
+    "what is noise and what is stroke", the skips carry "where exactly". It learns
+    faster and scores higher than every autoencoder below, at similar cost.
+    Fully convolutional: any height and width divisible by 4 works.
+    """
+    inputs = keras.Input(shape=input_shape)
+    outputs = layers.Conv2D(input_shape[-1], 1, activation="sigmoid")(unet_features(inputs))
     return keras.Model(inputs, outputs, name="unet")
+
+
+def build_unet_psnr(input_shape):
+    """The default: the same U-Net, with an output that can reach 0 and 1, trained on PSNR.
+
+    Two changes, both at the end of the network:
+    - A sigmoid approaches 0 and 1 but never reaches them, and its slope vanishes on
+      the way, so the last few tenths of a dB on MNIST's black background (most of its
+      pixels are exactly 0) come slowly. Here the last convolution is linear, and a
+      ReLU with max_value=1 clips it to [0, 1]: the background can come out exactly 0.
+    - The loss is minus the PSNR of each image (metrics.psnr_loss), the very score we
+      report, instead of cross-entropy or squared error summed over all pixels.
+    The same parameters as `unet`, trained in batches of 64 (twice the steps per epoch);
+    on MNIST at noise 0.2 it scores 0.74 dB higher in the same 3 epochs. README ("Aim at
+    the score") measures each change alone: the clipped output is the largest step.
+    """
+    inputs = keras.Input(shape=input_shape)
+    linear = layers.Conv2D(input_shape[-1], 1)(unet_features(inputs))
+    outputs = layers.ReLU(max_value=1.0)(linear)  # clip to the pixel range [0, 1]
+    return keras.Model(inputs, outputs, name="unet_psnr")
 
 
 def build_small(input_shape):
@@ -212,10 +246,12 @@ def build_dncnn(input_shape):
 # The presets that work at any height and width (divisible by 4; by 8 for rgb128): they
 # are built with an input of (None, None, channels), so that the saved model denoises
 # pictures of any size (denoise.py). `small` fits 28x28 images only.
-FULLY_CONVOLUTIONAL = ("unet", "wide", "transpose", "strided", "rgb128", "dncnn")
+FULLY_CONVOLUTIONAL = ("unet-psnr", "unet", "wide", "transpose", "strided", "rgb128", "dncnn")
 
 # Each preset with its default recipe: loss and epochs (--loss and --epochs override them).
 MODELS = {
+    "unet-psnr": training.Recipe(build_unet_psnr, "psnr", 3, "the U-Net with a clipped linear "
+                                 "output, trained on PSNR", batch_size=64),
     "unet": training.Recipe(build_unet, "bce", 3, "small U-Net with skip connections"),
     "small": training.Recipe(build_small, "bce", 10, "seed 003, 16-8-8 filters, 4,385 parameters"),
     "wide": training.Recipe(build_wide, "bce", 3, "seed 002, 64-64-32 filters, resize-convolution"),

@@ -32,8 +32,8 @@ import metrics
 import noise
 import plots
 
-# --loss choices, and the Keras loss each one names.
-LOSSES = {"mse": "mean_squared_error", "bce": "binary_crossentropy"}
+# --loss choices, and the Keras loss each one names (psnr: minus each image's PSNR).
+LOSSES = {"mse": "mean_squared_error", "bce": "binary_crossentropy", "psnr": metrics.psnr_loss}
 # Where runs go when --out is not given: runs/<model>-<dataset>, numbered if taken.
 RUNS_FOLDER = "runs"
 # The learning rate falls along a cosine from --learning-rate to this fraction of it.
@@ -124,13 +124,13 @@ def build_parser(description, recipes, default_model, folders):
                         "training image gets a level drawn from it, and the model is scored "
                         f"at {noise.RANGE_TEST_LEVELS} levels across it")
     parser.add_argument("--loss", choices=LOSSES, default=None,
-                        help="mse (mean squared error) or bce (binary cross-entropy) "
-                             "(default: the preset's own)")
+                        help="mse (mean squared error), bce (binary cross-entropy) or psnr "
+                             "(minus the PSNR of each image, in dB) (default: the preset's own)")
     parser.add_argument("--epochs", type=positive_int, default=None,
                         help="passes over the training images (default: the preset's own)")
     parser.add_argument("--batch-size", type=positive_int, default=None,
-                        help="images per training step (default: the preset's own: 128, "
-                             "16 for rgb128)")
+                        help="images per training step (default: the preset's own: 128; 64 "
+                             "for unet-psnr, 16 for rgb128)")
     parser.add_argument("--learning-rate", "--lr", type=positive_float, default=1e-3,
                         help="Adam's starting learning rate; it decays along a cosine "
                              "(default: 0.001)")

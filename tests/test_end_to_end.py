@@ -140,7 +140,8 @@ def photo_folder(tmp_path):
     return folder
 
 
-@pytest.mark.parametrize("model, channels, noise", [("rgb128", 3, "poisson"), ("unet", 1, "gaussian")])
+@pytest.mark.parametrize("model, channels, noise", [("rgb128", 3, "poisson"),
+                                                     (train_conv.DEFAULT_MODEL, 1, "gaussian")])
 def test_training_on_a_folder_of_pictures(photo_folder, tmp_path, model, channels, noise):
     out = tmp_path / "run"
     result = run_script("train_conv.py", "--model", model, "--dataset", photo_folder,

@@ -48,10 +48,23 @@ def test_different_shapes_and_too_small_images_are_refused():
         metrics.image_quality(np.zeros((2, 8, 8, 1)), np.zeros((2, 8, 8, 1)))
 
 
+def test_the_psnr_loss_is_minus_each_images_psnr_and_weighs_images_equally():
+    clean = np.zeros((2, 16, 16, 1), dtype=np.float32)
+    output = clean + np.array([0.1, 0.01], dtype=np.float32).reshape(2, 1, 1, 1)  # 20 and 40 dB
+    per_image = keras.ops.convert_to_numpy(metrics.psnr_loss(clean, output))
+    np.testing.assert_allclose(per_image, [-20.0, -40.0], rtol=1e-5)
+    # Halving the small error counts as much as halving the large one (MSE: 100 times less).
+    for image in (0, 1):
+        better = output.copy()
+        better[image] /= 2
+        gain = per_image - keras.ops.convert_to_numpy(metrics.psnr_loss(clean, better))
+        assert gain[image] == pytest.approx(20 * np.log10(2), rel=1e-4)
+
+
 def test_a_model_compiled_with_psnr_saves_and_loads(tmp_path):
     inputs = keras.Input((16, 16, 1))
     model = keras.Model(inputs, keras.layers.Conv2D(1, 3, padding="same")(inputs))
-    model.compile(optimizer="adam", loss="mse", metrics=[metrics.psnr])
+    model.compile(optimizer="adam", loss=metrics.psnr_loss, metrics=[metrics.psnr])
     images = np.random.default_rng(0).random((4, 16, 16, 1), dtype=np.float32)
     model.fit(images, images, epochs=1, verbose=0)
     model.save(tmp_path / "m.keras")

@@ -68,6 +68,22 @@ def test_the_wide_decoder_resizes_then_convolves_without_transposed_convolutions
             if isinstance(layer, keras.layers.Conv2D)][:3] == [64, 64, 32]
 
 
+def test_the_unet_psnr_output_reaches_exact_black_and_white_where_a_sigmoid_cannot():
+    """unet-psnr clips a linear output, so it can say 0 and 1 exactly; unet's sigmoid
+    cannot (at its float32 limit it still gives about 1e-7 above 0 for a bias of -16)."""
+    x = np.random.default_rng(0).random((1, 28, 28, 1), dtype=np.float32)
+    for name, bias, expected in (("unet-psnr", -0.5, 0.0), ("unet-psnr", 1.5, 1.0),
+                                 ("unet", -16.0, None)):
+        model = build(train_conv, name)
+        last = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)][-1]
+        last.set_weights([np.zeros_like(last.kernel), np.full_like(last.bias, bias)])
+        y = model.predict(x, verbose=0)
+        if expected is None:
+            assert 0.0 < y.min()
+        else:
+            assert (y == expected).all()
+
+
 @pytest.mark.parametrize("name", train_conv.FULLY_CONVOLUTIONAL)
 def test_the_fully_convolutional_presets_take_any_size(name):
     model = train_conv.MODELS[name].build((None, None, 3))
