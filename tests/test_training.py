@@ -51,8 +51,8 @@ def test_files_appear_whole_or_not_at_all(tmp_path):
 
 
 def test_a_learning_rate_of_100_fails_the_run_in_one_line(tmp_path):
-    result = run_script("train_conv.py", "--model", "unet", "--lr", 100, "--train-limit", 512, "--test-limit", 64,
-                        "--epochs", 2, "--quiet", "--out", tmp_path)
+    result = run_script("train_conv.py", "--model", "unet", "--lr", 100, "--train-limit", 512,
+                        "--test-limit", 64, "--epochs", 2, "--quiet", "--out", tmp_path)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("error: the training loss became NaN")
     assert "Traceback" not in result.stderr
