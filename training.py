@@ -98,8 +98,9 @@ def build_parser(description, recipes, default_model, folders):
     parser = argparse.ArgumentParser(
         description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    models_help = "; ".join(
-        f"{name}: {recipe.description} ({recipe.loss}, {recipe.epochs} epochs)"
+    models_help = "; ".join(  # each preset's recipe, read from the preset itself
+        f"{name}: {recipe.description} ({recipe.loss}, {recipe.epochs} epochs, batch "
+        f"{recipe.batch_size}, {recipe.noise} noise)"
         for name, recipe in recipes.items()
     )
     parser.add_argument("--model", choices=recipes, default=default_model,
@@ -114,8 +115,8 @@ def build_parser(description, recipes, default_model, folders):
                         help=f"a folder with mnist/ and fashion-mnist/ IDX files (default: "
                              f"${data.DATA_DIR_VARIABLE} if set, else download with keras.datasets)")
     parser.add_argument("--noise", choices=noise.NOISE_KINDS, default=None,
-                        help="the kind of noise to remove (default: the preset's own: "
-                             "gaussian, poisson for rgb128)")
+                        help="the kind of noise to remove (default: the preset's own, "
+                             "listed under --model)")
     parser.add_argument("--noise-level", type=noise.level_or_range_argument, default=None,
                         help="how strong the noise is: " + "; ".join(
                             f"{kind}: {meaning}, default {noise.DEFAULT_LEVELS[kind]:g}"
@@ -129,8 +130,8 @@ def build_parser(description, recipes, default_model, folders):
     parser.add_argument("--epochs", type=positive_int, default=None,
                         help="passes over the training images (default: the preset's own)")
     parser.add_argument("--batch-size", type=positive_int, default=None,
-                        help="images per training step (default: the preset's own: 128; 64 "
-                             "for unet-psnr, 16 for rgb128)")
+                        help="images per training step (default: the preset's own, listed "
+                             "under --model)")
     parser.add_argument("--learning-rate", "--lr", type=positive_float, default=1e-3,
                         help="Adam's starting learning rate; it decays along a cosine "
                              "(default: 0.001)")
