@@ -6,7 +6,8 @@ fixed noisy test set (seeded, the same one the training scripts score on):
 - the classical denoisers of classical.py (Gaussian filter, median, total variation,
   non-local means, wavelet, and BM3D when the `bm3d` package is installed), each with
   its strength tuned on noisy *training* images, never on the test images;
-- every trained model.keras file given with --models.
+- every trained model.keras file given with --models (and, with --self-ensemble, each
+  model again, averaged over the 8 orientations of every image: the row "<name> x8").
 
 For each: mean PSNR, mean SSIM and seconds per image (wall clock on this machine: the
 classical methods run on --workers processes, the models on TensorFlow's threads).
@@ -92,6 +93,10 @@ def parse_arguments(argv=None):
                         metavar="LEVEL",
                         help="also score every method at each of these test noise levels and "
                              "draw sweep.png (default: no sweep)")
+    parser.add_argument("--self-ensemble", action="store_true",
+                        help="also score each model as an average over the 8 orientations of "
+                             "every image, in a row of its own named '<model> x8' (8 times "
+                             "its time; default: each model once, as it is)")
     parser.add_argument("--limit", type=training.positive_int, default=None,
                         help="score the first N test images only (default: all)")
     parser.add_argument("--workers", type=training.positive_int, default=os.cpu_count(),
@@ -218,15 +223,20 @@ def how_trained(path):
             f"{run['dataset']} at {run['noise']} {noise.level_text(run['noise_level'])}")
 
 
-def denoise_with_model(model, noisy):
+def denoise_with_model(model, noisy, ensemble=False):
     """Denoise an array of same-size images in batches, or a list of photos one by one
-    (padded or tiled as denoise.py does it)."""
+    (padded or tiled as denoise.py does it); with `ensemble`, in 8 orientations each."""
     if isinstance(noisy, np.ndarray):
         expected = model.input_shape[1:]
         if any(size not in (None, actual) for size, actual in zip(expected, noisy.shape[1:])):
             raise ValueError(f"the model takes images of shape {expected}, not {noisy.shape[1:]}")
-        return np.clip(model.predict(noisy, batch_size=256, verbose=0), 0.0, 1.0)
-    return [denoise.denoise_picture(model, image) for image in noisy]
+
+        def predict(images):
+            return model.predict(images, batch_size=256, verbose=0)
+
+        denoised = denoise.self_ensemble(predict, noisy) if ensemble else predict(noisy)
+        return np.clip(denoised, 0.0, 1.0)
+    return [denoise.denoise_picture(model, image, ensemble=ensemble) for image in noisy]
 
 
 # ## Scoring everything at one noise level
@@ -273,6 +283,10 @@ def score_everything(pool, args, level, models, clean, tuning_clean):
             continue
         model, setting = loaded
         record(name, "model", lambda: (*timed(denoise_with_model, model, noisy), setting))
+        if args.self_ensemble:
+            record(f"{name} x8", "model", lambda: (
+                *timed(denoise_with_model, model, noisy, True),
+                f"{setting}; mean of 8 orientations"))
     return rows, noisy, outputs
 
 

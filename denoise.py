@@ -14,6 +14,11 @@ How a model meets a picture of any size:
 Tiles overlap, and their outputs are blended with weights that fall off towards each
 tile's edge, so no seam shows where two tiles meet.
 
+`--self-ensemble` denoises each picture in its 8 orientations (turned by quarter turns,
+mirrored or not), turns each output back and averages them, for 8 times the time: on
+photos, which look alike in every orientation, a gain of a tenth to a quarter of a dB;
+on digits or clothes, which have an up and a down, a loss (see "The self-ensemble" below).
+
 Colours: a model trained on grey pictures denoises a colour picture one channel at a
 time; a colour model denoises a grey picture as an RGB one whose channels are then
 averaged. Either way a note says so. An alpha channel is kept as it was.
@@ -57,6 +62,8 @@ MIN_SIDE = 16
 MAX_PIXELS = 100_000_000
 # The noise that --add-noise draws: seeded, so a demo gives the same numbers every time.
 DEMO_NOISE_SEED = noise.TEST_NOISE_SEED
+# The eight orientations of --self-ensemble: (quarter turns, mirrored or not).
+ORIENTATIONS = [(turns, mirrored) for mirrored in (False, True) for turns in range(4)]
 
 
 class PictureError(Exception):
@@ -80,6 +87,11 @@ def parse_arguments(argv=None):
     parser.add_argument("--noise-level", type=noise.level_argument, default=None,
                         help="the strength of --add-noise, as in the training scripts "
                              "(default: that kind's default, 0.2 for gaussian)")
+    parser.add_argument("--self-ensemble", action="store_true",
+                        help="denoise each picture in its 8 orientations (4 quarter turns, "
+                             "mirrored or not), turn each output back, and average them: 8 "
+                             "times slower, better on photos, worse on digits or clothes, "
+                             "which have an up and a down (default: once)")
     parser.add_argument("--tile", type=training.positive_int, default=TILE_SIZE,
                         help=f"largest side, in pixels, that a fully convolutional model "
                              f"sees at once; larger pictures go in tiles (default: {TILE_SIZE})")
@@ -162,17 +174,56 @@ def denoise_with_tiles(model, image, tile_size):
     return (total / weight_sum)[:height, :width]
 
 
-def denoise_picture(model, image, tile_size=TILE_SIZE):
-    """Denoise an (H, W, 1 or 3) image whatever the model's channels; clip to [0, 1]."""
+# ## The self-ensemble
+#
+# A network is not quite the same function of a picture and of the picture turned or
+# mirrored: its filters were learned, not made symmetric, and each orientation meets
+# the noise differently. Averaging the 8 outputs (each turned back first) cancels part
+# of those errors, with no training at all, at 8 times the cost: the "x8" of EDSR+
+# (Lim et al., 2017) and "Seven ways to improve example-based super resolution"
+# (Timofte et al., 2016). It only helps where the training pictures look alike in every
+# orientation, as photos' patches do; a model of digits has learned that a 6 is not a 9,
+# and turned digits mislead it. Written here with NumPy, because the few lines are the lesson.
+
+def orient(images, turns, mirrored):
+    """Turn images (..., H, W, C) by `turns` quarter turns, then mirror them left to right."""
+    images = np.rot90(images, turns, axes=(-3, -2))
+    return np.flip(images, axis=-2) if mirrored else images
+
+
+def orient_back(images, turns, mirrored):
+    """Undo orient(images, turns, mirrored)."""
+    images = np.flip(images, axis=-2) if mirrored else images
+    return np.rot90(images, -turns, axes=(-3, -2))
+
+
+def self_ensemble(denoise, images):
+    """The mean of denoise(images) over the 8 orientations of `images` (..., H, W, C),
+    each output turned back to the pictures' own orientation."""
+    outputs = [orient_back(denoise(np.ascontiguousarray(orient(images, *orientation))),
+                           *orientation) for orientation in ORIENTATIONS]
+    return np.mean(outputs, axis=0)
+
+
+def denoise_picture(model, image, tile_size=TILE_SIZE, ensemble=False):
+    """Denoise an (H, W, 1 or 3) image whatever the model's channels; clip to [0, 1].
+
+    With `ensemble`, each picture is denoised in its 8 orientations (self_ensemble).
+    """
+    def apply(picture):
+        if ensemble:
+            return self_ensemble(lambda oriented: denoise_with_tiles(model, oriented, tile_size),
+                                 picture)
+        return denoise_with_tiles(model, picture, tile_size)
+
     model_channels, channels = model.input_shape[-1], image.shape[-1]
     if model_channels == channels:
-        denoised = denoise_with_tiles(model, image, tile_size)
+        denoised = apply(image)
     elif model_channels == 1:  # a grey model: one colour channel at a time
-        denoised = np.concatenate([denoise_with_tiles(model, image[..., [channel]], tile_size)
-                                   for channel in range(channels)], axis=-1)
+        denoised = np.concatenate([apply(image[..., [channel]]) for channel in range(channels)],
+                                  axis=-1)
     elif model_channels == 3 and channels == 1:  # a colour model: grey as RGB, then averaged
-        rgb = denoise_with_tiles(model, np.repeat(image, 3, axis=-1), tile_size)
-        denoised = rgb.mean(axis=-1, keepdims=True)
+        denoised = apply(np.repeat(image, 3, axis=-1)).mean(axis=-1, keepdims=True)
     else:
         raise PictureError(f"the model takes {model_channels} channels, the picture has {channels}")
     return np.clip(denoised, 0.0, 1.0)
@@ -252,7 +303,7 @@ def denoise_file(model, path, args):
     noisy = colour
     if args.add_noise:
         noisy = noise.add_noise(colour, args.add_noise, args.noise_level, DEMO_NOISE_SEED)
-    denoised = denoise_picture(model, noisy, args.tile)
+    denoised = denoise_picture(model, noisy, args.tile, args.self_ensemble)
 
     def with_alpha(image):
         return np.concatenate([image, alpha], axis=-1) if has_alpha else image

@@ -35,7 +35,7 @@ def test_mnist_table_lists_every_method_and_reports_the_broken_ones(tiny_data_di
     (tmp_path / "junk" / "model.keras").write_text("not a model")
     out = tmp_path / "out"
     finished = run_script("compare.py", "--data-dir", tiny_data_dir, "--limit", 3,
-                          "--workers", 1, "--out", out,
+                          "--workers", 1, "--out", out, "--self-ensemble",
                           "--models", identity, too_big, tmp_path / "junk" / "model.keras")
     assert finished.returncode == 0, finished.stderr
     for name in ("results.md", "results.json", "psnr.png", "samples.png"):
@@ -49,7 +49,8 @@ def test_mnist_table_lists_every_method_and_reports_the_broken_ones(tiny_data_di
     (_, _), (clean, _) = data.load_dataset("mnist", tiny_data_dir, test_limit=3)
     noisy = noise.noisy_test_images(clean, "gaussian", 0.2)  # what the training scripts score
     assert rows["noisy input"]["psnr"] == pytest.approx(metrics.image_quality(clean, noisy)["psnr"])
-    assert rows["identity"]["psnr"] == pytest.approx(rows["noisy input"]["psnr"], abs=1e-4)
+    for identity_row in ("identity", "identity x8"):  # once, and in 8 orientations
+        assert rows[identity_row]["psnr"] == pytest.approx(rows["noisy input"]["psnr"], abs=1e-4)
     assert "(32, 32, 1)" in rows["too-big"]["failed"]
     assert "cannot load" in rows["junk"]["failed"]
     for method in classical.METHODS:
@@ -69,14 +70,15 @@ def test_folder_of_photos_of_two_sizes_with_a_sweep(tmp_path):
                           tmp_path / "tune", "--channels", 1,
                           "--noise-level", "25/255", "--sweep", "0.05", "25/255", "--workers", 1,
                           "--classical", "median", "wavelet",
-                          "--out", out, "--models", identity)
+                          "--out", out, "--self-ensemble", "--models", identity)
     assert finished.returncode == 0, finished.stderr
     results, rows = rows_by_method(out)
-    assert list(rows) == ["noisy input", "median", "wavelet", "conv"]  # as --classical asked
+    assert list(rows) == ["noisy input", "median", "wavelet", "conv", "conv x8"]
     assert results["noise_level"] == pytest.approx(25 / 255)
-    # Padded to a multiple of 8 and cropped back: the identity model changes nothing
-    # (with clipped noise: compare.py clips every output to [0, 1]).
-    assert rows["conv"]["psnr"] == pytest.approx(rows["noisy input"]["psnr"], abs=1e-4)
+    # Padded to a multiple of 8 and cropped back, and each orientation turned back: the
+    # identity model changes nothing (with clipped noise: compare.py clips every output).
+    for identity_row in ("conv", "conv x8"):
+        assert rows[identity_row]["psnr"] == pytest.approx(rows["noisy input"]["psnr"], abs=1e-4)
     assert results["sweep"]["levels"] == pytest.approx([0.05, 25 / 255])
     noisy_curve = results["sweep"]["psnr"]["noisy input"]
     assert noisy_curve[0] > noisy_curve[1]  # less noise, higher PSNR

@@ -52,6 +52,28 @@ def test_tile_starts_cover_the_side_and_end_flush():
     assert all(b - a <= 32 - 8 for a, b in zip(starts, starts[1:]))
 
 
+def test_each_orientation_is_undone_and_the_self_ensemble_averages_all_eight():
+    image = random_image((5, 7, 1))
+    for turns, mirrored in denoise.ORIENTATIONS:
+        turned = denoise.orient(image, turns, mirrored)
+        np.testing.assert_array_equal(denoise.orient_back(turned, turns, mirrored), image)
+    assert len({denoise.orient(image, *o).tobytes() for o in denoise.ORIENTATIONS}) == 8
+
+    def add_top_left_pixel(pictures):  # not the same function in every orientation
+        return pictures + pictures[..., :1, :1, :]
+
+    # Turned and mirrored, each of the 4 corners comes to the top left twice.
+    corners = image[[0, 0, -1, -1], [0, -1, 0, -1], 0].mean()
+    np.testing.assert_allclose(denoise.self_ensemble(add_top_left_pixel, image),
+                               image + corners, atol=1e-6)
+
+
+def test_the_self_ensemble_of_an_identity_gives_back_the_picture():
+    image = random_image((19, 26, 3))  # not square: each turn swaps height and width
+    output = denoise.denoise_picture(identity_model((None, None, 3)), image, ensemble=True)
+    np.testing.assert_allclose(output, image, atol=1e-6)
+
+
 def test_colour_pictures_meet_grey_models_and_the_reverse():
     grey_model, colour_model = identity_model((None, None, 1)), identity_model((None, None, 3))
     rgb, grey = random_image((20, 24, 3)), random_image((20, 24, 1))
@@ -102,7 +124,7 @@ def test_denoise_writes_each_good_picture_and_names_each_bad_one(pictures, tmp_p
     folder, model_path, good, bad = pictures
     before = {name: digest(folder / name) for name in good}
     out = tmp_path / "out"
-    finished = run_script("denoise.py", "--model", model_path, "--out", out,
+    finished = run_script("denoise.py", "--model", model_path, "--out", out, "--self-ensemble",
                           *[folder / name for name in good + bad])
     assert finished.returncode == 1
     errors = [line for line in finished.stderr.splitlines() if line.startswith("error: ")]
@@ -115,7 +137,8 @@ def test_denoise_writes_each_good_picture_and_names_each_bad_one(pictures, tmp_p
         original, bits = data.read_image(folder / name)
         output, output_bits = data.read_image(out / (name.rsplit(".", 1)[0] + "_denoised.png"))
         assert output.shape == original.shape and output_bits == bits
-        np.testing.assert_allclose(output, original, atol=1e-6)  # the identity changes nothing
+        # The identity changes nothing, in any of the 8 orientations once turned back.
+        np.testing.assert_allclose(output, original, atol=1e-6)
     assert "each channel is denoised alone" in finished.stdout  # the grey model on colour
 
 
