@@ -243,11 +243,6 @@ def build_dncnn(input_shape):
     return keras.Model(inputs, outputs, name="dncnn")
 
 
-# The presets that work at any height and width (divisible by 4; by 8 for rgb128): they
-# are built with an input of (None, None, channels), so that the saved model denoises
-# pictures of any size (denoise.py). `small` fits 28x28 images only.
-FULLY_CONVOLUTIONAL = ("unet-psnr", "unet", "wide", "transpose", "strided", "rgb128", "dncnn")
-
 # Each preset with its default recipe: loss and epochs (--loss and --epochs override them).
 MODELS = {
     "unet-psnr": training.Recipe(build_unet_psnr, "psnr", 3, "the U-Net with a clipped linear "
@@ -263,6 +258,10 @@ MODELS = {
     "dncnn": training.Recipe(build_dncnn, "mse", 3, "DnCNN, 17 layers, predicts the noise "
                              "(residual); made for a GPU"),
 }
+# The presets that work at any height and width (divisible by 4; by 8 for rgb128): they
+# are built with an input of (None, None, channels), so that the saved model denoises
+# pictures of any size (denoise.py). All but `small`, whose trick fits 28x28 images only.
+FULLY_CONVOLUTIONAL = tuple(name for name in MODELS if name != "small")
 
 
 def main(argv=None):
