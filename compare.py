@@ -72,8 +72,9 @@ def parse_arguments(argv=None):
                              "test pictures (default: mnist)")
     parser.add_argument("--tune-dataset", default=None,
                         help="with a folder --dataset: a folder of other pictures that the "
-                             "classical methods tune on (required there; MNIST and "
-                             "Fashion-MNIST tune on their training split)")
+                             "classical methods tune on (required there, unless "
+                             "--classical names none; MNIST and Fashion-MNIST tune on their "
+                             "training split)")
     parser.add_argument("--channels", type=int, choices=(1, 3), default=1,
                         help="for folders: 1 = grey, 3 = colour (default: 1)")
     parser.add_argument("--data-dir", default=None,
@@ -113,9 +114,9 @@ def parse_arguments(argv=None):
             noise.check_level(args.noise, level)
     except ValueError as error:
         parser.error(f"argument --noise-level/--sweep: {error}")
-    if args.dataset not in data.DATASETS and args.tune_dataset is None:
-        parser.error("argument --tune-dataset: needed with a folder --dataset, so that the "
-                     "classical methods are not tuned on the test pictures")
+    if args.classical and args.dataset not in data.DATASETS and args.tune_dataset is None:
+        parser.error("argument --tune-dataset: needed with a folder --dataset and classical "
+                     "methods, so that they are not tuned on the test pictures")
     for path in args.models:
         if not os.path.isfile(path):
             parser.error(f"argument --models: no such file: {path}")
@@ -134,13 +135,15 @@ def parse_arguments(argv=None):
 
 def load_images(args):
     """Return (test images, tuning images), clean: the test images as an array or a list of
-    (H, W, C) arrays, the tuning images as a list."""
+    (H, W, C) arrays, the tuning images as a list (empty when no classical method runs)."""
     if args.dataset in data.DATASETS:
         (tuning, _), (test, _) = data.load_dataset(args.dataset, args.data_dir,
                                                    train_limit=TUNING_IMAGES,
                                                    test_limit=args.limit)
         return test, list(tuning)
     test = data.load_folder(args.dataset, args.channels, limit=args.limit)
+    if not args.classical:
+        return test, []
     tuning = data.load_folder(args.tune_dataset, args.channels, limit=TUNING_IMAGES)
     return test, [data.centre_crop(image, TUNING_CROP) for image in tuning]
 

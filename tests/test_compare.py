@@ -86,6 +86,19 @@ def test_folder_of_photos_of_two_sizes_with_a_sweep(tmp_path):
     assert (out / "sweep.png").stat().st_size > 0
 
 
+def test_models_alone_on_a_folder_need_no_tuning_folder(tmp_path):
+    (tmp_path / "test").mkdir()
+    pixels = np.random.default_rng(0).integers(0, 256, (24, 40, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "test" / "photo.png")
+    identity = save_identity_model(tmp_path / "conv" / "model.keras", (None, None, 3))
+    finished = run_script("compare.py", "--dataset", tmp_path / "test", "--classical",
+                          "--out", tmp_path / "out", "--models", identity)
+    assert finished.returncode == 0, finished.stderr
+    _, rows = rows_by_method(tmp_path / "out")
+    assert list(rows) == ["noisy input", "conv"]
+    assert rows["conv"]["psnr"] == pytest.approx(rows["noisy input"]["psnr"], abs=1e-4)
+
+
 @pytest.mark.parametrize("arguments, message", [
     (["--dataset", "some/folder"], "--tune-dataset: needed"),
     (["--models", "missing.keras"], "no such file: missing.keras"),
