@@ -135,7 +135,8 @@ def parse_arguments(argv=None):
 
 def load_images(args):
     """Return (test images, tuning images), clean: the test images as an array or a list of
-    (H, W, C) arrays, the tuning images as a list (empty when no classical method runs)."""
+    (H, W, C) arrays, the tuning images as a list (for a folder --dataset, empty when no
+    classical method runs: there is then no --tune-dataset to read)."""
     if args.dataset in data.DATASETS:
         (tuning, _), (test, _) = data.load_dataset(args.dataset, args.data_dir,
                                                    train_limit=TUNING_IMAGES,
