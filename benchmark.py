@@ -14,7 +14,7 @@ Writes, into --out: one folder per run (with its model, metrics and pictures), a
 each run, results.json and results.md (the Markdown table README quotes).
 
 Example:
-  python benchmark.py                                 # every run below (about 55 minutes)
+  python benchmark.py                                 # every run below (about 70 minutes)
   python benchmark.py --runs unet strided-mse --dataset fashion_mnist
 """
 
@@ -41,6 +41,8 @@ RUNS = {
     "unet": ("train_conv.py", ["--model", "unet"]),
     "unet-psnr": ("train_conv.py", []),  # the default run: no --model, no recipe flags
     "unet-psnr-8": ("train_conv.py", ["--epochs", "8"]),  # what 10 minutes of training reach
+    "unet-dense": ("train_conv.py", ["--model", "unet-dense"]),
+    "unet-dense-8": ("train_conv.py", ["--model", "unet-dense", "--epochs", "8"]),
 }
 COLUMNS = ("run", "model", "loss", "epochs", "params", "train_seconds", "run_seconds",
            "noisy_psnr", "psnr", "noisy_ssim", "ssim")
