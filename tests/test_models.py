@@ -86,12 +86,13 @@ def test_the_unet_psnr_output_reaches_exact_black_and_white_where_a_sigmoid_cann
 
 def test_unet_dense_adds_a_dense_code_of_the_whole_bottleneck_to_unet_psnr():
     model = build(train_conv, "unet-dense")
-    bottleneck = 7 * 7 * train_conv.UNET_FILTERS[-1]  # 28x28 pooled twice, 64 filters
+    filters = train_conv.UNET_FILTERS[-1]
+    bottleneck = 7 * 7 * filters  # 28x28 pooled twice
     dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
     assert [layer.units for layer in dense] == [train_conv.DENSE_CODE_UNITS, bottleneck]
     # Its two dense layers, and the second bottleneck convolution's input doubled in depth:
     added = (2 * bottleneck * train_conv.DENSE_CODE_UNITS + train_conv.DENSE_CODE_UNITS
-             + bottleneck + 3 * 3 * 64 * 64)
+             + bottleneck + 3 * 3 * filters * filters)
     assert model.count_params() == build(train_conv, "unet-psnr").count_params() + added
     assert "unet-dense" not in train_conv.FULLY_CONVOLUTIONAL  # dense layers fix the size
 
