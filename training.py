@@ -376,11 +376,14 @@ def train(model, batches, validation_data, args):
         print(f"training on {distribute.replicas()} device(s) at once")
     if args.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(args.out, "tensorboard")))
+    # Keras' step-by-step progress bar only on a terminal: in a log file its redraws add
+    # up to megabytes of escape codes. EpochLog's line per epoch is printed either way.
+    show_progress_bar = not args.quiet and sys.stdout.isatty()
     # shuffle=False: the batches shuffle themselves, reproducibly per epoch; Keras' own
     # shuffle of the batch order would draw from the global NumPy generator, which a
     # resumed run has used less, and so would train in a different order.
     model.fit(batches, epochs=args.epochs, validation_data=validation_data, shuffle=False,
-              callbacks=callbacks, verbose=0 if args.quiet else 1)
+              callbacks=callbacks, verbose=1 if show_progress_bar else 0)
     trained = entries[1:]
     if len(trained) < args.epochs or not all(math.isfinite(e["loss"]) for e in trained):
         give_up(args.out, f"the training loss became NaN or infinite in epoch "

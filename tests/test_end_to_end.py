@@ -107,6 +107,8 @@ def test_the_default_model_beats_the_noisy_input(tmp_path):
     assert metrics["psnr"] > metrics["noisy_psnr"] + 3.0
     assert metrics["ssim"] > metrics["noisy_ssim"]
     assert "test PSNR: noisy" in result.stdout
+    # Read from a pipe, as in a log file: a line per epoch, no progress bar redrawn per step.
+    assert "epoch 2/2: loss" in result.stdout and "/step" not in result.stdout
 
 
 @pytest.mark.parametrize("trained_on", TRAINED_ON)
