@@ -280,7 +280,8 @@ def build_dncnn(input_shape):
 
     The price: about 558,000 parameters, each applied at every pixel, so about 20 times
     the U-Net's arithmetic per image. It is made for a GPU: on 2 CPU cores it trains on
-    about 56 MNIST images a second (the U-Net on 930), some 18 minutes an epoch.
+    about 56 MNIST images a second (the U-Net on 930), some 18 minutes an epoch. Trained
+    on a GPU, it scores 0.04 dB below `unet-psnr` on BSD68 photos (README, "Natural photos").
     """
     inputs = keras.Input(shape=input_shape)
     x = layers.Conv2D(DNCNN_FILTERS, 3, padding="same", activation="relu")(inputs)

@@ -14,6 +14,7 @@
 """
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -45,6 +46,8 @@ FAILED_FILE = "FAILED.txt"  # the reason a run failed, instead of metrics
 ARGUMENTS_FILE = "arguments.json"  # the arguments it was started with
 EPOCHS_FILE = "epochs.json"  # losses, PSNR and seconds of every finished epoch
 BACKUP_FOLDER = "backup"  # weights and optimizer state after the last finished epoch
+# The signals that stop a run cleanly: Ctrl-C, and what `kill` or a job scheduler sends.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # Arguments that say how to run, not what to train: --resume may change them.
 HOW_TO_RUN = ("resume", "quiet", "show", "tensorboard", "overwrite", "out", "data_dir",
               "distribute")
@@ -279,8 +282,41 @@ def stop_cleanly_on_signals(folder):
               f"--out {folder}", file=sys.stderr)
         sys.exit(128 + signal_number)
 
-    for signal_number in (signal.SIGINT, signal.SIGTERM):
+    for signal_number in STOP_SIGNALS:
         signal.signal(signal_number, stop)
+
+
+@contextlib.contextmanager
+def stop_signals_held():
+    """Run the block to its end; a Ctrl-C or SIGTERM that came meanwhile acts after it."""
+    received = []
+
+    def remember(signal_number, frame):
+        received.append(signal_number)
+
+    previous = {number: signal.signal(number, remember) for number in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    if received:  # now the usual handler acts on it: stop_cleanly_on_signals' `stop`
+        signal.raise_signal(received[0])
+
+
+class WholeBackup(keras.callbacks.BackupAndRestore):
+    """Keras' BackupAndRestore, which a stop cannot catch halfway through its backup.
+
+    A signal handler runs between any two Python steps, also halfway through writing the
+    weights file. Exiting there closes the file cleanly but incomplete: it opens, yet lacks
+    the later layers, and --resume fails on it (Keras falls back to its previous backup
+    only when the file does not open at all). So a stop that comes while the backup is
+    written waits the moment it takes to finish.
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        with stop_signals_held():
+            super().on_epoch_end(epoch, logs)
 
 
 def seed_everything(seed):
@@ -367,10 +403,12 @@ def train(model, batches, validation_data, args):
     callbacks = [
         noise.DrawEpochNoise(batches),
         keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.BackupAndRestore(os.path.join(args.out, BACKUP_FOLDER),
-                                         double_checkpoint=True, delete_checkpoint=False),
         keras.callbacks.ProgbarLogger(),  # listed here so its line ends before the summary
         EpochLog(epochs_path, entries, args.quiet),
+        # Last: a stop between the two leaves epochs.json an epoch ahead of the backup,
+        # which a resumed run redoes; the other way round, it would lack an epoch.
+        WholeBackup(os.path.join(args.out, BACKUP_FOLDER), double_checkpoint=True,
+                    delete_checkpoint=False),
     ]
     if not args.quiet:
         print(f"training on {distribute.replicas()} device(s) at once")

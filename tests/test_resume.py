@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import train_conv
+import training
 from conftest import REPOSITORY, read_metrics, run_script
 
 SHORT = ["--train-limit", 3000, "--test-limit", 200, "--batch-size", 32]
@@ -87,6 +88,34 @@ def test_sigterm_stops_cleanly_with_exit_code_143(tmp_path):
     assert returncode == 143, output[-2000:]
     assert "SIGTERM: stopped after" in output and "Traceback" not in output
     assert not (tmp_path / "metrics.json").exists()
+
+
+def test_a_stop_during_the_backup_waits_until_the_backup_is_whole(tmp_path, monkeypatch):
+    """SIGTERM while the backup's weights are written: they are written whole, then it stops."""
+    model = train_conv.build_small((28, 28, 1))
+    model.compile(optimizer="adam", loss="mse")
+    backup = training.WholeBackup(str(tmp_path / "backup"))
+    backup.set_model(model)
+    save_weights = model.save_weights
+
+    def save_weights_stopped_halfway(filepath, **kwargs):
+        signal.raise_signal(signal.SIGTERM)  # as if `kill` came just as the write began
+        save_weights(filepath, **kwargs)
+
+    monkeypatch.setattr(model, "save_weights", save_weights_stopped_halfway)
+    handlers = {number: signal.getsignal(number) for number in training.STOP_SIGNALS}
+    training.stop_cleanly_on_signals(str(tmp_path))
+    try:
+        with pytest.raises(SystemExit) as raised:
+            backup.on_epoch_end(0)
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+    assert raised.value.code == 143
+    restored = train_conv.build_small((28, 28, 1))
+    restored.load_weights(tmp_path / "backup" / "latest.weights.h5")
+    for a, b in zip(model.get_weights(), restored.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("files, complaint", [
