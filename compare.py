@@ -6,8 +6,9 @@ fixed noisy test set (seeded, the same one the training scripts score on):
 - the classical denoisers of classical.py (Gaussian filter, median, total variation,
   non-local means, wavelet, and BM3D when the `bm3d` package is installed), each with
   its strength tuned on noisy *training* images, never on the test images;
-- every trained model.keras file given with --models (and, with --self-ensemble, each
-  model again, averaged over the 8 orientations of every image: the row "<name> x8").
+- every trained model file given with --models, a run's model.keras or one of models/
+  (and, with --self-ensemble, each model again, averaged over the 8 orientations of
+  every image: the row "<name> x8").
 
 For each: mean PSNR, mean SSIM and seconds per image (wall clock on this machine: the
 classical methods run on --workers processes, the models on TensorFlow's threads).
@@ -201,26 +202,41 @@ def timed(function, *arguments):
 # ## The models
 
 def load_models(paths):
-    """Load each model file, named after its folder (runs/unet-mnist/model.keras -> unet-mnist):
-    name -> (model, how it was trained), or name -> why it did not load.
+    """Load each model file, named as model_name_and_metrics says: name -> (model, how it
+    was trained), or name -> why it did not load.
 
     Loaded as denoise.py loads them, with safe mode on. A file that does not load
     becomes its reason, reported in the table.
     """
     models = {}
     for path in paths:
-        name = os.path.basename(os.path.dirname(os.path.abspath(path)))
+        name, metrics_path = model_name_and_metrics(path)
         name = path if name in models else name
         try:
-            models[name] = denoise.load_model(path), how_trained(path)
+            models[name] = denoise.load_model(path), how_trained(metrics_path)
         except denoise.PictureError as error:  # not a Keras model, or not image to image
             models[name] = f"cannot load {error}"
     return models
 
 
-def how_trained(path):
-    """The recipe in the metrics.json beside a model file, in a few words, for the table."""
-    run = training.read_json(os.path.join(os.path.dirname(path), training.METRICS_FILE), None)
+def model_name_and_metrics(path):
+    """A model's name in the table, and the metrics.json its training wrote.
+
+    A run's model.keras is named after its folder, beside its metrics.json
+    (runs/unet-mnist/model.keras -> unet-mnist); any other file after itself, beside
+    its <name>.metrics.json, as in models/ (models/unet-mnist-blind.keras ->
+    unet-mnist-blind, models/unet-mnist-blind.metrics.json).
+    """
+    folder, file = os.path.split(os.path.abspath(path))
+    if file == training.MODEL_FILE:
+        return os.path.basename(folder), os.path.join(folder, training.METRICS_FILE)
+    name = os.path.splitext(file)[0]
+    return name, os.path.join(folder, f"{name}.{training.METRICS_FILE}")
+
+
+def how_trained(metrics_path):
+    """The recipe in a model's metrics.json, in a few words, for the table."""
+    run = training.read_json(metrics_path, None)
     if run is None:
         return "trained model"
     return (f"{run['model']}, {run['loss']}, {run['epochs']} epochs, trained on "

@@ -40,6 +40,7 @@ RUNS_FOLDER = "runs"
 # The learning rate falls along a cosine from --learning-rate to this fraction of it.
 FINAL_LEARNING_RATE_FRACTION = 0.05
 # The files that say how a run ended: metrics.json is written last, once all went well.
+MODEL_FILE = "model.keras"
 METRICS_FILE = "metrics.json"
 FAILED_FILE = "FAILED.txt"  # the reason a run failed, instead of metrics
 # The files a run keeps in its folder while it trains, so that it can be resumed.
@@ -517,7 +518,7 @@ def save_results(args, model, history, train_seconds, train_images, scores, test
             "noisy input": [entry["noisy_psnr"] for entry in scores["levels"]],
             args.model: [entry["psnr"] for entry in scores["levels"]]},
             f"one {args.model} trained on {args.noise} {noise.level_text(args.noise_level)}"))
-    save("model.keras", model.save)
+    save(MODEL_FILE, model.save)
     save(METRICS_FILE, lambda path: write_json(path, results))
     shutil.rmtree(os.path.join(args.out, BACKUP_FOLDER), ignore_errors=True)  # done with it
     print(f"saved the model, metrics, and pictures in {args.out}")

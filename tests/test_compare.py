@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 import classical
+import compare
 import data
 import metrics
 import noise
@@ -97,6 +98,19 @@ def test_models_alone_on_a_folder_need_no_tuning_folder(tmp_path):
     _, rows = rows_by_method(tmp_path / "out")
     assert list(rows) == ["noisy input", "conv"]
     assert rows["conv"]["psnr"] == pytest.approx(rows["noisy input"]["psnr"], abs=1e-4)
+
+
+def test_models_are_named_after_their_run_folder_or_their_own_file(tmp_path):
+    run = save_identity_model(tmp_path / "unet-mnist" / "model.keras", (None, None, 1))
+    ready = save_identity_model(tmp_path / "models" / "unet-faces.keras", (None, None, 1))
+    recipe = {"model": "unet", "loss": "bce", "epochs": 3, "dataset": "mnist",
+              "noise": "gaussian", "noise_level": [0.05, 0.5]}
+    (run.parent / "metrics.json").write_text(json.dumps(recipe))
+    (ready.parent / "unet-faces.metrics.json").write_text(json.dumps({**recipe, "epochs": 5}))
+    models = compare.load_models([str(run), str(ready)])
+    assert list(models) == ["unet-mnist", "unet-faces"]  # not "models", the folder
+    assert models["unet-mnist"][1] == "unet, bce, 3 epochs, trained on mnist at gaussian 0.05:0.5"
+    assert models["unet-faces"][1].startswith("unet, bce, 5 epochs")
 
 
 @pytest.mark.parametrize("arguments, message", [

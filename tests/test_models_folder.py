@@ -22,10 +22,13 @@ READY = {
     "unet-train400-sigma25": (1, "gaussian-unclipped", 25 / 255, ("Set12", "01.png"), 6.0),
     "unet-train400-blind": (1, "gaussian-unclipped", 50 / 255, ("Set12", "01.png"), 8.0),
     "unet-psnr-train400-sigma25": (1, "gaussian-unclipped", 25 / 255, ("Set12", "01.png"), 8.0),
+    "unet-psnr-train400-blind": (1, "gaussian-unclipped", 50 / 255, ("Set12", "01.png"), 11.0),
     "unet-cbsd432-blind": (3, "gaussian-unclipped", 15 / 255, ("Kodak24", "kodim01.png"), 2.0),
     "unet-cbsd432-sigma25": (3, "gaussian-unclipped", 25 / 255, ("Kodak24", "kodim01.png"), 4.0),
     "unet-psnr-cbsd432-sigma25": (3, "gaussian-unclipped", 25 / 255, ("Kodak24", "kodim01.png"),
                                   6.0),
+    "unet-psnr-cbsd432-blind": (3, "gaussian-unclipped", 15 / 255, ("Kodak24", "kodim01.png"),
+                                6.0),
     "unet-faces-poisson30": (3, "poisson", 30, ("faces128", "100_1_2_20170105174847679.png"), 6.0),
 }
 
