@@ -35,19 +35,20 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up chatter
+import tensorflow_logs  # noqa: F401  (before Keras: keeps TensorFlow's C++ logs quiet)
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
-import classical  # noqa: E402
-import data  # noqa: E402
-import denoise  # noqa: E402
-import metrics  # noqa: E402  (registers the psnr metric that saved models name)
-import noise  # noqa: E402  (registers the TrainingGaussianNoise layer)
-import plots  # noqa: E402
-import training  # noqa: E402
-from benchmark import machine_description  # noqa: E402
+import classical
+import data
+import denoise
+import files
+import metrics  # (registers the psnr metric that saved models name)
+import noise  # (registers the TrainingGaussianNoise layer)
+import plots
+import runs
+from benchmark import machine_description
 
 # Noisy training images the classical methods tune their strength on.
 TUNING_IMAGES = 32
@@ -99,9 +100,9 @@ def parse_arguments(argv=None):
                         help="also score each model as an average over the 8 orientations of "
                              "every image, in a row of its own named '<model> x8' (8 times "
                              "its time; default: each model once, as it is)")
-    parser.add_argument("--limit", type=training.positive_int, default=None,
+    parser.add_argument("--limit", type=runs.positive_int, default=None,
                         help="score the first N test images only (default: all)")
-    parser.add_argument("--workers", type=training.positive_int, default=os.cpu_count(),
+    parser.add_argument("--workers", type=runs.positive_int, default=os.cpu_count(),
                         help=f"processes for the classical methods (default: {os.cpu_count()}, "
                              f"one per CPU core)")
     parser.add_argument("--out", default=None,
@@ -123,7 +124,7 @@ def parse_arguments(argv=None):
             parser.error(f"argument --models: no such file: {path}")
     name = os.path.basename(os.path.normpath(args.dataset))
     args.out = args.out or os.path.join(
-        training.RUNS_FOLDER, f"compare-{name}-{args.noise}-{args.noise_level:.3g}")
+        runs.RUNS_FOLDER, f"compare-{name}-{args.noise}-{args.noise_level:.3g}")
     if os.path.isdir(args.out) and os.listdir(args.out):
         parser.error(f"argument --out: {args.out} already holds files; choose another folder")
     return args
@@ -228,15 +229,15 @@ def model_name_and_metrics(path):
     unet-mnist-blind, models/unet-mnist-blind.metrics.json).
     """
     folder, file = os.path.split(os.path.abspath(path))
-    if file == training.MODEL_FILE:
-        return os.path.basename(folder), os.path.join(folder, training.METRICS_FILE)
+    if file == runs.MODEL_FILE:
+        return os.path.basename(folder), os.path.join(folder, runs.METRICS_FILE)
     name = os.path.splitext(file)[0]
-    return name, os.path.join(folder, f"{name}.{training.METRICS_FILE}")
+    return name, os.path.join(folder, f"{name}.{runs.METRICS_FILE}")
 
 
 def how_trained(metrics_path):
     """The recipe in a model's metrics.json, in a few words, for the table."""
-    run = training.read_json(metrics_path, None)
+    run = files.read_json(metrics_path, None)
     if run is None:
         return "trained model"
     return (f"{run['model']}, {run['loss']}, {run['epochs']} epochs, trained on "
@@ -344,19 +345,20 @@ def write_results(args, rows, sweep, clean, outputs):
     if sweep:
         summary["sweep"] = sweep
 
-    def save(name, write):
-        training.replace_atomically(os.path.join(args.out, name), write)
+    def path(name):
+        return os.path.join(args.out, name)
 
     scored = [row for row in rows if "failed" not in row]
-    save("psnr.png", lambda path: plots.save_bar_chart(
-        path, [row["method"] for row in scored], [row["psnr"] for row in scored],
-        [KIND_COLOURS[row["kind"]] for row in scored], what))
-    save("samples.png", lambda path: plots.save_rows(path, clean, outputs, SAMPLE_COUNT))
+    plots.save_bar_chart(path("psnr.png"), [row["method"] for row in scored],
+                         [row["psnr"] for row in scored],
+                         [KIND_COLOURS[row["kind"]] for row in scored], what)
+    plots.save_rows(path("samples.png"), clean, outputs, SAMPLE_COUNT)
     if sweep:
-        save("sweep.png", lambda path: plots.save_sweep(
-            path, sweep["levels"], sweep["psnr"], f"{args.dataset}, {args.noise} noise"))
-    save("results.md", lambda path: write_text(path, header + "\n" + table + "\n"))
-    save("results.json", lambda path: training.write_json(path, summary))
+        plots.save_sweep(path("sweep.png"), sweep["levels"], sweep["psnr"],
+                         f"{args.dataset}, {args.noise} noise")
+    files.replace_atomically(path("results.md"),
+                             lambda temporary: write_text(temporary, header + "\n" + table + "\n"))
+    files.write_json(path("results.json"), summary)
     plots.close_figures()
     print("\n" + header + "\n" + table)
     print(f"\nwrote results.md, results.json and the pictures in {args.out}")

@@ -36,18 +36,19 @@ import argparse
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up chatter
+import tensorflow_logs  # noqa: F401  (before Keras: keeps TensorFlow's C++ logs quiet)
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import png  # noqa: E402
-from PIL import Image  # noqa: E402
+import keras
+import numpy as np
+import png
+from PIL import Image
 
-import data  # noqa: E402
-import metrics  # noqa: E402  (registers the psnr metric and loss that saved models name)
-import noise  # noqa: E402  (registers the TrainingGaussianNoise layer)
-import plots  # noqa: E402
-import training  # noqa: E402
+import data
+import files
+import metrics  # (registers the psnr metric and loss that saved models name)
+import noise  # (registers the TrainingGaussianNoise layer)
+import plots
+import runs
 
 # A fully convolutional model sees pictures larger than this many pixels a side in tiles.
 TILE_SIZE = 512
@@ -92,7 +93,7 @@ def parse_arguments(argv=None):
                              "mirrored or not), turn each output back, and average them: 8 "
                              "times slower, better on photos, worse on digits or clothes, "
                              "which have an up and a down (default: once)")
-    parser.add_argument("--tile", type=training.positive_int, default=TILE_SIZE,
+    parser.add_argument("--tile", type=runs.positive_int, default=TILE_SIZE,
                         help=f"largest side, in pixels, that a fully convolutional model "
                              f"sees at once; larger pictures go in tiles (default: {TILE_SIZE})")
     args = parser.parse_args(argv)
@@ -271,7 +272,7 @@ def write_picture(path, pixels, bits):
         else:
             Image.fromarray(integers[..., 0] if channels == 1 else integers).save(temporary, "PNG")
 
-    training.replace_atomically(path, write)
+    files.replace_atomically(path, write)
 
 
 def output_paths(path, args):
@@ -314,8 +315,8 @@ def denoise_file(model, path, args):
         write_picture(paths["noisy"], with_alpha(noisy), bits)
         before = metrics.image_quality([colour], [noisy])["psnr"]
         after = metrics.image_quality([colour], [denoised])["psnr"]
-        training.replace_atomically(paths["side_by_side"], lambda file: plots.save_rows(
-            file, [colour], {"noisy": [noisy], "denoised": [denoised]}, count=1))
+        plots.save_rows(paths["side_by_side"], [colour], {"noisy": [noisy], "denoised": [denoised]},
+                        count=1)
         plots.close_figures()
         print(f"{path}: PSNR noisy {before:.2f} dB -> denoised {after:.2f} dB")
     print(f"{path} -> {paths['denoised']}")

@@ -16,6 +16,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+import noise
+
 # A floor on the mean squared error, so that a perfect image scores 100 dB, not infinity.
 MIN_MSE = 1e-10
 # tf.image.ssim compares 11x11 windows, so images must be at least that large.
@@ -46,6 +48,10 @@ def psnr_loss(y_true, y_pred):
     Chen et al., 2021). Its value reads directly: -26.0 is 26.0 dB on the training batches.
     """
     return -psnr(y_true, y_pred)
+
+
+# The losses a training script can name (--loss): psnr is minus each image's PSNR.
+LOSSES = {"mse": "mean_squared_error", "bce": "binary_crossentropy", "psnr": psnr_loss}
 
 
 def image_quality(clean, images, batch_size=500):
@@ -83,3 +89,19 @@ def same_size_batches(clean, images, batch_size):
         batch.append(pair)
     if batch:
         yield batch
+
+
+def score_at_levels(model, clean, kind, levels):
+    """How a blind model (trained on a range of noise levels) does at each of `levels`:
+    for each, the PSNR and SSIM of the noisy input and of the model's output, on a fixed
+    noisy copy of the clean test images made at that level. Prints a line per level."""
+    scores = []
+    for level in levels:
+        noisy = noise.noisy_test_images(clean, kind, level)
+        before = image_quality(clean, noisy)
+        after = image_quality(clean, model.predict(noisy, batch_size=256, verbose=0))
+        scores.append({"noise_level": level, "noisy_psnr": before["psnr"],
+                       "noisy_ssim": before["ssim"], "psnr": after["psnr"], "ssim": after["ssim"]})
+        print(f"  at {kind} {level:g}: noisy {before['psnr']:.2f} dB -> denoised "
+              f"{after['psnr']:.2f} dB")
+    return scores

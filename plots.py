@@ -7,23 +7,32 @@
 - `save_rows`, `save_bar_chart`, `save_sweep`: compare.py's pictures of many denoisers
   on the same test images.
 
-Every figure is written to a PNG file. The scripts call `prepare(show)` first: with
-`--show` the figures also open in windows at the end (`show_figures`); without it,
-matplotlib draws off-screen (the "Agg" backend), which works on machines with no display.
+Every figure is written to a PNG file, whole or not at all. The scripts call
+`prepare(show)` first: with `--show` the figures also open in windows at the end
+(`show_figures`); without it, matplotlib draws off-screen (the "Agg" backend), which
+works on machines with no display. In a notebook they appear below their cells.
 """
 
 import math
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 
+import files
 from metrics import image_quality
 
 
 def prepare(show):
-    """Draw off-screen unless the figures are to be shown in windows."""
-    if not show:
+    """Draw off-screen unless the figures are to be shown in windows, or in a notebook
+    (whose inline backend draws each figure below its cell)."""
+    if not show and "inline" not in matplotlib.get_backend():
         plt.switch_backend("Agg")
+
+
+def save_figure(figure, path):
+    """Save `figure` as a PNG file, whole or not at all."""
+    files.replace_atomically(path, lambda temporary: figure.savefig(temporary, dpi=100))
 
 
 def draw_image(axis, image, title=None):
@@ -58,7 +67,7 @@ def save_rows(path, clean, rows, count=10):
     for row, label in enumerate(("original", *rows)):
         axes[row, 0].set_ylabel(label, fontsize=8)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    save_figure(figure, path)
     return figure
 
 
@@ -81,7 +90,7 @@ def save_history(path, history, noisy_psnr):
     for axis in (loss_axis, psnr_axis):
         axis.xaxis.get_major_locator().set_params(integer=True)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    save_figure(figure, path)
     return figure
 
 
@@ -106,7 +115,7 @@ def save_codes(path, images, codes, reconstructions, count=10):
     for row, label in enumerate(("input", f"code ({length})", "output")):
         axes[row, 0].set_ylabel(label)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    save_figure(figure, path)
     return figure
 
 
@@ -119,7 +128,7 @@ def save_bar_chart(path, names, psnrs, colours, title):
     axis.set(xlabel="mean PSNR (dB)", title=title)
     axis.set_xlim(min(psnrs) - 2, max(psnrs) + 2)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    save_figure(figure, path)
     return figure
 
 
@@ -137,8 +146,16 @@ def save_sweep(path, levels, curves, title):
     axis.legend(fontsize=8)
     axis.grid(alpha=0.3)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    save_figure(figure, path)
     return figure
+
+
+def save_levels(path, levels, model_name, how_trained):
+    """Save a blind model's PSNR across its range of noise levels, beside the noisy
+    input's (`levels`: metrics.score_at_levels' list)."""
+    return save_sweep(path, [entry["noise_level"] for entry in levels], {
+        "noisy input": [entry["noisy_psnr"] for entry in levels],
+        model_name: [entry["psnr"] for entry in levels]}, f"one {model_name} {how_trained}")
 
 
 def show_figures():

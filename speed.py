@@ -28,21 +28,22 @@ import subprocess
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up chatter
+import tensorflow_logs  # noqa: F401  (before Keras: keeps TensorFlow's C++ logs quiet)
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
-import noise  # noqa: E402
-import train_conv  # noqa: E402
-import train_dense  # noqa: E402
-import training  # noqa: E402
-from benchmark import machine_description  # noqa: E402
+import conv_models
+import dense_models
+import metrics
+import noise
+import runs
+from benchmark import machine_description
 
 BACKENDS = ("tensorflow", "jax", "torch")
 # Every preset, as the training scripts build it: name -> (recipe, takes a noise level).
-PRESETS = {**{name: (recipe, True) for name, recipe in train_dense.MODELS.items()},
-           **{name: (recipe, False) for name, recipe in train_conv.MODELS.items()}}
+PRESETS = {**{name: (recipe, True) for name, recipe in dense_models.MODELS.items()},
+           **{name: (recipe, False) for name, recipe in conv_models.MODELS.items()}}
 PREDICT_BATCH_SIZE = 256
 MATMUL_SIZE = 1024
 
@@ -56,7 +57,7 @@ def parse_arguments(argv=None):
                              f"{', '.join(installed)})")
     parser.add_argument("--presets", nargs="+", choices=PRESETS, default=list(PRESETS),
                         help="the presets to measure (default: all)")
-    parser.add_argument("--steps", type=training.positive_int, default=20,
+    parser.add_argument("--steps", type=runs.positive_int, default=20,
                         help="training steps (batches) timed per preset; denoising times "
                              "the same number of images (default: 20)")
     parser.add_argument("--out", default=os.path.join("runs", "speed"),
@@ -94,7 +95,7 @@ def build_preset(name):
     if takes_level:
         model = recipe.build((side, side, channels), 0.2)
     else:
-        any_size = name in train_conv.FULLY_CONVOLUTIONAL  # built as train_conv.py builds it
+        any_size = name in conv_models.FULLY_CONVOLUTIONAL  # built as train_conv.py builds it
         model = recipe.build((None, None, channels) if any_size else (side, side, channels))
     return model, recipe, (side, side, channels)
 
@@ -102,7 +103,7 @@ def build_preset(name):
 def images_per_second(name, steps):
     """Training and denoising speed of one preset on this process's backend."""
     model, recipe, shape = build_preset(name)
-    model.compile(optimizer="adam", loss=training.LOSSES[recipe.loss])
+    model.compile(optimizer="adam", loss=metrics.LOSSES[recipe.loss])
     rng = np.random.default_rng(0)
     images = rng.random((steps * recipe.batch_size, *shape), dtype=np.float32)
     noisy = noise.add_noise(images, "gaussian", 0.2, rng)

@@ -1,362 +1,218 @@
-"""Train a convolutional autoencoder to remove noise from digits, clothes or photos.
+# %% active="py"
+"""
+Title: Denoising images with a convolutional autoencoder
+Description: Train a small U-Net to remove noise from handwritten digits, then score it.
 
---dataset is mnist, fashion_mnist, or a folder of PNG/JPEG pictures (faces, BSD, your own):
-every preset except `small` works at any image size (`unet-dense` at one size:
-the one it trains on).
+What you will learn: how to corrupt images with noise a model never sees twice; how a
+convolutional autoencoder (here a U-Net, with skip connections) maps a noisy image back
+to a clean one; how to train it with `compile` and `fit`, score it with PSNR and SSIM,
+and look at what it does.
 
-The story, top to bottom: load clean images, corrupt them, build a model, train it to map
-noisy images back to clean ones, score it on noisy test images, and save what it does.
-
-Presets (--model):
-  unet-psnr  the default: the U-Net below with an output clipped to [0, 1] instead of a
-             sigmoid, trained to maximise PSNR itself
-  unet-dense unet-psnr plus a dense code of its whole bottleneck (256 numbers): it sees
-             the whole digit at once, which pays at heavy noise; one image size only
-  unet       a small U-Net, whose skip connections hand the fine detail from the
-             encoder straight to the decoder (about 118,000 parameters)
-  small      seed 003: 16-8-8 filters, max-pooling and UpSampling2D, 4,385 parameters
-  wide       seed 002: 64-64-32 filters, decoder = nearest-neighbour resize + convolution
-  transpose  the keras.io denoising example: a Conv2DTranspose decoder
-  strided    the TensorFlow tutorial: strided convolutions 16/8, a Conv2DTranspose decoder
-  rgb128     seed 004: 128x128 colour photos with Poisson noise, a Conv2DTranspose decoder
-  dncnn      DnCNN: 17 convolutions that predict the noise, subtracted from the input
-             (residual learning); about 558,000 parameters, made for a GPU
-
-Example:
+How to run it:
   python train_conv.py                       # the default U-Net on MNIST, noise 0.2
-  python train_conv.py --model unet          # the same U-Net with a sigmoid and BCE, 3 epochs
+  python train_conv.py --help                # every knob, and every model preset
   python train_conv.py --model small --dataset fashion_mnist --noise-level 0.5
-  python train_conv.py --model rgb128 --dataset ../shared/data/images/faces128
+  python train_conv.py --model rgb128 --dataset path/to/faces128   # a folder of photos
   python train_conv.py --noise-level 0.05:0.5    # one "blind" model for every level in the range
   python train_conv.py --distribute              # a copy of the model on every GPU
+Or as a notebook, one cell at a time (the knobs cell is tagged for papermill):
+  jupytext --to ipynb --set-kernel python3 train_conv.py
+
+How this file is laid out: it is a Jupytext "percent" script, whose `# %%` lines start
+the cells of a notebook, and which Python also runs from top to bottom. The story runs
+at the top level, cell by cell, so that a notebook can stop after any step and look at
+its variables; a notebook cannot split the `if __name__ == "__main__":` block that would
+make the file safe to import. So the file is not imported (trying stops with an
+ImportError, before any work): the model presets live in conv_models.py (as nanoGPT
+keeps its model in model.py), where speed.py and the tests import them; the machinery that makes long runs safe (run folders, --resume, signals)
+lives in runs.py, named where it is used.
+
+Presets (--model): unet-psnr (the default: the U-Net below), unet-dense, unet, small,
+wide, transpose, strided, rgb128 and dncnn; conv_models.py describes each.
 """
+
+# %% [markdown]
+# ## Setup
+#
+# `tensorflow_logs` comes first: it keeps TensorFlow's harmless C++ log lines off the
+# terminal. The rest are the libraries, and this project's modules, one per idea.
+
+# %%
+import tensorflow_logs  # noqa: F401  (first, before Keras starts TensorFlow)
 
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up chatter
+import keras
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-from keras import layers  # noqa: E402
+import conv_models
+import data
+import distribute
+import metrics
+import noise
+import plots
+import runs
 
-import distribute  # noqa: E402
-import noise  # noqa: E402
-import plots  # noqa: E402
-import training  # noqa: E402
-
-DEFAULT_MODEL = "unet-psnr"
-# The U-Net's filters at each scale: 28x28, 14x14 and 7x7 for MNIST.
-UNET_FILTERS = (16, 32, 64)
-# unet-dense's code across its whole bottleneck: as many numbers as seed 001's latent.
-DENSE_CODE_UNITS = 256
-# DnCNN's convolutions, all at full resolution, and the filters of each (as in its paper).
-DNCNN_DEPTH = 17
-DNCNN_FILTERS = 64
-
-
-# ## The models
+# %% [markdown]
+# ## The knobs
 #
-# Each function takes the shape of one image, (height, width, channels), and returns a
-# functional Keras model whose output has the same shape, with pixels in [0, 1] (a sigmoid,
-# or a clip).
+# Every setting of the run, in one place. From the terminal, a flag of the same name
+# overrides each (`--batch-size 32` for `batch_size`); in a notebook, edit them here, or
+# let papermill inject new values (`papermill ... -p epochs 1`). None means "the
+# preset's own", listed by `python train_conv.py --help`.
 
+# %% tags=["parameters"]
+model = "unet-psnr"  # the preset to train: see conv_models.py, or --help
+dataset = "mnist"  # mnist, fashion_mnist, or a folder of PNG/JPEG pictures
+noise_kind = None  # gaussian, gaussian-unclipped, poisson or salt-pepper (flag: --noise)
+noise_level = None  # how strong; a range "0.05:0.5" trains one blind model for all of it
+loss = None  # mse, bce, or psnr (minus each image's PSNR)
+epochs = None  # passes over the training images
+batch_size = None  # images per training step
+learning_rate = 1e-3  # Adam's starting learning rate; it decays along a cosine
+train_limit = None  # train on the first N training images only (None: all)
+test_limit = None  # score on the first N test images only (None: all)
+seed = 0  # seeds the weights, the batch order and the training noise
+out = None  # the run's folder (None: a new runs/<model>-<dataset>)
+image_size = 128  # for a folder of pictures: the side of the square crops it trains on
+channels = 3  # for a folder of pictures: 1 = grey, 3 = colour
 
-def unet_features(inputs, dense_code_units=None):
-    """The body of a small U-Net: from the input to its last full-resolution features.
+# %% [markdown]
+# The knobs above, then the command line's flags, make the run's settings, `args`. A bad
+# value stops here with a one-line usage error, before any work is done. `runs.start`
+# makes the run's folder (or finds the one `--resume` continues) and, from then on,
+# turns Ctrl-C into a clean stop that `--resume` can continue.
 
-    Two convolutions at each scale, halved by max-pooling down to a bottleneck, then
-    doubled back by UpSampling2D; each upsampled map is concatenated with the encoder's
-    map of the same scale (a skip connection) before its two convolutions. With
-    `dense_code_units`, the bottleneck also gets a dense code of the whole map
-    (`whole_map_code`) between its two convolutions.
-    """
-    x = inputs
-    skips = []
-    for filters in UNET_FILTERS[:-1]:  # encoder: two convolutions, remember, halve
-        x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
-        x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
-        skips.append(x)
-        x = layers.MaxPooling2D(2)(x)
-    x = layers.Conv2D(UNET_FILTERS[-1], 3, padding="same", activation="relu")(x)  # bottleneck
-    if dense_code_units:
-        x = layers.Concatenate()([x, whole_map_code(x, dense_code_units)])
-    x = layers.Conv2D(UNET_FILTERS[-1], 3, padding="same", activation="relu")(x)
-    for filters, skip in zip(reversed(UNET_FILTERS[:-1]), reversed(skips)):  # decoder
-        x = layers.UpSampling2D(2)(x)
-        x = layers.Concatenate()([x, skip])
-        x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
-        x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
-    return x
+# %%
+args = runs.parse_arguments(__doc__, conv_models.MODELS, knobs=globals())
+runs.start(args)
+runs.seed_everything(args.seed)  # the same seed, the same weights and scores
+plots.prepare(args.show)
 
+# %% [markdown]
+# ## 1. Load clean images
+#
+# Pixels in [0, 1], shaped (N, height, width, channels): (N, 28, 28, 1) for MNIST. From
+# a folder of pictures, the training pictures stay whole (a list: each batch crops them
+# afresh) and the test pictures are centre crops of `image_size`.
 
-def whole_map_code(feature_map, units):
-    """A dense code of a whole feature map, spread back out to a map of the same shape.
+# %%
+if args.dataset in data.DATASETS:
+    (x_train, _), (x_test, _) = data.load_dataset(args.dataset, args.data_dir,
+                                                  args.train_limit, args.test_limit)
+    crop_size = None
+else:
+    x_train, x_test = data.load_picture_dataset(args.dataset, args.channels, args.image_size,
+                                                args.test_dataset, args.train_limit,
+                                                args.test_limit)
+    crop_size = args.image_size
+print(f"{len(x_train)} training images, {len(x_test)} test images of {x_test.shape[1:]}")
 
-    Flatten the map, squeeze it into `units` numbers (the code of a dense autoencoder,
-    as in seeds 000 to 003), and widen it back: every number of the code sees every
-    place of the map at once, where a convolution sees its 3x3 neighbourhood.
-    """
-    height, width, filters = feature_map.shape[1:]
-    code = layers.Dense(units, activation="relu")(layers.Flatten()(feature_map))
-    x = layers.Dense(height * width * filters, activation="relu")(code)
-    return layers.Reshape((height, width, filters))(x)
+# %% [markdown]
+# ## 2. Corrupt them
+#
+# A denoiser learns from pairs (noisy, clean). The training batches get fresh noise
+# every epoch, so the model never sees the same noisy copy twice and cannot memorise
+# one. The test images get one fixed noisy copy, made with a seed of its own: every
+# model and every run is scored on exactly the same noisy images.
 
+# %%
+train_batches = noise.NoisyBatches(x_train, args.noise, args.noise_level, args.batch_size,
+                                   seed=args.seed, crop_size=crop_size)
+x_test_noisy = noise.noisy_test_images(x_test, args.noise, args.noise_level)
 
-def clipped_linear_output(features, channels):
-    """A linear 1x1 convolution to the image's channels, clipped to [0, 1] by a ReLU."""
-    linear = layers.Conv2D(channels, 1)(features)
-    return layers.ReLU(max_value=1.0)(linear)  # clip to the pixel range [0, 1]
+# %% [markdown]
+# ## 3. Build the model, and say how it learns
+#
+# The default, `unet-psnr`, is a small U-Net: two convolutions at each scale, halved by
+# max-pooling down to a bottleneck, then doubled back; each upsampled map is joined with
+# the encoder's map of the same scale (a skip connection), so the bottleneck need only
+# carry "what is noise", and the skips carry "where exactly". Its output is a linear
+# convolution clipped to [0, 1], so a black background can come out exactly 0.
+# conv_models.py holds it (`build_unet_psnr`) and every other preset.
+#
+# Every preset except `small` and `unet-dense` is fully convolutional: built for
+# pictures of any height and width, it denoises a photo of any size once trained.
+#
+# `compile` says how it learns: Adam, with a learning rate that falls along a cosine to
+# 5% of its start over the whole run, the preset's loss (`psnr`: minus each image's
+# PSNR, the very score we report), and PSNR reported after every epoch. With
+# `--distribute`, the model is built and compiled in a scope that puts a copy of it on
+# each device (distribute.py); otherwise on one device.
 
+# %%
+height, width, image_channels = x_test.shape[1:]
+if args.model in conv_models.FULLY_CONVOLUTIONAL:
+    height = width = None  # any size
+with distribute.scope(args.distribute):
+    autoencoder = conv_models.MODELS[args.model].build((height, width, image_channels))
+    learning_rate_schedule = keras.optimizers.schedules.CosineDecay(
+        args.learning_rate, decay_steps=args.epochs * len(train_batches), alpha=0.05)
+    autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate_schedule),
+                        loss=metrics.LOSSES[args.loss], metrics=[metrics.psnr])
+print(f"{autoencoder.name}: {autoencoder.count_params():,} parameters")
 
-def build_unet(input_shape):
-    """A small U-Net with a sigmoid output, trained with binary cross-entropy.
+# %% [markdown]
+# ## 4. Train it
+#
+# First the untrained model's score, the start of the curve. Then `fit` maps noisy
+# batches to clean ones, validating on the fixed noisy test images after each epoch.
+# The callbacks, in order: draw each epoch's noise (the same after a resume); stop at
+# once if the loss turns NaN; Keras' progress bar; print and record each epoch in
+# epochs.json; back up the weights after each epoch, from which `--resume` continues.
+# `shuffle=False`: the batches shuffle themselves, reproducibly per epoch.
 
-    A plain autoencoder squeezes the image through a small code, so fine strokes must
-    survive the bottleneck. A U-Net also passes each encoder scale straight across to
-    the decoder (a skip connection, concatenated): the bottleneck only has to carry
-    "what is noise and what is stroke", the skips carry "where exactly". It learns
-    faster and scores higher than every autoencoder below, at similar cost.
-    Fully convolutional: any height and width divisible by 4 works.
-    """
-    inputs = keras.Input(shape=input_shape)
-    outputs = layers.Conv2D(input_shape[-1], 1, activation="sigmoid")(unet_features(inputs))
-    return keras.Model(inputs, outputs, name="unet")
+# %%
+untrained = autoencoder.evaluate(x_test_noisy, x_test, batch_size=256, verbose=0,
+                                 return_dict=True)
+print(f"untrained: val_loss {untrained['loss']:.4f}, val_psnr {untrained['psnr']:.2f} dB")
+epoch_log = runs.EpochLog(args.out, untrained, quiet=args.quiet)
+callbacks = [
+    noise.DrawEpochNoise(train_batches),
+    keras.callbacks.TerminateOnNaN(),
+    keras.callbacks.ProgbarLogger(),
+    epoch_log,
+    runs.Backup(args.out),
+]
+if args.tensorboard:
+    callbacks.append(keras.callbacks.TensorBoard(os.path.join(args.out, "tensorboard")))
+autoencoder.fit(train_batches, epochs=args.epochs, validation_data=(x_test_noisy, x_test),
+                shuffle=False, callbacks=callbacks, verbose=runs.progress_bar(args.quiet))
 
+# %% [markdown]
+# ## 5. Evaluate
+#
+# How much closer to the clean images is the output than the noisy input? PSNR (in dB:
+# +3 dB halves the squared error) and SSIM (1.0 = identical), both before and after. A
+# blind model, trained on a range of levels, is also scored at levels across its range.
 
-def build_unet_psnr(input_shape):
-    """The default: the same U-Net, with an output that can reach 0 and 1, trained on PSNR.
+# %%
+x_test_denoised = autoencoder.predict(x_test_noisy, batch_size=256, verbose=0)
+before = metrics.image_quality(x_test, x_test_noisy)
+after = metrics.image_quality(x_test, x_test_denoised)
+scores = {"test_images": len(x_test), "noisy_psnr": before["psnr"],
+          "noisy_ssim": before["ssim"], **after}
+print(f"test PSNR: noisy {before['psnr']:.2f} dB -> denoised {after['psnr']:.2f} dB; "
+      f"SSIM: noisy {before['ssim']:.3f} -> denoised {after['ssim']:.3f}")
+if noise.is_range(args.noise_level):
+    scores["levels"] = metrics.score_at_levels(autoencoder, x_test, args.noise,
+                                               noise.levels_to_score(args.noise_level))
 
-    Two changes, both at the end of the network:
-    - A sigmoid approaches 0 and 1 but never reaches them, and its slope vanishes on
-      the way, so the last few tenths of a dB on MNIST's black background (most of its
-      pixels are exactly 0) come slowly. Here the last convolution is linear, and a
-      ReLU with max_value=1 clips it to [0, 1]: the background can come out exactly 0.
-    - The loss is minus the PSNR of each image (metrics.psnr_loss), the very score we
-      report, instead of cross-entropy or squared error summed over all pixels.
-    The same parameters as `unet`, trained in batches of 64 (twice the steps per epoch);
-    on MNIST at noise 0.2 it scores 0.74 dB higher in the same 3 epochs. README ("Aim at
-    the score") measures each change alone: the clipped output is the largest step.
-    """
-    inputs = keras.Input(shape=input_shape)
-    outputs = clipped_linear_output(unet_features(inputs), input_shape[-1])
-    return keras.Model(inputs, outputs, name="unet_psnr")
+# %% [markdown]
+# ## 6. Show and save
+#
+# samples.png: ten test images, original, noisy and denoised, each with its PSNR.
+# history.png: the losses and the validation PSNR per epoch. For a blind model,
+# levels.png: its PSNR across the range. Then the model itself (model.keras, which
+# `denoise.py` uses on your own pictures) and, last, metrics.json: every score and
+# setting, and the sign that the run finished.
 
-
-def build_unet_dense(input_shape):
-    """unet-psnr with a dense code of its whole bottleneck: the U-Net meets seed 001.
-
-    A convolution sees a 3x3 neighbourhood; stacked and pooled, the U-Net's convolutions
-    take in the whole 28x28 digit only at the bottleneck, and only through its last few
-    layers. At heavy noise a pixel's neighbours are mostly noise, and the whole shape
-    (which digit it is) tells more about it. So between the two bottleneck convolutions,
-    the 7x7x64 map is flattened into a dense code of DENSE_CODE_UNITS numbers (the
-    latent of seed 001), widened back to 7x7x64 and concatenated with the map: the
-    skips still carry "where exactly", the dense code adds "what the whole image is".
-
-    The price: dense layers are made for one image size, so it trains and denoises at
-    that size only (denoise.py cuts larger pictures into tiles of it); and some 1.6
-    million more parameters, nearly all in the dense layers. Each dense weight is used
-    once per image, each convolution weight at every place, so the arithmetic grows by
-    only 16%. README ("A dense code in the U-Net") measures what it adds at noise 0.2
-    and 0.5.
-    """
-    inputs = keras.Input(shape=input_shape)
-    features = unet_features(inputs, dense_code_units=DENSE_CODE_UNITS)
-    outputs = clipped_linear_output(features, input_shape[-1])
-    return keras.Model(inputs, outputs, name="unet_dense")
-
-
-def build_small(input_shape):
-    """Seed 003: the classic small convolutional autoencoder, exactly 4,385 parameters.
-
-    Three convolution + max-pooling steps take 28x28 down to a 4x4x8 code (128 numbers);
-    three UpSampling2D + convolution steps bring it back. Upsampling 4 -> 8 -> 16 -> 32
-    would overshoot 28, so one convolution uses padding="valid" (16 -> 14) before the
-    last upsampling (14 -> 28): the trick only fits 28x28 images.
-    """
-    inputs = keras.Input(shape=input_shape)
-    x = layers.Conv2D(16, 3, activation="relu", padding="same")(inputs)
-    x = layers.MaxPooling2D(2, padding="same")(x)  # 14x14
-    x = layers.Conv2D(8, 3, activation="relu", padding="same")(x)
-    x = layers.MaxPooling2D(2, padding="same")(x)  # 7x7
-    x = layers.Conv2D(8, 3, activation="relu", padding="same")(x)
-    code = layers.MaxPooling2D(2, padding="same")(x)  # 4x4x8
-    x = layers.Conv2D(8, 3, activation="relu", padding="same")(code)
-    x = layers.UpSampling2D(2)(x)  # 8x8
-    x = layers.Conv2D(8, 3, activation="relu", padding="same")(x)
-    x = layers.UpSampling2D(2)(x)  # 16x16
-    x = layers.Conv2D(16, 3, activation="relu", padding="valid")(x)  # 14x14
-    x = layers.UpSampling2D(2)(x)  # 28x28
-    outputs = layers.Conv2D(input_shape[-1], 3, activation="sigmoid", padding="same")(x)
-    return keras.Model(inputs, outputs, name="small")
-
-
-def build_wide(input_shape):
-    """Seed 002: a wider autoencoder (64-64-32 filters) with a resize-convolution decoder.
-
-    A Conv2DTranspose with stride 2 paints overlapping 3x3 stamps on a 2x grid; where
-    stamps overlap twice as often, a checkerboard pattern shows. Resizing first (nearest
-    neighbour, here UpSampling2D) and then convolving gives every output pixel the same
-    treatment, so no checkerboard can form.
-    """
-    inputs = keras.Input(shape=input_shape)
-    x = layers.Conv2D(64, 3, activation="relu", padding="same")(inputs)
-    x = layers.MaxPooling2D(2)(x)  # 14x14
-    x = layers.Conv2D(64, 3, activation="relu", padding="same")(x)
-    x = layers.MaxPooling2D(2)(x)  # 7x7
-    code = layers.Conv2D(32, 3, activation="relu", padding="same")(x)  # 7x7x32
-    x = layers.UpSampling2D(2, interpolation="nearest")(code)  # 14x14
-    x = layers.Conv2D(64, 3, activation="relu", padding="same")(x)
-    x = layers.UpSampling2D(2, interpolation="nearest")(x)  # 28x28
-    x = layers.Conv2D(32, 3, activation="relu", padding="same")(x)
-    outputs = layers.Conv2D(input_shape[-1], 3, activation="sigmoid", padding="same")(x)
-    return keras.Model(inputs, outputs, name="wide")
-
-
-def build_transpose(input_shape):
-    """The keras.io example "Convolutional autoencoder for image denoising".
-
-    Two convolution + max-pooling steps down to 7x7x32, two Conv2DTranspose layers
-    with stride 2 back up: the strongest peer tutorial we measure against.
-    """
-    inputs = keras.Input(shape=input_shape)
-    x = layers.Conv2D(32, 3, activation="relu", padding="same")(inputs)
-    x = layers.MaxPooling2D(2, padding="same")(x)  # 14x14
-    x = layers.Conv2D(32, 3, activation="relu", padding="same")(x)
-    code = layers.MaxPooling2D(2, padding="same")(x)  # 7x7x32
-    x = layers.Conv2DTranspose(32, 3, strides=2, activation="relu", padding="same")(code)
-    x = layers.Conv2DTranspose(32, 3, strides=2, activation="relu", padding="same")(x)
-    outputs = layers.Conv2D(input_shape[-1], 3, activation="sigmoid", padding="same")(x)
-    return keras.Model(inputs, outputs, name="transpose")
-
-
-def build_strided(input_shape):
-    """The TensorFlow tutorial "Intro to Autoencoders": strided convolutions, no pooling.
-
-    Convolutions with stride 2 (16, then 8 filters) shrink 28x28 to 7x7x8; two
-    Conv2DTranspose layers grow it back. Its tutorial trains it with MSE; see README
-    for why that can collapse to an all-black output on MNIST.
-    """
-    inputs = keras.Input(shape=input_shape)
-    x = layers.Conv2D(16, 3, strides=2, activation="relu", padding="same")(inputs)  # 14x14
-    code = layers.Conv2D(8, 3, strides=2, activation="relu", padding="same")(x)  # 7x7x8
-    x = layers.Conv2DTranspose(8, 3, strides=2, activation="relu", padding="same")(code)
-    x = layers.Conv2DTranspose(16, 3, strides=2, activation="relu", padding="same")(x)
-    outputs = layers.Conv2D(input_shape[-1], 3, activation="sigmoid", padding="same")(x)
-    return keras.Model(inputs, outputs, name="strided")
-
-
-def build_rgb128(input_shape):
-    """Seed 004: a convolutional autoencoder for 128x128 colour photos with Poisson noise.
-
-    Three convolution + max-pooling steps (32, 64, 128 filters) take 128x128x3 down to a
-    16x16x128 code; three Conv2DTranspose layers with stride 2 bring it back to 128x128,
-    and a last convolution to 3 colours. Trained as seed 004 trains it: MSE, Adam 1e-3,
-    batch 16, Poisson noise. No skip connections: compare it with the U-Net on the same
-    photos to see what they add.
-    """
-    inputs = keras.Input(shape=input_shape)
-    x = inputs
-    for filters in (32, 64, 128):  # 128 -> 64 -> 32 -> 16
-        x = layers.Conv2D(filters, 3, activation="relu", padding="same")(x)
-        x = layers.MaxPooling2D(2)(x)
-    for filters in (128, 64, 32):  # 16 -> 32 -> 64 -> 128
-        x = layers.Conv2DTranspose(filters, 3, strides=2, activation="relu", padding="same")(x)
-    outputs = layers.Conv2D(input_shape[-1], 3, activation="sigmoid", padding="same")(x)
-    return keras.Model(inputs, outputs, name="rgb128")
-
-
-def build_dncnn(input_shape):
-    """DnCNN (Zhang et al., 2017): residual learning, the network predicts the noise.
-
-    Every model above outputs the clean image. DnCNN outputs the noise it sees, and the
-    model returns the input minus that noise: a residual connection from the input to
-    the output. The noise is simpler to learn than the picture (it looks alike in every
-    image; a face and a digit do not), which is the paper's central point, and it lets
-    one model learn a range of levels. No pooling and no bottleneck: 17 convolutions of
-    64 filters at full resolution, batch normalisation between the middle ones, mean
-    squared error, trained on small patches (40x40 in the paper: `--image-size 40`).
-    The output is clipped to [0, 1] by a ReLU with max_value 1.
-
-    The price: about 558,000 parameters, each applied at every pixel, so about 20 times
-    the U-Net's arithmetic per image. It is made for a GPU: on 2 CPU cores it trains on
-    about 56 MNIST images a second (the U-Net on 930), some 18 minutes an epoch. Trained
-    on a GPU, it scores 0.04 dB below `unet-psnr` on BSD68 photos (README, "Natural photos").
-    """
-    inputs = keras.Input(shape=input_shape)
-    x = layers.Conv2D(DNCNN_FILTERS, 3, padding="same", activation="relu")(inputs)
-    for _ in range(DNCNN_DEPTH - 2):
-        x = layers.Conv2D(DNCNN_FILTERS, 3, padding="same", use_bias=False)(x)
-        x = layers.BatchNormalization()(x)
-        x = layers.ReLU()(x)
-    predicted_noise = layers.Conv2D(input_shape[-1], 3, padding="same")(x)
-    denoised = layers.Subtract()([inputs, predicted_noise])
-    outputs = layers.ReLU(max_value=1.0)(denoised)  # clip to the pixel range [0, 1]
-    return keras.Model(inputs, outputs, name="dncnn")
-
-
-# Each preset with its default recipe: loss and epochs (--loss and --epochs override them).
-MODELS = {
-    "unet-psnr": training.Recipe(build_unet_psnr, "psnr", 3, "the U-Net with a clipped linear "
-                                 "output, trained on PSNR", batch_size=64),
-    "unet-dense": training.Recipe(build_unet_dense, "psnr", 3, "unet-psnr with a dense code "
-                                  "of its whole bottleneck; one image size", batch_size=64),
-    "unet": training.Recipe(build_unet, "bce", 3, "small U-Net with skip connections"),
-    "small": training.Recipe(build_small, "bce", 10, "seed 003, 16-8-8 filters, 4,385 parameters"),
-    "wide": training.Recipe(build_wide, "bce", 3, "seed 002, 64-64-32 filters, resize-convolution"),
-    "transpose": training.Recipe(build_transpose, "bce", 10, "keras.io example, Conv2DTranspose"),
-    "strided": training.Recipe(build_strided, "bce", 10, "TensorFlow tutorial, strided 16/8"),
-    "rgb128": training.Recipe(build_rgb128, "mse", 10, "seed 004, 128x128 colour photos, "
-                              "Conv2DTranspose", batch_size=16, noise="poisson",
-                              photos_only=True),
-    "dncnn": training.Recipe(build_dncnn, "mse", 3, "DnCNN, 17 layers, predicts the noise "
-                             "(residual); made for a GPU"),
-}
-# The presets that work at any height and width (divisible by 4; by 8 for rgb128): they
-# are built with an input of (None, None, channels), so that the saved model denoises
-# pictures of any size (denoise.py). All but `small`, whose trick fits 28x28 images only,
-# and `unet-dense`, whose dense layers fit the size it was built for.
-FULLY_CONVOLUTIONAL = tuple(name for name in MODELS if name not in ("small", "unet-dense"))
-
-
-def main(argv=None):
-    args = training.parse_arguments(__doc__, MODELS, DEFAULT_MODEL, argv)
-    training.seed_everything(args.seed)  # same seed, same weights and scores
-    plots.prepare(args.show)
-
-    # ## 1. Load clean images in [0, 1], shape (N, 28, 28, 1) for MNIST. From a folder,
-    # the training pictures stay whole (a list) and the test ones are centre crops.
-    (x_train, _), (x_test, _) = training.load_data(args)
-    crop_size = None if isinstance(x_train, np.ndarray) else args.image_size
-
-    # ## 2. Corrupt them. Training batches get fresh noise (and, from a folder, fresh
-    # random crops) every epoch; the test images get one fixed noisy copy, the same for
-    # every model, so scores compare.
-    train_batches = noise.NoisyBatches(x_train, args.noise, args.noise_level,
-                                       args.batch_size, seed=args.seed, crop_size=crop_size)
-    x_test_noisy = noise.noisy_test_images(x_test, args.noise, args.noise_level)
-
-    # ## 3. Build the model, and 4. train it to map noisy images to clean ones,
-    # validating on the test images. With --distribute, both happen in a scope that puts
-    # a copy of the model on each device (see distribute.py); otherwise on one device.
-    height, width, channels = x_test.shape[1:]
-    if args.model in FULLY_CONVOLUTIONAL:
-        height = width = None  # any size
-    with distribute.scope(args.distribute):
-        model = MODELS[args.model].build((height, width, channels))
-        print(f"{model.name}: {model.count_params():,} parameters")
-        history, train_seconds = training.train(model, train_batches, (x_test_noisy, x_test),
-                                                args)
-
-    # ## 5. Evaluate: how much closer to the clean images is the output than the input?
-    x_test_denoised, scores = training.evaluate(model, x_test, x_test_noisy, args)
-
-    # ## 6. Show: save the model, the numbers and the pictures.
-    training.save_results(args, model, history, train_seconds, len(x_train), scores,
-                          (x_test, x_test_noisy, x_test_denoised))
-    if args.show:
-        plots.show_figures()
-
-
-if __name__ == "__main__":
-    main()
+# %%
+plots.save_samples(os.path.join(args.out, "samples.png"), x_test, x_test_noisy, x_test_denoised)
+plots.save_history(os.path.join(args.out, "history.png"), epoch_log.history,
+                   scores["noisy_psnr"])
+if "levels" in scores:
+    plots.save_levels(os.path.join(args.out, "levels.png"), scores["levels"], args.model,
+                      f"trained on {args.noise} {noise.level_text(args.noise_level)}")
+runs.finish(args, autoencoder, epoch_log, scores, train_images=len(x_train))
+if args.show:
+    plots.show_figures()

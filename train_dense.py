@@ -1,159 +1,201 @@
-"""Train a fully connected (dense) autoencoder to remove noise from MNIST or Fashion-MNIST.
-
-The story, top to bottom: load clean images, corrupt them, build a model, train it to map
-noisy images back to clean ones, score it on noisy test images, and save what it does.
-A dense model sees each 28x28 image as a flat list of 784 numbers: it knows nothing of
-which pixels are neighbours, which is why the convolutional models (train_conv.py) beat it.
-
-Presets (--model):
-  deep         seed 000, the default: 784-500-300-100-300-500-784, ReLU, sigmoid output, MSE
-  shallow32    seed 003: 784-32-784, binary cross-entropy; also saves codes.png
-  shallow64    seed 002: 784-64-784, binary cross-entropy; also saves codes.png
-  noise-layer  seed 001: the noise is a layer inside the model (stddev = --noise-level),
-               active only while training; latent 256 with LeakyReLU, binary cross-entropy
-
-Example:
-  python train_dense.py                                   # seed 000 on MNIST, noise 0.2
-  python train_dense.py --model noise-layer --dataset fashion_mnist --noise-level 2
+# %% active="py"
 """
+Title: Denoising digits with a dense autoencoder
+Description: Train a fully connected autoencoder to remove noise from MNIST, then score it.
+
+What you will learn: how a dense autoencoder squeezes each image through a narrow code
+and widens it back, and why that removes noise (noise is hard to squeeze through a few
+numbers, digits are not); how to train it with `compile` and `fit`, score it with PSNR
+and SSIM, and look at its codes. A dense model sees each 28x28 image as a flat list of
+784 numbers: it knows nothing of which pixels are neighbours, which is why the
+convolutional models of train_conv.py beat it.
+
+How to run it:
+  python train_dense.py                                   # the deep model on MNIST, noise 0.2
+  python train_dense.py --help                            # every knob, and every preset
+  python train_dense.py --model shallow32                 # also saves codes.png
+  python train_dense.py --model noise-layer --dataset fashion_mnist --noise-level 2
+Or as a notebook, one cell at a time (the knobs cell is tagged for papermill):
+  jupytext --to ipynb --set-kernel python3 train_dense.py
+
+How this file is laid out: as train_conv.py, a Jupytext "percent" script that runs from
+top to bottom, cell by cell, and so is not imported (trying stops with an ImportError,
+before any work); its model presets live in dense_models.py, and the machinery that
+keeps long runs safe in runs.py.
+
+Presets (--model), from the write-ups this project reproduces:
+  deep         write-up 000, the default: 784-500-300-100-300-500-784, ReLU, sigmoid, MSE
+  shallow32    write-up 003: 784-32-784, binary cross-entropy; also saves codes.png
+  shallow64    write-up 002: 784-64-784, binary cross-entropy; also saves codes.png
+  noise-layer  write-up 001: the noise is a layer inside the model (stddev = --noise-level),
+               active only while training; latent 256 with LeakyReLU, binary cross-entropy
+"""
+
+# %% [markdown]
+# ## Setup
+#
+# `tensorflow_logs` comes first: it keeps TensorFlow's harmless C++ log lines off the
+# terminal. The rest are the libraries, and this project's modules, one per idea.
+
+# %%
+import tensorflow_logs  # noqa: F401  (first, before Keras starts TensorFlow)
 
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up chatter
+import keras
 
-import keras  # noqa: E402
-from keras import layers  # noqa: E402
+import data
+import dense_models
+import distribute
+import metrics
+import noise
+import plots
+import runs
 
-import distribute  # noqa: E402
-import noise  # noqa: E402
-import plots  # noqa: E402
-import training  # noqa: E402
-
-DEFAULT_MODEL = "deep"
-# The hidden layer sizes of seed 000's deep encoder; its decoder mirrors them.
-DEEP_ENCODER_UNITS = (500, 300, 100)
-# The size of the noise-layer model's code (seed 001).
-NOISE_LAYER_LATENT = 256
-
-
-# ## The models
+# %% [markdown]
+# ## The knobs
 #
-# Each function takes the shape of one image, (28, 28, 1), flattens it to 784 numbers,
-# and reshapes its 784 outputs (sigmoid, in [0, 1]) back into an image, so that the
-# dense models eat the same arrays as the convolutional ones.
+# Every setting of the run, in one place. From the terminal, a flag of the same name
+# overrides each (`--batch-size 32` for `batch_size`); in a notebook, edit them here, or
+# let papermill inject new values (`papermill ... -p epochs 1`). None means "the
+# preset's own", listed by `python train_dense.py --help`.
 
+# %% tags=["parameters"]
+model = "deep"  # the preset to train: see dense_models.py, or --help
+dataset = "mnist"  # mnist or fashion_mnist
+noise_kind = None  # gaussian, gaussian-unclipped, poisson or salt-pepper (flag: --noise)
+noise_level = None  # how strong; a range "0.05:0.5" trains one blind model for all of it
+loss = None  # mse, bce, or psnr (minus each image's PSNR)
+epochs = None  # passes over the training images
+batch_size = None  # images per training step
+learning_rate = 1e-3  # Adam's starting learning rate; it decays along a cosine
+train_limit = None  # train on the first N training images only (None: all 60,000)
+test_limit = None  # score on the first N test images only (None: all 10,000)
+seed = 0  # seeds the weights, the batch order and the training noise
+out = None  # the run's folder (None: a new runs/<model>-<dataset>)
 
-def build_deep(input_shape):
-    """Seed 000: a deep dense denoiser, 784-500-300-100-300-500-784.
+# %% [markdown]
+# The knobs above, then the command line's flags, make the run's settings, `args`. A bad
+# value stops here with a one-line usage error, before any work is done. `runs.start`
+# makes the run's folder (or finds the one `--resume` continues) and, from then on,
+# turns Ctrl-C into a clean stop that `--resume` can continue.
 
-    Each layer narrows the image down to 100 numbers, then widens it back. Noise is
-    hard to squeeze through 100 numbers while digits are not: the bottleneck is the
-    denoiser.
-    """
-    inputs = keras.Input(shape=input_shape)
-    x = layers.Flatten()(inputs)
-    for units in DEEP_ENCODER_UNITS + DEEP_ENCODER_UNITS[-2::-1]:  # 500 300 100 300 500
-        x = layers.Dense(units, activation="relu")(x)
-    x = layers.Dense(input_shape[0] * input_shape[1] * input_shape[2], activation="sigmoid")(x)
-    outputs = layers.Reshape(input_shape)(x)
-    return keras.Model(inputs, outputs, name="deep")
+# %%
+args = runs.parse_arguments(__doc__, dense_models.MODELS, knobs=globals(), folders=False)
+runs.start(args)
+runs.seed_everything(args.seed)  # the same seed, the same weights and scores
+plots.prepare(args.show)
 
+# %% [markdown]
+# ## 1. Load clean images
+#
+# Pixels in [0, 1], shaped (N, 28, 28, 1): the same arrays the convolutional models
+# eat. Each dense model flattens them to 784 numbers itself.
 
-def build_shallow(input_shape, code_size):
-    """Seeds 002 and 003: one hidden layer of `code_size` numbers, 784-n-784.
+# %%
+(x_train, _), (x_test, _) = data.load_dataset(args.dataset, args.data_dir, args.train_limit,
+                                              args.test_limit)
+print(f"{len(x_train)} training images, {len(x_test)} test images of {x_test.shape[1:]}")
 
-    The hidden layer is named "code", so `code_model` can show what the model keeps of
-    each image.
-    """
-    inputs = keras.Input(shape=input_shape)
-    x = layers.Flatten()(inputs)
-    code = layers.Dense(code_size, activation="relu", name="code")(x)
-    x = layers.Dense(input_shape[0] * input_shape[1] * input_shape[2], activation="sigmoid")(code)
-    outputs = layers.Reshape(input_shape)(x)
-    return keras.Model(inputs, outputs, name=f"shallow{code_size}")
+# %% [markdown]
+# ## 2. Corrupt them
+#
+# A denoiser learns from pairs (noisy, clean). The training batches get fresh noise
+# every epoch, so the model never sees the same noisy copy twice. The `noise-layer`
+# model is the exception: it gets clean batches and corrupts them itself, with a noise
+# layer that acts only while training. The test images get one fixed noisy copy, made
+# with a seed of its own: every model is scored on exactly the same noisy images.
 
+# %%
+in_model_noise = args.model == "noise-layer"
+train_batches = noise.NoisyBatches(x_train, None if in_model_noise else args.noise,
+                                   args.noise_level, args.batch_size, seed=args.seed)
+x_test_noisy = noise.noisy_test_images(x_test, args.noise, args.noise_level)
 
-def build_noise_layer(input_shape, stddev):
-    """Seed 001: the noise is part of the model, and added only while training.
+# %% [markdown]
+# ## 3. Build the model, and say how it learns
+#
+# The default, `deep`, narrows the 784 pixels down through 500, 300 and 100 numbers and
+# widens them back: the 100-number code is the bottleneck that the noise cannot pass.
+# dense_models.py holds it (`build_deep`) and every other preset.
+#
+# `compile` says how it learns: Adam, with a learning rate that falls along a cosine to
+# 5% of its start over the whole run, the preset's loss, and PSNR reported after every
+# epoch. With `--distribute`, the model is built and compiled in a scope that puts a
+# copy of it on each device (distribute.py); otherwise on one device.
 
-    The model trains on clean images as both input and target; its first layer,
-    TrainingGaussianNoise, corrupts the input during `fit` and does nothing in
-    `predict`. The encoder (784 -> 256, LeakyReLU) and the decoder (256 -> 784) are
-    models of their own, so each can be used alone: `model.get_layer("encoder")`.
-    """
-    pixels = input_shape[0] * input_shape[1] * input_shape[2]
-    encoder_inputs = keras.Input(shape=input_shape)
-    x = layers.Flatten()(encoder_inputs)
-    x = noise.TrainingGaussianNoise(stddev)(x)
-    x = layers.Dense(NOISE_LAYER_LATENT)(x)
-    code = layers.LeakyReLU()(x)
-    encoder = keras.Model(encoder_inputs, code, name="encoder")
+# %%
+with distribute.scope(args.distribute):
+    autoencoder = dense_models.MODELS[args.model].build(x_train.shape[1:], args.noise_level)
+    learning_rate_schedule = keras.optimizers.schedules.CosineDecay(
+        args.learning_rate, decay_steps=args.epochs * len(train_batches), alpha=0.05)
+    autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate_schedule),
+                        loss=metrics.LOSSES[args.loss], metrics=[metrics.psnr])
+print(f"{autoencoder.name}: {autoencoder.count_params():,} parameters")
 
-    decoder_inputs = keras.Input(shape=(NOISE_LAYER_LATENT,))
-    x = layers.Dense(pixels, activation="sigmoid")(decoder_inputs)
-    decoder = keras.Model(decoder_inputs, layers.Reshape(input_shape)(x), name="decoder")
+# %% [markdown]
+# ## 4. Train it
+#
+# First the untrained model's score, the start of the curve. Then `fit` maps noisy
+# batches to clean ones, validating on the fixed noisy test images after each epoch.
+# The callbacks, in order: draw each epoch's noise (the same after a resume); stop at
+# once if the loss turns NaN; Keras' progress bar; print and record each epoch in
+# epochs.json; back up the weights after each epoch, from which `--resume` continues.
 
-    inputs = keras.Input(shape=input_shape)
-    return keras.Model(inputs, decoder(encoder(inputs)), name="noise_layer")
+# %%
+untrained = autoencoder.evaluate(x_test_noisy, x_test, batch_size=256, verbose=0,
+                                 return_dict=True)
+print(f"untrained: val_loss {untrained['loss']:.4f}, val_psnr {untrained['psnr']:.2f} dB")
+epoch_log = runs.EpochLog(args.out, untrained, quiet=args.quiet)
+callbacks = [
+    noise.DrawEpochNoise(train_batches),
+    keras.callbacks.TerminateOnNaN(),
+    keras.callbacks.ProgbarLogger(),
+    epoch_log,
+    runs.Backup(args.out),
+]
+if args.tensorboard:
+    callbacks.append(keras.callbacks.TensorBoard(os.path.join(args.out, "tensorboard")))
+autoencoder.fit(train_batches, epochs=args.epochs, validation_data=(x_test_noisy, x_test),
+                shuffle=False, callbacks=callbacks, verbose=runs.progress_bar(args.quiet))
 
+# %% [markdown]
+# ## 5. Evaluate
+#
+# How much closer to the clean images is the output than the noisy input? PSNR (in dB)
+# and SSIM (1.0 = identical), before and after; a blind model also at levels across
+# its range.
 
-def code_model(model):
-    """The part of a shallow model from its input to its code layer."""
-    return keras.Model(model.inputs, model.get_layer("code").output)
+# %%
+x_test_denoised = autoencoder.predict(x_test_noisy, batch_size=256, verbose=0)
+before = metrics.image_quality(x_test, x_test_noisy)
+after = metrics.image_quality(x_test, x_test_denoised)
+scores = {"test_images": len(x_test), "noisy_psnr": before["psnr"],
+          "noisy_ssim": before["ssim"], **after}
+print(f"test PSNR: noisy {before['psnr']:.2f} dB -> denoised {after['psnr']:.2f} dB; "
+      f"SSIM: noisy {before['ssim']:.3f} -> denoised {after['ssim']:.3f}")
+if noise.is_range(args.noise_level):
+    scores["levels"] = metrics.score_at_levels(autoencoder, x_test, args.noise,
+                                               noise.levels_to_score(args.noise_level))
 
+# %% [markdown]
+# ## 6. Show and save
+#
+# samples.png: ten test images, original, noisy and denoised, each with its PSNR;
+# history.png: the losses and the validation PSNR per epoch. A shallow model also shows
+# its codes (codes.png): what it keeps of each noisy image, as a small tile of numbers.
+# Then model.keras and, last, metrics.json, the sign that the run finished.
 
-# Each preset with its default recipe: loss and epochs (--loss and --epochs override them).
-# Builders take (input_shape, noise_level); only the noise-layer model uses the level.
-MODELS = {
-    "deep": training.Recipe(lambda shape, level: build_deep(shape), "mse", 10,
-                            "seed 000, 784-500-300-100-300-500-784"),
-    "shallow32": training.Recipe(lambda shape, level: build_shallow(shape, 32), "bce", 10,
-                                 "seed 003, 784-32-784"),
-    "shallow64": training.Recipe(lambda shape, level: build_shallow(shape, 64), "bce", 10,
-                                 "seed 002, 784-64-784"),
-    "noise-layer": training.Recipe(build_noise_layer, "bce", 10,
-                                   "seed 001, in-model noise, latent 256", takes_a_range=False),
-}
-
-
-def main(argv=None):
-    args = training.parse_arguments(__doc__, MODELS, DEFAULT_MODEL, argv, folders=False)
-    training.seed_everything(args.seed)  # same seed, same weights and scores
-    plots.prepare(args.show)
-
-    # ## 1. Load clean images in [0, 1], shape (N, 28, 28, 1).
-    (x_train, _), (x_test, _) = training.load_data(args)
-
-    # ## 2. Corrupt them. Training batches get fresh noise every epoch (the noise-layer
-    # model gets clean batches and corrupts them itself); the test images get one fixed
-    # noisy copy, the same for every model, so scores compare.
-    in_model_noise = args.model == "noise-layer"
-    train_batches = noise.NoisyBatches(x_train, None if in_model_noise else args.noise,
-                                       args.noise_level, args.batch_size, seed=args.seed)
-    x_test_noisy = noise.noisy_test_images(x_test, args.noise, args.noise_level)
-
-    # ## 3. Build the model, and 4. train it to map noisy images to clean ones,
-    # validating on the test images. With --distribute, both happen in a scope that puts
-    # a copy of the model on each device (see distribute.py); otherwise on one device.
-    with distribute.scope(args.distribute):
-        model = MODELS[args.model].build(x_train.shape[1:], args.noise_level)
-        print(f"{model.name}: {model.count_params():,} parameters")
-        history, train_seconds = training.train(model, train_batches, (x_test_noisy, x_test),
-                                                args)
-
-    # ## 5. Evaluate: how much closer to the clean images is the output than the input?
-    x_test_denoised, scores = training.evaluate(model, x_test, x_test_noisy, args)
-
-    # ## 6. Show: save the model, the numbers and the pictures.
-    if args.model.startswith("shallow"):  # what the model keeps of each noisy test image
-        codes = code_model(model).predict(x_test_noisy[:10], verbose=0)
-        training.replace_atomically(os.path.join(args.out, "codes.png"), lambda path: (
-            plots.save_codes(path, x_test_noisy, codes, x_test_denoised)))
-    training.save_results(args, model, history, train_seconds, len(x_train), scores,
-                          (x_test, x_test_noisy, x_test_denoised))
-    if args.show:
-        plots.show_figures()
-
-
-if __name__ == "__main__":
-    main()
+# %%
+plots.save_samples(os.path.join(args.out, "samples.png"), x_test, x_test_noisy, x_test_denoised)
+plots.save_history(os.path.join(args.out, "history.png"), epoch_log.history,
+                   scores["noisy_psnr"])
+if "levels" in scores:
+    plots.save_levels(os.path.join(args.out, "levels.png"), scores["levels"], args.model,
+                      f"trained on {args.noise} {noise.level_text(args.noise_level)}")
+if args.model.startswith("shallow"):
+    codes = dense_models.code_model(autoencoder).predict(x_test_noisy[:10], verbose=0)
+    plots.save_codes(os.path.join(args.out, "codes.png"), x_test_noisy, codes, x_test_denoised)
+runs.finish(args, autoencoder, epoch_log, scores, train_images=len(x_train))
+if args.show:
+    plots.show_figures()

@@ -15,7 +15,7 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 
 def run_script(script, *arguments, env=None):
     """Run `python script arguments...` from the repository root; return the result."""
-    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    environment = {**os.environ, **(env or {})}
     return subprocess.run(
         [sys.executable, str(REPOSITORY / script), *map(str, arguments)],
         cwd=REPOSITORY, env=environment, capture_output=True, text=True, timeout=600,

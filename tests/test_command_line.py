@@ -1,10 +1,22 @@
-"""The command line: --help, bad values, and folders that must not be overwritten."""
+"""The command line and the knobs: --help, bad values, and folders that must not be overwritten."""
+
+import subprocess
+import sys
 
 import pytest
 
-import train_conv
-import train_dense
-from conftest import run_script
+import conv_models
+import dense_models
+import runs
+from conftest import REPOSITORY, run_script
+
+# What a training script passes as its knobs: its globals, run as a script.
+CONV_KNOBS = {"__name__": "__main__", "model": "unet-psnr", "dataset": "mnist"}
+DENSE_KNOBS = {"__name__": "__main__", "model": "deep", "dataset": "mnist"}
+
+
+def parse(argv, knobs=CONV_KNOBS, models=conv_models.MODELS, folders=True):
+    return runs.parse_arguments("", models, knobs, folders=folders, argv=argv)
 
 
 @pytest.mark.parametrize("script", ["train_conv.py", "train_dense.py"])
@@ -17,7 +29,8 @@ def test_help_describes_every_option(script):
         assert flag in result.stdout
 
 
-@pytest.mark.parametrize("main", [train_conv.main, train_dense.main])
+@pytest.mark.parametrize("knobs, models, folders", [
+    (CONV_KNOBS, conv_models.MODELS, True), (DENSE_KNOBS, dense_models.MODELS, False)])
 @pytest.mark.parametrize("arguments, complaint", [
     (["--model", "nope"], "--model"),
     (["--epochs", "0"], "--epochs"),
@@ -27,19 +40,73 @@ def test_help_describes_every_option(script):
     (["--learning-rate", "nan"], "--learning-rate"),
     (["--batch-size", "many"], "--batch-size"),
 ])
-def test_bad_values_exit_2_with_the_usage_line(main, arguments, complaint, tmp_path, capsys):
+def test_bad_values_exit_2_with_the_usage_line(knobs, models, folders, arguments, complaint,
+                                               tmp_path, capsys):
     with pytest.raises(SystemExit) as raised:
-        main([*arguments, "--out", str(tmp_path / "run")])
+        parse([*arguments, "--out", str(tmp_path / "run")], knobs, models, folders)
     assert raised.value.code == 2
     error = capsys.readouterr().err
     assert error.startswith("usage:") and complaint in error
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("script", ["train_conv.py", "train_dense.py"])
+def test_a_bad_value_on_the_terminal_stops_the_script_before_any_work(script, tmp_path):
+    result = run_script(script, "--epochs", "0", "--out", tmp_path / "run")
+    assert result.returncode == 2
+    assert result.stderr.startswith("usage:") and "--epochs" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
+
+
+def test_the_knobs_are_the_defaults_and_the_flags_override_them(tmp_path):
+    knobs = {**CONV_KNOBS, "model": "small", "noise_kind": "poisson", "noise_level": None,
+             "epochs": 2, "learning_rate": 0.01, "train_limit": None, "out": str(tmp_path / "a")}
+    args = parse([], knobs)
+    assert (args.model, args.noise, args.epochs, args.learning_rate) == ("small", "poisson", 2, 0.01)
+    assert args.noise_level == 30.0 and args.loss == "bce"  # None: the kind's and preset's own
+    args = parse(["--epochs", "5", "--noise", "gaussian", "--out", str(tmp_path / "b")], knobs)
+    assert (args.model, args.noise, args.epochs) == ("small", "gaussian", 5)
+
+
+def test_a_range_knob_and_a_bad_knob(tmp_path, capsys):
+    args = parse([], {**CONV_KNOBS, "noise_level": "0.1:0.3", "out": str(tmp_path / "a")})
+    assert args.noise_level == [0.1, 0.3]
+    args = parse([], {**CONV_KNOBS, "noise_level": [0.1, 0.3], "out": str(tmp_path / "b")})
+    assert args.noise_level == [0.1, 0.3]
+    with pytest.raises(SystemExit) as raised:
+        parse([], {**CONV_KNOBS, "epochs": 0, "out": str(tmp_path / "c")})
+    assert raised.value.code == 2 and "--epochs" in capsys.readouterr().err
+
+
+def test_a_module_named_like_a_flag_is_no_knob(tmp_path):
+    """The scripts pass globals(), where `noise` and `distribute` are modules."""
+    import distribute
+    import noise
+
+    args = parse([], {**CONV_KNOBS, "noise": noise, "distribute": distribute,
+                      "noise_kind": "salt-pepper", "out": str(tmp_path)})
+    assert args.noise == "salt-pepper" and args.distribute is None
+
+
+def test_in_a_notebook_the_kernels_command_line_is_not_read(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ipykernel", sys)  # as if in a Jupyter kernel
+    monkeypatch.setattr(sys, "argv", ["ipykernel_launcher.py", "-f", "kernel.json"])
+    args = runs.parse_arguments("", conv_models.MODELS, {**CONV_KNOBS, "out": str(tmp_path)})
+    assert args.model == "unet-psnr" and args.out == str(tmp_path)
+
+
+def test_importing_a_lesson_script_trains_nothing():
+    result = subprocess.run([sys.executable, "-c", "import train_dense"], cwd=REPOSITORY,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert "ImportError" in result.stderr and "dense_models.py" in result.stderr
+    assert "epoch" not in result.stdout
+
+
 def test_an_existing_out_folder_is_never_overwritten_silently(tmp_path, capsys):
     (tmp_path / "metrics.json").write_text("earlier work")
     with pytest.raises(SystemExit) as raised:
-        train_conv.main(["--out", str(tmp_path)])
+        parse(["--out", str(tmp_path)])
     assert raised.value.code == 2
     assert "--overwrite" in capsys.readouterr().err
     assert (tmp_path / "metrics.json").read_text() == "earlier work"
@@ -47,17 +114,17 @@ def test_an_existing_out_folder_is_never_overwritten_silently(tmp_path, capsys):
 
 def test_without_out_each_run_gets_a_new_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(train_conv.training, "stop_cleanly_on_signals", lambda folder: None)
     (tmp_path / "runs" / "unet-mnist").mkdir(parents=True)
     (tmp_path / "runs" / "unet-mnist" / "metrics.json").write_text("{}")
-    args = train_conv.training.parse_arguments("", train_conv.MODELS, "unet", [])
+    args = parse([], {**CONV_KNOBS, "model": "unet"})
     assert args.out == "runs/unet-mnist-2"
 
 
-def test_missing_data_is_one_line_and_exit_1(tmp_path):
+def test_missing_data_is_one_line_exit_1_and_a_failed_run(tmp_path):
     result = run_script("train_conv.py", "--data-dir", tmp_path / "nowhere",
                         "--out", tmp_path / "run")
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     last_line = result.stderr.strip().splitlines()[-1]
     assert last_line.startswith("error: no folder") and "mnist/" in last_line
+    assert "no folder" in (tmp_path / "run" / "FAILED.txt").read_text()  # not to be resumed

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import train_conv
-import train_dense
+import conv_models
+import dense_models
 from conftest import read_metrics, run_script
 
 REQUIRED_KEYS = {"dataset", "noise", "noise_level", "model", "params", "epochs",
@@ -30,8 +30,8 @@ SAME_ON_EVERY_BACKEND = pytest.mark.skipif(BACKEND != "tensorflow",
 # goes to unet-psnr alone.
 ALSO_RUN_BY_ANOTHER_PRESET = ("unet",)
 QUICK = ["--train-limit", 256, "--test-limit", 64, "--epochs", 1, "--batch-size", 16]
-PRESETS = [("train_dense.py", name) for name in train_dense.MODELS] + [
-    ("train_conv.py", name) for name in train_conv.MODELS if name != "rgb128"  # photos: below
+PRESETS = [("train_dense.py", name) for name in dense_models.MODELS] + [
+    ("train_conv.py", name) for name in conv_models.MODELS if name != "rgb128"  # photos: below
 ]
 
 
@@ -103,7 +103,7 @@ def test_the_default_model_beats_the_noisy_input(tmp_path):
                         "--epochs", 2, "--batch-size", 32, "--out", tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = read_metrics(tmp_path)
-    assert metrics["model"] == train_conv.DEFAULT_MODEL
+    assert metrics["model"] == "unet-psnr"  # the default
     assert metrics["psnr"] > metrics["noisy_psnr"] + 3.0
     assert metrics["ssim"] > metrics["noisy_ssim"]
     assert "test PSNR: noisy" in result.stdout
@@ -148,7 +148,7 @@ def photo_folder(tmp_path):
 
 
 @pytest.mark.parametrize("model, channels, noise", [("rgb128", 3, "poisson"),
-                                                     (train_conv.DEFAULT_MODEL, 1, "gaussian")])
+                                                     ("unet-psnr", 1, "gaussian")])
 def test_training_on_a_folder_of_pictures(photo_folder, tmp_path, model, channels, noise):
     out = tmp_path / "run"
     result = run_script("train_conv.py", "--model", model, "--dataset", photo_folder,

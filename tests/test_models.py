@@ -2,8 +2,8 @@ import keras
 import numpy as np
 import pytest
 
-import train_conv
-import train_dense
+import conv_models
+import dense_models
 
 MNIST_SHAPE = (28, 28, 1)
 # The presets made for other pictures than 28x28 digits, and the shape each is tried on.
@@ -12,13 +12,13 @@ PHOTO_SHAPES = {"rgb128": (32, 32, 3)}
 
 def build(script, name):
     recipe = script.MODELS[name]
-    if script is train_dense:
+    if script is dense_models:
         return recipe.build(MNIST_SHAPE, 0.2)
     return recipe.build(PHOTO_SHAPES.get(name, MNIST_SHAPE))
 
 
-ALL_PRESETS = [(train_dense, name) for name in train_dense.MODELS] + [
-    (train_conv, name) for name in train_conv.MODELS
+ALL_PRESETS = [(dense_models, name) for name in dense_models.MODELS] + [
+    (conv_models, name) for name in conv_models.MODELS
 ]
 
 
@@ -33,25 +33,25 @@ def test_every_preset_maps_an_image_to_an_image_in_the_unit_range(script, name):
 
 
 def test_seed_003_small_model_has_exactly_4385_parameters():
-    assert build(train_conv, "small").count_params() == 4385
+    assert build(conv_models, "small").count_params() == 4385
 
 
 def test_seed_000_deep_model_has_the_layer_sizes_of_the_write_up():
-    model = build(train_dense, "deep")
+    model = build(dense_models, "deep")
     units = [layer.units for layer in model.layers if isinstance(layer, keras.layers.Dense)]
     assert units == [500, 300, 100, 300, 500, 784]
 
 
 @pytest.mark.parametrize("name, size", [("shallow32", 32), ("shallow64", 64)])
 def test_shallow_models_expose_their_code(name, size):
-    model = build(train_dense, name)
-    codes = train_dense.code_model(model).predict(np.zeros((3, *MNIST_SHAPE)), verbose=0)
+    model = build(dense_models, name)
+    codes = dense_models.code_model(model).predict(np.zeros((3, *MNIST_SHAPE)), verbose=0)
     assert codes.shape == (3, size)
     assert model.count_params() == 784 * size + size + size * 784 + 784
 
 
 def test_the_noise_layer_models_encoder_and_decoder_work_on_their_own():
-    model = build(train_dense, "noise-layer")
+    model = build(dense_models, "noise-layer")
     encoder, decoder = model.get_layer("encoder"), model.get_layer("decoder")
     x = np.random.default_rng(0).random((3, *MNIST_SHAPE), dtype=np.float32)
     codes = encoder.predict(x, verbose=0)
@@ -62,9 +62,9 @@ def test_the_noise_layer_models_encoder_and_decoder_work_on_their_own():
 
 
 def test_the_wide_decoder_resizes_then_convolves_without_transposed_convolutions():
-    kinds = {type(layer) for layer in build(train_conv, "wide").layers}
+    kinds = {type(layer) for layer in build(conv_models, "wide").layers}
     assert keras.layers.UpSampling2D in kinds and keras.layers.Conv2DTranspose not in kinds
-    assert [layer.filters for layer in build(train_conv, "wide").layers
+    assert [layer.filters for layer in build(conv_models, "wide").layers
             if isinstance(layer, keras.layers.Conv2D)][:3] == [64, 64, 32]
 
 
@@ -74,7 +74,7 @@ def test_the_unet_psnr_output_reaches_exact_black_and_white_where_a_sigmoid_cann
     x = np.random.default_rng(0).random((1, 28, 28, 1), dtype=np.float32)
     for name, bias, expected in (("unet-psnr", -0.5, 0.0), ("unet-psnr", 1.5, 1.0),
                                  ("unet", -16.0, None)):
-        model = build(train_conv, name)
+        model = build(conv_models, name)
         last = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)][-1]
         last.set_weights([np.zeros_like(last.kernel), np.full_like(last.bias, bias)])
         y = model.predict(x, verbose=0)
@@ -85,30 +85,30 @@ def test_the_unet_psnr_output_reaches_exact_black_and_white_where_a_sigmoid_cann
 
 
 def test_unet_dense_adds_a_dense_code_of_the_whole_bottleneck_to_unet_psnr():
-    model = build(train_conv, "unet-dense")
-    filters = train_conv.UNET_FILTERS[-1]
+    model = build(conv_models, "unet-dense")
+    filters = conv_models.UNET_FILTERS[-1]
     bottleneck = 7 * 7 * filters  # 28x28 pooled twice
     dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
-    assert [layer.units for layer in dense] == [train_conv.DENSE_CODE_UNITS, bottleneck]
+    assert [layer.units for layer in dense] == [conv_models.DENSE_CODE_UNITS, bottleneck]
     # Its two dense layers, and the second bottleneck convolution's input doubled in depth:
-    added = (2 * bottleneck * train_conv.DENSE_CODE_UNITS + train_conv.DENSE_CODE_UNITS
+    added = (2 * bottleneck * conv_models.DENSE_CODE_UNITS + conv_models.DENSE_CODE_UNITS
              + bottleneck + 3 * 3 * filters * filters)
-    assert model.count_params() == build(train_conv, "unet-psnr").count_params() + added
-    assert "unet-dense" not in train_conv.FULLY_CONVOLUTIONAL  # dense layers fix the size
+    assert model.count_params() == build(conv_models, "unet-psnr").count_params() + added
+    assert "unet-dense" not in conv_models.FULLY_CONVOLUTIONAL  # dense layers fix the size
 
 
-@pytest.mark.parametrize("name", train_conv.FULLY_CONVOLUTIONAL)
+@pytest.mark.parametrize("name", conv_models.FULLY_CONVOLUTIONAL)
 def test_the_fully_convolutional_presets_take_any_size(name):
-    model = train_conv.MODELS[name].build((None, None, 3))
+    model = conv_models.MODELS[name].build((None, None, 3))
     for shape in ((1, 32, 48, 3), (1, 64, 24, 3)):
         x = np.random.default_rng(0).random(shape, dtype=np.float32)
         assert model.predict(x, verbose=0).shape == x.shape
 
 
 def test_seed_004_model_pools_to_16x16_and_grows_back_with_transposed_convolutions():
-    model = train_conv.build_rgb128((128, 128, 3))
+    model = conv_models.build_rgb128((128, 128, 3))
     pools = [layer for layer in model.layers if isinstance(layer, keras.layers.MaxPooling2D)]
     assert pools[-1].output.shape[1:3] == (16, 16)
     assert sum(isinstance(layer, keras.layers.Conv2DTranspose) for layer in model.layers) == 3
-    recipe = train_conv.MODELS["rgb128"]
+    recipe = conv_models.MODELS["rgb128"]
     assert (recipe.loss, recipe.batch_size, recipe.noise) == ("mse", 16, "poisson")

@@ -10,8 +10,8 @@ import keras
 import numpy as np
 import pytest
 
-import train_conv
-import training
+import conv_models
+import runs
 from conftest import REPOSITORY, read_metrics, run_script
 
 SHORT = ["--train-limit", 3000, "--test-limit", 200, "--batch-size", 32]
@@ -29,7 +29,7 @@ def start_training(*arguments, script="train_conv.py"):
     return subprocess.Popen(
         [sys.executable, str(REPOSITORY / script), *map(str, arguments)],
         cwd=REPOSITORY, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
 
 
@@ -92,9 +92,9 @@ def test_sigterm_stops_cleanly_with_exit_code_143(tmp_path):
 
 def test_a_stop_during_the_backup_waits_until_the_backup_is_whole(tmp_path, monkeypatch):
     """SIGTERM while the backup's weights are written: they are written whole, then it stops."""
-    model = train_conv.build_small((28, 28, 1))
+    model = conv_models.build_small((28, 28, 1))
     model.compile(optimizer="adam", loss="mse")
-    backup = training.WholeBackup(str(tmp_path / "backup"))
+    backup = runs.Backup(str(tmp_path))
     backup.set_model(model)
     save_weights = model.save_weights
 
@@ -103,8 +103,8 @@ def test_a_stop_during_the_backup_waits_until_the_backup_is_whole(tmp_path, monk
         save_weights(filepath, **kwargs)
 
     monkeypatch.setattr(model, "save_weights", save_weights_stopped_halfway)
-    handlers = {number: signal.getsignal(number) for number in training.STOP_SIGNALS}
-    training.stop_cleanly_on_signals(str(tmp_path))
+    handlers = {number: signal.getsignal(number) for number in runs.STOP_SIGNALS}
+    runs.stop_cleanly_on_signals(str(tmp_path))
     try:
         with pytest.raises(SystemExit) as raised:
             backup.on_epoch_end(0)
@@ -112,7 +112,7 @@ def test_a_stop_during_the_backup_waits_until_the_backup_is_whole(tmp_path, monk
         for number, handler in handlers.items():
             signal.signal(number, handler)
     assert raised.value.code == 143
-    restored = train_conv.build_small((28, 28, 1))
+    restored = conv_models.build_small((28, 28, 1))
     restored.load_weights(tmp_path / "backup" / "latest.weights.h5")
     for a, b in zip(model.get_weights(), restored.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -127,7 +127,8 @@ def test_resume_refuses_what_it_cannot_continue(tmp_path, capsys, files, complai
     for name in files:
         (tmp_path / name).write_text("{}")
     with pytest.raises(SystemExit) as raised:
-        train_conv.main(["--resume", "--out", str(tmp_path)])
+        runs.parse_arguments("", conv_models.MODELS, {"__name__": "__main__", "model": "small"},
+                             argv=["--resume", "--out", str(tmp_path)])
     assert raised.value.code == 2
     assert complaint in capsys.readouterr().err
 

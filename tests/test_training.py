@@ -1,37 +1,39 @@
-"""The shared training mechanics: failures must never look like success."""
-
-import argparse
+"""The run machinery: failures must never look like success."""
 
 import keras
 import numpy as np
 import pytest
 
+import conv_models
+import files
 import noise
-import train_conv
-import training
+import runs
 from conftest import run_script
 
 
-def test_a_loss_that_turns_nan_stops_the_run_and_says_so(tmp_path, capsys):
+def test_a_loss_that_turns_nan_stops_the_run_and_says_so(tmp_path):
     images = np.random.default_rng(0).random((32, 28, 28, 1), dtype=np.float32)
     inputs = keras.Input((28, 28, 1))
     features = keras.layers.Conv2D(1, 1, kernel_initializer="zeros")(inputs)  # outputs 0
     outputs = keras.layers.Lambda(lambda x: keras.ops.log(x - 2.0))(features)  # log(-2) = NaN
     model = keras.Model(inputs, outputs)
-    args = argparse.Namespace(learning_rate=1e-3, epochs=3, loss="mse", out=str(tmp_path),
-                              quiet=True, tensorboard=False)
+    model.compile(optimizer="adam", loss="mse")
     batches = noise.NoisyBatches(images, "gaussian", 0.2, batch_size=8, seed=0)
+    epoch_log = runs.EpochLog(str(tmp_path), {"loss": 1.0, "psnr": 0.0}, quiet=True)
     with pytest.raises(SystemExit) as raised:
-        training.train(model, batches, (images, images), args)
+        model.fit(batches, epochs=3, validation_data=(images, images), verbose=0,
+                  callbacks=[keras.callbacks.TerminateOnNaN(), epoch_log])
     assert "NaN" in str(raised.value.code) and "--learning-rate" in str(raised.value.code)
     assert "NaN" in (tmp_path / "FAILED.txt").read_text()
     assert not (tmp_path / "metrics.json").exists()
+    assert files.read_json(tmp_path / "epochs.json", None)[1]["loss"] is None  # JSON: no NaN
 
 
 def test_an_out_folder_that_cannot_be_made_is_a_usage_error(tmp_path, capsys):
     (tmp_path / "a_file").write_text("")
     with pytest.raises(SystemExit) as raised:
-        train_conv.main(["--out", str(tmp_path / "a_file" / "run")])
+        runs.parse_arguments("", conv_models.MODELS, {"__name__": "__main__", "model": "small"},
+                             argv=["--out", str(tmp_path / "a_file" / "run")])
     assert raised.value.code == 2
     assert "cannot create" in capsys.readouterr().err
 
@@ -45,7 +47,7 @@ def test_files_appear_whole_or_not_at_all(tmp_path):
     target = tmp_path / "metrics.json"
     target.write_text("earlier")
     with pytest.raises(OSError):
-        training.replace_atomically(str(target), write_then_fail)
+        files.replace_atomically(str(target), write_then_fail)
     assert target.read_text() == "earlier"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]
 

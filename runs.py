@@ -1,21 +1,20 @@
-"""What both training scripts do the same way, so each script can tell its models' story.
+"""The run folder: what keeps a long training run safe, so the lesson scripts need not say it.
 
-- `parse_arguments`: the command line every training script shares (`--help` lists it),
-  and the run's folder: a new one, or the interrupted run that `--resume` continues;
-- `seed_everything`: the same --seed gives the same numbers and the same weights;
-- `load_data`: the dataset, or one clear line and exit code 1 when it cannot be had;
-- `train`: compile with Adam and a cosine-decayed learning rate, then `model.fit` on
-  batches with fresh noise, validating on the fixed noisy test images every epoch, and
-  backing up each finished epoch so that Ctrl-C, SIGTERM or a crash loses no more;
-- `evaluate`: denoise the test images; PSNR and SSIM of the noisy input and the output
-  (for a blind model, trained on a range of noise levels, at levels across the range);
-- `save_results`: model.keras, metrics.json (each written whole or not at all),
-  samples.png and history.png.
+A training script names these where it uses them; none of them trains, predicts or scores:
+- `parse_arguments`: the knobs of a script's parameters cell, overridden by the flags of
+  the same names (`--help` lists them), checked before any work is done;
+- `start`: the run's folder, a new one or the interrupted run that `--resume` continues,
+  with the arguments it needs to resume; Ctrl-C and SIGTERM then stop with one line;
+- `EpochLog` and `Backup`: Keras callbacks that record each finished epoch in
+  epochs.json and back it up, so that a stop or a crash loses at most the epoch in
+  progress, and that stop the run with FAILED.txt when its loss turns NaN;
+- `finish`: model.keras, then metrics.json, the sign of a finished run.
+
+Every file is written whole or not at all (files.py).
 """
 
 import argparse
 import contextlib
-import json
 import math
 import os
 import shutil
@@ -29,16 +28,12 @@ import tensorflow as tf
 
 import data
 import distribute
+import files
 import metrics
 import noise
-import plots
 
-# --loss choices, and the Keras loss each one names (psnr: minus each image's PSNR).
-LOSSES = {"mse": "mean_squared_error", "bce": "binary_crossentropy", "psnr": metrics.psnr_loss}
 # Where runs go when --out is not given: runs/<model>-<dataset>, numbered if taken.
 RUNS_FOLDER = "runs"
-# The learning rate falls along a cosine from --learning-rate to this fraction of it.
-FINAL_LEARNING_RATE_FRACTION = 0.05
 # The files that say how a run ended: metrics.json is written last, once all went well.
 MODEL_FILE = "model.keras"
 METRICS_FILE = "metrics.json"
@@ -49,6 +44,8 @@ EPOCHS_FILE = "epochs.json"  # losses, PSNR and seconds of every finished epoch
 BACKUP_FOLDER = "backup"  # weights and optimizer state after the last finished epoch
 # The signals that stop a run cleanly: Ctrl-C, and what `kill` or a job scheduler sends.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# What a knob may hold: anything else of the same name (a module) is not a knob.
+KNOB_TYPES = (bool, int, float, str, list, tuple)
 # Arguments that say how to run, not what to train: --resume may change them.
 HOW_TO_RUN = ("resume", "quiet", "show", "tensorboard", "overwrite", "out", "data_dir",
               "distribute")
@@ -58,7 +55,7 @@ class Recipe(NamedTuple):
     """A model preset: the function that builds it, and how it trains by default."""
 
     build: Callable
-    loss: str  # a key of LOSSES
+    loss: str  # a key of metrics.LOSSES
     epochs: int
     description: str
     batch_size: int = 128
@@ -81,6 +78,11 @@ def positive_float(text):
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be a number > 0, not {text}")
     return value
+
+
+def in_notebook():
+    """Is this code running in a Jupyter kernel (a notebook, or papermill)?"""
+    return "ipykernel" in sys.modules
 
 
 def add_folder_arguments(parser):
@@ -118,7 +120,7 @@ def build_parser(description, recipes, default_model, folders):
     parser.add_argument("--data-dir", default=None,
                         help=f"a folder with mnist/ and fashion-mnist/ IDX files (default: "
                              f"${data.DATA_DIR_VARIABLE} if set, else download with keras.datasets)")
-    parser.add_argument("--noise", choices=noise.NOISE_KINDS, default=None,
+    parser.add_argument("--noise", "--noise-kind", choices=noise.NOISE_KINDS, default=None,
                         help="the kind of noise to remove (default: the preset's own, "
                              "listed under --model)")
     parser.add_argument("--noise-level", type=noise.level_or_range_argument, default=None,
@@ -128,7 +130,7 @@ def build_parser(description, recipes, default_model, folders):
                         ". A range LOW:HIGH, such as 0.05:0.5, trains one blind model: each "
                         "training image gets a level drawn from it, and the model is scored "
                         f"at {noise.RANGE_TEST_LEVELS} levels across it")
-    parser.add_argument("--loss", choices=LOSSES, default=None,
+    parser.add_argument("--loss", choices=metrics.LOSSES, default=None,
                         help="mse (mean squared error), bce (binary cross-entropy) or psnr "
                              "(minus the PSNR of each image, in dB) (default: the preset's own)")
     parser.add_argument("--epochs", type=positive_int, default=None,
@@ -169,14 +171,49 @@ def build_parser(description, recipes, default_model, folders):
     return parser
 
 
-def parse_arguments(description, recipes, default_model, argv=None, folders=True):
-    """Parse and check the command line; fill in the preset's defaults; make --out.
+def knob_arguments(parser, knobs):
+    """The knobs of a parameters cell as command-line arguments, so that argparse checks
+    them as it checks flags: `epochs = 3` becomes ["--epochs", "3"].
 
-    A bad value exits with code 2 and the usage line, before any work is done. With
-    --resume, the arguments come from the interrupted run's folder instead.
+    A knob is named as its flag is, underscores for dashes (`learning_rate` for
+    --learning-rate, `noise_kind` for --noise-kind), and holds a number, a string, a
+    boolean or a range (a list); None leaves the flag's default.
     """
-    parser = build_parser(description, recipes, default_model, folders)
-    args = parser.parse_args(argv)
+    arguments = []
+    for action in parser._actions:
+        names = [option.lstrip("-").replace("-", "_") for option in action.option_strings]
+        value = next((knobs[name] for name in names  # a value, not the module `noise`
+                      if isinstance(knobs.get(name), KNOB_TYPES)), None)
+        if value is None or value is False:
+            continue
+        if value is True:
+            arguments.append(action.option_strings[0])
+        else:
+            text = noise.level_text(value) if noise.is_range(value) else str(value)
+            arguments.append(f"{action.option_strings[0]}={text}")
+    return arguments
+
+
+def parse_arguments(description, recipes, knobs, folders=True, argv=None):
+    """The run's settings: the script's knobs, then the flags of the command line on top.
+
+    `knobs` maps knob names to values: a script passes its globals(), in which its
+    parameters cell's variables are. In a notebook the kernel's own command line is not
+    the user's, so only the knobs count there. A bad value exits with code 2 and the
+    usage line, before any work is done. With --resume, the arguments come from the
+    interrupted run's folder instead.
+
+    A script that is imported, not run, stops here, before any work, with an ImportError:
+    its story runs at the top level, so importing it would train.
+    """
+    if knobs.get("__name__") != "__main__":
+        raise ImportError(f"{knobs.get('__name__')} is a lesson to run (python "
+                          f"{knobs.get('__name__')}.py), not a module to import: import "
+                          "its models from conv_models.py or dense_models.py")
+    parser = build_parser(description, recipes, knobs["model"], folders)
+    if argv is None:
+        argv = [] if in_notebook() else sys.argv[1:]
+    args = parser.parse_args(knob_arguments(parser, knobs) + list(argv))
     if args.distribute:
         try:
             args.distribute = distribute.check_devices(args.distribute)
@@ -184,30 +221,23 @@ def parse_arguments(description, recipes, default_model, argv=None, folders=True
             parser.error(f"argument --distribute: {error}")
     if args.resume:
         restore_arguments(parser, args)
-    else:
-        recipe = recipes[args.model]
-        args.loss = args.loss or recipe.loss
-        args.epochs = args.epochs or recipe.epochs
-        args.batch_size = args.batch_size or recipe.batch_size
-        args.noise = args.noise or recipe.noise
-        check_dataset(parser, args, recipe, folders)
-        if args.noise_level is None:
-            args.noise_level = noise.DEFAULT_LEVELS[args.noise]
-        try:
-            noise.check_level(args.noise, args.noise_level)
-        except ValueError as error:
-            parser.error(f"argument --noise-level: {error}")
-        if noise.is_range(args.noise_level) and not recipe.takes_a_range:
-            parser.error(f"argument --noise-level: {args.model} adds noise of one level "
-                         "itself; give one level, not a range")
-        start_run_folder(parser, args)
-    stop_cleanly_on_signals(args.out)
-    print(f"{args.model} on {args.dataset}, {args.noise} noise at "
-          f"{noise.level_text(args.noise_level)}, "
-          f"{args.epochs} epochs -> {args.out}")
-    print(f"Keras {keras.__version__} on {keras.backend.backend()}" + (
-        f", a copy of the model on each of {', '.join(args.distribute)}: each step splits "
-        f"its batch of {args.batch_size} between them" if args.distribute else ""))
+        return args
+    recipe = recipes[args.model]
+    args.loss = args.loss or recipe.loss
+    args.epochs = args.epochs or recipe.epochs
+    args.batch_size = args.batch_size or recipe.batch_size
+    args.noise = args.noise or recipe.noise
+    check_dataset(parser, args, recipe, folders)
+    if args.noise_level is None:
+        args.noise_level = noise.DEFAULT_LEVELS[args.noise]
+    try:
+        noise.check_level(args.noise, args.noise_level)
+    except ValueError as error:
+        parser.error(f"argument --noise-level: {error}")
+    if noise.is_range(args.noise_level) and not recipe.takes_a_range:
+        parser.error(f"argument --noise-level: {args.model} adds noise of one level "
+                     "itself; give one level, not a range")
+    start_run_folder(parser, args)
     return args
 
 
@@ -215,8 +245,7 @@ def check_dataset(parser, args, recipe, folders):
     """A dataset is mnist, fashion_mnist or, where the script takes them, a folder."""
     if args.dataset in data.DATASETS and recipe.photos_only:
         parser.error(f"argument --dataset: {args.model} is made for photos whose sides divide "
-                     "by 8, not for 28x28 images: pass a folder (for example "
-                     "../shared/data/images/faces128)")
+                     "by 8, not for 28x28 images: pass a folder of pictures")
     if args.dataset in data.DATASETS:
         return
     if not folders:
@@ -248,8 +277,7 @@ def start_run_folder(parser, args):
             os.remove(os.path.join(args.out, stale))
     shutil.rmtree(os.path.join(args.out, BACKUP_FOLDER), ignore_errors=True)
     arguments = {key: value for key, value in vars(args).items() if key not in HOW_TO_RUN}
-    replace_atomically(os.path.join(args.out, ARGUMENTS_FILE),
-                       lambda path: write_json(path, arguments))
+    files.write_json(os.path.join(args.out, ARGUMENTS_FILE), arguments)
 
 
 def restore_arguments(parser, args):
@@ -265,9 +293,57 @@ def restore_arguments(parser, args):
     if os.path.exists(os.path.join(args.out, FAILED_FILE)):
         parser.error(f"argument --resume: the run in {args.out} failed (see {FAILED_FILE}); "
                      "start a new one")
-    with open(arguments_path) as file:
-        vars(args).update(json.load(file))
+    vars(args).update(files.read_json(arguments_path, {}))
     print(f"resuming the run in {args.out}")
+
+
+def new_run_folder(name):
+    """runs/<name>, or runs/<name>-2, -3, ... : the first that is missing or empty."""
+    folder, number = os.path.join(RUNS_FOLDER, name), 1
+    while os.path.isdir(folder) and os.listdir(folder):
+        number += 1
+        folder = os.path.join(RUNS_FOLDER, f"{name}-{number}")
+    return folder
+
+
+def start(args):
+    """Say what the run does; from here on, stop cleanly on a signal and fail in one line.
+
+    A data set that cannot be read then ends the run with one line and FAILED.txt, not a
+    traceback. In a notebook the kernel keeps its own Ctrl-C (interrupt) and error display.
+    """
+    print(f"{args.model} on {args.dataset}, {args.noise} noise at "
+          f"{noise.level_text(args.noise_level)}, {args.epochs} epochs -> {args.out}")
+    print(f"Keras {keras.__version__} on {keras.backend.backend()}" + (
+        f", a copy of the model on each of {', '.join(args.distribute)}: each step splits "
+        f"its batch of {args.batch_size} between them" if args.distribute else ""))
+    if not in_notebook():
+        stop_cleanly_on_signals(args.out)
+        sys.excepthook = one_line_for_data_errors(args.out, sys.excepthook)
+
+
+def one_line_for_data_errors(folder, usual_hook):
+    """An excepthook: a data.DatasetError ends the run with FAILED.txt and one line, exit 1."""
+
+    def hook(kind, error, trace):
+        if not issubclass(kind, data.DatasetError):
+            return usual_hook(kind, error, trace)
+        write_failed(folder, str(error))
+        print(f"error: {error}", file=sys.stderr)  # and Python exits with code 1
+
+    return hook
+
+
+def seed_everything(seed):
+    """Seed Python, NumPy and the Keras backend; make TensorFlow's operations deterministic.
+
+    With both, the same --seed on the same machine gives the same weights and scores
+    (at some cost in speed on a GPU; on a CPU it costs little). JAX and PyTorch are
+    deterministic on a CPU as they are.
+    """
+    keras.utils.set_random_seed(seed)
+    if keras.backend.backend() == "tensorflow":
+        tf.config.experimental.enable_op_determinism()
 
 
 def stop_cleanly_on_signals(folder):
@@ -277,7 +353,7 @@ def stop_cleanly_on_signals(folder):
     at all, so stopping at any moment loses at most the epoch in progress.
     """
     def stop(signal_number, frame):
-        finished = len(read_json(os.path.join(folder, EPOCHS_FILE), [None])) - 1
+        finished = len(files.read_json(os.path.join(folder, EPOCHS_FILE), [None])) - 1
         print(f"\n{signal.Signals(signal_number).name}: stopped after {finished} finished "
               f"epoch(s); continue with: python {os.path.basename(sys.argv[0])} --resume "
               f"--out {folder}", file=sys.stderr)
@@ -305,8 +381,9 @@ def stop_signals_held():
         signal.raise_signal(received[0])
 
 
-class WholeBackup(keras.callbacks.BackupAndRestore):
-    """Keras' BackupAndRestore, which a stop cannot catch halfway through its backup.
+class Backup(keras.callbacks.BackupAndRestore):
+    """Back up the weights and the optimizer after each epoch in <out>/backup, where
+    --resume continues from; Keras' BackupAndRestore, which a stop cannot catch halfway.
 
     A signal handler runs between any two Python steps, also halfway through writing the
     weights file. Exiting there closes the file cleanly but incomplete: it opens, yet lacks
@@ -315,57 +392,31 @@ class WholeBackup(keras.callbacks.BackupAndRestore):
     written waits the moment it takes to finish.
     """
 
+    def __init__(self, folder):
+        super().__init__(os.path.join(folder, BACKUP_FOLDER), double_checkpoint=True,
+                         delete_checkpoint=False)
+
     def on_epoch_end(self, epoch, logs=None):
         with stop_signals_held():
             super().on_epoch_end(epoch, logs)
 
 
-def seed_everything(seed):
-    """Seed Python, NumPy and the Keras backend; make TensorFlow's operations deterministic.
-
-    With both, the same --seed on the same machine gives the same weights and scores
-    (at some cost in speed on a GPU; on a CPU it costs little). JAX and PyTorch are
-    deterministic on a CPU as they are.
-    """
-    keras.utils.set_random_seed(seed)
-    if keras.backend.backend() == "tensorflow":
-        tf.config.experimental.enable_op_determinism()
-
-
-def new_run_folder(name):
-    """runs/<name>, or runs/<name>-2, -3, ... : the first that is missing or empty."""
-    folder, number = os.path.join(RUNS_FOLDER, name), 1
-    while os.path.isdir(folder) and os.listdir(folder):
-        number += 1
-        folder = os.path.join(RUNS_FOLDER, f"{name}-{number}")
-    return folder
-
-
-def load_data(args):
-    """(x_train, y_train), (x_test, y_test) as the arguments ask, or exit 1 with one line.
-
-    For a folder of pictures, x_train is a list of whole pictures (the batches crop them)
-    and x_test an array of centre crops; there are no labels (None).
-    """
-    try:
-        if args.dataset in data.DATASETS:
-            return data.load_dataset(args.dataset, args.data_dir, args.train_limit,
-                                     args.test_limit)
-        train, test = data.load_picture_dataset(args.dataset, args.channels, args.image_size,
-                                                args.test_dataset, args.train_limit,
-                                                args.test_limit)
-        return (train, None), (test, None)  # pictures have no labels
-    except data.DatasetError as error:
-        sys.exit(f"error: {error}")
-
-
 class EpochLog(keras.callbacks.Callback):
-    """Record each finished epoch in epochs.json (and print it), so a resumed run
-    keeps the whole history; entry 0 is the untrained model."""
+    """Print each finished epoch and record it in epochs.json; fail the run if it diverged.
 
-    def __init__(self, path, entries, quiet):
+    Entry 0 is the untrained model, so that a curve (and a test) can see the validation
+    loss fall even after a single epoch. A resumed run keeps the entries of the epochs it
+    backed up and redoes the rest. (Keras' CSVLogger would append a redone epoch twice.)
+    When the loss turns NaN (TerminateOnNaN stops `fit` early), the run ends with
+    FAILED.txt and one line, instead of saving a broken model.
+    """
+
+    def __init__(self, folder, untrained, quiet=False):
         super().__init__()
-        self.path, self.entries, self.quiet = path, entries, quiet
+        self.folder, self.quiet = folder, quiet
+        self.path = os.path.join(folder, EPOCHS_FILE)
+        self.entries = files.read_json(self.path, []) or [
+            {"epoch": 0, "val_loss": untrained["loss"], "val_psnr": untrained["psnr"]}]
 
     def on_epoch_begin(self, epoch, logs=None):
         del self.entries[epoch + 1:]  # a resumed run redoes any epoch after its backup
@@ -373,166 +424,75 @@ class EpochLog(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.perf_counter() - self.started
-        self.entries.append({"epoch": epoch + 1, **logs, "seconds": round(seconds, 2)})
-        replace_atomically(self.path, lambda path: write_json(path, self.entries))
+        entry = {"epoch": epoch + 1, **logs, "seconds": round(seconds, 2)}
+        self.entries.append({key: value if math.isfinite(value) else None  # NaN is no JSON
+                             for key, value in entry.items()})
+        files.write_json(self.path, self.entries)
         if not self.quiet:
             print(f"epoch {epoch + 1}/{self.params['epochs']}: loss {logs['loss']:.4f}, "
                   f"val_loss {logs['val_loss']:.4f}, val_psnr {logs['val_psnr']:.2f} dB "
                   f"({seconds:.0f} s)", flush=True)
 
+    def on_train_end(self, logs=None):
+        trained = self.entries[1:]
+        if len(trained) < self.params["epochs"] or any(e["loss"] is None for e in trained):
+            give_up(self.folder, f"the training loss became NaN or infinite in epoch "
+                                 f"{len(trained)}; try a lower --learning-rate")
 
-def train(model, batches, validation_data, args):
-    """Compile and fit `model`; return its per-epoch history and the seconds it took.
+    @property
+    def history(self):
+        """The losses and PSNR per epoch: "loss" from epoch 1, the validation ones from 0."""
+        return {
+            "loss": [entry["loss"] for entry in self.entries[1:]],
+            "val_loss": [entry["val_loss"] for entry in self.entries],
+            "val_psnr": [entry["val_psnr"] for entry in self.entries],
+        }
 
-    The history also holds epoch 0, the untrained model, so that a curve (and a test)
-    can see the validation loss fall even after a single epoch. Each finished epoch is
-    backed up in <out>/backup, from which --resume continues.
-    """
-    schedule = keras.optimizers.schedules.CosineDecay(
-        args.learning_rate, decay_steps=args.epochs * len(batches), alpha=FINAL_LEARNING_RATE_FRACTION
-    )
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=LOSSES[args.loss],
-                  metrics=[metrics.psnr])
-    epochs_path = os.path.join(args.out, EPOCHS_FILE)
-    entries = read_json(epochs_path, [])
-    if not entries:  # a new run (or one stopped before its first epoch)
-        untrained = model.evaluate(*validation_data, batch_size=256, verbose=0, return_dict=True)
-        entries = [{"epoch": 0, "val_loss": untrained["loss"], "val_psnr": untrained["psnr"]}]
-        if not args.quiet:
-            print(f"untrained: val_loss {untrained['loss']:.4f}, "
-                  f"val_psnr {untrained['psnr']:.2f} dB")
-    callbacks = [
-        noise.DrawEpochNoise(batches),
-        keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.ProgbarLogger(),  # listed here so its line ends before the summary
-        EpochLog(epochs_path, entries, args.quiet),
-        # Last: a stop between the two leaves epochs.json an epoch ahead of the backup,
-        # which a resumed run redoes; the other way round, it would lack an epoch.
-        WholeBackup(os.path.join(args.out, BACKUP_FOLDER), double_checkpoint=True,
-                    delete_checkpoint=False),
-    ]
-    if not args.quiet:
-        print(f"training on {distribute.replicas()} device(s) at once")
-    if args.tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(os.path.join(args.out, "tensorboard")))
-    # Keras' step-by-step progress bar only on a terminal: in a log file its redraws add
-    # up to megabytes of escape codes. EpochLog's line per epoch is printed either way.
-    show_progress_bar = not args.quiet and sys.stdout.isatty()
-    # shuffle=False: the batches shuffle themselves, reproducibly per epoch; Keras' own
-    # shuffle of the batch order would draw from the global NumPy generator, which a
-    # resumed run has used less, and so would train in a different order.
-    model.fit(batches, epochs=args.epochs, validation_data=validation_data, shuffle=False,
-              callbacks=callbacks, verbose=1 if show_progress_bar else 0)
-    trained = entries[1:]
-    if len(trained) < args.epochs or not all(math.isfinite(e["loss"]) for e in trained):
-        give_up(args.out, f"the training loss became NaN or infinite in epoch "
-                          f"{len(trained)}; try a lower --learning-rate")
-    history = {
-        "loss": [entry["loss"] for entry in trained],
-        "val_loss": [entry["val_loss"] for entry in entries],
-        "val_psnr": [entry["val_psnr"] for entry in entries],
-    }
-    return history, sum(entry["seconds"] for entry in trained)
+    @property
+    def train_seconds(self):
+        return sum(entry["seconds"] for entry in self.entries[1:])
+
+
+def progress_bar(quiet):
+    """fit's `verbose`: Keras' step-by-step progress bar only on a terminal. In a log
+    file its redraws add up to megabytes of escape codes; EpochLog prints a line per
+    epoch either way."""
+    return 1 if not quiet and sys.stdout.isatty() else 0
 
 
 def give_up(folder, reason):
     """Leave FAILED.txt with the reason in the run's folder, and exit 1 with one line."""
+    write_failed(folder, reason)
+    sys.exit(f"error: {reason}")
+
+
+def write_failed(folder, reason):
+    """FAILED.txt, with the reason: this run cannot be resumed, only started anew."""
 
     def write_reason(path):
         with open(path, "w") as file:
             file.write(reason + "\n")
 
-    replace_atomically(os.path.join(folder, FAILED_FILE), write_reason)
-    sys.exit(f"error: {reason}")
+    files.replace_atomically(os.path.join(folder, FAILED_FILE), write_reason)
 
 
-def evaluate(model, clean, noisy, args):
-    """Denoise the noisy test images; score input and output against the clean ones.
+def finish(args, model, epoch_log, scores, train_images):
+    """Write model.keras and, last, metrics.json (the sign of a finished run); drop the backup.
 
-    A blind model (a --noise-level range) is also scored at levels across its range, each
-    on its own fixed noisy copy of the test images: scores["levels"].
+    metrics.json holds every setting of the run, every score and the history, so that a
+    table of many runs (benchmark.py, compare.py) can be made from these files alone.
     """
-    denoised, scores = denoise_and_score(model, clean, noisy)
-    print(f"test PSNR: noisy {scores['noisy_psnr']:.2f} dB -> denoised {scores['psnr']:.2f} "
-          f"dB; SSIM: noisy {scores['noisy_ssim']:.3f} -> denoised {scores['ssim']:.3f}")
-    if noise.is_range(args.noise_level):
-        at_middle = dict(scores)  # the test images just scored are at the middle level
-        scores["levels"] = []
-        for level in noise.levels_to_score(args.noise_level):
-            if level == noise.middle_level(args.noise_level):
-                at_level = at_middle
-            else:
-                _, at_level = denoise_and_score(model, clean,
-                                                noise.noisy_test_images(clean, args.noise, level))
-            scores["levels"].append({"noise_level": level, **at_level})
-            print(f"  at {args.noise} {level:g}: noisy {at_level['noisy_psnr']:.2f} dB -> "
-                  f"denoised {at_level['psnr']:.2f} dB")
-    return denoised, scores
-
-
-def denoise_and_score(model, clean, noisy):
-    """The denoised images, and the PSNR/SSIM of the noisy input and of the output."""
-    denoised = model.predict(noisy, batch_size=256, verbose=0)
-    before, after = metrics.image_quality(clean, noisy), metrics.image_quality(clean, denoised)
-    return denoised, {"noisy_psnr": before["psnr"], "noisy_ssim": before["ssim"],
-                      "psnr": after["psnr"], "ssim": after["ssim"]}
-
-
-def replace_atomically(path, write):
-    """Call write(temporary_path), then rename it to `path`: the file appears whole or not at all."""
-    root, extension = os.path.splitext(path)
-    temporary = f"{root}.partial{extension}"  # Keras wants the .keras extension kept
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-
-
-def save_results(args, model, history, train_seconds, train_images, scores, test_images):
-    """Write samples.png, history.png, model.keras and, last, metrics.json into args.out.
-
-    `test_images` is (clean, noisy, denoised); the first ten of each go in samples.png.
-    Each file appears whole or not at all, and metrics.json, the sign of a finished run,
-    only once everything else is in place.
-    """
-    clean, noisy, denoised = test_images
     results = {
         "dataset": args.dataset, "noise": args.noise, "noise_level": args.noise_level,
         "model": args.model, "params": model.count_params(), "epochs": args.epochs,
-        "train_seconds": round(train_seconds, 2), "test_images": len(clean), **scores,
+        "train_seconds": round(epoch_log.train_seconds, 2), "test_images": scores["test_images"],
+        **{key: value for key, value in scores.items() if key != "test_images"},
         "loss": args.loss, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
         "train_images": train_images, "seed": args.seed, "backend": keras.backend.backend(),
-        "devices": args.distribute, "history": history,
+        "devices": args.distribute, "history": epoch_log.history,
     }
-
-    def save(name, write):
-        replace_atomically(os.path.join(args.out, name), write)
-
-    save("samples.png", lambda path: plots.save_samples(path, clean, noisy, denoised))
-    save("history.png", lambda path: plots.save_history(path, history, scores["noisy_psnr"]))
-    if "levels" in scores:  # a blind model: its PSNR across the range it learned
-        levels = [entry["noise_level"] for entry in scores["levels"]]
-        save("levels.png", lambda path: plots.save_sweep(path, levels, {
-            "noisy input": [entry["noisy_psnr"] for entry in scores["levels"]],
-            args.model: [entry["psnr"] for entry in scores["levels"]]},
-            f"one {args.model} trained on {args.noise} {noise.level_text(args.noise_level)}"))
-    save(MODEL_FILE, model.save)
-    save(METRICS_FILE, lambda path: write_json(path, results))
+    files.replace_atomically(os.path.join(args.out, MODEL_FILE), model.save)
+    files.write_json(os.path.join(args.out, METRICS_FILE), results)
     shutil.rmtree(os.path.join(args.out, BACKUP_FOLDER), ignore_errors=True)  # done with it
     print(f"saved the model, metrics, and pictures in {args.out}")
     return results
-
-
-def write_json(path, content):
-    with open(path, "w") as file:
-        json.dump(content, file, indent=2)
-
-
-def read_json(path, default):
-    """The content of a JSON file, or `default` when there is no such file."""
-    if not os.path.exists(path):
-        return default
-    with open(path) as file:
-        return json.load(file)

@@ -1,0 +1,102 @@
+"""The dense (fully connected) autoencoders that train_dense.py trains: one builder per preset.
+
+Each builder takes the shape of one image, (28, 28, 1), flattens it to 784 numbers, and
+reshapes its 784 outputs (sigmoid, in [0, 1]) back into an image, so that the dense
+models eat the same arrays as the convolutional ones. `MODELS` names each preset with
+its recipe: the builder, and how it trains by default.
+
+They live here rather than in train_dense.py, as nanoGPT keeps its model in model.py:
+the lesson script runs from top to bottom, cell by cell, and so cannot be imported
+without training; speed.py and the tests import the builders from here.
+
+Where the presets come from: `deep` is the 784-500-300-100-300-500-784 denoiser of
+write-up 000, `noise-layer` the in-model noise layer of write-up 001, `shallow64` the
+784-64-784 autoencoder of write-up 002 and `shallow32` the 784-32-784 one of write-up 003.
+"""
+
+import keras
+from keras import layers
+
+import noise
+from runs import Recipe
+
+# The hidden layer sizes of write-up 000's deep encoder; its decoder mirrors them.
+DEEP_ENCODER_UNITS = (500, 300, 100)
+# The size of the noise-layer model's code (write-up 001).
+NOISE_LAYER_LATENT = 256
+
+
+
+def build_deep(input_shape):
+    """Write-up 000: a deep dense denoiser, 784-500-300-100-300-500-784.
+
+    Each layer narrows the image down to 100 numbers, then widens it back. Noise is
+    hard to squeeze through 100 numbers while digits are not: the bottleneck is the
+    denoiser.
+    """
+    inputs = keras.Input(shape=input_shape)
+    x = layers.Flatten()(inputs)
+    for units in DEEP_ENCODER_UNITS + DEEP_ENCODER_UNITS[-2::-1]:  # 500 300 100 300 500
+        x = layers.Dense(units, activation="relu")(x)
+    x = layers.Dense(input_shape[0] * input_shape[1] * input_shape[2], activation="sigmoid")(x)
+    outputs = layers.Reshape(input_shape)(x)
+    return keras.Model(inputs, outputs, name="deep")
+
+
+def build_shallow(input_shape, code_size):
+    """Write-ups 002 and 003: one hidden layer of `code_size` numbers, 784-n-784.
+
+    The hidden layer is named "code", so `code_model` can show what the model keeps of
+    each image.
+    """
+    inputs = keras.Input(shape=input_shape)
+    x = layers.Flatten()(inputs)
+    code = layers.Dense(code_size, activation="relu", name="code")(x)
+    x = layers.Dense(input_shape[0] * input_shape[1] * input_shape[2], activation="sigmoid")(code)
+    outputs = layers.Reshape(input_shape)(x)
+    return keras.Model(inputs, outputs, name=f"shallow{code_size}")
+
+
+def build_noise_layer(input_shape, stddev):
+    """Write-up 001: the noise is part of the model, and added only while training.
+
+    The model trains on clean images as both input and target; its first layer,
+    TrainingGaussianNoise, corrupts the input during `fit` and does nothing in
+    `predict`. The encoder (784 -> 256, LeakyReLU) and the decoder (256 -> 784) are
+    models of their own, so each can be used alone: `model.get_layer("encoder")`.
+    """
+    pixels = input_shape[0] * input_shape[1] * input_shape[2]
+    encoder_inputs = keras.Input(shape=input_shape)
+    x = layers.Flatten()(encoder_inputs)
+    x = noise.TrainingGaussianNoise(stddev)(x)
+    x = layers.Dense(NOISE_LAYER_LATENT)(x)
+    code = layers.LeakyReLU()(x)
+    encoder = keras.Model(encoder_inputs, code, name="encoder")
+
+    decoder_inputs = keras.Input(shape=(NOISE_LAYER_LATENT,))
+    x = layers.Dense(pixels, activation="sigmoid")(decoder_inputs)
+    decoder = keras.Model(decoder_inputs, layers.Reshape(input_shape)(x), name="decoder")
+
+    inputs = keras.Input(shape=input_shape)
+    return keras.Model(inputs, decoder(encoder(inputs)), name="noise_layer")
+
+
+def code_model(model):
+    """The part of a shallow model from its input to its code layer."""
+    return keras.Model(model.inputs, model.get_layer("code").output)
+
+
+# Each preset with its default recipe: loss and epochs (--loss and --epochs override them).
+# Builders take (input_shape, noise_level); only the noise-layer model uses the level.
+MODELS = {
+    "deep": Recipe(lambda shape, level: build_deep(shape), "mse", 10,
+                            "write-up 000, 784-500-300-100-300-500-784"),
+    "shallow32": Recipe(lambda shape, level: build_shallow(shape, 32), "bce", 10,
+                                 "write-up 003, 784-32-784"),
+    "shallow64": Recipe(lambda shape, level: build_shallow(shape, 64), "bce", 10,
+                                 "write-up 002, 784-64-784"),
+    "noise-layer": Recipe(build_noise_layer, "bce", 10,
+                                   "write-up 001, in-model noise, latent 256", takes_a_range=False),
+}
+
+

@@ -1,0 +1,40 @@
+"""Keep TensorFlow's C++ log lines off the terminal: import this module before Keras.
+
+TensorFlow 2.21 logs from its C++ code as it starts and as it trains: on every machine
+without a GPU a "failed call to cuInit: CUDA error", in every epoch a "NodeDef mentions
+attribute use_unbounded_threadpool" (tensorflow issue 100442), notes on oneDNN and on
+CPU instructions. All are harmless, and they bury the lesson's own output. Level 3 of
+TF_CPP_MIN_LOG_LEVEL hides what TensorFlow logs once its logging has started; the few
+lines it writes before that ("All log messages before absl::InitializeLog() is called
+are written to STDERR") ignore the level, so TensorFlow is imported here with the
+process's standard error pointed at /dev/null for that moment. A Python error in the
+import is still shown whole.
+
+To see everything, set TF_CPP_MIN_LOG_LEVEL=0: this module then changes nothing. Any
+other value is raised to 3 (TensorFlow itself sets 1 in its process, and every process
+started from one that imported TensorFlow, such as a test's, inherits it).
+"""
+
+import contextlib
+import os
+import sys
+
+
+@contextlib.contextmanager
+def standard_error_discarded():
+    """Point file descriptor 2, where C++ code writes its logs, at /dev/null meanwhile."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+if os.environ.get("TF_CPP_MIN_LOG_LEVEL") != "0":
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    with standard_error_discarded():
+        import tensorflow  # noqa: F401  (the import that logs before logging starts)
