@@ -23,8 +23,8 @@ Examples:
   python compare.py --models runs/unet-psnr-mnist/model.keras --limit 1000
   python compare.py --models runs/unet-psnr-mnist/model.keras --limit 300 \\
       --sweep 0.05 0.1 0.2 0.3 0.4 0.5 0.6
-  python compare.py --dataset ../shared/data/images/BSD68 --channels 1 \\
-      --tune-dataset ../shared/data/images/Train400 --noise gaussian-unclipped --noise-level 25/255
+  python compare.py --dataset bsd68 --channels 1 \\
+      --tune-dataset train400 --noise gaussian-unclipped --noise-level 25/255
 """
 
 import argparse
@@ -70,18 +70,20 @@ def parse_arguments(argv=None):
     parser.add_argument("--models", nargs="*", default=[], metavar="MODEL.keras",
                         help="trained model files to score (default: none, classical only)")
     parser.add_argument("--dataset", default="mnist",
-                        help="mnist, fashion_mnist (their test split), or a folder of PNG/JPEG "
+                        help="mnist, fashion_mnist (their test split), a photo set (" +
+                             ", ".join(data.PHOTO_SETS) + "), or a folder of PNG/JPEG "
                              "test pictures (default: mnist)")
     parser.add_argument("--tune-dataset", default=None,
-                        help="with a folder --dataset: a folder of other pictures that the "
-                             "classical methods tune on (required there, unless "
+                        help="with a photo --dataset: a photo set or a folder of other "
+                             "pictures that the classical methods tune on (required there, unless "
                              "--classical names none; MNIST and Fashion-MNIST tune on their "
                              "training split)")
     parser.add_argument("--channels", type=int, choices=(1, 3), default=1,
                         help="for folders: 1 = grey, 3 = colour (default: 1)")
     parser.add_argument("--data-dir", default=None,
-                        help=f"a folder with mnist/ and fashion-mnist/ IDX files (default: "
-                             f"${data.DATA_DIR_VARIABLE} if set, else download)")
+                        help=f"a folder with mnist/ and fashion-mnist/ IDX files, and photo "
+                             f"sets in images/<Set>/ (default: ${data.DATA_DIR_VARIABLE} if set, "
+                             f"else download)")
     parser.add_argument("--noise", choices=noise.NOISE_KINDS, default="gaussian",
                         help="the kind of noise (default: gaussian)")
     parser.add_argument("--noise-level", type=noise.level_argument, default=None,
@@ -144,10 +146,12 @@ def load_images(args):
                                                    train_limit=TUNING_IMAGES,
                                                    test_limit=args.limit)
         return test, list(tuning)
-    test = data.load_folder(args.dataset, args.channels, limit=args.limit)
+    test = data.load_folder(args.dataset, args.channels, limit=args.limit,
+                            data_dir=args.data_dir)
     if not args.classical:
         return test, []
-    tuning = data.load_folder(args.tune_dataset, args.channels, limit=TUNING_IMAGES)
+    tuning = data.load_folder(args.tune_dataset, args.channels, limit=TUNING_IMAGES,
+                              data_dir=args.data_dir)
     return test, [data.centre_crop(image, TUNING_CROP) for image in tuning]
 
 

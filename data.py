@@ -16,10 +16,32 @@ A folder of PNG or JPEG pictures (photos: BSD68, Kodak24, faces, your own) loads
 `load_folder` as a list of float32 images in [0, 1], one (height, width, channels) array
 each, since the pictures of a folder need not share one size; `load_picture_dataset`
 splits one into training pictures (cropped at random while training) and test crops.
+
+The standard photo sets of the denoising literature also go by name wherever a folder
+does (`PHOTO_SETS`: bsd68, set12, train400, cbsd68, cbsd432, kodak24, mcmaster, faces).
+A name is found, in this order: in DIR/images/<Set>/ of `--data-dir DIR` or
+$DENOISE_DATA_DIR; in the Keras cache (~/.keras/datasets/<Set>/, where keras.datasets
+keeps MNIST); else it is downloaded there from the set's public source, pinned to a
+commit, and every file is checked against its sha256 in photo_sets.sha256. A download
+is made in a temporary folder, renamed into place only when every file is in and
+checked: an interrupted or corrupted download leaves nothing behind.
+$DENOISE_DATA_MIRROR points downloads at a mirror of raw.githubusercontent.com.
+
+From the terminal: `python data.py --list` shows each set, its size, source and licence,
+and whether it is here; `python data.py --download bsd68 cbsd68` (or `all`) fetches ahead.
 """
 
+import argparse
+import hashlib
+import http.client
+import io
 import gzip
 import os
+import shutil
+import sys
+import urllib.error
+import urllib.request
+from typing import NamedTuple
 
 import numpy as np
 import png
@@ -48,6 +70,60 @@ LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 class DatasetError(RuntimeError):
     """The dataset could not be read or downloaded; the message says how to fix it."""
+
+
+class PhotoSet(NamedTuple):
+    """A standard photo set: where it lives here, and where it comes from."""
+
+    folder: str  # its folder: DIR/images/<folder>, or <Keras cache>/<folder>
+    description: str
+    repository: str  # on GitHub, the files at `commit` under `prefix`
+    commit: str
+    prefix: str
+    licence: str
+    convert: str = ""  # "" (files kept as they are), "tif-to-png" or "face-128"
+
+
+DNCNN = ("cszn/DnCNN", "e93b27812d3ff523a3a79d19e5e50d233d7a8d0a")  # the DnCNN authors' own
+FFDNET = ("cszn/FFDNet", "e787f46df2f374ff3591186706229cb9a0591fea")  # the FFDNet authors'
+BSDS_LICENCE = ("Berkeley Segmentation Dataset: for non-commercial research and teaching; "
+                "no licence file in the repository")
+# Every photo set by the name --dataset takes.
+PHOTO_SETS = {
+    "bsd68": PhotoSet("BSD68", "68 grey test photos, 481x321, the BSDS300 test set",
+                      *DNCNN, "testsets/BSD68/", BSDS_LICENCE),
+    "set12": PhotoSet("Set12", "12 grey test pictures, 256x256 and 512x512 (Lena, House, ...)",
+                      *DNCNN, "testsets/Set12/", "classic test images; no licence stated"),
+    "train400": PhotoSet("Train400", "400 grey training photos, 180x180 (from BSDS)",
+                         *DNCNN, "TrainingCodes/DnCNN_TrainingCodes_v1.0/data/Train400/",
+                         BSDS_LICENCE),
+    "cbsd68": PhotoSet("CBSD68", "BSD68 in colour: 68 test photos, 481x321",
+                       *FFDNET, "testsets/CBSD68/", BSDS_LICENCE),
+    "cbsd432": PhotoSet("CBSD432", "432 colour training photos, 481x321: BSDS500 minus CBSD68",
+                        "Sisso16/ssn_pytorch", "c4f9ac8c43397cbacbf2e2ba1505efafa769435d",
+                        "BSR/BSDS500/data/images/", BSDS_LICENCE),
+    "kodak24": PhotoSet("Kodak24", "24 colour test photos, 500x500 crops of the Kodak PhotoCD set",
+                        *FFDNET, "testsets/Kodak24/",
+                        "Kodak's sample images, free for research; no licence file"),
+    "mcmaster": PhotoSet("McMaster", "18 colour test photos, 500x500 (TIFF upstream, PNG here)",
+                         *FFDNET, "testsets/McMaster/",
+                         "McMaster colour set (Zhang et al., 2011); no licence stated",
+                         convert="tif-to-png"),
+    "faces": PhotoSet("faces128", "2,500 colour faces, 128x128: UTKFace crops, resized",
+                      "Mohanish-5744/Major_Ensemble_Gender",
+                      "2f8aa4a5932c395d465f4f58d864b6a17a1b03f6", "crop_part1/",
+                      "UTKFace: non-commercial research use only", convert="face-128"),
+}
+# The sha256 and size of every file of every photo set, as its repository holds it.
+PHOTO_SET_CHECKSUMS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                   "photo_sets.sha256")
+# Where downloads come from: this host, or the mirror $MIRROR_VARIABLE names.
+DOWNLOAD_HOST = "https://raw.githubusercontent.com"
+MIRROR_VARIABLE = "DENOISE_DATA_MIRROR"
+# Seconds a download waits for the server before giving up.
+DOWNLOAD_TIMEOUT = 60
+# The side the face photos are resized to from their 200x200 upstream chips.
+FACE_SIZE = 128
 
 
 def read_idx(path):
@@ -177,10 +253,13 @@ def to_channels(image, channels):
     return np.repeat(image, 3, axis=-1)
 
 
-def image_files(folder):
-    """The PNG and JPEG files of `folder`, sorted by name."""
+def image_files(folder, data_dir=None):
+    """The PNG and JPEG files of `folder`, or of the photo set of that name, sorted by name."""
+    if folder in PHOTO_SETS:
+        folder = photo_set_folder(folder, data_dir)
     if not os.path.isdir(folder):
-        raise DatasetError(f"{folder} is not a folder of images (nor one of {', '.join(DATASETS)})")
+        raise DatasetError(f"{folder} is not a folder of images (nor one of "
+                           f"{', '.join([*DATASETS, *PHOTO_SETS])})")
     names = sorted(name for name in os.listdir(folder)
                    if name.lower().endswith(IMAGE_EXTENSIONS))
     if not names:
@@ -188,12 +267,13 @@ def image_files(folder):
     return [os.path.join(folder, name) for name in names]
 
 
-def load_folder(folder, channels=3, limit=None):
-    """Every picture in `folder` (sorted by file name, the first `limit` only if given) as
-    a list of float32 arrays (H, W, `channels`) in [0, 1]."""
+def load_folder(folder, channels=3, limit=None, data_dir=None):
+    """Every picture in `folder` or photo set (sorted by file name, the first `limit` only
+    if given) as a list of float32 arrays (H, W, `channels`) in [0, 1]."""
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 (grey) or 3 (RGB), not {channels}")
-    return [to_channels(read_image(path)[0], channels) for path in image_files(folder)[:limit]]
+    return [to_channels(read_image(path)[0], channels)
+            for path in image_files(folder, data_dir)[:limit]]
 
 
 def pad_to(image, size):
@@ -220,8 +300,8 @@ def random_crop(image, size, rng):
 
 
 def load_picture_dataset(folder, channels, image_size, test_folder=None,
-                         train_limit=None, test_limit=None):
-    """Training and test pictures from folders: (train, test).
+                         train_limit=None, test_limit=None, data_dir=None):
+    """Training and test pictures from folders or photo sets: (train, test).
 
     `train` is a list of whole pictures: the training batches cut fresh random crops of
     `image_size` from them every epoch. `test` is one array (N, image_size, image_size,
@@ -229,12 +309,12 @@ def load_picture_dataset(folder, channels, image_size, test_folder=None,
     or else every fifth picture of `folder` (a fixed 20%) is kept for testing and never
     trained on.
     """
-    paths = image_files(folder)
+    paths = image_files(folder, data_dir)
     if test_folder is None:
         train_paths = [path for index, path in enumerate(paths) if index % TEST_EVERY]
         test_paths = paths[::TEST_EVERY]
     else:
-        train_paths, test_paths = paths, image_files(test_folder)
+        train_paths, test_paths = paths, image_files(test_folder, data_dir)
     if not train_paths:
         raise DatasetError(f"{folder} has too few pictures to keep some for testing")
 
@@ -244,3 +324,154 @@ def load_picture_dataset(folder, channels, image_size, test_folder=None,
     train = [read(path) for path in train_paths[:train_limit]]
     test = np.stack([centre_crop(read(path), image_size) for path in test_paths[:test_limit]])
     return train, test
+
+
+# ## The photo sets, by name
+
+def keras_cache():
+    """The folder where keras.datasets keeps what it downloads: $KERAS_HOME/datasets."""
+    return os.path.join(os.environ.get("KERAS_HOME", os.path.expanduser("~/.keras")), "datasets")
+
+
+def find_photo_set(name, data_dir=None):
+    """The folder of photo set `name` on this machine, or None when it is not here."""
+    data_dir = data_dir or os.environ.get(DATA_DIR_VARIABLE)
+    places = ([os.path.join(data_dir, "images")] if data_dir else []) + [keras_cache()]
+    for place in places:
+        folder = os.path.join(place, PHOTO_SETS[name].folder)
+        if os.path.isdir(folder):
+            return folder
+    return None
+
+
+def photo_set_folder(name, data_dir=None):
+    """The folder of photo set `name`: found here, or else downloaded into the Keras cache."""
+    return find_photo_set(name, data_dir) or download_photo_set(name)
+
+
+def photo_set_files(name):
+    """[(path in the set's folder upstream, sha256, size)] of every file of photo set `name`."""
+    folder = PHOTO_SETS[name].folder
+    with open(PHOTO_SET_CHECKSUMS) as lines:
+        rows = [line.split() for line in lines if not line.startswith("#")]
+    return [(path.removeprefix(folder + "/"), sha256, int(size))
+            for sha256, size, path in rows if path.startswith(folder + "/")]
+
+
+def local_name(photo_set, upstream_path):
+    """The name a downloaded file gets: its own, or that of its conversion to PNG."""
+    name = os.path.basename(upstream_path)
+    if photo_set.convert == "tif-to-png":
+        return name.removesuffix(".tif") + ".png"
+    if photo_set.convert == "face-128":
+        return name.removesuffix(".jpg.chip.jpg") + ".png"
+    return name
+
+
+def converted(photo_set, content):
+    """The file as the set keeps it: as downloaded, or converted to PNG the documented way.
+
+    McMaster's TIFF files become PNG without loss (tf.image cannot read TIFF). The faces,
+    200x200 JPEG chips upstream, are resized to 128x128 with Pillow's LANCZOS filter and
+    saved as PNG (this reproduced this project's own copy pixel for pixel with Pillow 13).
+    """
+    if not photo_set.convert:
+        return content
+    with Image.open(io.BytesIO(content)) as picture:
+        picture = picture.convert("RGB")
+        if photo_set.convert == "face-128":
+            picture = picture.resize((FACE_SIZE, FACE_SIZE), Image.LANCZOS)
+        output = io.BytesIO()
+        picture.save(output, "PNG")
+    return output.getvalue()
+
+
+def download(url):
+    """The bytes at `url`; any failure of the network or the server as an OSError."""
+    try:
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response:
+            return response.read()
+    except http.client.HTTPException as error:  # such as a server that stops mid-file
+        raise OSError(f"{type(error).__name__}: {error}") from error
+
+
+def download_photo_set(name):
+    """Download photo set `name` into the Keras cache, check every file, return its folder.
+
+    Files go into a temporary folder beside the final one, which is renamed into place
+    only once every file is in and matches its sha256; any failure removes it whole.
+    """
+    photo_set, files = PHOTO_SETS[name], photo_set_files(name)
+    host = os.environ.get(MIRROR_VARIABLE, DOWNLOAD_HOST).rstrip("/")
+    final = os.path.join(keras_cache(), photo_set.folder)
+    partial = f"{final}.partial-{os.getpid()}"
+    megabytes = sum(size for _, _, size in files) / 1e6
+    print(f"downloading {name} ({len(files)} files, {megabytes:.1f} MB) from {host}/"
+          f"{photo_set.repository} at commit {photo_set.commit[:7]} into {final}", file=sys.stderr)
+    import tensorflow_logs  # noqa: F401  (here: a set that is here needs no Keras)
+    import keras
+
+    progress = keras.utils.Progbar(len(files), unit_name="file")
+    try:
+        os.makedirs(partial)
+        for count, (path, sha256, _) in enumerate(files, start=1):
+            url = f"{host}/{photo_set.repository}/{photo_set.commit}/{photo_set.prefix}{path}"
+            content = download(url)
+            if hashlib.sha256(content).hexdigest() != sha256:
+                raise DatasetError(f"{url} is not the file it should be (its sha256 differs); "
+                                   f"nothing of {name} was kept")
+            with open(os.path.join(partial, local_name(photo_set, path)), "wb") as file:
+                file.write(converted(photo_set, content))
+            progress.update(count)
+        os.replace(partial, final)
+    except OSError as error:
+        raise DatasetError(
+            f"could not download {name} ({error}). Connect to the internet (or set "
+            f"{MIRROR_VARIABLE} to a mirror), or pass --data-dir DIR (or set "
+            f"{DATA_DIR_VARIABLE}=DIR) where DIR/images/{photo_set.folder}/ holds the set"
+        ) from error
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return final
+
+
+def print_photo_sets(data_dir=None):
+    """A line for each photo set: its name, size, source, licence, and where it is here."""
+    for name, photo_set in PHOTO_SETS.items():
+        files = photo_set_files(name)
+        megabytes = sum(size for _, _, size in files) / 1e6
+        where = find_photo_set(name, data_dir) or "not here: downloads on first use"
+        print(f"{name}: {photo_set.description}\n"
+              f"    {len(files)} files, {megabytes:.1f} MB; from github.com/"
+              f"{photo_set.repository} at {photo_set.commit[:7]}, {photo_set.prefix}\n"
+              f"    licence: {photo_set.licence}\n    here: {where}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description="List the standard photo sets, or download them ahead of time "
+                    "(each is also downloaded on first use).")
+    parser.add_argument("--list", action="store_true",
+                        help="print each set, its size, source and licence, and where it is here")
+    parser.add_argument("--download", nargs="+", metavar="NAME",
+                        choices=[*PHOTO_SETS, "all"],
+                        help=f"download these sets unless they are here: "
+                             f"{', '.join(PHOTO_SETS)}, or all")
+    parser.add_argument("--data-dir", default=None,
+                        help=f"a folder whose images/<Set>/ holds sets already (default: "
+                             f"${DATA_DIR_VARIABLE} if set)")
+    args = parser.parse_args(argv)
+    if not (args.list or args.download):
+        parser.error("say --list or --download NAME")
+    if args.list:
+        print_photo_sets(args.data_dir)
+    names = list(PHOTO_SETS) if "all" in (args.download or []) else args.download or []
+    for name in names:
+        try:
+            print(f"{name}: {photo_set_folder(name, args.data_dir)}")
+        except DatasetError as error:
+            sys.exit(f"error: {error}")
+
+
+if __name__ == "__main__":
+    main()

@@ -88,8 +88,9 @@ def in_notebook():
 def add_folder_arguments(parser):
     """The options of learning from a folder of pictures (train_conv.py)."""
     parser.add_argument("--test-dataset", default=None,
-                        help="with a folder --dataset: a folder of test pictures (default: "
-                             "every fifth picture of --dataset, never trained on)")
+                        help="with a folder --dataset: a folder of test pictures, or a "
+                             "photo set (default: every fifth picture of --dataset, never "
+                             "trained on)")
     parser.add_argument("--channels", type=int, choices=(1, 3), default=3,
                         help="with a folder --dataset: 1 = grey, 3 = colour (default: 3)")
     parser.add_argument("--image-size", type=positive_int, default=128,
@@ -113,13 +114,15 @@ def build_parser(description, recipes, default_model, folders):
                         help=f"the model preset (default: {default_model}). {models_help}")
     parser.add_argument("--dataset", default="mnist",
                         help="the images to learn from: mnist, fashion_mnist" +
-                             (", or a folder of PNG/JPEG pictures" if folders else "") +
-                             " (default: mnist)")
+                             (", a photo set (" + ", ".join(data.PHOTO_SETS) + ": python "
+                              "data.py --list), or a folder of PNG/JPEG pictures"
+                              if folders else "") + " (default: %(default)s)")
     if folders:
         add_folder_arguments(parser)
     parser.add_argument("--data-dir", default=None,
-                        help=f"a folder with mnist/ and fashion-mnist/ IDX files (default: "
-                             f"${data.DATA_DIR_VARIABLE} if set, else download with keras.datasets)")
+                        help=f"a folder with mnist/ and fashion-mnist/ IDX files, and photo "
+                             f"sets in images/<Set>/ (default: ${data.DATA_DIR_VARIABLE} if set, "
+                             f"else the Keras cache, where they are downloaded)")
     parser.add_argument("--noise", "--noise-kind", choices=noise.NOISE_KINDS, default=None,
                         help="the kind of noise to remove (default: the preset's own, "
                              "listed under --model)")
@@ -245,16 +248,17 @@ def check_dataset(parser, args, recipe, folders):
     """A dataset is mnist, fashion_mnist or, where the script takes them, a folder."""
     if args.dataset in data.DATASETS and recipe.photos_only:
         parser.error(f"argument --dataset: {args.model} is made for photos whose sides divide "
-                     "by 8, not for 28x28 images: pass a folder of pictures")
+                     "by 8, not for 28x28 images: name a photo set (such as faces) or a folder")
     if args.dataset in data.DATASETS:
         return
     if not folders:
         parser.error(f"argument --dataset: choose one of {', '.join(data.DATASETS)} "
                      "(train_conv.py learns from folders of pictures)")
     for option, folder in (("--dataset", args.dataset), ("--test-dataset", args.test_dataset)):
-        if folder is not None and not os.path.isdir(folder):
+        if folder is not None and folder not in data.PHOTO_SETS and not os.path.isdir(folder):
             parser.error(f"argument {option}: {folder} is neither "
-                         f"{' nor '.join(data.DATASETS)} nor a folder")
+                         f"{' nor '.join(data.DATASETS)}, nor a photo set "
+                         f"({', '.join(data.PHOTO_SETS)}), nor a folder")
     if args.image_size % 8:
         parser.error(f"argument --image-size: must be a multiple of 8, not {args.image_size}")
 

@@ -12,7 +12,7 @@ How to run it:
   python train_conv.py                       # the default U-Net on MNIST, noise 0.2
   python train_conv.py --help                # every knob, and every model preset
   python train_conv.py --model small --dataset fashion_mnist --noise-level 0.5
-  python train_conv.py --model rgb128 --dataset path/to/faces128   # a folder of photos
+  python train_conv.py --model rgb128 --dataset faces    # photos: a set by name, or a folder
   python train_conv.py --noise-level 0.05:0.5    # one "blind" model for every level in the range
   python train_conv.py --distribute              # a copy of the model on every GPU
 Or as a notebook, one cell at a time (the knobs cell is tagged for papermill):
@@ -62,7 +62,7 @@ import runs
 
 # %% tags=["parameters"]
 model = "unet-psnr"  # the preset to train: see conv_models.py, or --help
-dataset = "mnist"  # mnist, fashion_mnist, or a folder of PNG/JPEG pictures
+dataset = "mnist"  # mnist, fashion_mnist, a photo set (python data.py --list) or a folder
 noise_kind = None  # gaussian, gaussian-unclipped, poisson or salt-pepper (flag: --noise)
 noise_level = None  # how strong; a range "0.05:0.5" trains one blind model for all of it
 loss = None  # mse, bce, or psnr (minus each image's PSNR)
@@ -92,8 +92,9 @@ plots.prepare(args.show)
 # ## 1. Load clean images
 #
 # Pixels in [0, 1], shaped (N, height, width, channels): (N, 28, 28, 1) for MNIST. From
-# a folder of pictures, the training pictures stay whole (a list: each batch crops them
-# afresh) and the test pictures are centre crops of `image_size`.
+# a photo set or a folder of pictures, the training pictures stay whole (a list: each
+# batch crops them afresh) and the test pictures are centre crops of `image_size`. A
+# photo set that is not on this machine yet is downloaded first, and checked.
 
 # %%
 if args.dataset in data.DATASETS:
@@ -103,7 +104,7 @@ if args.dataset in data.DATASETS:
 else:
     x_train, x_test = data.load_picture_dataset(args.dataset, args.channels, args.image_size,
                                                 args.test_dataset, args.train_limit,
-                                                args.test_limit)
+                                                args.test_limit, args.data_dir)
     crop_size = args.image_size
 print(f"{len(x_train)} training images, {len(x_test)} test images of {x_test.shape[1:]}")
 
@@ -149,7 +150,8 @@ with distribute.scope(args.distribute):
         args.learning_rate, decay_steps=args.epochs * len(train_batches), alpha=0.05)
     autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate_schedule),
                         loss=metrics.LOSSES[args.loss], metrics=[metrics.psnr])
-print(f"{autoencoder.name}: {autoencoder.count_params():,} parameters")
+    print(f"{autoencoder.name}: {autoencoder.count_params():,} parameters, training on "
+          f"{distribute.replicas()} device(s) at once")
 
 # %% [markdown]
 # ## 4. Train it

@@ -131,7 +131,8 @@ with distribute.scope(args.distribute):
         args.learning_rate, decay_steps=args.epochs * len(train_batches), alpha=0.05)
     autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate_schedule),
                         loss=metrics.LOSSES[args.loss], metrics=[metrics.psnr])
-print(f"{autoencoder.name}: {autoencoder.count_params():,} parameters")
+    print(f"{autoencoder.name}: {autoencoder.count_params():,} parameters, training on "
+          f"{distribute.replicas()} device(s) at once")
 
 # %% [markdown]
 # ## 4. Train it
