@@ -241,11 +241,14 @@ def model_name_and_metrics(path):
 
 def how_trained(metrics_path):
     """The recipe in a model's metrics.json, in a few words, for the table."""
-    run = files.read_json(metrics_path, None)
-    if run is None:
-        return "trained model"
-    return (f"{run['model']}, {run['loss']}, {run['epochs']} epochs, trained on "
-            f"{run['dataset']} at {run['noise']} {noise.level_text(run['noise_level'])}")
+    try:
+        run = files.read_json(metrics_path, None)
+        if run is None:
+            return "trained model"
+        return (f"{run['model']}, {run['loss']}, {run['epochs']} epochs, trained on "
+                f"{run['dataset']} at {run['noise']} {noise.level_text(run['noise_level'])}")
+    except (OSError, ValueError, KeyError, TypeError) as error:  # damaged, or not a run's
+        return f"trained model ({os.path.basename(metrics_path)} is unreadable: {error!r})"
 
 
 def denoise_with_model(model, noisy, ensemble=False):
@@ -375,8 +378,8 @@ def main(argv=None):
         clean, tuning_clean = load_images(args)
     except data.DatasetError as error:
         sys.exit(f"error: {error}")
-    os.makedirs(args.out, exist_ok=True)
     models = load_models(args.models)
+    os.makedirs(args.out, exist_ok=True)
     # "spawn": fresh worker processes, rather than forks of this one and its TensorFlow threads.
     with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         rows, noisy, outputs = score_everything(pool, args, args.noise_level, models, clean,

@@ -12,7 +12,7 @@ Where the images come from:
 - otherwise `keras.datasets`, which downloads each dataset once and caches it in
   ~/.keras/datasets.
 
-A folder of PNG or JPEG pictures (photos: BSD68, Kodak24, faces, your own) loads with
+A folder of PNG, JPEG or TIFF pictures (photos: BSD68, Kodak24, faces, your own) loads with
 `load_folder` as a list of float32 images in [0, 1], one (height, width, channels) array
 each, since the pictures of a folder need not share one size; `load_picture_dataset`
 splits one into training pictures (cropped at random while training) and test crops.
@@ -32,15 +32,15 @@ and whether it is here; `python data.py --download bsd68 cbsd68` (or `all`) fetc
 """
 
 import argparse
+import gzip
 import hashlib
 import http.client
 import io
-import gzip
 import os
 import shutil
 import sys
-import urllib.error
 import urllib.request
+import zlib
 from typing import NamedTuple
 
 import numpy as np
@@ -58,10 +58,18 @@ IDX_FILES = {
     "test_images": "t10k-images-idx3-ubyte.gz",
     "test_labels": "t10k-labels-idx1-ubyte.gz",
 }
+# Pictures smaller than this many pixels a side are refused, for training and denoising.
+MIN_SIDE = 16
 # With no test folder, every TEST_EVERY-th picture of a folder is kept for testing.
 TEST_EVERY = 5
 # The files a folder of pictures is read from; anything else in the folder is left alone.
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+# The 8-bit pixel modes of Pillow a picture may come in, and the mode each is read as
+# (None: RGB, or RGBA where the palette has a transparent colour).
+EIGHT_BIT_MODES = {"1": "L", "L": "L", "LA": "LA", "La": "LA", "P": None, "PA": "RGBA",
+                   "RGB": "RGB", "RGBA": "RGBA", "RGBa": "RGBA"}
+# Pillow's modes of 16-bit grey pictures (16-bit PNGs go to pypng, which reads them all).
+SIXTEEN_BIT_GREY_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 # The first 8 bytes of every PNG file.
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # The weights of R, G and B in a grey level (ITU-R BT.601, as Pillow's "L" mode uses).
@@ -137,7 +145,7 @@ def read_idx(path):
     try:
         with opener(path, "rb") as file:
             content = file.read()
-    except (OSError, EOFError) as error:  # missing, unreadable, truncated or not gzip
+    except (OSError, EOFError, zlib.error) as error:  # missing, truncated, corrupt, not gzip
         raise DatasetError(f"cannot read {path}: {error}") from error
     if len(content) < 4 or content[:3] != b"\x00\x00\x08":
         raise DatasetError(f"{path} is not an IDX file of unsigned bytes")
@@ -210,21 +218,32 @@ def load_dataset(name, data_dir=None, train_limit=None, test_limit=None):
 
 
 def read_image(path):
-    """Read one PNG or JPEG file: (float32 array (H, W, C) in [0, 1], bits per channel).
+    """Read one PNG, JPEG or TIFF file: (float32 array (H, W, C) in [0, 1], bits per channel).
 
     C is 1 (grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA), as stored; bits is 8 or 16.
-    Palette and black-and-white pictures are expanded to RGB or grey first. Pillow reads
-    every picture except 16-bit PNGs, which it would cut to 8 bits: pypng reads those.
+    Accepted: 8-bit pictures of every kind (palette and black-and-white ones are expanded
+    to RGB or grey), 16-bit PNGs of every kind (pypng reads them: Pillow would cut them
+    to 8 bits), and 16-bit grey TIFFs. Each is divided by its largest value, 255 or
+    65535, so a picture written back at its own bit depth has its own pixels again.
+    Refused, with DatasetError: float or 32-bit pixels (their range is not fixed), CMYK
+    and other colour spaces, and 16-bit colour TIFFs, which Pillow cannot read whole.
     """
     try:
         if png_bit_depth(path) == 16:
             return read_png16(path), 16
         with Image.open(path) as picture:
             picture.load()
-    except (OSError, UnidentifiedImageError, Image.DecompressionBombError, png.Error) as error:
+            bits = max(picture.tag_v2.get(258, (8,))) if picture.format == "TIFF" else 8
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError, png.Error,
+            zlib.error, EOFError) as error:  # zlib: compressed data that fails its check
         raise DatasetError(f"cannot read {path}: {error}") from error
-    modes = {"1": "L", "L": "L", "LA": "LA", "RGBA": "RGBA", "PA": "RGBA"}
-    mode = modes.get(picture.mode, "RGBA" if "transparency" in picture.info else "RGB")
+    if picture.mode in SIXTEEN_BIT_GREY_MODES:
+        return (np.asarray(picture, dtype=np.float32) / 65535.0)[..., np.newaxis], 16
+    if picture.mode not in EIGHT_BIT_MODES or bits > 8:
+        raise DatasetError(f"cannot read {path}: its pixels ({picture.mode}, {bits} bits a "
+                           "channel) are not 8-bit, 16-bit grey or 16-bit PNG; save it as an "
+                           "8- or 16-bit PNG")
+    mode = EIGHT_BIT_MODES[picture.mode] or ("RGBA" if "transparency" in picture.info else "RGB")
     pixels = np.asarray(picture.convert(mode), dtype=np.float32) / 255.0
     return pixels.reshape(*pixels.shape[:2], -1), 8
 
@@ -319,7 +338,11 @@ def load_picture_dataset(folder, channels, image_size, test_folder=None,
         raise DatasetError(f"{folder} has too few pictures to keep some for testing")
 
     def read(path):
-        return to_channels(read_image(path)[0], channels)
+        image = read_image(path)[0]
+        if min(image.shape[:2]) < MIN_SIDE:
+            raise DatasetError(f"{path}: {image.shape[1]}x{image.shape[0]} pixels is too small "
+                               f"to learn from (at least {MIN_SIDE}x{MIN_SIDE})")
+        return to_channels(image, channels)
 
     train = [read(path) for path in train_paths[:train_limit]]
     test = np.stack([centre_crop(read(path), image_size) for path in test_paths[:test_limit]])

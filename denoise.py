@@ -3,7 +3,9 @@
   python denoise.py --model runs/unet-psnr-mnist/model.keras photo.png [more.png ...] --out DIR
 
 Writes DIR/<name>_denoised.png for each picture, at the picture's own size, channels and
-bit depth (8 or 16 bits; a JPEG gives an 8-bit PNG, so no second lossy compression).
+bit depth: 8 bits (any PNG, JPEG or TIFF; a JPEG gives a PNG, so no second lossy
+compression, and a palette picture an RGB one) or 16 bits (any PNG, a grey TIFF). Float
+and 32-bit pixels, and other colour spaces (CMYK), are refused in one line.
 
 How a model meets a picture of any size:
 - a fully convolutional model (every preset of train_conv.py) takes the picture whole,
@@ -27,14 +29,18 @@ For learners: `--add-noise gaussian --noise-level 0.2` first corrupts a clean pi
 then saves the noisy picture too, with a figure of the clean, noisy and denoised
 versions side by side, and prints both PSNRs.
 
-Bad input (a missing, empty, truncated or non-image file, a picture too small or absurdly
-large) gets one line on stderr; the other pictures are still denoised, and the exit code
-is 1. No input file is ever written over, nor an earlier output unless --overwrite.
+Bad input (a missing, empty, truncated, corrupt or non-image file, a picture too small or
+absurdly large, an output that cannot be written) gets one line on stderr; the other
+pictures are still denoised, and the exit code is 1. No input file is ever written over,
+nor an earlier output unless --overwrite, also when two runs write the same name at once.
+Ctrl-C or SIGTERM stops it with one line; every picture written by then is whole.
 """
 
 import argparse
 import os
+import signal
 import sys
+import zipfile
 
 import tensorflow_logs  # noqa: F401  (before Keras: keeps TensorFlow's C++ logs quiet)
 
@@ -58,9 +64,10 @@ TILE_OVERLAP = 1 / 4
 TILES_PER_BATCH = 4
 # Pictures are padded to a multiple of this for a fully convolutional model.
 PAD_MULTIPLE = 8
-# Pictures outside these bounds are refused: too small to denoise, or absurdly large.
-MIN_SIDE = 16
+# Pictures larger than this are refused (the smallest: data.MIN_SIDE, as for training).
 MAX_PIXELS = 100_000_000
+# The smallest --tile: below it, tiles are mostly overlap, and a picture takes minutes.
+MIN_TILE = 32
 # The noise that --add-noise draws: seeded, so a demo gives the same numbers every time.
 DEMO_NOISE_SEED = noise.TEST_NOISE_SEED
 # The eight orientations of --self-ensemble: (quarter turns, mirrored or not).
@@ -75,7 +82,8 @@ def parse_arguments(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("pictures", nargs="+", metavar="PICTURE",
-                        help="PNG or JPEG files to denoise")
+                        help="PNG, JPEG or TIFF files to denoise (8-bit, 16-bit PNG, or "
+                             "16-bit grey TIFF)")
     parser.add_argument("--model", required=True,
                         help="a trained model.keras file (from train_conv.py or train_dense.py)")
     parser.add_argument("--out", default="denoised",
@@ -95,7 +103,8 @@ def parse_arguments(argv=None):
                              "which have an up and a down (default: once)")
     parser.add_argument("--tile", type=runs.positive_int, default=TILE_SIZE,
                         help=f"largest side, in pixels, that a fully convolutional model "
-                             f"sees at once; larger pictures go in tiles (default: {TILE_SIZE})")
+                             f"sees at once; larger pictures go in tiles; a multiple of "
+                             f"{PAD_MULTIPLE}, at least {MIN_TILE} (default: {TILE_SIZE})")
     args = parser.parse_args(argv)
     if args.noise_level is not None and args.add_noise is None:
         parser.error("argument --noise-level: only with --add-noise")
@@ -106,7 +115,9 @@ def parse_arguments(argv=None):
             noise.check_level(args.add_noise, args.noise_level)
         except ValueError as error:
             parser.error(f"argument --noise-level: {error}")
-    args.tile = max(PAD_MULTIPLE, args.tile - args.tile % PAD_MULTIPLE)
+    if args.tile < MIN_TILE or args.tile % PAD_MULTIPLE:
+        parser.error(f"argument --tile: must be a multiple of {PAD_MULTIPLE} and at least "
+                     f"{MIN_TILE}, not {args.tile}")
     return args
 
 
@@ -116,6 +127,9 @@ def load_model(path):
     """Load a model.keras with safe mode on, and check that it maps images to images."""
     if not os.path.isfile(path):
         raise PictureError(f"{path}: no such model file")
+    if not zipfile.is_zipfile(path):
+        raise PictureError(f"{path}: not a .keras model file (one is a zip archive; this "
+                           "one is not, or it is cut short)")
     try:
         model = keras.saving.load_model(path, safe_mode=True)
     except Exception as error:  # not a zip, not a Keras model, an unknown layer...
@@ -169,7 +183,12 @@ def denoise_with_tiles(model, image, tile_size):
     for first in range(0, len(corners), TILES_PER_BATCH):
         batch = corners[first : first + TILES_PER_BATCH]
         tiles = np.stack([padded[top : top + tile[0], left : left + tile[1]] for top, left in batch])
-        for (top, left), output in zip(batch, model.predict(tiles, verbose=0)):
+        outputs = model.predict(tiles, verbose=0)
+        if outputs.shape != tiles.shape:
+            raise ValueError(f"the model turns {tiles.shape[1]}x{tiles.shape[2]}x"
+                             f"{tiles.shape[3]} pixels into {'x'.join(map(str, outputs.shape[1:]))}:"
+                             " a denoiser must keep the size")
+        for (top, left), output in zip(batch, outputs):
             total[top : top + tile[0], left : left + tile[1]] += weights * output
             weight_sum[top : top + tile[0], left : left + tile[1]] += weights
     return (total / weight_sum)[:height, :width]
@@ -244,10 +263,10 @@ def read_picture(path):
         with Image.open(path) as picture:  # reads the header only: is the size sane?
             width, height = picture.size
     except Exception as error:
-        raise PictureError(f"{path}: not a PNG or JPEG picture ({error})") from None
-    if min(width, height) < MIN_SIDE:
+        raise PictureError(f"{path}: not a PNG, JPEG or TIFF picture ({error})") from None
+    if min(width, height) < data.MIN_SIDE:
         raise PictureError(f"{path}: {width}x{height} pixels is too small (at least "
-                           f"{MIN_SIDE}x{MIN_SIDE})")
+                           f"{data.MIN_SIDE}x{data.MIN_SIDE})")
     if width * height > MAX_PIXELS:
         raise PictureError(f"{path}: {width}x{height} pixels is more than the "
                            f"{MAX_PIXELS:,} pixels we accept")
@@ -257,8 +276,10 @@ def read_picture(path):
         raise PictureError(str(error)) from None
 
 
-def write_picture(path, pixels, bits):
-    """Write (H, W, C) pixels in [0, 1] as an 8- or 16-bit PNG, whole or not at all."""
+def write_picture(path, pixels, bits, overwrite=False):
+    """Write (H, W, C) pixels in [0, 1] as an 8- or 16-bit PNG, whole or not at all; over an
+    existing file only with `overwrite` (else FileExistsError, even if another process
+    made it a moment ago)."""
     integer_type = np.uint16 if bits == 16 else np.uint8
     integers = np.round(np.clip(pixels, 0.0, 1.0) * (2**bits - 1)).astype(integer_type)
     height, width, channels = integers.shape
@@ -272,7 +293,7 @@ def write_picture(path, pixels, bits):
         else:
             Image.fromarray(integers[..., 0] if channels == 1 else integers).save(temporary, "PNG")
 
-    files.replace_atomically(path, write)
+    (files.replace_atomically if overwrite else files.create_atomically)(path, write)
 
 
 def output_paths(path, args):
@@ -304,15 +325,26 @@ def denoise_file(model, path, args):
     noisy = colour
     if args.add_noise:
         noisy = noise.add_noise(colour, args.add_noise, args.noise_level, DEMO_NOISE_SEED)
-    denoised = denoise_picture(model, noisy, args.tile, args.self_ensemble)
+    try:
+        denoised = denoise_picture(model, noisy, args.tile, args.self_ensemble)
+    except ValueError as error:  # a model whose output is not the size of its input
+        raise PictureError(f"{path}: {error}") from None
 
     def with_alpha(image):
         return np.concatenate([image, alpha], axis=-1) if has_alpha else image
 
-    write_picture(paths["denoised"], with_alpha(denoised), bits)
+    try:
+        write_picture(paths["denoised"], with_alpha(denoised), bits, args.overwrite)
+        if args.add_noise:
+            noisy = np.clip(noisy, 0.0, 1.0)  # unclipped noise leaves [0, 1]; a picture cannot
+            write_picture(paths["noisy"], with_alpha(noisy), bits, args.overwrite)
+    except FileExistsError as error:
+        raise PictureError(f"{path}: {error.filename} was written meanwhile by another "
+                           "process (--overwrite to replace it)") from None
+    except OSError as error:  # a full disk, a folder that became read-only
+        raise PictureError(f"{path}: cannot write {error.filename or args.out}: "
+                           f"{error.strerror or error}") from None
     if args.add_noise:
-        noisy = np.clip(noisy, 0.0, 1.0)  # unclipped noise leaves [0, 1]; a picture cannot
-        write_picture(paths["noisy"], with_alpha(noisy), bits)
         before = metrics.image_quality([colour], [noisy])["psnr"]
         after = metrics.image_quality([colour], [denoised])["psnr"]
         plots.save_rows(paths["side_by_side"], [colour], {"noisy": [noisy], "denoised": [denoised]},
@@ -322,14 +354,34 @@ def denoise_file(model, path, args):
     print(f"{path} -> {paths['denoised']}")
 
 
+def stop_cleanly_on_signals():
+    """Ctrl-C and SIGTERM stop with one line and exit 130 / 143. Every output is written
+    under a temporary name and renamed, and the exit removes the one being written, so
+    each picture written by then is whole, and no other file is left."""
+
+    def stop(signal_number, frame):
+        print(f"\n{signal.Signals(signal_number).name}: stopped; every picture written so "
+              "far is whole", file=sys.stderr)
+        sys.exit(128 + signal_number)
+
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signal_number, stop)
+
+
 def main(argv=None):
     args = parse_arguments(argv)
+    stop_cleanly_on_signals()
     plots.prepare(show=False)
     try:
         model = load_model(args.model)
     except PictureError as error:
         sys.exit(f"error: {error}")
-    os.makedirs(args.out, exist_ok=True)
+    try:
+        os.makedirs(args.out, exist_ok=True)
+    except OSError as error:  # a file of that name, a read-only place
+        sys.exit(f"error: --out {args.out}: cannot make that folder ({error.strerror})")
+    if not os.access(args.out, os.W_OK):
+        sys.exit(f"error: --out {args.out}: cannot write in that folder")
     failures = 0
     for path in args.pictures:
         try:

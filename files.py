@@ -1,25 +1,62 @@
 """Files that appear whole or not at all, so a stop at any moment leaves no half-written file.
 
-Every file a run, `compare.py` or `denoise.py` writes goes through `replace_atomically`:
-write under a temporary name beside the target, then rename. A rename within one folder
-is atomic, so a reader (or a `--resume` after a crash) sees the old file or the new one,
-never a torn one.
+Every file a run, `compare.py` or `denoise.py` writes goes through `replace_atomically`
+(or `create_atomically`): write under a temporary name beside the target, then rename
+(or link). A rename within one folder is atomic, so a reader (or a `--resume` after a
+crash) sees the old file or the new one, never a torn one. Each process has temporary
+names of its own, so two processes writing one file never write into the same one.
 """
 
+import errno
 import json
 import os
+import shutil
+
+
+def temporary_name(path):
+    """Where to write `path` first: a.weights.h5 -> a.partial-<process id>.weights.h5.
+
+    Every extension is kept, since Keras and matplotlib read the format from them (Keras
+    wants weights files to end in .weights.h5).
+    """
+    folder, name = os.path.split(path)
+    stem, dot, extensions = name.partition(".")
+    return os.path.join(folder, f"{stem}.partial-{os.getpid()}{dot}{extensions}")
 
 
 def replace_atomically(path, write):
     """Call write(temporary_path), then rename it to `path`: the file appears whole or not at all."""
-    root, extension = os.path.splitext(path)
-    temporary = f"{root}.partial{extension}"  # Keras and matplotlib want the extension kept
+    temporary = temporary_name(path)
     try:
         write(temporary)
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
+
+
+def create_atomically(path, write):
+    """As replace_atomically, but never over a file: FileExistsError if `path` exists, also
+    when another process made it a moment ago (a hard link is made or refused in one step)."""
+    temporary = temporary_name(path)
+    try:
+        write(temporary)
+        os.link(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def check_free_space(folder, needed_bytes, what):
+    """Raise OSError (ENOSPC) before writing `what` into `folder`, rather than halfway.
+
+    Some writers cannot fail cleanly once the disk fills under them: h5py, which writes
+    Keras' weights, then prints tracebacks as it cleans up, and can crash the process.
+    """
+    free = shutil.disk_usage(folder).free
+    if free < needed_bytes:
+        raise OSError(errno.ENOSPC, f"no room for {what}: {free / 1e6:.1f} MB free, "
+                                    f"{needed_bytes / 1e6:.1f} MB needed", folder)
 
 
 def write_json(path, content):

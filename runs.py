@@ -24,6 +24,7 @@ import time
 from typing import Callable, NamedTuple
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 import data
@@ -46,6 +47,9 @@ BACKUP_FOLDER = "backup"  # weights and optimizer state after the last finished 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # What a knob may hold: anything else of the same name (a module) is not a knob.
 KNOB_TYPES = (bool, int, float, str, list, tuple)
+# The arguments a resumed run must find in arguments.json.
+RESUMED_ARGUMENTS = ("model", "dataset", "noise", "noise_level", "loss", "epochs",
+                     "batch_size", "learning_rate", "seed")
 # Arguments that say how to run, not what to train: --resume may change them.
 HOW_TO_RUN = ("resume", "quiet", "show", "tensorboard", "overwrite", "out", "data_dir",
               "distribute")
@@ -297,8 +301,47 @@ def restore_arguments(parser, args):
     if os.path.exists(os.path.join(args.out, FAILED_FILE)):
         parser.error(f"argument --resume: the run in {args.out} failed (see {FAILED_FILE}); "
                      "start a new one")
-    vars(args).update(files.read_json(arguments_path, {}))
+    try:
+        arguments = read_resume_state(args.out)
+    except ValueError as error:
+        parser.error(f"argument --resume: {error}; the run cannot be continued: start a new one")
+    vars(args).update(arguments)
     print(f"resuming the run in {args.out}")
+
+
+def read_resume_state(folder):
+    """The arguments of the run in `folder`, once every file a resume reads is checked.
+
+    ValueError, naming the file and what is wrong with it, where one is empty, cut short,
+    or not what it should be: arguments.json, epochs.json, and the backup's metadata and
+    weights (a hand-edited or damaged folder; the run's own writes are atomic).
+    """
+    def read(name, kind):
+        path = os.path.join(folder, name)
+        try:
+            content = files.read_json(path, kind())
+        except (OSError, ValueError) as error:
+            raise ValueError(f"{path} is unreadable ({error})") from None
+        if not isinstance(content, kind):
+            raise ValueError(f"{path} holds no {kind.__name__}")
+        return path, content
+
+    path, arguments = read(ARGUMENTS_FILE, dict)
+    missing = [key for key in RESUMED_ARGUMENTS if key not in arguments]
+    if missing:
+        raise ValueError(f"{path} lacks {', '.join(missing)}")
+    read(EPOCHS_FILE, list)
+    path, metadata = read(os.path.join(BACKUP_FOLDER, "training_metadata.json"), dict)
+    weights = os.path.join(folder, BACKUP_FOLDER, "latest.weights.h5")
+    if os.path.exists(weights):
+        import h5py  # Keras' own format library, installed with it
+
+        try:
+            with h5py.File(weights, "r"):
+                pass
+        except OSError as error:
+            raise ValueError(f"{weights} is unreadable ({error})") from None
+    return arguments
 
 
 def new_run_folder(name):
@@ -313,7 +356,8 @@ def new_run_folder(name):
 def start(args):
     """Say what the run does; from here on, stop cleanly on a signal and fail in one line.
 
-    A data set that cannot be read then ends the run with one line and FAILED.txt, not a
+    A data set that cannot be read then ends the run with one line and FAILED.txt, and a
+    file that cannot be written (a full disk) with one line saying how to resume, not a
     traceback. In a notebook the kernel keeps its own Ctrl-C (interrupt) and error display.
     """
     print(f"{args.model} on {args.dataset}, {args.noise} noise at "
@@ -323,17 +367,29 @@ def start(args):
         f"its batch of {args.batch_size} between them" if args.distribute else ""))
     if not in_notebook():
         stop_cleanly_on_signals(args.out)
-        sys.excepthook = one_line_for_data_errors(args.out, sys.excepthook)
+        sys.excepthook = one_line_errors(args.out, sys.excepthook)
 
 
-def one_line_for_data_errors(folder, usual_hook):
-    """An excepthook: a data.DatasetError ends the run with FAILED.txt and one line, exit 1."""
+def one_line_errors(folder, usual_hook):
+    """An excepthook for the errors a user meets, each said in one line (exit code 1).
+
+    A data.DatasetError: the run cannot work, FAILED.txt says why. An OSError (a full
+    disk, a folder that became read-only): every finished epoch is backed up whole, so
+    the run can continue once the cause is fixed.
+    """
 
     def hook(kind, error, trace):
-        if not issubclass(kind, data.DatasetError):
-            return usual_hook(kind, error, trace)
-        write_failed(folder, str(error))
-        print(f"error: {error}", file=sys.stderr)  # and Python exits with code 1
+        if issubclass(kind, data.DatasetError):
+            write_failed(folder, str(error))
+            print(f"error: {error}", file=sys.stderr)
+        elif issubclass(kind, OSError):
+            where = f"{error.filename}: " if error.filename else ""
+            print(f"error: {where}{error.strerror or error}; stopped after "
+                  f"{finished_epochs(folder)} finished epoch(s): fix that, then continue with: "
+                  f"python {os.path.basename(sys.argv[0])} --resume --out {folder}",
+                  file=sys.stderr)
+        else:
+            usual_hook(kind, error, trace)
 
     return hook
 
@@ -357,14 +413,26 @@ def stop_cleanly_on_signals(folder):
     at all, so stopping at any moment loses at most the epoch in progress.
     """
     def stop(signal_number, frame):
-        finished = len(files.read_json(os.path.join(folder, EPOCHS_FILE), [None])) - 1
-        print(f"\n{signal.Signals(signal_number).name}: stopped after {finished} finished "
-              f"epoch(s); continue with: python {os.path.basename(sys.argv[0])} --resume "
-              f"--out {folder}", file=sys.stderr)
+        name = signal.Signals(signal_number).name
+        if os.path.exists(os.path.join(folder, METRICS_FILE)):  # every file is written
+            print(f"\n{name}: the run had finished; its files are in {folder}",
+                  file=sys.stderr, flush=True)
+            os._exit(0)  # at once: Python's own exit handlers are what a stop interrupts
+        print(f"\n{name}: stopped after {finished_epochs(folder)} finished epoch(s); continue "
+              f"with: python {os.path.basename(sys.argv[0])} --resume --out {folder}",
+              file=sys.stderr)
         sys.exit(128 + signal_number)
 
     for signal_number in STOP_SIGNALS:
         signal.signal(signal_number, stop)
+
+
+def finished_epochs(folder):
+    """How many epochs epochs.json records as finished ("?" if it cannot be read)."""
+    try:
+        return len(files.read_json(os.path.join(folder, EPOCHS_FILE), [None])) - 1
+    except (OSError, ValueError, TypeError):
+        return "?"
 
 
 @contextlib.contextmanager
@@ -387,22 +455,30 @@ def stop_signals_held():
 
 class Backup(keras.callbacks.BackupAndRestore):
     """Back up the weights and the optimizer after each epoch in <out>/backup, where
-    --resume continues from; Keras' BackupAndRestore, which a stop cannot catch halfway.
+    --resume continues from: Keras' BackupAndRestore, with each file written whole.
 
-    A signal handler runs between any two Python steps, also halfway through writing the
-    weights file. Exiting there closes the file cleanly but incomplete: it opens, yet lacks
-    the later layers, and --resume fails on it (Keras falls back to its previous backup
-    only when the file does not open at all). So a stop that comes while the backup is
-    written waits the moment it takes to finish.
+    Keras writes its backup in place: a kill halfway through leaves a weights file that
+    opens but lacks its later layers, or one of a few bytes, and the run can no longer
+    resume. Here each file is written under a temporary name and renamed, so a kill at
+    any moment, even SIGKILL, leaves the last whole backup. A Ctrl-C or SIGTERM that
+    comes while it is written waits the moment it takes to finish, so the epoch is kept.
     """
 
     def __init__(self, folder):
-        super().__init__(os.path.join(folder, BACKUP_FOLDER), double_checkpoint=True,
-                         delete_checkpoint=False)
+        super().__init__(os.path.join(folder, BACKUP_FOLDER), delete_checkpoint=False)
 
     def on_epoch_end(self, epoch, logs=None):
         with stop_signals_held():
             super().on_epoch_end(epoch, logs)
+
+    def _save_model(self):
+        """What BackupAndRestore saves, each file written whole or not at all."""
+        os.makedirs(self.backup_dir, exist_ok=True)
+        files.check_free_space(self.backup_dir, saved_bytes(self.model), "the backup")
+        files.replace_atomically(self._weights_path,
+                                 lambda path: self.model.save_weights(path, overwrite=True))
+        files.write_json(self._training_metadata_path,
+                         {"epoch": self._current_epoch, "batch": self._last_batch_seen})
 
 
 class EpochLog(keras.callbacks.Callback):
@@ -457,6 +533,13 @@ class EpochLog(keras.callbacks.Callback):
         return sum(entry["seconds"] for entry in self.entries[1:])
 
 
+def saved_bytes(model):
+    """A generous estimate of the bytes that saving `model` with its optimizer takes."""
+    optimizer = model.optimizer.variables if model.optimizer else []
+    return int(1.2 * sum(math.prod(variable.shape) * np.dtype(variable.dtype).itemsize
+                         for variable in [*model.variables, *optimizer])) + 2**20
+
+
 def progress_bar(quiet):
     """fit's `verbose`: Keras' step-by-step progress bar only on a terminal. In a log
     file its redraws add up to megabytes of escape codes; EpochLog prints a line per
@@ -495,6 +578,7 @@ def finish(args, model, epoch_log, scores, train_images):
         "train_images": train_images, "seed": args.seed, "backend": keras.backend.backend(),
         "devices": args.distribute, "history": epoch_log.history,
     }
+    files.check_free_space(args.out, saved_bytes(model), MODEL_FILE)
     files.replace_atomically(os.path.join(args.out, MODEL_FILE), model.save)
     files.write_json(os.path.join(args.out, METRICS_FILE), results)
     shutil.rmtree(os.path.join(args.out, BACKUP_FOLDER), ignore_errors=True)  # done with it

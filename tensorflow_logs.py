@@ -8,7 +8,7 @@ TF_CPP_MIN_LOG_LEVEL hides what TensorFlow logs once its logging has started; th
 lines it writes before that ("All log messages before absl::InitializeLog() is called
 are written to STDERR") ignore the level, so TensorFlow is imported here with the
 process's standard error pointed at /dev/null for that moment. A Python error in the
-import is still shown whole.
+import is still shown whole; a Ctrl-C during it ends the program with one line.
 
 To see everything, set TF_CPP_MIN_LOG_LEVEL=0: this module then changes nothing. Any
 other value is raised to 3 (TensorFlow itself sets 1 in its process, and every process
@@ -34,7 +34,12 @@ def standard_error_discarded():
         os.close(saved)
 
 
-if os.environ.get("TF_CPP_MIN_LOG_LEVEL") != "0":
+QUIET = os.environ.get("TF_CPP_MIN_LOG_LEVEL") != "0"
+if QUIET:
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    with standard_error_discarded():
+try:  # the import takes seconds: a Ctrl-C meanwhile ends it with one line, not a traceback
+    with standard_error_discarded() if QUIET else contextlib.nullcontext():
         import tensorflow  # noqa: F401  (the import that logs before logging starts)
+except KeyboardInterrupt:
+    print("stopped while TensorFlow was starting", file=sys.stderr)
+    sys.exit(130)

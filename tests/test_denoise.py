@@ -175,7 +175,7 @@ def test_add_noise_saves_noisy_and_denoised_side_by_side_and_prints_both_psnrs(p
 
 @pytest.mark.parametrize("make_model, message", [
     (lambda path: None, "no such model file"),
-    (lambda path: path.write_text("junk"), "not a Keras model file"),
+    (lambda path: path.write_text("junk"), "not a .keras model file"),
 ])
 def test_a_bad_model_file_is_one_line(tmp_path, make_model, message):
     model_path = tmp_path / "model.keras"

@@ -1,0 +1,300 @@
+"""Faults a user will hit: each ends in one line naming the file and the reason, an exit
+code that is not 0, every input untouched, no half-written file, and every run folder
+resumable or clearly failed."""
+
+import gzip
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+import zlib
+
+import keras
+import numpy as np
+import png
+import pytest
+from PIL import Image
+
+import compare
+import conv_models
+import data
+import files
+import runs
+from conftest import REPOSITORY, read_metrics, run_script
+
+SMALL_RUN = ["--model", "small", "--train-limit", 256, "--test-limit", 64, "--batch-size", 32]
+
+
+def start(*arguments, script="train_conv.py"):
+    """Start a script with its output unbuffered, so lines arrive as printed."""
+    return subprocess.Popen([sys.executable, str(REPOSITORY / script), *map(str, arguments)],
+                            cwd=REPOSITORY, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def signal_when(process, line_start, signal_number):
+    """Send `signal_number` once the process prints a line starting with `line_start`."""
+    for line in process.stdout:
+        if line.startswith(line_start):
+            process.send_signal(signal_number)
+            break
+    return process.returncode, process.communicate(timeout=300)[0]
+
+
+# ## Corrupt pictures and data files
+
+def corrupt_png16(path):
+    """A 16-bit PNG whose compressed pixels fail zlib's check, though every chunk's CRC holds."""
+    writer = png.Writer(20, 20, greyscale=True, bitdepth=16)
+    with open(path, "wb") as file:
+        writer.write(file, np.full((20, 20), 30000, np.uint16))
+    content = bytearray(path.read_bytes())
+    start = content.index(b"IDAT") + 4
+    length = struct.unpack(">I", content[start - 8 : start - 4])[0]
+    chunk = bytearray(content[start : start + length])
+    chunk[-4:] = bytes(4 - i for i in range(4))  # the zlib stream's own checksum, wrong
+    content[start : start + length] = chunk
+    content[start + length : start + length + 4] = struct.pack(
+        ">I", zlib.crc32(b"IDAT" + bytes(chunk)))
+    path.write_bytes(bytes(content))
+
+
+def test_corrupt_compressed_data_is_a_one_line_error(tmp_path):
+    corrupt_png16(tmp_path / "bad.png")
+    with pytest.raises(data.DatasetError, match="bad.png"):
+        data.read_image(tmp_path / "bad.png")
+    (tmp_path / "bad.gz").write_bytes(gzip.compress(b"\x00\x00\x08\x01" + bytes(100))[:-30]
+                                      + bytes(30))  # a gzip stream that fails its checks
+    with pytest.raises(data.DatasetError, match="bad.gz"):
+        data.read_idx(tmp_path / "bad.gz")
+
+
+@pytest.fixture
+def identity_model(tmp_path):
+    """A saved model that returns its input: denoising changes nothing."""
+    inputs = keras.Input((None, None, 1))
+    path = tmp_path / "identity.keras"
+    keras.Model(inputs, keras.layers.Identity()(inputs)).save(path)
+    return path
+
+
+def write_picture_of_mode(path, mode, rng):
+    """A picture of Pillow's `mode` ("I;16": 16-bit grey), or 16-bit PNG ("png16-<planes>")."""
+    if mode.startswith("png16"):
+        planes = int(mode[-1])
+        pixels = rng.integers(0, 65536, (20, 24 * planes), dtype=np.uint16)
+        with open(path, "wb") as file:
+            png.Writer(24, 20, greyscale=planes <= 2, alpha=planes in (2, 4),
+                       bitdepth=16).write(file, pixels)
+        return pixels.reshape(20, 24, planes) / 65535
+    shapes = {"L": (20, 24), "LA": (20, 24, 2), "RGB": (20, 24, 3), "RGBA": (20, 24, 4)}
+    if mode == "I;16":
+        pixels = rng.integers(0, 65536, (20, 24), dtype=np.uint16)
+        Image.fromarray(pixels).save(path)
+        return pixels[..., np.newaxis] / 65535
+    pixels = rng.integers(0, 256, shapes[mode], dtype=np.uint8)
+    Image.fromarray(pixels, mode).save(path)
+    return pixels.reshape(20, 24, -1) / 255
+
+
+ACCEPTED = [("L", "png"), ("LA", "png"), ("RGB", "png"), ("RGBA", "png"), ("L", "tif"),
+            ("RGB", "tif"), ("RGBA", "tif"), ("I;16", "tif"), ("I;16", "png"),
+            ("png16-1", "png"), ("png16-2", "png"), ("png16-3", "png"), ("png16-4", "png")]
+
+
+def test_every_accepted_pixel_mode_comes_back_exactly_through_an_identity_model(
+        tmp_path, identity_model):
+    rng = np.random.default_rng(0)
+    pictures = {}
+    for mode, extension in ACCEPTED:
+        path = tmp_path / f"{mode.replace(';', '')}-{extension}.{extension}"
+        pictures[path] = write_picture_of_mode(path, mode, rng)
+    result = run_script("denoise.py", "--model", identity_model, "--out", tmp_path / "out",
+                        *pictures)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for path, pixels in pictures.items():
+        written, bits = data.read_image(tmp_path / "out" / f"{path.stem}_denoised.png")
+        assert bits == (16 if "16" in path.stem else 8), path.name
+        np.testing.assert_array_equal(written, pixels.astype(np.float32), err_msg=path.name)
+
+
+@pytest.mark.parametrize("pixels, mode", [
+    (np.full((20, 20), 0.5, np.float32), "F"),  # a float TIFF: was read nearly black
+    (np.full((20, 20), 70000, np.int32), "I"),
+    (np.zeros((20, 20, 4), np.uint8), "CMYK"),
+])
+def test_pixels_of_other_kinds_are_refused_in_one_line(tmp_path, identity_model, pixels, mode):
+    Image.fromarray(pixels, mode).save(tmp_path / "odd.tif")
+    result = run_script("denoise.py", "--model", identity_model, "--out", tmp_path / "out",
+                        tmp_path / "odd.tif")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "odd.tif" in result.stderr and "save it as an 8- or 16-bit PNG" in result.stderr
+    assert not os.listdir(tmp_path / "out")
+
+
+def test_denoise_goes_on_after_a_corrupt_picture(tmp_path, identity_model):
+    corrupt_png16(tmp_path / "bad.png")
+    Image.fromarray(np.zeros((20, 20), np.uint8)).save(tmp_path / "good.png")
+    before = (tmp_path / "bad.png").read_bytes()
+    result = run_script("denoise.py", "--model", identity_model, "--out", tmp_path / "out",
+                        tmp_path / "bad.png", tmp_path / "good.png")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "bad.png" in result.stderr.strip().splitlines()[-1]
+    assert sorted(os.listdir(tmp_path / "out")) == ["good_denoised.png"]
+    assert (tmp_path / "bad.png").read_bytes() == before
+
+
+@pytest.mark.parametrize("out", ["a_file", "a_file/below"])
+def test_an_out_that_is_a_file_or_below_one_is_one_line(tmp_path, identity_model, out):
+    (tmp_path / "a_file").write_text("mine")
+    Image.fromarray(np.zeros((20, 20), np.uint8)).save(tmp_path / "a.png")
+    result = run_script("denoise.py", "--model", identity_model, "--out", tmp_path / out,
+                        tmp_path / "a.png")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: --out")
+    assert (tmp_path / "a_file").read_text() == "mine"
+
+
+def test_a_model_that_changes_the_size_is_one_line(tmp_path):
+    inputs = keras.Input((None, None, 1))
+    shrinking = keras.Model(inputs, keras.layers.Conv2D(1, 3)(inputs))  # "valid": 2 px less
+    shrinking.save(tmp_path / "shrinking.keras")
+    Image.fromarray(np.zeros((20, 20), np.uint8)).save(tmp_path / "a.png")
+    result = run_script("denoise.py", "--model", tmp_path / "shrinking.keras", "--out",
+                        tmp_path / "out", tmp_path / "a.png")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "must keep the size" in result.stderr.strip().splitlines()[-1]
+    assert not os.listdir(tmp_path / "out")
+
+
+def test_a_tile_too_small_to_be_useful_is_refused(tmp_path, identity_model):
+    result = run_script("denoise.py", "--model", identity_model, "--tile", 3, "a.png")
+    assert result.returncode == 2 and "argument --tile" in result.stderr
+
+
+def test_training_refuses_pictures_that_denoise_py_would_refuse(tmp_path):
+    for index in range(6):
+        Image.fromarray(np.zeros((1 if index == 3 else 32, 32), np.uint8)).save(
+            tmp_path / f"{index}.png")
+    with pytest.raises(data.DatasetError, match="3.png: 32x1 pixels is too small"):
+        data.load_picture_dataset(str(tmp_path), 1, 16)
+
+
+# ## Outputs that race, and stops while writing
+
+def test_an_exclusive_create_never_replaces_a_file_made_meanwhile(tmp_path):
+    target = tmp_path / "x_denoised.png"
+
+    def another_process_wins(temporary):
+        assert files.temporary_name(str(target)) == temporary and str(os.getpid()) in temporary
+        with open(temporary, "w") as file:
+            file.write("mine")
+        target.write_text("theirs")  # the other process finishes first
+
+    with pytest.raises(FileExistsError):
+        files.create_atomically(str(target), another_process_wins)
+    assert target.read_text() == "theirs" and os.listdir(tmp_path) == ["x_denoised.png"]
+
+
+def test_sigterm_while_denoising_leaves_whole_pictures_only(tmp_path, identity_model):
+    for index in range(40):
+        Image.fromarray(np.full((300, 300), index, np.uint8)).save(tmp_path / f"{index:02d}.png")
+    pictures = sorted(tmp_path.glob("*.png"))
+    process = start("--model", identity_model, "--out", tmp_path / "out", *pictures,
+                    script="denoise.py")
+    returncode, output = signal_when(process, str(pictures[0]), signal.SIGTERM)
+    assert process.returncode == 143, output[-2000:]
+    assert "SIGTERM: stopped" in output and "Traceback" not in output
+    written = os.listdir(tmp_path / "out")
+    assert written and all(name.endswith("_denoised.png") and ".partial" not in name
+                           for name in written)
+    for name in written:
+        Image.open(tmp_path / "out" / name).load()  # each whole
+
+
+# ## Run folders: resume after damage, stops at the edges of a run
+
+@pytest.fixture
+def stopped_run(tmp_path):
+    """A run of `small` stopped by SIGINT after its first epoch: a folder --resume continues."""
+    process = start(*SMALL_RUN, "--epochs", 3, "--out", tmp_path / "run")
+    returncode, output = signal_when(process, "epoch 2/3:", signal.SIGINT)
+    assert process.returncode == 130, output[-2000:]
+    return tmp_path / "run"
+
+
+@pytest.mark.parametrize("damage, complaint", [
+    (lambda run: (run / "arguments.json").write_text(""), "arguments.json is unreadable"),
+    (lambda run: (run / "arguments.json").write_text('{"model": "small"'), "arguments.json is unreadable"),
+    (lambda run: (run / "arguments.json").write_text("{}"), "arguments.json lacks model"),
+    (lambda run: (run / "epochs.json").write_text("[{"), "epochs.json is unreadable"),
+    (lambda run: (run / "backup" / "training_metadata.json").write_text(""), "training_metadata.json is unreadable"),
+    (lambda run: (run / "backup" / "latest.weights.h5").write_bytes(b"\x89HDF" + bytes(92)), "latest.weights.h5 is unreadable"),
+])
+def test_resume_refuses_a_damaged_folder_in_one_line(stopped_run, damage, complaint, capsys):
+    damage(stopped_run)
+    with pytest.raises(SystemExit) as raised:
+        runs.parse_arguments("", conv_models.MODELS, {"__name__": "__main__", "model": "small"},
+                             argv=["--resume", "--out", str(stopped_run)])
+    assert raised.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert complaint in error and "start a new one" in error
+
+
+def test_a_kill_right_after_an_epoch_leaves_a_folder_that_resumes(tmp_path):
+    process = start(*SMALL_RUN, "--epochs", 2, "--out", tmp_path / "run")
+    signal_when(process, "epoch 1/2:", signal.SIGKILL)  # while the backup is written
+    assert process.returncode == -signal.SIGKILL
+    resumed = run_script("train_conv.py", "--resume", "--out", tmp_path / "run")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert len(read_metrics(tmp_path / "run")["history"]["loss"]) == 2
+
+
+def test_a_stop_once_every_file_is_written_says_so_and_exits_0(tmp_path):
+    (tmp_path / "metrics.json").write_text("{}")
+    code = ("import os, signal, time, runs; runs.stop_cleanly_on_signals(os.environ['RUN']); "
+            "os.kill(os.getpid(), signal.SIGTERM); time.sleep(30)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPOSITORY, capture_output=True,
+                            text=True, timeout=120, env={**os.environ, "RUN": str(tmp_path)})
+    assert result.returncode == 0 and "the run had finished" in result.stderr
+    assert "--resume" not in result.stderr
+
+
+def test_ctrl_c_while_tensorflow_starts_is_one_line(tmp_path):
+    process = subprocess.Popen([sys.executable, str(REPOSITORY / "train_conv.py"), "--help"],
+                               cwd=REPOSITORY, stderr=subprocess.PIPE, text=True,
+                               stdout=subprocess.DEVNULL)
+    time.sleep(1.5)  # Python is up, TensorFlow takes seconds more to import
+    process.send_signal(signal.SIGINT)
+    error = process.communicate(timeout=120)[1]
+    assert process.returncode == 130 and "Traceback" not in error, error[-2000:]
+    assert error.strip() == "stopped while TensorFlow was starting"
+
+
+def test_a_full_disk_is_one_line_and_the_run_can_resume(tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(disk)],
+                             capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        result = run_script("train_conv.py", *SMALL_RUN, "--epochs", 2, "--out", disk / "run")
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        last_line = result.stderr.strip().splitlines()[-1]
+        assert "no room for the backup" in last_line and "--resume" in last_line
+        assert not (disk / "run" / "FAILED.txt").exists()  # resumable, not failed
+        assert not [name for name in os.listdir(disk / "run" / "backup") if "partial" in name]
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_compare_scores_a_model_whose_metrics_file_is_damaged(tmp_path):
+    (tmp_path / "net.metrics.json").write_text('{"model": ')
+    described = compare.how_trained(str(tmp_path / "net.metrics.json"))
+    assert described.startswith("trained model (net.metrics.json is unreadable")
+    (tmp_path / "net.metrics.json").write_text(json.dumps({"model": "unet"}))
+    assert "unreadable" in compare.how_trained(str(tmp_path / "net.metrics.json"))
