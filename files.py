@@ -26,22 +26,21 @@ def temporary_name(path):
 
 def replace_atomically(path, write):
     """Call write(temporary_path), then rename it to `path`: the file appears whole or not at all."""
-    temporary = temporary_name(path)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    write_then_publish(path, write, os.replace)
 
 
 def create_atomically(path, write):
     """As replace_atomically, but never over a file: FileExistsError if `path` exists, also
     when another process made it a moment ago (a hard link is made or refused in one step)."""
+    write_then_publish(path, write, os.link)
+
+
+def write_then_publish(path, write, publish):
+    """write(temporary name), then publish(temporary name, path); no temporary file is left."""
     temporary = temporary_name(path)
     try:
         write(temporary)
-        os.link(temporary, path)
+        publish(temporary, path)
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
