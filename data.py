@@ -240,9 +240,9 @@ def read_image(path):
     if picture.mode in SIXTEEN_BIT_GREY_MODES:
         return (np.asarray(picture, dtype=np.float32) / 65535.0)[..., np.newaxis], 16
     if picture.mode not in EIGHT_BIT_MODES or bits > 8:
-        raise DatasetError(f"cannot read {path}: its pixels ({picture.mode}, {bits} bits a "
-                           "channel) are not 8-bit, 16-bit grey or 16-bit PNG; save it as an "
-                           "8- or 16-bit PNG")
+        kind = f"{picture.format} {picture.mode}" + (f", {bits} bits a channel" if bits > 8 else "")
+        raise DatasetError(f"cannot read {path}: its pixels ({kind}) are none of 8-bit, 16-bit "
+                           "grey or 16-bit PNG; save it as an 8- or 16-bit PNG")
     mode = EIGHT_BIT_MODES[picture.mode] or ("RGBA" if "transparency" in picture.info else "RGB")
     pixels = np.asarray(picture.convert(mode), dtype=np.float32) / 255.0
     return pixels.reshape(*pixels.shape[:2], -1), 8

@@ -33,7 +33,8 @@ Bad input (a missing, empty, truncated, corrupt or non-image file, a picture too
 absurdly large, an output that cannot be written) gets one line on stderr; the other
 pictures are still denoised, and the exit code is 1. No input file is ever written over,
 nor an earlier output unless --overwrite, also when two runs write the same name at once.
-Ctrl-C or SIGTERM stops it with one line; every picture written by then is whole.
+Ctrl-C or SIGTERM stops it after the picture in progress, with one line; every picture
+written by then is whole (a second Ctrl-C stops at once).
 """
 
 import argparse
@@ -327,8 +328,12 @@ def denoise_file(model, path, args):
         noisy = noise.add_noise(colour, args.add_noise, args.noise_level, DEMO_NOISE_SEED)
     try:
         denoised = denoise_picture(model, noisy, args.tile, args.self_ensemble)
-    except ValueError as error:  # a model whose output is not the size of its input
-        raise PictureError(f"{path}: {error}") from None
+    except ValueError as error:  # a model that changes the size, or cannot take this one
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise PictureError(f"{path}: {reason}") from None
+    if not np.isfinite(denoised).all():
+        raise PictureError(f"{path}: the model's output holds NaN or infinite values; "
+                           "nothing was written")
 
     def with_alpha(image):
         return np.concatenate([image, alpha], axis=-1) if has_alpha else image
@@ -338,6 +343,9 @@ def denoise_file(model, path, args):
         if args.add_noise:
             noisy = np.clip(noisy, 0.0, 1.0)  # unclipped noise leaves [0, 1]; a picture cannot
             write_picture(paths["noisy"], with_alpha(noisy), bits, args.overwrite)
+            plots.save_rows(paths["side_by_side"], [colour],
+                            {"noisy": [noisy], "denoised": [denoised]}, count=1)
+            plots.close_figures()
     except FileExistsError as error:
         raise PictureError(f"{path}: {error.filename} was written meanwhile by another "
                            "process (--overwrite to replace it)") from None
@@ -347,30 +355,42 @@ def denoise_file(model, path, args):
     if args.add_noise:
         before = metrics.image_quality([colour], [noisy])["psnr"]
         after = metrics.image_quality([colour], [denoised])["psnr"]
-        plots.save_rows(paths["side_by_side"], [colour], {"noisy": [noisy], "denoised": [denoised]},
-                        count=1)
-        plots.close_figures()
         print(f"{path}: PSNR noisy {before:.2f} dB -> denoised {after:.2f} dB")
     print(f"{path} -> {paths['denoised']}")
 
 
-def stop_cleanly_on_signals():
-    """Ctrl-C and SIGTERM stop with one line and exit 130 / 143. Every output is written
-    under a temporary name and renamed, and the exit removes the one being written, so
-    each picture written by then is whole, and no other file is left."""
+def stop_after_the_picture_in_progress():
+    """Ctrl-C and SIGTERM: finish the picture in progress, then stop with exit 130 / 143.
 
-    def stop(signal_number, frame):
-        print(f"\n{signal.Signals(signal_number).name}: stopped; every picture written so "
-              "far is whole", file=sys.stderr)
-        sys.exit(128 + signal_number)
+    Returns the list in which the signal is noted. Stopping between pictures, rather than
+    by an exception raised wherever the signal lands (also inside TensorFlow), leaves
+    every picture written whole and no temporary file. A second signal stops at once.
+    """
+    received = []
+
+    def note(signal_number, frame):
+        if received:  # the second time: at once (the file being written is removed)
+            sys.exit(128 + received[0])
+        received.append(signal_number)
+        print(f"\n{signal.Signals(signal_number).name}: stopping after the picture in "
+              "progress", file=sys.stderr)
 
     for signal_number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signal_number, stop)
+        signal.signal(signal_number, note)
+    return received
+
+
+def stop_if_asked(received):
+    """Exit 130 / 143 if a stop signal came: every picture written so far is whole."""
+    if received:
+        print(f"{signal.Signals(received[0]).name}: stopped; every picture written so far "
+              "is whole", file=sys.stderr)
+        sys.exit(128 + received[0])
 
 
 def main(argv=None):
     args = parse_arguments(argv)
-    stop_cleanly_on_signals()
+    stop_signals = stop_after_the_picture_in_progress()
     plots.prepare(show=False)
     try:
         model = load_model(args.model)
@@ -384,11 +404,13 @@ def main(argv=None):
         sys.exit(f"error: --out {args.out}: cannot write in that folder")
     failures = 0
     for path in args.pictures:
+        stop_if_asked(stop_signals)
         try:
             denoise_file(model, path, args)
         except PictureError as error:
             failures += 1
             print(f"error: {error}", file=sys.stderr)
+    stop_if_asked(stop_signals)
     if failures:
         sys.exit(1)
 

@@ -227,7 +227,7 @@ def parse_arguments(description, recipes, knobs, folders=True, argv=None):
         except ValueError as error:
             parser.error(f"argument --distribute: {error}")
     if args.resume:
-        restore_arguments(parser, args)
+        restore_arguments(parser, args, recipes, folders)
         return args
     recipe = recipes[args.model]
     args.loss = args.loss or recipe.loss
@@ -285,10 +285,13 @@ def start_run_folder(parser, args):
             os.remove(os.path.join(args.out, stale))
     shutil.rmtree(os.path.join(args.out, BACKUP_FOLDER), ignore_errors=True)
     arguments = {key: value for key, value in vars(args).items() if key not in HOW_TO_RUN}
-    files.write_json(os.path.join(args.out, ARGUMENTS_FILE), arguments)
+    try:
+        files.write_json(os.path.join(args.out, ARGUMENTS_FILE), arguments)
+    except OSError as error:  # a full disk, a read-only place
+        parser.error(f"argument --out: cannot write in {args.out}: {error.strerror}")
 
 
-def restore_arguments(parser, args):
+def restore_arguments(parser, args, recipes, folders):
     """For --resume: take the arguments the run in args.out was started with."""
     if args.out is None:
         parser.error("argument --resume: name the run to continue with --out")
@@ -302,37 +305,46 @@ def restore_arguments(parser, args):
         parser.error(f"argument --resume: the run in {args.out} failed (see {FAILED_FILE}); "
                      "start a new one")
     try:
-        arguments = read_resume_state(args.out)
+        arguments = read_resume_state(args.out, recipes, folders)
     except ValueError as error:
         parser.error(f"argument --resume: {error}; the run cannot be continued: start a new one")
     vars(args).update(arguments)
     print(f"resuming the run in {args.out}")
 
 
-def read_resume_state(folder):
+def read_resume_state(folder, recipes, folders):
     """The arguments of the run in `folder`, once every file a resume reads is checked.
 
-    ValueError, naming the file and what is wrong with it, where one is empty, cut short,
-    or not what it should be: arguments.json, epochs.json, and the backup's metadata and
-    weights (a hand-edited or damaged folder; the run's own writes are atomic).
+    ValueError, naming the file and what is wrong with it, where one is empty, cut short
+    or not what this script wrote: arguments.json (each value checked as its flag is
+    checked), epochs.json, and the backup's metadata and weights. The run's own writes
+    are atomic: this is for folders damaged by hand, by a disk, or from another script.
     """
     def read(name, kind):
         path = os.path.join(folder, name)
         try:
-            content = files.read_json(path, kind())
+            content = files.read_json(path, None)
         except (OSError, ValueError) as error:
             raise ValueError(f"{path} is unreadable ({error})") from None
-        if not isinstance(content, kind):
+        if content is not None and not isinstance(content, kind):
             raise ValueError(f"{path} holds no {kind.__name__}")
         return path, content
 
-    path, arguments = read(ARGUMENTS_FILE, dict)
-    missing = [key for key in RESUMED_ARGUMENTS if key not in arguments]
-    if missing:
-        raise ValueError(f"{path} lacks {', '.join(missing)}")
-    read(EPOCHS_FILE, list)
+    path, saved = read(ARGUMENTS_FILE, dict)
+    arguments = checked_arguments(path, saved or {}, recipes, folders)
+    path, epochs = read(EPOCHS_FILE, list)
+    if epochs is not None and not all(map(is_epoch_record, epochs)):
+        raise ValueError(f"{path} holds something other than a record of each epoch")
+    backup = os.path.join(folder, BACKUP_FOLDER)
+    if os.path.exists(backup) and not os.path.isdir(backup):
+        raise ValueError(f"{backup} is not a folder")
     path, metadata = read(os.path.join(BACKUP_FOLDER, "training_metadata.json"), dict)
-    weights = os.path.join(folder, BACKUP_FOLDER, "latest.weights.h5")
+    weights = os.path.join(backup, "latest.weights.h5")
+    if (metadata is None) != (not os.path.exists(weights)):
+        raise ValueError(f"{backup} holds the weights or their metadata, not both")
+    if metadata is not None and not (isinstance(metadata.get("epoch"), int)
+                                     and 0 <= metadata["epoch"] <= arguments["epochs"]):
+        raise ValueError(f"{path} names no epoch of this run")
     if os.path.exists(weights):
         import h5py  # Keras' own format library, installed with it
 
@@ -342,6 +354,34 @@ def read_resume_state(folder):
         except OSError as error:
             raise ValueError(f"{weights} is unreadable ({error})") from None
     return arguments
+
+
+def checked_arguments(path, saved, recipes, folders):
+    """The saved arguments of a run, checked by the parser that checks the command line."""
+    checker = build_parser("", recipes, None, folders)
+
+    def complain(message):
+        raise ValueError(f"{path}: {message}")
+
+    checker.error = complain  # a bad value is a ValueError naming the file, not an exit
+    checked = checker.parse_args(knob_arguments(checker, saved))
+    missing = [key for key in RESUMED_ARGUMENTS if getattr(checked, key, None) is None]
+    if missing:
+        raise ValueError(f"{path} lacks {', '.join(missing)}")
+    try:
+        noise.check_level(checked.noise, checked.noise_level)
+    except ValueError as error:
+        complain(f"noise_level: {error}")
+    return {key: value for key, value in vars(checked).items() if key not in HOW_TO_RUN}
+
+
+def is_epoch_record(entry):
+    """Is `entry` one of epochs.json's records: numbers (or null) under the usual names?"""
+    if not isinstance(entry, dict):
+        return False
+    names = ("epoch", "val_loss", "val_psnr") + (("loss", "seconds") if entry.get("epoch") else ())
+    return all(name in entry and isinstance(entry[name], (int, float, type(None)))
+               for name in names)
 
 
 def new_run_folder(name):
@@ -466,6 +506,16 @@ class Backup(keras.callbacks.BackupAndRestore):
 
     def __init__(self, folder):
         super().__init__(os.path.join(folder, BACKUP_FOLDER), delete_checkpoint=False)
+        self.run_folder = folder
+
+    def on_train_begin(self, logs=None):
+        """Restore the backup, if there is one; one that does not fit fails the run."""
+        try:
+            super().on_train_begin(logs)
+        except Exception as error:  # weights of another model, or a damaged file
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            give_up(self.run_folder, f"{self._weights_path} does not load into this model "
+                                     f"({reason}); start a new run")
 
     def on_epoch_end(self, epoch, logs=None):
         with stop_signals_held():
@@ -581,6 +631,9 @@ def finish(args, model, epoch_log, scores, train_images):
     files.check_free_space(args.out, saved_bytes(model), MODEL_FILE)
     files.replace_atomically(os.path.join(args.out, MODEL_FILE), model.save)
     files.write_json(os.path.join(args.out, METRICS_FILE), results)
+    if not in_notebook():  # done: a stop from now on would only cut Python's exit short
+        for signal_number in STOP_SIGNALS:
+            signal.signal(signal_number, signal.SIG_IGN)
     shutil.rmtree(os.path.join(args.out, BACKUP_FOLDER), ignore_errors=True)  # done with it
     print(f"saved the model, metrics, and pictures in {args.out}")
     return results

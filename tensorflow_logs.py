@@ -1,4 +1,4 @@
-"""Keep TensorFlow's C++ log lines off the terminal: import this module before Keras.
+"""Start quietly: TensorFlow's C++ log lines off the terminal; import this before Keras.
 
 TensorFlow 2.21 logs from its C++ code as it starts and as it trains: on every machine
 without a GPU a "failed call to cuInit: CUDA error", in every epoch a "NodeDef mentions
@@ -8,15 +8,17 @@ TF_CPP_MIN_LOG_LEVEL hides what TensorFlow logs once its logging has started; th
 lines it writes before that ("All log messages before absl::InitializeLog() is called
 are written to STDERR") ignore the level, so TensorFlow is imported here with the
 process's standard error pointed at /dev/null for that moment. A Python error in the
-import is still shown whole; a Ctrl-C during it ends the program with one line.
+import is still shown whole. A Ctrl-C while the program starts ends it with one line, not
+a traceback (until the script installs its own handling of Ctrl-C).
 
-To see everything, set TF_CPP_MIN_LOG_LEVEL=0: this module then changes nothing. Any
+To see every log line, set TF_CPP_MIN_LOG_LEVEL=0: this module then leaves them be. Any
 other value is raised to 3 (TensorFlow itself sets 1 in its process, and every process
 started from one that imported TensorFlow, such as a test's, inherits it).
 """
 
 import contextlib
 import os
+import signal
 import sys
 
 
@@ -34,12 +36,30 @@ def standard_error_discarded():
         os.close(saved)
 
 
+def stop_on_ctrl_c(signal_number, frame):
+    """Until a script installs its own: Ctrl-C ends the program with one line, exit 130."""
+    print("\nstopped (Ctrl-C)", file=sys.stderr)
+    sys.exit(130)
+
+
+def import_tensorflow(quiet):
+    """Import TensorFlow, its start-up lines discarded if `quiet`. The import takes seconds;
+    a Ctrl-C meanwhile is only noted (TensorFlow's own code is not interrupted halfway),
+    and ends the program with one line once the import is done."""
+    pressed = []
+    in_notebook = "ipykernel" in sys.modules  # a notebook's kernel keeps its own Ctrl-C
+    if not in_notebook:
+        signal.signal(signal.SIGINT, lambda signal_number, frame: pressed.append(signal_number))
+    with standard_error_discarded() if quiet else contextlib.nullcontext():
+        import tensorflow  # noqa: F401  (the import that logs before logging starts)
+    if pressed:
+        print("stopped while TensorFlow was starting", file=sys.stderr)
+        sys.exit(130)
+    if not in_notebook:
+        signal.signal(signal.SIGINT, stop_on_ctrl_c)
+
+
 QUIET = os.environ.get("TF_CPP_MIN_LOG_LEVEL") != "0"
 if QUIET:
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-try:  # the import takes seconds: a Ctrl-C meanwhile ends it with one line, not a traceback
-    with standard_error_discarded() if QUIET else contextlib.nullcontext():
-        import tensorflow  # noqa: F401  (the import that logs before logging starts)
-except KeyboardInterrupt:
-    print("stopped while TensorFlow was starting", file=sys.stderr)
-    sys.exit(130)
+import_tensorflow(QUIET)

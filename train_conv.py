@@ -179,6 +179,7 @@ if args.tensorboard:
     callbacks.append(keras.callbacks.TensorBoard(os.path.join(args.out, "tensorboard")))
 autoencoder.fit(train_batches, epochs=args.epochs, validation_data=(x_test_noisy, x_test),
                 shuffle=False, callbacks=callbacks, verbose=runs.progress_bar(args.quiet))
+print(f"trained for {epoch_log.train_seconds:.0f} s")
 
 # %% [markdown]
 # ## 5. Evaluate

@@ -21,6 +21,7 @@ from PIL import Image
 import compare
 import conv_models
 import data
+import dense_models
 import files
 import runs
 from conftest import REPOSITORY, read_metrics, run_script
@@ -170,6 +171,18 @@ def test_a_model_that_changes_the_size_is_one_line(tmp_path):
     assert not os.listdir(tmp_path / "out")
 
 
+def test_a_model_whose_output_is_nan_writes_nothing(tmp_path):
+    inputs = keras.Input((None, None, 1))
+    broken = keras.Model(inputs, keras.layers.Rescaling(float("nan"))(inputs))
+    broken.save(tmp_path / "nan.keras")
+    Image.fromarray(np.zeros((20, 20), np.uint8)).save(tmp_path / "a.png")
+    result = run_script("denoise.py", "--model", tmp_path / "nan.keras", "--out",
+                        tmp_path / "out", tmp_path / "a.png")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "NaN" in result.stderr.strip().splitlines()[-1]
+    assert not os.listdir(tmp_path / "out")
+
+
 def test_a_tile_too_small_to_be_useful_is_refused(tmp_path, identity_model):
     result = run_script("denoise.py", "--model", identity_model, "--tile", 3, "a.png")
     assert result.returncode == 2 and "argument --tile" in result.stderr
@@ -209,13 +222,19 @@ def test_sigterm_while_denoising_leaves_whole_pictures_only(tmp_path, identity_m
     assert process.returncode == 143, output[-2000:]
     assert "SIGTERM: stopped" in output and "Traceback" not in output
     written = os.listdir(tmp_path / "out")
-    assert written and all(name.endswith("_denoised.png") and ".partial" not in name
+    assert 0 < len(written) < len(pictures) and all(name.endswith("_denoised.png") and ".partial" not in name
                            for name in written)
     for name in written:
         Image.open(tmp_path / "out" / name).load()  # each whole
 
 
 # ## Run folders: resume after damage, stops at the edges of a run
+
+def edit_json(path, replacement=None, **changes):
+    """Write `replacement` into a JSON file, or change some of its keys."""
+    content = replacement if replacement is not None else {**json.loads(path.read_text()), **changes}
+    path.write_text(json.dumps(content))
+
 
 @pytest.fixture
 def stopped_run(tmp_path):
@@ -233,6 +252,13 @@ def stopped_run(tmp_path):
     (lambda run: (run / "epochs.json").write_text("[{"), "epochs.json is unreadable"),
     (lambda run: (run / "backup" / "training_metadata.json").write_text(""), "training_metadata.json is unreadable"),
     (lambda run: (run / "backup" / "latest.weights.h5").write_bytes(b"\x89HDF" + bytes(92)), "latest.weights.h5 is unreadable"),
+    (lambda run: edit_json(run / "arguments.json", model=7), "argument --model: invalid choice"),
+    (lambda run: edit_json(run / "arguments.json", epochs="three"), "argument --epochs"),
+    (lambda run: edit_json(run / "arguments.json", learning_rate=-1), "argument --learning-rate"),
+    (lambda run: edit_json(run / "arguments.json", noise_level="loud"), "argument --noise-level"),
+    (lambda run: edit_json(run / "epochs.json", [{"epoch": 0, "val_loss": "low"}]), "epochs.json holds something other"),
+    (lambda run: edit_json(run / "backup" / "training_metadata.json", epoch=99), "names no epoch of this run"),
+    (lambda run: (run / "backup" / "latest.weights.h5").unlink(), "the weights or their metadata, not both"),
 ])
 def test_resume_refuses_a_damaged_folder_in_one_line(stopped_run, damage, complaint, capsys):
     damage(stopped_run)
@@ -242,6 +268,13 @@ def test_resume_refuses_a_damaged_folder_in_one_line(stopped_run, damage, compla
     assert raised.value.code == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert complaint in error and "start a new one" in error
+
+
+def test_a_dense_script_refuses_to_resume_a_convolutional_run(stopped_run, capsys):
+    with pytest.raises(SystemExit) as raised:
+        runs.parse_arguments("", dense_models.MODELS, {"__name__": "__main__", "model": "deep"},
+                             argv=["--resume", "--out", str(stopped_run)], folders=False)
+    assert raised.value.code == 2 and "invalid choice: 'small'" in capsys.readouterr().err
 
 
 def test_a_kill_right_after_an_epoch_leaves_a_folder_that_resumes(tmp_path):
@@ -288,6 +321,24 @@ def test_a_full_disk_is_one_line_and_the_run_can_resume(tmp_path):
         assert "no room for the backup" in last_line and "--resume" in last_line
         assert not (disk / "run" / "FAILED.txt").exists()  # resumable, not failed
         assert not [name for name in os.listdir(disk / "run" / "backup") if "partial" in name]
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_a_disk_too_full_for_the_arguments_is_a_usage_error(tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)],
+                             capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        (disk / "run").mkdir()
+        with pytest.raises(OSError):  # fill it
+            (disk / "filler").write_bytes(bytes(1 << 20))
+        result = run_script("train_conv.py", *SMALL_RUN, "--out", disk / "run")
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert "cannot write in" in result.stderr.strip().splitlines()[-1]
     finally:
         subprocess.run(["umount", str(disk)], check=True)
 
