@@ -60,6 +60,8 @@ TUNING_NOISE_SEED = 1
 CHUNK_SIZE = 16
 # Test images shown under every method in samples.png.
 SAMPLE_COUNT = 6
+# Free space --out needs for the results (tables, pictures) before any scoring starts.
+RESULTS_BYTES = 10 * 2**20
 # The colour of each kind of method in psnr.png.
 KIND_COLOURS = {"input": "tab:gray", "classical": "tab:orange", "model": "tab:blue"}
 
@@ -127,6 +129,8 @@ def parse_arguments(argv=None):
     name = os.path.basename(os.path.normpath(args.dataset))
     args.out = args.out or os.path.join(
         runs.RUNS_FOLDER, f"compare-{name}-{args.noise}-{args.noise_level:.3g}")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        parser.error(f"argument --out: {args.out} is a file, not a folder")
     if os.path.isdir(args.out) and os.listdir(args.out):
         parser.error(f"argument --out: {args.out} already holds files; choose another folder")
     return args
@@ -247,7 +251,7 @@ def how_trained(metrics_path):
             return "trained model"
         return (f"{run['model']}, {run['loss']}, {run['epochs']} epochs, trained on "
                 f"{run['dataset']} at {run['noise']} {noise.level_text(run['noise_level'])}")
-    except (OSError, ValueError, KeyError, TypeError) as error:  # damaged, or not a run's
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as error:  # damaged
         return f"trained model ({os.path.basename(metrics_path)} is unreadable: {error!r})"
 
 
@@ -379,7 +383,11 @@ def main(argv=None):
     except data.DatasetError as error:
         sys.exit(f"error: {error}")
     models = load_models(args.models)
-    os.makedirs(args.out, exist_ok=True)
+    try:
+        os.makedirs(args.out, exist_ok=True)
+        files.check_free_space(args.out, RESULTS_BYTES, "the results")
+    except OSError as error:  # a read-only place, a full disk
+        sys.exit(f"error: --out {args.out}: {error.strerror}")
     # "spawn": fresh worker processes, rather than forks of this one and its TensorFlow threads.
     with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         rows, noisy, outputs = score_everything(pool, args, args.noise_level, models, clean,
@@ -393,7 +401,10 @@ def main(argv=None):
                 for row in level_rows:
                     psnrs.setdefault(row["method"], []).append(row.get("psnr"))
             sweep = {"levels": args.sweep, "psnr": psnrs}
-    write_results(args, rows, sweep, clean, outputs)
+    try:
+        write_results(args, rows, sweep, clean, outputs)
+    except OSError as error:  # the disk filled meanwhile: what was written is whole
+        sys.exit(f"error: cannot write {error.filename or args.out}: {error.strerror or error}")
 
 
 if __name__ == "__main__":

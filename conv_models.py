@@ -268,7 +268,8 @@ MODELS = {
     "unet-dense": Recipe(build_unet_dense, "psnr", 3, "unet-psnr with a dense code "
                                   "of its whole bottleneck; one image size", batch_size=64),
     "unet": Recipe(build_unet, "bce", 3, "small U-Net with skip connections"),
-    "small": Recipe(build_small, "bce", 10, "write-up 003, 16-8-8 filters, 4,385 parameters"),
+    "small": Recipe(build_small, "bce", 10, "write-up 003, 16-8-8 filters, 4,385 parameters; "
+                    "28x28 images only", only_size=28),
     "wide": Recipe(build_wide, "bce", 3, "write-up 002, 64-64-32 filters, resize-convolution"),
     "transpose": Recipe(build_transpose, "bce", 10, "keras.io example, Conv2DTranspose"),
     "strided": Recipe(build_strided, "bce", 10, "TensorFlow tutorial, strided 16/8"),

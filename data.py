@@ -38,6 +38,7 @@ import http.client
 import io
 import os
 import shutil
+import signal
 import sys
 import urllib.request
 import zlib
@@ -428,6 +429,7 @@ def download_photo_set(name):
     host = os.environ.get(MIRROR_VARIABLE, DOWNLOAD_HOST).rstrip("/")
     final = os.path.join(keras_cache(), photo_set.folder)
     partial = f"{final}.partial-{os.getpid()}"
+    remove_abandoned_downloads(final)
     megabytes = sum(size for _, _, size in files) / 1e6
     print(f"downloading {name} ({len(files)} files, {megabytes:.1f} MB) from {host}/"
           f"{photo_set.repository} at commit {photo_set.commit[:7]} into {final}", file=sys.stderr)
@@ -458,6 +460,26 @@ def download_photo_set(name):
     return final
 
 
+def remove_abandoned_downloads(final):
+    """Remove the temporary folders of downloads into `final` whose process is gone
+    (killed with SIGKILL, or by a power cut: nothing could clean up after them)."""
+    folder, name = os.path.split(final)
+    for entry in os.listdir(folder) if os.path.isdir(folder) else []:
+        process = entry.removeprefix(f"{name}.partial-")
+        if entry != process and process.isdigit() and not process_is_alive(int(process)):
+            shutil.rmtree(os.path.join(folder, entry), ignore_errors=True)
+
+
+def process_is_alive(process_id):
+    try:
+        os.kill(process_id, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, and is another user's
+        return True
+    return True
+
+
 def print_photo_sets(data_dir=None):
     """A line for each photo set: its name, size, source, licence, and where it is here."""
     for name, photo_set in PHOTO_SETS.items():
@@ -468,6 +490,12 @@ def print_photo_sets(data_dir=None):
               f"    {len(files)} files, {megabytes:.1f} MB; from github.com/"
               f"{photo_set.repository} at {photo_set.commit[:7]}, {photo_set.prefix}\n"
               f"    licence: {photo_set.licence}\n    here: {where}")
+
+
+def stop(signal_number, frame):
+    print(f"\n{signal.Signals(signal_number).name}: stopped; nothing half-downloaded is kept",
+          file=sys.stderr)
+    sys.exit(128 + signal_number)
 
 
 def main(argv=None):
@@ -486,6 +514,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not (args.list or args.download):
         parser.error("say --list or --download NAME")
+    for signal_number in (signal.SIGINT, signal.SIGTERM):  # stop as an exception, so that
+        signal.signal(signal_number, stop)  # a download in progress removes its folder
     if args.list:
         print_photo_sets(args.data_dir)
     names = list(PHOTO_SETS) if "all" in (args.download or []) else args.download or []

@@ -328,9 +328,12 @@ def denoise_file(model, path, args):
         noisy = noise.add_noise(colour, args.add_noise, args.noise_level, DEMO_NOISE_SEED)
     try:
         denoised = denoise_picture(model, noisy, args.tile, args.self_ensemble)
+    except PictureError as error:
+        raise PictureError(f"{path}: {error}") from None
     except ValueError as error:  # a model that changes the size, or cannot take this one
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise PictureError(f"{path}: {reason}") from None
+        raise PictureError(f"{path}: the model fails on a picture of {noisy.shape[1]}x"
+                           f"{noisy.shape[0]} pixels ({reason})") from None
     if not np.isfinite(denoised).all():
         raise PictureError(f"{path}: the model's output holds NaN or infinite values; "
                            "nothing was written")

@@ -66,6 +66,7 @@ class Recipe(NamedTuple):
     noise: str = "gaussian"  # the noise it learns to remove by default
     takes_a_range: bool = True  # False: the model adds noise of one level itself
     photos_only: bool = False  # True: made for photos whose sides divide by 8, not 28x28
+    only_size: int = 0  # the one image side it takes (0: any)
 
 
 def positive_int(text):
@@ -73,6 +74,14 @@ def positive_int(text):
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number >= 1, not {text}")
+    return value
+
+
+def seed_number(text):
+    """argparse type: a seed, a whole number from 0 to 2**32 - 1 (what NumPy takes)."""
+    value = int(text)
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to 2**32 - 1, not {text}")
     return value
 
 
@@ -152,7 +161,7 @@ def build_parser(description, recipes, default_model, folders):
                         help="train on the first N training images only (default: all)")
     parser.add_argument("--test-limit", type=positive_int, default=None,
                         help="score on the first N test images only (default: all)")
-    parser.add_argument("--seed", type=int, default=0,
+    parser.add_argument("--seed", type=seed_number, default=0,
                         help="seeds the weights, the batch order and the training noise; "
                              "the test noise has a fixed seed of its own (default: 0)")
     parser.add_argument("--out", default=None,
@@ -255,6 +264,9 @@ def check_dataset(parser, args, recipe, folders):
                      "by 8, not for 28x28 images: name a photo set (such as faces) or a folder")
     if args.dataset in data.DATASETS:
         return
+    if recipe.only_size and args.image_size != recipe.only_size:
+        parser.error(f"argument --image-size: {args.model} takes {recipe.only_size}x"
+                     f"{recipe.only_size} images only, not {args.image_size}")
     if not folders:
         parser.error(f"argument --dataset: choose one of {', '.join(data.DATASETS)} "
                      "(train_conv.py learns from folders of pictures)")
@@ -269,6 +281,8 @@ def check_dataset(parser, args, recipe, folders):
 
 def start_run_folder(parser, args):
     """Make the folder of a new run, and record the arguments that --resume will need."""
+    if args.out == "":
+        parser.error("argument --out: an empty name; name a folder")
     if args.out is None:
         args.out = new_run_folder(f"{args.model}-{os.path.basename(os.path.normpath(args.dataset))}")
     elif os.path.exists(args.out) and not os.path.isdir(args.out):

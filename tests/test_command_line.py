@@ -39,11 +39,14 @@ def test_help_describes_every_option(script):
     (["--noise-level", "-0.2"], "--noise-level"),
     (["--learning-rate", "nan"], "--learning-rate"),
     (["--batch-size", "many"], "--batch-size"),
+    (["--seed", "-1"], "--seed"),
+    (["--seed", str(2**32)], "--seed"),
+    (["--out", ""], "--out"),
 ])
 def test_bad_values_exit_2_with_the_usage_line(knobs, models, folders, arguments, complaint,
                                                tmp_path, capsys):
     with pytest.raises(SystemExit) as raised:
-        parse([*arguments, "--out", str(tmp_path / "run")], knobs, models, folders)
+        parse(["--out", str(tmp_path / "run"), *arguments], knobs, models, folders)
     assert raised.value.code == 2
     error = capsys.readouterr().err
     assert error.startswith("usage:") and complaint in error
@@ -66,6 +69,13 @@ def test_the_knobs_are_the_defaults_and_the_flags_override_them(tmp_path):
     assert args.noise_level == 30.0 and args.loss == "bce"  # None: the kind's and preset's own
     args = parse(["--epochs", "5", "--noise", "gaussian", "--out", str(tmp_path / "b")], knobs)
     assert (args.model, args.noise, args.epochs) == ("small", "gaussian", 5)
+
+
+def test_a_preset_of_one_size_refuses_pictures_of_another(tmp_path, capsys):
+    with pytest.raises(SystemExit) as raised:
+        parse(["--model", "small", "--dataset", str(tmp_path), "--image-size", "32",
+               "--out", str(tmp_path / "run")])
+    assert raised.value.code == 2 and "small takes 28x28 images only" in capsys.readouterr().err
 
 
 def test_a_range_knob_and_a_bad_knob(tmp_path, capsys):

@@ -349,3 +349,12 @@ def test_compare_scores_a_model_whose_metrics_file_is_damaged(tmp_path):
     assert described.startswith("trained model (net.metrics.json is unreadable")
     (tmp_path / "net.metrics.json").write_text(json.dumps({"model": "unet"}))
     assert "unreadable" in compare.how_trained(str(tmp_path / "net.metrics.json"))
+
+
+def test_compare_refuses_an_out_that_is_a_file_and_survives_deep_json(tmp_path, capsys):
+    (tmp_path / "a_file").write_text("mine")
+    with pytest.raises(SystemExit) as raised:
+        compare.parse_arguments(["--classical", "median", "--out", str(tmp_path / "a_file")])
+    assert raised.value.code == 2 and "is a file" in capsys.readouterr().err
+    (tmp_path / "deep.metrics.json").write_text("[" * 100000)
+    assert "unreadable" in compare.how_trained(str(tmp_path / "deep.metrics.json"))

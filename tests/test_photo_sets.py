@@ -139,6 +139,15 @@ def test_a_server_that_stops_mid_file_leaves_nothing_behind(tiny_sets, tmp_path)
     assert cache_entries(tmp_path) == []
 
 
+def test_a_download_killed_earlier_is_cleaned_up_by_the_next(tiny_sets, tmp_path):
+    cache = tmp_path / "keras" / "datasets"
+    abandoned = cache / f"Tiny.partial-{2**22 + 12345}"  # no such process
+    abandoned.mkdir(parents=True)
+    (abandoned / "0.png").write_bytes(b"half")
+    data.load_folder("tiny")
+    assert cache_entries(tmp_path) == ["Tiny"]
+
+
 def test_a_copy_in_the_data_dir_comes_first(tiny_sets, tmp_path):
     mirror, _ = tiny_sets
     copy = tmp_path / "data" / "images" / "Tiny"
