@@ -41,6 +41,7 @@ import shutil
 import signal
 import sys
 import urllib.request
+import warnings
 import zlib
 from typing import NamedTuple
 
@@ -69,6 +70,9 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 # (None: RGB, or RGBA where the palette has a transparent colour).
 EIGHT_BIT_MODES = {"1": "L", "L": "L", "LA": "LA", "La": "LA", "P": None, "PA": "RGBA",
                    "RGB": "RGB", "RGBA": "RGBA", "RGBa": "RGBA"}
+# The formats read with Pillow: those whose pixels are 8 bits a channel (or 16-bit grey,
+# for TIFF). A 16-bit PPM, for one, Pillow would cut to 8 bits without a word.
+PILLOW_FORMATS = ("PNG", "JPEG", "TIFF", "BMP", "GIF", "WEBP")
 # Pillow's modes of 16-bit grey pictures (16-bit PNGs go to pypng, which reads them all).
 SIXTEEN_BIT_GREY_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 # The first 8 bytes of every PNG file.
@@ -232,7 +236,8 @@ def read_image(path):
     try:
         if png_bit_depth(path) == 16:
             return read_png16(path), 16
-        with Image.open(path) as picture:
+        with warnings.catch_warnings(), Image.open(path) as picture:
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # callers bound it
             picture.load()
             bits = max(picture.tag_v2.get(258, (8,))) if picture.format == "TIFF" else 8
     except (OSError, UnidentifiedImageError, Image.DecompressionBombError, png.Error,
@@ -240,11 +245,16 @@ def read_image(path):
         raise DatasetError(f"cannot read {path}: {error}") from error
     if picture.mode in SIXTEEN_BIT_GREY_MODES:
         return (np.asarray(picture, dtype=np.float32) / 65535.0)[..., np.newaxis], 16
+    if picture.format not in PILLOW_FORMATS:
+        raise DatasetError(f"cannot read {path}: {picture.format} pictures are not read; save "
+                           "it as a PNG")
     if picture.mode not in EIGHT_BIT_MODES or bits > 8:
         kind = f"{picture.format} {picture.mode}" + (f", {bits} bits a channel" if bits > 8 else "")
         raise DatasetError(f"cannot read {path}: its pixels ({kind}) are none of 8-bit, 16-bit "
                            "grey or 16-bit PNG; save it as an 8- or 16-bit PNG")
-    mode = EIGHT_BIT_MODES[picture.mode] or ("RGBA" if "transparency" in picture.info else "RGB")
+    mode = EIGHT_BIT_MODES[picture.mode] or "RGB"
+    if "transparency" in picture.info and mode in ("L", "RGB"):  # a transparent colour:
+        mode += "A"  # kept as an alpha channel, as in a palette picture and in pypng
     pixels = np.asarray(picture.convert(mode), dtype=np.float32) / 255.0
     return pixels.reshape(*pixels.shape[:2], -1), 8
 
@@ -260,7 +270,8 @@ def read_png16(path):
     """A 16-bit PNG (grey, grey + alpha, RGB or RGBA) as float32 (H, W, C) in [0, 1]."""
     width, height, rows, info = png.Reader(filename=str(path)).asDirect()
     pixels = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows])
-    return (pixels.reshape(height, width, info["planes"]) / 65535.0).astype(np.float32)
+    largest = 2 ** info["bitdepth"] - 1  # 65535, or less where an sBIT chunk says so
+    return (pixels.reshape(height, width, info["planes"]) / largest).astype(np.float32)
 
 
 def to_channels(image, channels):

@@ -349,9 +349,9 @@ def denoise_file(model, path, args):
             plots.save_rows(paths["side_by_side"], [colour],
                             {"noisy": [noisy], "denoised": [denoised]}, count=1)
             plots.close_figures()
-    except FileExistsError as error:
-        raise PictureError(f"{path}: {error.filename} was written meanwhile by another "
-                           "process (--overwrite to replace it)") from None
+    except FileExistsError as error:  # os.link's error names the temporary file first
+        raise PictureError(f"{path}: {error.filename2 or error.filename} was written "
+                           "meanwhile by another process (--overwrite to replace it)") from None
     except OSError as error:  # a full disk, a folder that became read-only
         raise PictureError(f"{path}: cannot write {error.filename or args.out}: "
                            f"{error.strerror or error}") from None

@@ -21,6 +21,7 @@ import shutil
 import signal
 import sys
 import time
+import warnings
 from typing import Callable, NamedTuple
 
 import keras
@@ -427,18 +428,16 @@ def start(args):
 def one_line_errors(folder, usual_hook):
     """An excepthook for the errors a user meets, each said in one line (exit code 1).
 
-    A data.DatasetError: the run cannot work, FAILED.txt says why. An OSError (a full
-    disk, a folder that became read-only): every finished epoch is backed up whole, so
-    the run can continue once the cause is fixed.
+    A data.DatasetError (data missing, damaged, offline) and an OSError (a full disk, a
+    folder that became read-only) may pass: every finished epoch is backed up whole, so
+    the run can go on once the cause is fixed. (FAILED.txt is for runs that cannot.)
     """
 
     def hook(kind, error, trace):
         if issubclass(kind, data.DatasetError):
-            write_failed(folder, str(error))
-            print(f"error: {error}", file=sys.stderr)
+            print(f"error: {error}; {how_to_go_on(folder)}", file=sys.stderr)
         elif issubclass(kind, OSError):
-            where = f"{error.filename}: " if error.filename else ""
-            print(f"error: {where}{error.strerror or error}; stopped after "
+            print(f"error: {error.filename or folder}: {error.strerror or error}; stopped after "
                   f"{finished_epochs(folder)} finished epoch(s): fix that, then continue with: "
                   f"python {os.path.basename(sys.argv[0])} --resume --out {folder}",
                   file=sys.stderr)
@@ -446,6 +445,16 @@ def one_line_errors(folder, usual_hook):
             usual_hook(kind, error, trace)
 
     return hook
+
+
+def how_to_go_on(folder):
+    """What to do after a fault that may pass: resume, or, with nothing trained yet, run
+    the same command again (the folder is emptied of the arguments.json it was given)."""
+    if os.path.exists(os.path.join(folder, EPOCHS_FILE)):
+        return (f"fix that, then continue with: python {os.path.basename(sys.argv[0])} "
+                f"--resume --out {folder}")
+    os.remove(os.path.join(folder, ARGUMENTS_FILE))
+    return "nothing was trained: fix that and run the same command again"
 
 
 def seed_everything(seed):
@@ -525,7 +534,9 @@ class Backup(keras.callbacks.BackupAndRestore):
     def on_train_begin(self, logs=None):
         """Restore the backup, if there is one; one that does not fit fails the run."""
         try:
-            super().on_train_begin(logs)
+            with warnings.catch_warnings():  # Keras warns of each layer that does not fit
+                warnings.simplefilter("ignore")
+                super().on_train_begin(logs)
         except Exception as error:  # weights of another model, or a damaged file
             reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
             give_up(self.run_folder, f"{self._weights_path} does not load into this model "

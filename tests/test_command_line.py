@@ -1,5 +1,6 @@
 """The command line and the knobs: --help, bad values, and folders that must not be overwritten."""
 
+import os
 import subprocess
 import sys
 
@@ -130,11 +131,13 @@ def test_without_out_each_run_gets_a_new_folder(tmp_path, monkeypatch):
     assert args.out == "runs/unet-mnist-2"
 
 
-def test_missing_data_is_one_line_exit_1_and_a_failed_run(tmp_path):
-    result = run_script("train_conv.py", "--data-dir", tmp_path / "nowhere",
-                        "--out", tmp_path / "run")
+def test_missing_data_is_one_line_exit_1_and_the_same_command_works_again(tmp_path):
+    arguments = ["--data-dir", tmp_path / "nowhere", "--out", tmp_path / "run"]
+    result = run_script("train_conv.py", *arguments)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     last_line = result.stderr.strip().splitlines()[-1]
     assert last_line.startswith("error: no folder") and "mnist/" in last_line
-    assert "no folder" in (tmp_path / "run" / "FAILED.txt").read_text()  # not to be resumed
+    assert "run the same command again" in last_line
+    assert os.listdir(tmp_path / "run") == []  # not "already holds files" the next time
+    assert "already holds files" not in run_script("train_conv.py", *arguments).stderr

@@ -122,6 +122,22 @@ def test_every_accepted_pixel_mode_comes_back_exactly_through_an_identity_model(
         np.testing.assert_array_equal(written, pixels.astype(np.float32), err_msg=path.name)
 
 
+def test_a_16_bit_png_of_fewer_significant_bits_keeps_its_brightness(tmp_path):
+    """An sBIT chunk says 12 of the 16 bits count; pypng then gives values up to 4095."""
+    pixels = np.full((20, 20), 4095, np.uint16)  # white, in 12 bits
+    with open(tmp_path / "sbit.png", "wb") as file:  # 16 bits in the file, with sBIT 12
+        png.Writer(20, 20, greyscale=True, bitdepth=12).write(file, pixels)
+    image, bits = data.read_image(tmp_path / "sbit.png")
+    assert bits == 16 and image.min() == 1.0
+
+
+def test_a_transparent_colour_becomes_an_alpha_channel(tmp_path):
+    Image.fromarray(np.array([[0, 255] * 10] * 20, np.uint8)).save(tmp_path / "key.png",
+                                                                    transparency=0)
+    image, _ = data.read_image(tmp_path / "key.png")
+    assert image.shape == (20, 20, 2) and image[0, 0, 1] == 0.0 and image[0, 1, 1] == 1.0
+
+
 @pytest.mark.parametrize("pixels, mode", [
     (np.full((20, 20), 0.5, np.float32), "F"),  # a float TIFF: was read nearly black
     (np.full((20, 20), 70000, np.int32), "I"),
@@ -134,6 +150,13 @@ def test_pixels_of_other_kinds_are_refused_in_one_line(tmp_path, identity_model,
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "odd.tif" in result.stderr and "save it as an 8- or 16-bit PNG" in result.stderr
     assert not os.listdir(tmp_path / "out")
+
+
+def test_a_16_bit_ppm_is_refused_rather_than_cut_to_8_bits(tmp_path):
+    header = b"P6 4 4 65535\n"
+    (tmp_path / "deep.ppm").write_bytes(header + np.full(48, 40000, ">u2").tobytes())
+    with pytest.raises(data.DatasetError, match="deep.ppm: PPM pictures are not read"):
+        data.read_image(tmp_path / "deep.ppm")
 
 
 def test_denoise_goes_on_after_a_corrupt_picture(tmp_path, identity_model):

@@ -170,7 +170,7 @@ def test_offline_with_no_copy_is_one_line_naming_the_set_and_both_fixes(tmp_path
     assert last_line.startswith("error: could not download bsd68")
     assert "--data-dir" in last_line and data.MIRROR_VARIABLE in last_line
     assert cache_entries(tmp_path) == []
-    assert (tmp_path / "run" / "FAILED.txt").is_file()
+    assert os.listdir(tmp_path / "run") == []  # offline may pass: the same command again
 
 
 def test_every_real_set_lists_each_of_its_files_once():
