@@ -41,6 +41,7 @@ import argparse
 import os
 import signal
 import sys
+import warnings
 import zipfile
 
 import tensorflow_logs  # noqa: F401  (before Keras: keeps TensorFlow's C++ logs quiet)
@@ -261,7 +262,8 @@ def read_picture(path):
     if os.path.getsize(path) == 0:
         raise PictureError(f"{path}: the file is empty")
     try:
-        with Image.open(path) as picture:  # reads the header only: is the size sane?
+        with warnings.catch_warnings(), Image.open(path) as picture:  # the header only
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # MAX_PIXELS rules
             width, height = picture.size
     except Exception as error:
         raise PictureError(f"{path}: not a PNG, JPEG or TIFF picture ({error})") from None

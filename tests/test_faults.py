@@ -381,3 +381,26 @@ def test_compare_refuses_an_out_that_is_a_file_and_survives_deep_json(tmp_path, 
     assert raised.value.code == 2 and "is a file" in capsys.readouterr().err
     (tmp_path / "deep.metrics.json").write_text("[" * 100000)
     assert "unreadable" in compare.how_trained(str(tmp_path / "deep.metrics.json"))
+
+
+def test_a_picture_below_our_size_limit_gets_no_pillow_warning(tmp_path, identity_model):
+    """Pillow warns of pictures above 89.5 million pixels; ours refuses above 100 million."""
+    header = struct.pack(">IIBBBBB", 10_000, 9_500, 8, 0, 0, 0, 0)  # 95 million grey pixels
+    chunk = struct.pack(">I", len(header)) + b"IHDR" + header + struct.pack(
+        ">I", zlib.crc32(b"IHDR" + header))
+    (tmp_path / "large.png").write_bytes(png.signature + chunk)  # declared, then cut short
+    result = run_script("denoise.py", "--model", identity_model, "--out", tmp_path / "out",
+                        tmp_path / "large.png")
+    assert result.returncode == 1 and "Warning" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "large.png" in result.stderr
+
+
+def test_a_model_of_other_channels_names_the_picture(tmp_path):
+    inputs = keras.Input((None, None, 2))
+    keras.Model(inputs, keras.layers.Identity()(inputs)).save(tmp_path / "two.keras")
+    Image.fromarray(np.zeros((20, 20), np.uint8)).save(tmp_path / "a.png")
+    result = run_script("denoise.py", "--model", tmp_path / "two.keras", "--out",
+                        tmp_path / "out", tmp_path / "a.png")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert "a.png" in last_line and "2 channels" in last_line
