@@ -32,6 +32,7 @@ and whether it is here; `python data.py --download bsd68 cbsd68` (or `all`) fetc
 """
 
 import argparse
+import contextlib
 import gzip
 import hashlib
 import http.client
@@ -222,6 +223,18 @@ def load_dataset(name, data_dir=None, train_limit=None, test_limit=None):
     )
 
 
+@contextlib.contextmanager
+def open_picture(path):
+    """Image.open, without Pillow's DecompressionBombWarning above 89 million pixels: its
+    callers bound the size themselves (denoise.py at 100 million), and above twice that
+    Pillow still refuses with DecompressionBombError. The warning comes from the open
+    itself, so it is silenced before it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with Image.open(path) as picture:
+            yield picture
+
+
 def read_image(path):
     """Read one PNG, JPEG or TIFF file: (float32 array (H, W, C) in [0, 1], bits per channel).
 
@@ -236,8 +249,7 @@ def read_image(path):
     try:
         if png_bit_depth(path) == 16:
             return read_png16(path), 16
-        with warnings.catch_warnings(), Image.open(path) as picture:
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # callers bound it
+        with open_picture(path) as picture:
             picture.load()
             bits = max(picture.tag_v2.get(258, (8,))) if picture.format == "TIFF" else 8
     except (OSError, UnidentifiedImageError, Image.DecompressionBombError, png.Error,

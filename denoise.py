@@ -41,7 +41,6 @@ import argparse
 import os
 import signal
 import sys
-import warnings
 import zipfile
 
 import tensorflow_logs  # noqa: F401  (before Keras: keeps TensorFlow's C++ logs quiet)
@@ -262,8 +261,7 @@ def read_picture(path):
     if os.path.getsize(path) == 0:
         raise PictureError(f"{path}: the file is empty")
     try:
-        with warnings.catch_warnings(), Image.open(path) as picture:  # the header only
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # MAX_PIXELS rules
+        with data.open_picture(path) as picture:  # the header only: is the size sane?
             width, height = picture.size
     except Exception as error:
         raise PictureError(f"{path}: not a PNG, JPEG or TIFF picture ({error})") from None

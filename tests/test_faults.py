@@ -2,6 +2,7 @@
 code that is not 0, every input untouched, no half-written file, and every run folder
 resumable or clearly failed."""
 
+import contextlib
 import gzip
 import json
 import os
@@ -330,40 +331,38 @@ def test_ctrl_c_while_tensorflow_starts_is_one_line(tmp_path):
     assert error.strip() == "stopped while TensorFlow was starting"
 
 
-def test_a_full_disk_is_one_line_and_the_run_can_resume(tmp_path):
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(disk)],
-                             capture_output=True)
+@contextlib.contextmanager
+def small_disk(folder, size):
+    """A tmpfs of `size` mounted on `folder` meanwhile (skips the test where none can be)."""
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs",
+                              str(folder)], capture_output=True)
     if mounted.returncode != 0:
         pytest.skip("cannot mount a small tmpfs here (needs root)")
     try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_full_disk_is_one_line_and_the_run_can_resume(tmp_path):
+    with small_disk(tmp_path / "disk", "200k") as disk:
         result = run_script("train_conv.py", *SMALL_RUN, "--epochs", 2, "--out", disk / "run")
         assert result.returncode == 1 and "Traceback" not in result.stderr
         last_line = result.stderr.strip().splitlines()[-1]
         assert "no room for the backup" in last_line and "--resume" in last_line
         assert not (disk / "run" / "FAILED.txt").exists()  # resumable, not failed
         assert not [name for name in os.listdir(disk / "run" / "backup") if "partial" in name]
-    finally:
-        subprocess.run(["umount", str(disk)], check=True)
 
 
 def test_a_disk_too_full_for_the_arguments_is_a_usage_error(tmp_path):
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)],
-                             capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip("cannot mount a small tmpfs here (needs root)")
-    try:
+    with small_disk(tmp_path / "disk", "64k") as disk:
         (disk / "run").mkdir()
         with pytest.raises(OSError):  # fill it
             (disk / "filler").write_bytes(bytes(1 << 20))
         result = run_script("train_conv.py", *SMALL_RUN, "--out", disk / "run")
         assert result.returncode == 2 and "Traceback" not in result.stderr
         assert "cannot write in" in result.stderr.strip().splitlines()[-1]
-    finally:
-        subprocess.run(["umount", str(disk)], check=True)
 
 
 def test_compare_scores_a_model_whose_metrics_file_is_damaged(tmp_path):
@@ -385,10 +384,14 @@ def test_compare_refuses_an_out_that_is_a_file_and_survives_deep_json(tmp_path, 
 
 def test_a_picture_below_our_size_limit_gets_no_pillow_warning(tmp_path, identity_model):
     """Pillow warns of pictures above 89.5 million pixels; ours refuses above 100 million."""
+    def chunk(kind, content):
+        return (struct.pack(">I", len(content)) + kind + content
+                + struct.pack(">I", zlib.crc32(kind + content)))
+
     header = struct.pack(">IIBBBBB", 10_000, 9_500, 8, 0, 0, 0, 0)  # 95 million grey pixels
-    chunk = struct.pack(">I", len(header)) + b"IHDR" + header + struct.pack(
-        ">I", zlib.crc32(b"IHDR" + header))
-    (tmp_path / "large.png").write_bytes(png.signature + chunk)  # declared, then cut short
+    (tmp_path / "large.png").write_bytes(  # it opens (and warns), then proves cut short
+        png.signature + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(100)))
+        + chunk(b"IEND", b""))
     result = run_script("denoise.py", "--model", identity_model, "--out", tmp_path / "out",
                         tmp_path / "large.png")
     assert result.returncode == 1 and "Warning" not in result.stderr
