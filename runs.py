@@ -439,8 +439,7 @@ def one_line_errors(folder, usual_hook):
         elif issubclass(kind, OSError):
             print(f"error: {error.filename or folder}: {error.strerror or error}; stopped after "
                   f"{finished_epochs(folder)} finished epoch(s): fix that, then continue with: "
-                  f"python {os.path.basename(sys.argv[0])} --resume --out {folder}",
-                  file=sys.stderr)
+                  f"{resume_command(folder)}", file=sys.stderr)
         else:
             usual_hook(kind, error, trace)
 
@@ -451,10 +450,14 @@ def how_to_go_on(folder):
     """What to do after a fault that may pass: resume, or, with nothing trained yet, run
     the same command again (the folder is emptied of the arguments.json it was given)."""
     if os.path.exists(os.path.join(folder, EPOCHS_FILE)):
-        return (f"fix that, then continue with: python {os.path.basename(sys.argv[0])} "
-                f"--resume --out {folder}")
+        return f"fix that, then continue with: {resume_command(folder)}"
     os.remove(os.path.join(folder, ARGUMENTS_FILE))
     return "nothing was trained: fix that and run the same command again"
+
+
+def resume_command(folder):
+    """The command that continues the run in `folder`."""
+    return f"python {os.path.basename(sys.argv[0])} --resume --out {folder}"
 
 
 def seed_everything(seed):
@@ -482,8 +485,7 @@ def stop_cleanly_on_signals(folder):
                   file=sys.stderr, flush=True)
             os._exit(0)  # at once: Python's own exit handlers are what a stop interrupts
         print(f"\n{name}: stopped after {finished_epochs(folder)} finished epoch(s); continue "
-              f"with: python {os.path.basename(sys.argv[0])} --resume --out {folder}",
-              file=sys.stderr)
+              f"with: {resume_command(folder)}", file=sys.stderr)
         sys.exit(128 + signal_number)
 
     for signal_number in STOP_SIGNALS:
@@ -623,19 +625,15 @@ def progress_bar(quiet):
 
 
 def give_up(folder, reason):
-    """Leave FAILED.txt with the reason in the run's folder, and exit 1 with one line."""
-    write_failed(folder, reason)
-    sys.exit(f"error: {reason}")
-
-
-def write_failed(folder, reason):
-    """FAILED.txt, with the reason: this run cannot be resumed, only started anew."""
+    """Leave FAILED.txt with the reason in the run's folder (it cannot be resumed, only
+    started anew), and exit 1 with one line."""
 
     def write_reason(path):
         with open(path, "w") as file:
             file.write(reason + "\n")
 
     files.replace_atomically(os.path.join(folder, FAILED_FILE), write_reason)
+    sys.exit(f"error: {reason}")
 
 
 def finish(args, model, epoch_log, scores, train_images):
