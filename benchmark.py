@@ -11,7 +11,7 @@ To score the trained models beside classical denoisers, and at other noise level
 their model.keras files to compare.py.
 
 Writes, into --out: one folder per run (with its model, metrics and pictures), a log of
-each run, results.json and results.md (the Markdown table README quotes).
+each run, results.json and results.md (the Markdown table).
 
 Example:
   python benchmark.py                                 # every run below (about 70 minutes)

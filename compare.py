@@ -60,6 +60,8 @@ TUNING_NOISE_SEED = 1
 CHUNK_SIZE = 16
 # Test images shown under every method in samples.png.
 SAMPLE_COUNT = 6
+# Pictures larger than this a side are photos, drawn one at a time at full resolution.
+SMALL_IMAGE_SIDE = 64
 # Free space --out needs for the results (tables, pictures) before any scoring starts.
 RESULTS_BYTES = 10 * 2**20
 # The colour of each kind of method in psnr.png.
@@ -363,7 +365,11 @@ def write_results(args, rows, sweep, clean, outputs):
     plots.save_bar_chart(path("psnr.png"), [row["method"] for row in scored],
                          [row["psnr"] for row in scored],
                          [KIND_COLOURS[row["kind"]] for row in scored], what)
-    plots.save_rows(path("samples.png"), clean, outputs, SAMPLE_COUNT)
+    if max(clean[0].shape[:2]) > SMALL_IMAGE_SIDE:  # a photo: the first one, at full size
+        plots.save_side_by_side(path("samples.png"), clean[0],
+                                {name: images[0] for name, images in outputs.items()})
+    else:
+        plots.save_rows(path("samples.png"), clean, outputs, SAMPLE_COUNT)
     if sweep:
         plots.save_sweep(path("sweep.png"), sweep["levels"], sweep["psnr"],
                          f"{args.dataset}, {args.noise} noise")

@@ -9,9 +9,10 @@ They live here rather than in train_conv.py, as nanoGPT keeps its model in model
 lesson script runs from top to bottom, cell by cell, and so cannot be imported without
 training; speed.py and the tests import the builders from here.
 
-Where the presets come from: `small` is the 4,385-parameter autoencoder of write-up 003,
-`wide` the 64-64-32 resize-convolution denoiser of write-up 002, `rgb128` the 128x128
-colour face denoiser of write-up 004; `transpose` is the keras.io denoising example,
+Where the presets come from: `small` is the 4,385-parameter autoencoder of the write-up
+"the tiny autoencoders", `wide` the 64-64-32 resize-convolution denoiser of "codes and
+resize-convolution", `rgb128` the 128x128 colour face denoiser of "faces with shot noise"
+(docs/models.md names the write-ups); `transpose` is the keras.io denoising example,
 `strided` the TensorFlow "Intro to Autoencoders" tutorial, `dncnn` the network of Zhang
 et al. (2017), and the U-Nets are this project's.
 """
@@ -23,7 +24,7 @@ from runs import Recipe
 
 # The U-Net's filters at each scale: 28x28, 14x14 and 7x7 for MNIST.
 UNET_FILTERS = (16, 32, 64)
-# unet-dense's code across its whole bottleneck: as many numbers as write-up 001's latent.
+# unet-dense's code across its whole bottleneck: as many numbers as the noise-layer autoencoder's.
 DENSE_CODE_UNITS = 256
 # DnCNN's convolutions, all at full resolution, and the filters of each (as in its paper).
 DNCNN_DEPTH = 17
@@ -63,7 +64,7 @@ def whole_map_code(feature_map, units):
     """A dense code of a whole feature map, spread back out to a map of the same shape.
 
     Flatten the map, squeeze it into `units` numbers (the code of a dense autoencoder,
-    as in write-ups 000 to 003), and widen it back: every number of the code sees every
+    as in the dense write-ups), and widen it back: every number of the code sees every
     place of the map at once, where a convolution sees its 3x3 neighbourhood.
     """
     height, width, filters = feature_map.shape[1:]
@@ -111,14 +112,14 @@ def build_unet_psnr(input_shape):
 
 
 def build_unet_dense(input_shape):
-    """unet-psnr with a dense code of its whole bottleneck: the U-Net meets write-up 001.
+    """unet-psnr with a dense code of its whole bottleneck: the U-Net meets the noise-layer autoencoder.
 
     A convolution sees a 3x3 neighbourhood; stacked and pooled, the U-Net's convolutions
     take in the whole 28x28 digit only at the bottleneck, and only through its last few
     layers. At heavy noise a pixel's neighbours are mostly noise, and the whole shape
     (which digit it is) tells more about it. So between the two bottleneck convolutions,
     the 7x7x64 map is flattened into a dense code of DENSE_CODE_UNITS numbers (the
-    latent of write-up 001), widened back to 7x7x64 and concatenated with the map: the
+    latent of the noise-layer autoencoder), widened back to 7x7x64 and concatenated with the map: the
     skips still carry "where exactly", the dense code adds "what the whole image is".
 
     The price: dense layers are made for one image size, so it trains and denoises at
@@ -134,7 +135,7 @@ def build_unet_dense(input_shape):
 
 
 def build_small(input_shape):
-    """Write-up 003: the classic small convolutional autoencoder, exactly 4,385 parameters.
+    """The tiny autoencoders' write-up: the classic small convolutional autoencoder, exactly 4,385 parameters.
 
     Three convolution + max-pooling steps take 28x28 down to a 4x4x8 code (128 numbers);
     three UpSampling2D + convolution steps bring it back. Upsampling 4 -> 8 -> 16 -> 32
@@ -159,7 +160,7 @@ def build_small(input_shape):
 
 
 def build_wide(input_shape):
-    """Write-up 002: a wider autoencoder (64-64-32 filters) with a resize-convolution decoder.
+    """Codes and resize-convolution (its write-up): a wider autoencoder (64-64-32 filters) with a resize-convolution decoder.
 
     A Conv2DTranspose with stride 2 paints overlapping 3x3 stamps on a 2x grid; where
     stamps overlap twice as often, a checkerboard pattern shows. Resizing first (nearest
@@ -201,8 +202,8 @@ def build_strided(input_shape):
     """The TensorFlow tutorial "Intro to Autoencoders": strided convolutions, no pooling.
 
     Convolutions with stride 2 (16, then 8 filters) shrink 28x28 to 7x7x8; two
-    Conv2DTranspose layers grow it back. Its tutorial trains it with MSE; see README
-    for why that can collapse to an all-black output on MNIST.
+    Conv2DTranspose layers grow it back. Its tutorial trains it with MSE; docs/aim-at-the-score.md
+    says why that can collapse to an all-black output on MNIST.
     """
     inputs = keras.Input(shape=input_shape)
     x = layers.Conv2D(16, 3, strides=2, activation="relu", padding="same")(inputs)  # 14x14
@@ -214,11 +215,11 @@ def build_strided(input_shape):
 
 
 def build_rgb128(input_shape):
-    """Write-up 004: a convolutional autoencoder for 128x128 colour photos with Poisson noise.
+    """Faces with shot noise (its write-up): a convolutional autoencoder for 128x128 colour photos with Poisson noise.
 
     Three convolution + max-pooling steps (32, 64, 128 filters) take 128x128x3 down to a
     16x16x128 code; three Conv2DTranspose layers with stride 2 bring it back to 128x128,
-    and a last convolution to 3 colours. Trained as write-up 004 trains it: MSE, Adam 1e-3,
+    and a last convolution to 3 colours. Trained as its write-up (faces with shot noise) trains it: MSE, Adam 1e-3,
     batch 16, Poisson noise. No skip connections: compare it with the U-Net on the same
     photos to see what they add.
     """
@@ -268,12 +269,12 @@ MODELS = {
     "unet-dense": Recipe(build_unet_dense, "psnr", 3, "unet-psnr with a dense code "
                                   "of its whole bottleneck; one image size", batch_size=64),
     "unet": Recipe(build_unet, "bce", 3, "small U-Net with skip connections"),
-    "small": Recipe(build_small, "bce", 10, "write-up 003, 16-8-8 filters, 4,385 parameters; "
+    "small": Recipe(build_small, "bce", 10, "the tiny autoencoders: 16-8-8 filters, 4,385 parameters; "
                     "28x28 images only", only_size=28),
-    "wide": Recipe(build_wide, "bce", 3, "write-up 002, 64-64-32 filters, resize-convolution"),
+    "wide": Recipe(build_wide, "bce", 3, "codes and resize-convolution: 64-64-32 filters, resize-convolution"),
     "transpose": Recipe(build_transpose, "bce", 10, "keras.io example, Conv2DTranspose"),
     "strided": Recipe(build_strided, "bce", 10, "TensorFlow tutorial, strided 16/8"),
-    "rgb128": Recipe(build_rgb128, "mse", 10, "write-up 004, 128x128 colour photos, "
+    "rgb128": Recipe(build_rgb128, "mse", 10, "faces with shot noise: 128x128 colour photos, "
                               "Conv2DTranspose", batch_size=16, noise="poisson",
                               photos_only=True),
     "dncnn": Recipe(build_dncnn, "mse", 3, "DnCNN, 17 layers, predicts the noise "

@@ -27,7 +27,8 @@ averaged. Either way a note says so. An alpha channel is kept as it was.
 
 For learners: `--add-noise gaussian --noise-level 0.2` first corrupts a clean picture,
 then saves the noisy picture too, with a figure of the clean, noisy and denoised
-versions side by side, and prints both PSNRs.
+versions side by side at full resolution, each above the same enlarged crop, and prints
+both PSNRs.
 
 Bad input (a missing, empty, truncated, corrupt or non-image file, a picture too small or
 absurdly large, an output that cannot be written) gets one line on stderr; the other
@@ -346,8 +347,8 @@ def denoise_file(model, path, args):
         if args.add_noise:
             noisy = np.clip(noisy, 0.0, 1.0)  # unclipped noise leaves [0, 1]; a picture cannot
             write_picture(paths["noisy"], with_alpha(noisy), bits, args.overwrite)
-            plots.save_rows(paths["side_by_side"], [colour],
-                            {"noisy": [noisy], "denoised": [denoised]}, count=1)
+            plots.save_side_by_side(paths["side_by_side"], colour,
+                                    {"noisy": noisy, "denoised": denoised})
             plots.close_figures()
     except FileExistsError as error:  # os.link's error names the temporary file first
         raise PictureError(f"{path}: {error.filename2 or error.filename} was written "

@@ -10,8 +10,10 @@ the lesson script runs from top to bottom, cell by cell, and so cannot be import
 without training; speed.py and the tests import the builders from here.
 
 Where the presets come from: `deep` is the 784-500-300-100-300-500-784 denoiser of
-write-up 000, `noise-layer` the in-model noise layer of write-up 001, `shallow64` the
-784-64-784 autoencoder of write-up 002 and `shallow32` the 784-32-784 one of write-up 003.
+the write-up "the deep dense denoiser", `noise-layer` the in-model noise layer of "the
+noise-layer autoencoder", `shallow64` the 784-64-784 autoencoder of "codes and
+resize-convolution" and `shallow32` the 784-32-784 one of "the tiny autoencoders"
+(docs/models.md names the write-ups).
 """
 
 import keras
@@ -20,15 +22,15 @@ from keras import layers
 import noise
 from runs import Recipe
 
-# The hidden layer sizes of write-up 000's deep encoder; its decoder mirrors them.
+# The hidden layer sizes of the deep dense denoiser's encoder (its write-up's); its decoder mirrors them.
 DEEP_ENCODER_UNITS = (500, 300, 100)
-# The size of the noise-layer model's code (write-up 001).
+# The size of the noise-layer model's code (as in the noise-layer autoencoder's write-up).
 NOISE_LAYER_LATENT = 256
 
 
 
 def build_deep(input_shape):
-    """Write-up 000: a deep dense denoiser, 784-500-300-100-300-500-784.
+    """The deep dense denoiser of its write-up: 784-500-300-100-300-500-784.
 
     Each layer narrows the image down to 100 numbers, then widens it back. Noise is
     hard to squeeze through 100 numbers while digits are not: the bottleneck is the
@@ -44,7 +46,7 @@ def build_deep(input_shape):
 
 
 def build_shallow(input_shape, code_size):
-    """Write-ups 002 and 003: one hidden layer of `code_size` numbers, 784-n-784.
+    """The write-ups "codes and resize-convolution" and "the tiny autoencoders": one hidden layer of `code_size` numbers, 784-n-784.
 
     The hidden layer is named "code", so `code_model` can show what the model keeps of
     each image.
@@ -58,7 +60,7 @@ def build_shallow(input_shape, code_size):
 
 
 def build_noise_layer(input_shape, stddev):
-    """Write-up 001: the noise is part of the model, and added only while training.
+    """The noise-layer autoencoder's write-up: the noise is part of the model, and added only while training.
 
     The model trains on clean images as both input and target; its first layer,
     TrainingGaussianNoise, corrupts the input during `fit` and does nothing in
@@ -90,13 +92,13 @@ def code_model(model):
 # Builders take (input_shape, noise_level); only the noise-layer model uses the level.
 MODELS = {
     "deep": Recipe(lambda shape, level: build_deep(shape), "mse", 10,
-                            "write-up 000, 784-500-300-100-300-500-784"),
+                            "the deep dense denoiser: 784-500-300-100-300-500-784"),
     "shallow32": Recipe(lambda shape, level: build_shallow(shape, 32), "bce", 10,
-                                 "write-up 003, 784-32-784"),
+                                 "the tiny autoencoders: 784-32-784"),
     "shallow64": Recipe(lambda shape, level: build_shallow(shape, 64), "bce", 10,
-                                 "write-up 002, 784-64-784"),
+                                 "codes and resize-convolution: 784-64-784"),
     "noise-layer": Recipe(build_noise_layer, "bce", 10,
-                                   "write-up 001, in-model noise, latent 256", takes_a_range=False),
+                                   "the noise-layer autoencoder: in-model noise, latent 256", takes_a_range=False),
 }
 
 

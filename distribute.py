@@ -20,7 +20,7 @@ multi-device training on PyTorch.)
 No GPUs at hand? Name more CPU devices than there are, `--distribute CPU:0,CPU:1`, and
 the CPU is split into that many logical devices. Nothing gets faster (the same cores do
 all the work), but the code path and the numbers are the real ones, which is how the
-tests check it. README says how to train on several machines.
+tests check it. docs/long-runs.md says more.
 """
 
 import contextlib

@@ -247,9 +247,9 @@ class TrainingGaussianNoise(keras.layers.Layer):
     """Adds N(0, stddev^2) noise while training; lets inputs through unchanged otherwise.
 
     Keras has a GaussianNoise layer that does this, but it refuses a stddev above 1, and
-    seed 001 trains at stddev 2 and 6. Writing the layer is also the lesson: `training`
-    is how a layer behaves differently in `fit` and in `predict`. No clipping: the model
-    sees the raw noisy values, as in seed 001.
+    the noise-layer autoencoder's write-up trains at stddev 2 and 6. Writing the layer is
+    also the lesson: `training` is how a layer behaves differently in `fit` and in
+    `predict`. No clipping: the model sees the raw noisy values, as in that write-up.
     """
 
     def __init__(self, stddev, seed=None, **kwargs):

@@ -2,6 +2,8 @@
 
 - `save_samples`: rows of original, noisy and denoised test images, each noisy and
   denoised image titled with its PSNR, so the number and the picture go together.
+- `save_side_by_side`: one photo's versions at full resolution, each with its PSNR, above
+  the same enlarged crop of each (an inset), where noise and detail show.
 - `save_history`: training and validation loss, and validation PSNR, per epoch.
 - `save_codes`: what a dense autoencoder keeps of each image: its code, drawn as a tile.
 - `save_rows`, `save_bar_chart`, `save_sweep`: compare.py's pictures of many denoisers
@@ -16,6 +18,7 @@ works on machines with no display. In a notebook they appear below their cells.
 import math
 
 import matplotlib
+import matplotlib.patches
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -36,11 +39,12 @@ def save_figure(figure, path):
 
 
 def draw_image(axis, image, title=None):
-    """Draw one (H, W, 1) or (H, W, 3) image in [0, 1] without axes."""
+    """Draw one (H, W, 1) or (H, W, 3) image in [0, 1] without axes, its pixels as squares
+    (no smoothing between them)."""
     if image.shape[-1] == 1:
-        axis.imshow(image[..., 0], cmap="gray", vmin=0.0, vmax=1.0)
+        axis.imshow(image[..., 0], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
     else:
-        axis.imshow(np.clip(image, 0.0, 1.0))
+        axis.imshow(np.clip(image, 0.0, 1.0), interpolation="nearest")
     axis.set_xticks([])
     axis.set_yticks([])
     if title:
@@ -67,6 +71,54 @@ def save_rows(path, clean, rows, count=10):
     for row, label in enumerate(("original", *rows)):
         axes[row, 0].set_ylabel(label, fontsize=8)
     figure.tight_layout()
+    save_figure(figure, path)
+    return figure
+
+
+def most_detailed_crop(image, height, width):
+    """The (top, left) of the height x width window of `image` whose pixels vary most:
+    where a denoiser's loss of detail, or the noise it left, is easiest to see."""
+    grey = image.mean(axis=-1)
+    spread = {(top, left): grey[top : top + height, left : left + width].std()
+              for top in range(0, grey.shape[0] - height + 1, max(1, height // 2))
+              for left in range(0, grey.shape[1] - width + 1, max(1, width // 2))}
+    return max(spread, key=spread.get)
+
+
+def save_side_by_side(path, clean, versions, columns=4, zoom=4):
+    """Save a photo and its `versions` (a dict name -> image) side by side, each at full
+    resolution (one pixel of the picture to one pixel of the PNG, so nothing is smoothed
+    away) with its PSNR, and below each the same crop enlarged `zoom` times (the most
+    detailed 1/zoom of the picture, framed in the original). At most `columns` a row.
+
+    Shrunk to fit a page, 20 and 29 dB look alike; at full size and enlarged they do not.
+    """
+    height, width = clean.shape[:2]
+    crop_height, crop_width = max(1, height // zoom), max(1, width // zoom)
+    top, left = most_detailed_crop(clean, crop_height, crop_width)
+    panels = {"original": clean, **versions}
+    gap, title = 8, 22  # pixels between panels, and above each for its title
+    rows = math.ceil(len(panels) / columns)
+    shown_columns = min(columns, len(panels))
+    panel_height = title + height + gap + crop_height * zoom
+    figure_width = shown_columns * (width + gap) + gap
+    figure_height = rows * (panel_height + gap) + gap
+    figure = plt.figure(figsize=(figure_width / 100, figure_height / 100), dpi=100)
+
+    def axis_at(x, y, box_width, box_height):  # a box in pixels from the top left
+        return figure.add_axes([x / figure_width, 1 - (y + box_height) / figure_height,
+                                box_width / figure_width, box_height / figure_height])
+
+    for index, (name, image) in enumerate(panels.items()):
+        x = gap + (index % columns) * (width + gap)
+        y = gap + (index // columns) * (panel_height + gap) + title
+        if name != "original":
+            name = f"{name}: {image_quality([clean], [image])['psnr']:.2f} dB"
+        draw_image(axis_at(x, y, width, height), image, name)
+        crop = image[top : top + crop_height, left : left + crop_width]
+        draw_image(axis_at(x, y + height + gap, crop_width * zoom, crop_height * zoom), crop)
+    figure.axes[0].add_patch(matplotlib.patches.Rectangle(
+        (left - 0.5, top - 0.5), crop_width, crop_height, fill=False, edgecolor="red"))
     save_figure(figure, path)
     return figure
 

@@ -13,7 +13,7 @@ asked for, each in a fresh Python process:
 Speed does not depend on what the pixels show, so the images are random: 28x28 grey for
 every preset but rgb128, which gets 128x128 colour ones. Quality is benchmark.py's job.
 
-Writes results.md (the table README quotes) and results.json into --out.
+Writes results.md (the table; make_docs.py puts one in docs/results.md) and results.json into --out.
 
 Example:
   python speed.py                                  # every preset, every backend (~15 minutes)

@@ -23,12 +23,16 @@ top to bottom, cell by cell, and so is not imported (trying stops with an Import
 before any work); its model presets live in dense_models.py, and the machinery that
 keeps long runs safe in runs.py.
 
-Presets (--model), from the write-ups this project reproduces:
-  deep         write-up 000, the default: 784-500-300-100-300-500-784, ReLU, sigmoid, MSE
-  shallow32    write-up 003: 784-32-784, binary cross-entropy; also saves codes.png
-  shallow64    write-up 002: 784-64-784, binary cross-entropy; also saves codes.png
-  noise-layer  write-up 001: the noise is a layer inside the model (stddev = --noise-level),
-               active only while training; latent 256 with LeakyReLU, binary cross-entropy
+Presets (--model), from the write-ups this project reproduces
+(docs/models.md names the write-ups):
+  deep         the deep dense denoiser, the default: 784-500-300-100-300-500-784, ReLU,
+               sigmoid, MSE
+  shallow32    the tiny autoencoders: 784-32-784, binary cross-entropy; also saves codes.png
+  shallow64    codes and resize-convolution: 784-64-784, binary cross-entropy; also saves
+               codes.png
+  noise-layer  the noise-layer autoencoder: the noise is a layer inside the model (stddev =
+               --noise-level), active only while training; latent 256 with LeakyReLU, binary
+               cross-entropy
 """
 
 # %% [markdown]

@@ -156,7 +156,7 @@ def test_training_on_a_folder_of_pictures(photo_folder, tmp_path, model, channel
                         "--batch-size", 8, "--out", out)
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = read_metrics(out)
-    assert metrics["noise"] == noise  # rgb128 defaults to Poisson noise, as seed 004
+    assert metrics["noise"] == noise  # rgb128 defaults to Poisson noise, as its write-up (faces with shot noise)
     assert metrics["test_images"] == 8 and metrics["train_images"] == 32  # every fifth tests
     assert metrics["history"]["val_loss"][-1] < metrics["history"]["val_loss"][0]
     saved = keras.models.load_model(out / "model.keras")

@@ -1,0 +1,355 @@
+"""Make every figure under docs/figures/ and the tables of docs/results.md, from runs.
+
+The pictures and numbers of the docs come from this one script, so anyone can make them
+again, and check them:
+
+  python make_docs.py             # full runs, as the committed docs were made (~45 min, 2 CPU cores)
+  python make_docs.py --quick     # the same files from tiny runs, in a few minutes
+
+Each step below is a command of the project's own (a training script, compare.py,
+denoise.py, speed.py), started as a user starts it, with its output folder under --runs.
+A step whose folder already holds its finished result is found, not made again: a second
+call redoes only what is missing or failed (delete a step's folder to make it anew).
+Then the figures the steps made are copied into <docs>/figures/, each at most about
+200 KB so that it can be committed, and <docs>/results.md gets every table, stamped with
+the command, the date, the commit, the package versions and the machine.
+
+--quick trains on 300 images for one epoch and scores a few pictures: the files are the
+same, the numbers mean nothing. By default it writes into runs/docs-quick, not docs/, so
+that the committed docs stay those of the full runs.
+"""
+
+import argparse
+import datetime
+import glob
+import importlib.metadata
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from typing import NamedTuple
+
+from PIL import Image
+
+import tensorflow_logs  # noqa: F401  (before Keras, which noise.py imports)
+
+import benchmark
+import data
+import noise
+
+# The largest figure worth committing; larger ones are stored with fewer colours.
+MAX_FIGURE_BYTES = 200_000
+# The packages whose versions stamp the results.
+PACKAGES = ("keras", "tensorflow", "jax", "torch", "numpy", "scikit-image", "matplotlib")
+# What --quick adds to every training run: 300 images, one epoch.
+QUICK_TRAINING = ["--train-limit", "300", "--test-limit", "50", "--epochs", "1"]
+
+
+class Step(NamedTuple):
+    """One command whose figures and numbers the docs show."""
+    name: str  # its folder under --runs, and the prefix of its figures
+    command: list  # the command; "{runs}" stands for the --runs folder
+    quick: list  # what --quick adds to it
+    result: str  # the file that says it finished (in its folder)
+    figures: dict = {}  # the PNG files of its folder that the docs show -> their names there
+
+
+def training(name, script, *arguments, figures=("samples.png", "history.png")):
+    """A step that runs a training script, whose metrics.json says it finished."""
+    return Step(name, [script, *arguments, "--out", "{runs}/" + name], QUICK_TRAINING,
+                "metrics.json", {figure: f"{name}-{figure}" for figure in figures})
+
+
+STEPS = [
+    # The default run: the picture on the README's first screen.
+    training("default", "train_conv.py"),
+    # Dense autoencoders, and what their codes look like.
+    training("deep", "train_dense.py", "--model", "deep"),
+    training("shallow32", "train_dense.py", "--model", "shallow32",
+             figures=("samples.png", "codes.png")),
+    # Convolutional autoencoders: transposed convolutions against resize-then-convolve.
+    training("transpose", "train_conv.py", "--model", "transpose"),
+    training("wide", "train_conv.py", "--model", "wide"),
+    training("small", "train_conv.py", "--model", "small"),
+    # Skip connections: the U-Net.
+    training("unet", "train_conv.py", "--model", "unet"),
+    # Aiming at the score, and the all-black pitfall.
+    training("strided-mse", "train_conv.py", "--model", "strided", "--loss", "mse"),
+    training("strided-bce", "train_conv.py", "--model", "strided", "--loss", "bce"),
+    # A noise layer inside the model, at stddev 2 and 6 on clothes.
+    training("noise-layer-2", "train_dense.py", "--model", "noise-layer",
+             "--dataset", "fashion_mnist", "--noise-level", "2"),
+    training("noise-layer-6", "train_dense.py", "--model", "noise-layer",
+             "--dataset", "fashion_mnist", "--noise-level", "6"),
+    # Blind denoising: one model for a range of noise levels.
+    training("blind", "train_conv.py", "--noise-level", "0.05:0.5",
+             figures=("samples.png", "levels.png")),
+    # Against classical denoisers: on digits, with a sweep over noise levels ...
+    Step("compare-mnist", ["compare.py", "--limit", "1000", "--sweep", "0.05", "0.1", "0.2",
+                           "0.3", "0.4", "0.5", "--out", "{runs}/compare-mnist", "--models",
+                           "{runs}/default/model.keras", "{runs}/blind/model.keras",
+                           "{runs}/deep/model.keras", "{runs}/small/model.keras"],
+         ["--limit", "20"], "results.json",
+         {"psnr.png": "compare-mnist-psnr.png", "sweep.png": "compare-mnist-sweep.png"}),
+    # ... and on photos at sigma 15, 25 and 50, with the ready-trained models of models/.
+    Step("compare-bsd68", ["compare.py", "--dataset", "bsd68", "--tune-dataset", "train400",
+                           "--channels", "1", "--noise", "gaussian-unclipped",
+                           "--noise-level", "25/255", "--sweep", "15/255", "25/255", "50/255",
+                           "--out", "{runs}/compare-bsd68", "--models",
+                           "models/unet-psnr-train400-sigma25.keras",
+                           "models/unet-psnr-train400-blind.keras",
+                           "models/unet-train400-sigma25.keras",
+                           "models/unet-train400-blind.keras"],
+         ["--limit", "2"], "results.json", {"psnr.png": "compare-bsd68-psnr.png"}),
+    Step("compare-cbsd68", ["compare.py", "--dataset", "cbsd68", "--tune-dataset", "cbsd432",
+                            "--channels", "3", "--noise", "gaussian-unclipped",
+                            "--noise-level", "25/255", "--sweep", "15/255", "25/255",
+                            "50/255", "--out", "{runs}/compare-cbsd68", "--models",
+                            "models/unet-psnr-cbsd432-sigma25.keras",
+                            "models/unet-psnr-cbsd432-blind.keras",
+                            "models/unet-cbsd432-sigma25.keras",
+                            "models/unet-cbsd432-blind.keras"],
+         ["--limit", "2"], "results.json"),
+    # Your own pictures: a grey photo at sigma 25, and a face with shot noise.
+    Step("photo", ["denoise.py", "--model", "models/unet-psnr-train400-sigma25.keras",
+                   "--add-noise", "gaussian-unclipped", "--noise-level", "25/255",
+                   "{set12}/01.png", "--out", "{runs}/photo"],
+         [], "01_denoised.png", {"01_side_by_side.png": "photo-side-by-side.png"}),
+    Step("face", ["denoise.py", "--model", "models/unet-faces-poisson30.keras",
+                  "--add-noise", "poisson", "--noise-level", "30",
+                  "{faces}/100_1_2_20170105174847679.png", "--out", "{runs}/face"],
+         [], "100_1_2_20170105174847679_denoised.png",
+         {"100_1_2_20170105174847679_side_by_side.png": "face-side-by-side.png"}),
+    # How fast each backend trains and denoises.
+    Step("speed", ["speed.py", "--presets", "deep", "unet-psnr", "dncnn", "--out",
+                   "{runs}/speed"], ["--steps", "1", "--presets", "deep", "--backends", "tensorflow"], "results.json"),
+]
+
+
+def parse_arguments(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny runs: the same files in a few minutes, numbers that mean "
+                             "nothing (to check that this script works)")
+    parser.add_argument("--steps", nargs="+", choices=[step.name for step in STEPS],
+                        default=[step.name for step in STEPS],
+                        help="make only these steps' runs (default: all); the figures and "
+                             "results.md are made from every step that has finished")
+    parser.add_argument("--runs", default=None,
+                        help="the folder of the steps' runs (default: runs/docs, or "
+                             "runs/docs-quick with --quick)")
+    parser.add_argument("--docs", default=None,
+                        help="where figures/ and results.md go (default: docs, or "
+                             "runs/docs-quick/docs with --quick)")
+    parser.add_argument("--data-dir", default=None,
+                        help="a folder with the datasets, passed on to every step "
+                             "(default: $DENOISE_DATA_DIR, or download)")
+    args = parser.parse_args(argv)
+    base = os.path.join("runs", "docs-quick" if args.quick else "docs")
+    args.runs = args.runs or base
+    args.docs = args.docs or (os.path.join(base, "docs") if args.quick else "docs")
+    return args
+
+
+def command_of(step, args):
+    """The step's command line, its placeholders filled in."""
+    folders = {"runs": args.runs}
+    if any("{set12}" in part or "{faces}" in part for part in step.command):
+        folders["set12"] = data.photo_set_folder("set12", args.data_dir)
+        folders["faces"] = data.photo_set_folder("faces", args.data_dir)
+    command = [part.format(**folders) for part in step.command]
+    if args.quick:
+        command += step.quick
+    if args.data_dir and step.command[0] != "speed.py":
+        command += ["--data-dir", args.data_dir]
+    return command
+
+
+def finished(step, args):
+    return os.path.exists(os.path.join(args.runs, step.name, step.result))
+
+
+def run_step(step, args):
+    """Run one step's command, its output in <runs>/<name>.log; False if it failed."""
+    command = command_of(step, args)
+    folder = os.path.join(args.runs, step.name)
+    if os.path.isdir(folder):  # an unfinished try: start it anew
+        shutil.rmtree(folder)
+    print("$ python", " ".join(command), flush=True)
+    start = time.perf_counter()
+    with open(os.path.join(args.runs, f"{step.name}.log"), "w") as log:
+        done = subprocess.run([sys.executable, *command], stdout=log, stderr=subprocess.STDOUT)
+    print(f"  {'done' if done.returncode == 0 else 'FAILED'} in "
+          f"{time.perf_counter() - start:.0f} s", flush=True)
+    if done.returncode == 0:
+        with open(os.path.join(folder, "command.txt"), "w") as file:
+            file.write("python " + " ".join(command) + "\n")
+    return done.returncode == 0
+
+
+def save_small(source, target):
+    """Copy a PNG figure, stored with at most 256 colours if it is larger than
+    MAX_FIGURE_BYTES (a figure's colours are mostly its few line and text colours)."""
+    with open(source, "rb") as file:
+        content = file.read()
+    if len(content) > MAX_FIGURE_BYTES:
+        buffer = io.BytesIO()
+        Image.open(io.BytesIO(content)).convert("RGB").quantize(256).save(
+            buffer, "PNG", optimize=True)
+        content = min(content, buffer.getvalue(), key=len)
+    with open(target, "wb") as file:
+        file.write(content)
+    return len(content)
+
+
+def copy_figures(args):
+    """Copy every finished step's figures into <docs>/figures/."""
+    folder = os.path.join(args.docs, "figures")
+    os.makedirs(folder, exist_ok=True)
+    for step in STEPS:
+        if not finished(step, args):
+            continue
+        for figure, name in step.figures.items():
+            size = save_small(os.path.join(args.runs, step.name, figure),
+                              os.path.join(folder, name))
+            print(f"  figures/{name}: {size / 1000:.0f} KB")
+
+
+def read_json(*parts):
+    with open(os.path.join(*parts)) as file:
+        return json.load(file)
+
+
+def read_command(args, name):
+    with open(os.path.join(args.runs, name, "command.txt")) as file:
+        return file.read().strip()
+
+
+def training_table(args):
+    """One row per finished training step: how it was trained and how well it denoises."""
+    lines = ["| run | command | parameters | epochs | training seconds | noisy PSNR | PSNR | "
+             "SSIM |", "|---|---|---|---|---|---|---|---|"]
+    for step in STEPS:
+        if step.result != "metrics.json" or not finished(step, args):
+            continue
+        scores = read_json(args.runs, step.name, "metrics.json")
+        lines.append(f"| {step.name} | `{read_command(args, step.name)}` | "
+                     f"{scores['params']:,} | {scores['epochs']} | "
+                     f"{scores['train_seconds']:.0f} | {scores['noisy_psnr']:.2f} | "
+                     f"{scores['psnr']:.2f} | {scores['ssim']:.3f} |")
+    return "\n".join(lines)
+
+
+def found_table(args, name):
+    """The table a finished compare.py or speed.py step wrote, under its command, and
+    the PSNR of each method at every level of a compare.py --sweep."""
+    if not finished(next(step for step in STEPS if step.name == name), args):
+        return "(not made yet)"
+    with open(os.path.join(args.runs, name, "results.md")) as file:
+        text = file.read()
+    table = text[text.index("\n|") + 1:] if "\n|" in text else text
+    found = f"`{read_command(args, name)}`\n\n{table.strip()}"
+    summary = read_json(args.runs, name, "results.json")
+    if "sweep" in summary:
+        found += "\n\nPSNR (dB) at each test noise level:\n\n" + sweep_table(summary)
+    return found
+
+
+def sweep_table(summary):
+    """compare.py's sweep as a table: a row per method, a column per noise level."""
+    levels = [noise_text(summary["noise"], level) for level in summary["sweep"]["levels"]]
+    lines = ["| method | " + " | ".join(levels) + " |", "|---|" + "---|" * len(levels)]
+    for method, psnrs in summary["sweep"]["psnr"].items():
+        cells = ["failed" if psnr is None else f"{psnr:.2f}" for psnr in psnrs]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def noise_text(kind, level):
+    """How the literature names a photo's noise: unclipped Gaussian by its sigma on the
+    0-255 scale ("sigma 25"); other noise by kind and level."""
+    if kind == "gaussian-unclipped":
+        scaled = [end * 255 for end in level] if noise.is_range(level) else level * 255
+        return f"sigma {noise.level_text(scaled)}"
+    return f"{kind} {noise.level_text(level)}"
+
+
+def models_table():
+    """The ready-trained models of models/, with the scores their metrics.json hold."""
+    lines = ["| model | trained on | noise | test images | noisy PSNR | PSNR | SSIM |",
+             "|---|---|---|---|---|---|---|"]
+    for path in sorted(glob.glob(os.path.join("models", "*.metrics.json"))):
+        scores = read_json(path)
+        lines.append(f"| `{os.path.basename(path).removesuffix('.metrics.json')}` | "
+                     f"{os.path.basename(scores['dataset'])} | "
+                     f"{noise_text(scores['noise'], scores['noise_level'])} | "
+                     f"{scores['test_images']} | "
+                     f"{scores['noisy_psnr']:.2f} | {scores['psnr']:.2f} | "
+                     f"{scores['ssim']:.3f} |")
+    return "\n".join(lines)
+
+
+def stamp(argv):
+    """The command, date, commit, package versions and machine that made the results."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip() or "unknown"
+    changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                             capture_output=True, text=True).stdout.strip()
+    versions = []
+    for package in PACKAGES:
+        try:
+            versions.append(f"{package} {importlib.metadata.version(package)}")
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return (f"- command: `python make_docs.py {' '.join(argv)}`\n"
+            f"- date: {datetime.date.today().isoformat()}\n"
+            f"- commit: {commit}{' (with uncommitted changes)' if changed else ''}\n"
+            f"- packages: {', '.join(versions)}\n"
+            f"- machine: {benchmark.machine_description()}, no GPU used\n")
+
+
+def write_results(args, argv):
+    sections = [
+        "# Results\n\nEvery number the README and the lessons quote comes from this page, and "
+        "this page from `python make_docs.py`, which reruns or finds each run below. Each "
+        "table gives the command that made it.\n\n" + stamp(argv),
+        "## The lessons' runs\n\nMNIST or Fashion-MNIST, the full test set (10,000 images), "
+        "PSNR in dB between the clean test images and the noisy input or the denoised "
+        "output.\n\n" + training_table(args),
+        "## Against classical denoisers: digits\n\n" + found_table(args, "compare-mnist"),
+        "## Against classical denoisers: grey photos (BSD68)\n\n"
+        + found_table(args, "compare-bsd68"),
+        "## Against classical denoisers: colour photos (CBSD68)\n\n"
+        + found_table(args, "compare-cbsd68"),
+        "## The ready-trained models in models/\n\nScored when they were trained (the "
+        "commands are in models/README.md).\n\n" + models_table(),
+        "## Speed of each backend\n\nImages per second on the machine above.\n\n"
+        + found_table(args, "speed"),
+    ]
+    path = os.path.join(args.docs, "results.md")
+    with open(path, "w") as file:
+        file.write("\n\n".join(sections) + "\n")
+    print(f"wrote {path}")
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_arguments(argv)
+    os.makedirs(args.runs, exist_ok=True)
+    failed = []
+    for step in STEPS:
+        if step.name in args.steps and not finished(step, args):
+            if not run_step(step, args):
+                failed.append(step.name)
+    copy_figures(args)
+    write_results(args, argv)
+    if failed:
+        sys.exit(f"error: {', '.join(failed)} failed; see {args.runs}/<step>.log")
+
+
+if __name__ == "__main__":
+    main()
