@@ -251,8 +251,9 @@ def how_trained(metrics_path):
         run = files.read_json(metrics_path, None)
         if run is None:
             return "trained model"
+        dataset = os.path.basename(os.path.normpath(run["dataset"]))  # a folder: its name
         return (f"{run['model']}, {run['loss']}, {run['epochs']} epochs, trained on "
-                f"{run['dataset']} at {run['noise']} {noise.level_text(run['noise_level'])}")
+                f"{dataset} at {run['noise']} {noise.level_text(run['noise_level'])}")
     except (OSError, ValueError, KeyError, TypeError, RecursionError) as error:  # damaged
         return f"trained model ({os.path.basename(metrics_path)} is unreadable: {error!r})"
 

@@ -7,7 +7,7 @@ again, and check them:
   python make_docs.py --quick     # the same files from tiny runs, in a few minutes
 
 Each step below is a command of the project's own (a training script, compare.py,
-denoise.py, speed.py), started as a user starts it, with its output folder under --runs.
+denoise.py, speed.py, checkerboard.py), started as a user starts it, with its output folder under --runs.
 A step whose folder already holds its finished result is found, not made again: a second
 call redoes only what is missing or failed (delete a step's folder to make it anew).
 Then the figures the steps made are copied into <docs>/figures/, each at most about
@@ -44,6 +44,8 @@ import noise
 MAX_FIGURE_BYTES = 200_000
 # The packages whose versions stamp the results.
 PACKAGES = ("keras", "tensorflow", "jax", "torch", "numpy", "scikit-image", "matplotlib")
+# The scripts that take --data-dir.
+SCRIPTS_WITH_DATA = ("train_conv.py", "train_dense.py", "compare.py")
 # What --quick adds to every training run: 300 images, one epoch.
 QUICK_TRAINING = ["--train-limit", "300", "--test-limit", "50", "--epochs", "1"]
 
@@ -71,6 +73,8 @@ STEPS = [
     training("shallow32", "train_dense.py", "--model", "shallow32",
              figures=("samples.png", "codes.png")),
     # Convolutional autoencoders: transposed convolutions against resize-then-convolve.
+    Step("checkerboard", ["checkerboard.py", "--out", "{runs}/checkerboard"], [],
+         "checkerboard.png", {"checkerboard.png": "checkerboard.png"}),
     training("transpose", "train_conv.py", "--model", "transpose"),
     training("wide", "train_conv.py", "--model", "wide"),
     training("small", "train_conv.py", "--model", "small"),
@@ -164,7 +168,7 @@ def command_of(step, args):
     command = [part.format(**folders) for part in step.command]
     if args.quick:
         command += step.quick
-    if args.data_dir and step.command[0] != "speed.py":
+    if args.data_dir and step.command[0] in SCRIPTS_WITH_DATA:
         command += ["--data-dir", args.data_dir]
     return command
 
@@ -231,15 +235,16 @@ def read_command(args, name):
 
 def training_table(args):
     """One row per finished training step: how it was trained and how well it denoises."""
-    lines = ["| run | command | parameters | epochs | training seconds | noisy PSNR | PSNR | "
-             "SSIM |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| run | command | parameters | epochs | training seconds | test images | "
+             "noisy PSNR | PSNR | SSIM |", "|---|---|---|---|---|---|---|---|---|"]
     for step in STEPS:
         if step.result != "metrics.json" or not finished(step, args):
             continue
         scores = read_json(args.runs, step.name, "metrics.json")
         lines.append(f"| {step.name} | `{read_command(args, step.name)}` | "
                      f"{scores['params']:,} | {scores['epochs']} | "
-                     f"{scores['train_seconds']:.0f} | {scores['noisy_psnr']:.2f} | "
+                     f"{scores['train_seconds']:.0f} | {scores['test_images']:,} | "
+                     f"{scores['noisy_psnr']:.2f} | "
                      f"{scores['psnr']:.2f} | {scores['ssim']:.3f} |")
     return "\n".join(lines)
 
@@ -264,6 +269,8 @@ def sweep_table(summary):
     levels = [noise_text(summary["noise"], level) for level in summary["sweep"]["levels"]]
     lines = ["| method | " + " | ".join(levels) + " |", "|---|" + "---|" * len(levels)]
     for method, psnrs in summary["sweep"]["psnr"].items():
+        if all(psnr is None for psnr in psnrs):  # not run at all (bm3d, not installed)
+            continue
         cells = ["failed" if psnr is None else f"{psnr:.2f}" for psnr in psnrs]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -287,7 +294,7 @@ def models_table():
         lines.append(f"| `{os.path.basename(path).removesuffix('.metrics.json')}` | "
                      f"{os.path.basename(scores['dataset'])} | "
                      f"{noise_text(scores['noise'], scores['noise_level'])} | "
-                     f"{scores['test_images']} | "
+                     f"{scores['test_images']:,} | "
                      f"{scores['noisy_psnr']:.2f} | {scores['psnr']:.2f} | "
                      f"{scores['ssim']:.3f} |")
     return "\n".join(lines)
@@ -317,9 +324,9 @@ def write_results(args, argv):
         "# Results\n\nEvery number the README and the lessons quote comes from this page, and "
         "this page from `python make_docs.py`, which reruns or finds each run below. Each "
         "table gives the command that made it.\n\n" + stamp(argv),
-        "## The lessons' runs\n\nMNIST or Fashion-MNIST, the full test set (10,000 images), "
-        "PSNR in dB between the clean test images and the noisy input or the denoised "
-        "output.\n\n" + training_table(args),
+        "## The lessons' runs\n\nMNIST or Fashion-MNIST: the PSNR (dB) and SSIM between the "
+        "clean test images and the noisy input or the denoised output, means over the test "
+        "images.\n\n" + training_table(args),
         "## Against classical denoisers: digits\n\n" + found_table(args, "compare-mnist"),
         "## Against classical denoisers: grey photos (BSD68)\n\n"
         + found_table(args, "compare-bsd68"),

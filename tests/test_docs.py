@@ -107,3 +107,15 @@ def test_make_docs_quick_makes_every_figure_and_table(tmp_path):
          "--docs", str(tmp_path / "docs")],
         cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "$ python" not in again.stdout
+
+
+def test_a_transposed_convolution_paints_a_checkerboard_and_resizing_does_not(tmp_path):
+    import checkerboard
+    import plots
+
+    plots.prepare(show=False)
+    outputs = checkerboard.save_checkerboard(tmp_path / "checkerboard.png")
+    transposed, resized = (output[4:12, 4:12, 0] for output in outputs.values())
+    assert sorted(set(transposed.ravel().tolist())) == [1.0, 2.0, 4.0]  # 1, 2 or 4 stamps
+    assert set(resized.ravel().tolist()) == {9.0}  # every pixel: the same nine weights
+    assert (tmp_path / "checkerboard.png").stat().st_size > 0
