@@ -1,4 +1,4 @@
-"""Train on several devices at once: the same script, more GPUs (--distribute).
+"""Train on several devices, or several machines, at once: the same script (--distribute).
 
 Data parallelism, the simplest way to use several devices: every device holds a copy of
 the model; each training step splits the batch between them; each device computes the
@@ -7,29 +7,66 @@ the same step. The model learns what it would learn on one device with the same 
 batch, up to the order in which floating-point numbers are added. It is faster when each
 device's share of the batch is large enough to keep the device busy.
 
-TensorFlow's engine for this is tf.distribute.MirroredStrategy. The model is built and
-compiled inside `strategy.scope()`, so that each of its variables is mirrored on every
-device; `model.fit` then reads the batches through tf.data (Keras turns a PyDataset into
-a tf.data pipeline) and splits each global batch across the replicas.
+Each backend has its own engine for this, and the training script names neither:
+- TensorFlow: tf.distribute.MirroredStrategy, over one machine's devices. The model is
+  built and compiled inside `strategy.scope()`, so that each variable is mirrored on
+  every device; `fit` splits each global batch across the replicas.
+- JAX: keras.distribution.DataParallel, over one machine's devices or, with
+  `--distribute multi-worker`, over every device of several processes (machines). The
+  model's variables are copied onto every device of the mesh; each process feeds its
+  own share of each global batch (`shard`), and JAX sums the gradients across processes.
+- PyTorch: Keras 3 has no multi-device training there.
 
-It is TensorFlow's, so --distribute needs the TensorFlow backend. (On JAX, Keras has
-keras.distribution.DataParallel, but it requires every batch, the last one and the
-validation batches included, to divide evenly between the devices; Keras 3 has no
-multi-device training on PyTorch.)
+Several machines need JAX. TensorFlow's own engine for them, MultiWorkerMirroredStrategy,
+does not run Keras 3's `fit` (keras-team/keras#20585, tensorflow/tensorflow#72388), and
+working around it would mean writing our own training loop. docs/several-machines.md says
+how to start a run on several machines, or in a Slurm job.
+
+JAX's DataParallel needs every batch to divide evenly between the devices: here the
+global --batch-size must be a multiple of the number of devices; the last, smaller
+training batch of an epoch drops its last few images (fewer than the number of
+devices; a different few every epoch, as the order is drawn afresh); validation after
+each epoch leaves out the last few test images the same way (`divisible`); and the
+final scores use every test image, on one device (`one_device_copy`).
 
 No GPUs at hand? Name more CPU devices than there are, `--distribute CPU:0,CPU:1`, and
 the CPU is split into that many logical devices. Nothing gets faster (the same cores do
 all the work), but the code path and the numbers are the real ones, which is how the
-tests check it. docs/long-runs.md says more.
+tests check it.
 """
 
+import atexit
 import contextlib
+import io
+import os
+import shutil
+import sys
+import tarfile
+import tempfile
+import threading
 
 import keras
+import numpy as np
 import tensorflow as tf
 
-# What --distribute with no device names uses: every GPU TensorFlow sees.
+# What --distribute with no device names uses: every GPU (on JAX, every device it has).
 ALL_GPUS = "all"
+# What --distribute uses for one model trained by several processes, one per machine.
+MULTI_WORKER = "multi-worker"
+# The variables from which keras.distribution.initialize reads the cluster.
+KERAS_CLUSTER_VARIABLES = ("KERAS_DISTRIBUTION_JOB_ADDRESSES", "KERAS_DISTRIBUTION_NUM_PROCESSES",
+                           "KERAS_DISTRIBUTION_PROCESS_ID")
+# The variables of a Slurm task from which JAX reads the cluster itself.
+SLURM_VARIABLES = ("SLURM_JOB_ID", "SLURM_STEP_NODELIST", "SLURM_NTASKS", "SLURM_PROCID",
+                   "SLURM_LOCALID")
+# How long a process waits for its peers to come, or to answer, by default (seconds).
+PEER_TIMEOUT_SECONDS = 120
+# This process's scratch folders (scratch_folder), removed as it exits.
+SCRATCH_FOLDERS = []
+# Why --distribute multi-worker stops on TensorFlow, in one line.
+TENSORFLOW_MULTI_WORKER = (
+    "multi-worker needs KERAS_BACKEND=jax: Keras 3's fit does not run under TensorFlow's "
+    "MultiWorkerMirroredStrategy (keras-team/keras#20585)")
 
 
 def device_names(text):
@@ -47,15 +84,47 @@ def device_names(text):
     return names
 
 
-def check_devices(setting):
+def check_devices(setting, peer_timeout=PEER_TIMEOUT_SECONDS):
     """The names of the devices the --distribute `setting` asks for, all present here.
 
-    Raises ValueError with the reason when they cannot be had. Must run before
-    TensorFlow first touches a device: splitting the CPU is only possible until then.
+    Raises ValueError with the reason when they cannot be had. Must run before the
+    backend first touches a device: splitting the CPU, or joining a cluster, is only
+    possible until then. With `multi-worker`, joins the cluster first (waiting at most
+    `peer_timeout` seconds for the other processes) and names every device of every process.
     """
-    if keras.backend.backend() != "tensorflow":
-        raise ValueError(f"it uses tf.distribute, so it needs KERAS_BACKEND=tensorflow, not "
-                         f"{keras.backend.backend()}")
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        if setting == MULTI_WORKER:
+            raise ValueError(TENSORFLOW_MULTI_WORKER)
+        return check_tensorflow_devices(setting)
+    if backend != "jax":
+        raise ValueError(f"Keras 3 trains on several devices with KERAS_BACKEND=tensorflow "
+                         f"or jax, not {backend}")
+    import jax
+
+    if setting == MULTI_WORKER:
+        join_cluster(peer_timeout)
+        return [jax_name(device) for device in jax.devices()]
+    if setting == ALL_GPUS:
+        names = [jax_name(device) for device in jax.local_devices()]
+        if len(names) < 2:
+            raise ValueError(f"JAX sees one device only ({names[0]}): name the devices, for "
+                             "example --distribute CPU:0,CPU:1 to try it on the CPU")
+        return names
+    names = device_names(setting)
+    cpus = sum(name.startswith("CPU") for name in names)
+    if cpus > 1 and "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+        jax.config.update("jax_num_cpu_devices", cpus)  # split the CPU into that many
+    present = set(jax_local_devices())
+    missing = [name for name in names if name not in present]
+    if missing:
+        raise ValueError(f"JAX has no device {', '.join(missing)}; it has "
+                         f"{', '.join(sorted(present))}")
+    return names
+
+
+def check_tensorflow_devices(setting):
+    """check_devices on TensorFlow: its GPUs, or the CPU split into logical devices."""
     if setting == ALL_GPUS:
         names = logical_device_names("GPU")
         if not names:
@@ -81,18 +150,261 @@ def logical_device_names(kind=None):
     return [device.name.removeprefix("/device:") for device in tf.config.list_logical_devices(kind)]
 
 
+def jax_name(device):
+    """A JAX device, named as device_names names devices: CPU:0, GPU:1."""
+    return f"{device.platform.upper()}:{device.id}"
+
+
+def jax_local_devices():
+    """This process's JAX devices by name: those of its default kind (its GPUs, if it
+    has any), and its CPU devices, which --distribute CPU:0,CPU:1 names."""
+    import jax
+
+    return {jax_name(device): device
+            for device in [*jax.local_devices(), *jax.local_devices(backend="cpu")]}
+
+
+def cluster_from_environment(environment):
+    """Where the cluster is described: "keras" (Keras' own variables) or "slurm".
+
+    Raises ValueError, naming the variables to set, when neither describes it whole.
+    """
+    keras_variables = [name for name in KERAS_CLUSTER_VARIABLES if name in environment]
+    if len(keras_variables) == len(KERAS_CLUSTER_VARIABLES):
+        return "keras"
+    if keras_variables:
+        missing = sorted(set(KERAS_CLUSTER_VARIABLES) - set(keras_variables))
+        raise ValueError(f"the cluster is described in part: set {', '.join(missing)} too")
+    if all(name in environment for name in SLURM_VARIABLES):
+        return "slurm"
+    raise ValueError(f"no cluster described: set {', '.join(KERAS_CLUSTER_VARIABLES)} on each "
+                     "machine, or start every process with srun in a Slurm job")
+
+
+def join_cluster(peer_timeout):
+    """Connect this process to the others: the same command on every machine.
+
+    Keras' own variables (what keras.distribution.initialize reads) or, in a Slurm job,
+    Slurm's own (which jax.distributed.initialize reads) describe the cluster. JAX's
+    initialize is called here directly, as keras.distribution.initialize calls it, only
+    so that a process whose peers never come, or stop answering, gives up after
+    `peer_timeout` seconds instead of JAX's five minutes. On the CPU, the processes
+    exchange gradients through Gloo, which JAX needs to be told to use.
+    """
+    import jax
+
+    if cluster_from_environment(os.environ) == "keras":
+        coordinator = os.environ["KERAS_DISTRIBUTION_JOB_ADDRESSES"].split(",")[0]
+        cluster = {"coordinator_address": coordinator,
+                   "num_processes": int(os.environ["KERAS_DISTRIBUTION_NUM_PROCESSES"]),
+                   "process_id": int(os.environ["KERAS_DISTRIBUTION_PROCESS_ID"])}
+    else:
+        cluster = {}  # JAX reads Slurm's variables itself
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    # JAX ends a process whose peers do not come with a page of C++ log; ours says it
+    # in one line, a few seconds before JAX would.
+    watchdog = threading.Timer(peer_timeout, stop_waiting, [peer_timeout])
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        jax.distributed.initialize(**cluster, initialization_timeout=peer_timeout + 10,
+                                   heartbeat_timeout_seconds=peer_timeout,
+                                   shutdown_timeout_seconds=peer_timeout)
+    except (RuntimeError, ValueError) as error:  # such as an address JAX cannot use
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ValueError(f"could not join the cluster ({reason[:200]})") from None
+    finally:
+        watchdog.cancel()
+
+
+def exit_at_once(status=0, message=None):
+    """Exit with `status`, saying `message`, without JAX's goodbye to the other processes
+    (also an argparse parser's `exit`): that would wait --peer-timeout seconds for them,
+    then end in a page of log."""
+    if message:
+        print(message, end="", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    for folder in SCRATCH_FOLDERS:  # what Python's exit would have removed
+        shutil.rmtree(folder, ignore_errors=True)
+    os._exit(status)
+
+
+def stop_waiting(seconds):
+    """Stop this process, in one line: its peers did not all come in time."""
+    print(f"error: argument --distribute: not every process of the cluster came within "
+          f"{seconds} s (--peer-timeout): start the same command on every machine",
+          file=sys.stderr, flush=True)
+    os._exit(1)  # from this thread, while the main one waits inside JAX
+
+
+def process_index():
+    """This process's number in the cluster: 0 writes the run's files."""
+    if keras.backend.backend() != "jax":
+        return 0
+    import jax
+
+    return jax.process_index()
+
+
+def process_count():
+    """How many processes train the model together (1 without multi-worker)."""
+    if keras.backend.backend() != "jax":
+        return 1
+    import jax
+
+    return jax.process_count()
+
+
+def lost_a_peer(error):
+    """Is `error` what a process meets when another process of its cluster stops? The
+    exchange with it fails: an error of JAX's runtime, or a ValueError from Gloo (CPUs)."""
+    return process_count() > 1 and (type(error).__name__ == "JaxRuntimeError"
+                                    or "Gloo" in str(error))
+
+
+def scratch_folder():
+    """For a process other than 0: a folder of its own for the files the run writes,
+    deleted when it exits, so that the run's own folder is process 0's alone."""
+    folder = tempfile.mkdtemp(prefix=f"denoise-process-{process_index()}-")
+    SCRATCH_FOLDERS.append(folder)
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
+def share_run_files(folder, names):
+    """Give every process process 0's files `names` (files or folders) of its run `folder`.
+
+    For --resume on several machines: process 0 sends what it finds of them; every
+    other process writes them into its own `folder` (its scratch folder), so that each
+    continues from the same backup. All processes must call this together.
+    """
+    from jax.experimental import multihost_utils
+
+    archive = io.BytesIO()
+    if process_index() == 0:
+        with tarfile.open(fileobj=archive, mode="w") as tar:
+            for name in names:
+                if os.path.exists(os.path.join(folder, name)):
+                    tar.add(os.path.join(folder, name), arcname=name)
+    size = int(multihost_utils.broadcast_one_to_all(np.int32(archive.getbuffer().nbytes)))
+    if process_index() == 0:
+        sent = np.frombuffer(archive.getvalue(), np.uint8)
+    else:
+        sent = np.zeros(size, np.uint8)  # a buffer of the same shape, to receive into
+    received = np.asarray(multihost_utils.broadcast_one_to_all(sent), np.uint8)
+    if process_index() != 0:
+        with tarfile.open(fileobj=io.BytesIO(received.tobytes())) as tar:
+            tar.extractall(folder, filter="data")
+
+
+def check_batch_size(batch_size, names):
+    """On JAX, each global batch must divide evenly between the devices (ValueError if not)."""
+    if keras.backend.backend() == "jax" and batch_size % len(names):
+        multiple = batch_size + len(names) - batch_size % len(names)
+        raise ValueError(f"{batch_size} images do not divide between {len(names)} devices: "
+                         f"choose a multiple of {len(names)}, such as {multiple}")
+
+
 def scope(names):
     """The context in which to build, compile and train the model.
 
-    No names: one device, as always. Otherwise a copy of the model on each named device.
+    No names: one device, as always. Otherwise a copy of the model on each named device:
+    on TensorFlow, in a MirroredStrategy's scope; on JAX, Keras' DataParallel, set for
+    the rest of the run (fit, evaluate and the callbacks run under it). Each process
+    feeds its share of each batch itself (`shard`), so Keras must not shard the data.
     """
     if not names:
         return contextlib.nullcontext()
-    return tf.distribute.MirroredStrategy(devices=[f"/{name}" for name in names]).scope()
+    if keras.backend.backend() == "tensorflow":
+        return tf.distribute.MirroredStrategy(devices=[f"/{name}" for name in names]).scope()
+    import jax
+
+    if process_count() > 1:
+        devices = jax.devices()  # every device of every process
+    else:
+        devices = [jax_local_devices()[name] for name in names]
+    keras.distribution.set_distribution(
+        keras.distribution.DataParallel(devices=devices, auto_shard_dataset=False))
+    return contextlib.nullcontext()
 
 
 def replicas():
     """How many copies of the model the current scope trains, as the engine itself says."""
-    if keras.backend.backend() != "tensorflow":
-        return 1
-    return tf.distribute.get_strategy().num_replicas_in_sync
+    if keras.backend.backend() == "tensorflow":
+        return tf.distribute.get_strategy().num_replicas_in_sync
+    distribution = keras.distribution.distribution()
+    return distribution.device_mesh.devices.size if distribution else 1
+
+
+def devices_per_process():
+    """How many of the distribution's devices this process feeds (1 without one)."""
+    return replicas() // process_count() if keras.backend.backend() == "jax" else 1
+
+
+class ShareOfEachBatch(keras.utils.PyDataset):
+    """This process's share of each global batch of NoisyBatches `batches`, for fit on JAX.
+
+    Process p of P trains on the p-th of P equal slices of every batch, so that together
+    they train on the batch of one process. The last, smaller batch of an epoch first
+    drops its last few images, fewer than the number of devices, so that it divides
+    evenly. Every process draws the whole batch (its noise is a function of the seed,
+    the epoch and the batch) and keeps its slice: the numbers are those of one process.
+    """
+
+    def __init__(self, batches):
+        super().__init__()
+        self.batches = batches
+        self.devices = replicas()
+        self.process, self.processes = process_index(), process_count()
+
+    def __len__(self):
+        """The batches with at least one image for each device."""
+        whole, rest = divmod(len(self.batches.images), self.batches.batch_size)
+        return whole + (rest >= self.devices)
+
+    def __getitem__(self, index):
+        noisy, clean = self.batches[index]
+        share = len(noisy) // self.devices * self.devices // self.processes
+        start = self.process * share
+        return noisy[start:start + share], clean[start:start + share]
+
+    def on_epoch_end(self):
+        self.batches.on_epoch_end()
+
+
+def shard(batches):
+    """What `fit` trains on: `batches` or, on a JAX distribution, this process's share."""
+    if keras.backend.backend() != "jax" or keras.distribution.distribution() is None:
+        return batches
+    return ShareOfEachBatch(batches)
+
+
+def divisible(*arrays):
+    """The arrays, cut to the first N images that divide evenly between this process's
+    devices (on a JAX distribution): what validation can score during `fit`.
+
+    Every process scores all of them: the mean over the processes' copies is the mean.
+    """
+    count = len(arrays[0]) // devices_per_process() * devices_per_process()
+    return tuple(array[:count] for array in arrays)
+
+
+def one_device_copy(model):
+    """After `fit`: a copy of the trained `model` on this process's first device, to
+    predict, score and save as a one-device run does (on a JAX distribution; otherwise
+    the model itself).
+
+    On several processes, JAX cannot hand back predictions that span other machines'
+    devices, and Keras' DataParallel predicts in batches that divide between devices
+    only; each process has every weight, so each takes a whole copy and carries on alone.
+    The copy is compiled as the model was, so model.keras is the same as a one-device
+    run's, and loads on any backend.
+    """
+    if keras.backend.backend() != "jax" or keras.distribution.distribution() is None:
+        return model
+    compiled, weights = model.get_compile_config(), model.get_weights()
+    keras.distribution.set_distribution(None)
+    copy = keras.models.clone_model(model)
+    copy.set_weights(weights)
+    copy.compile_from_config(compiled)
+    return copy

@@ -46,6 +46,8 @@ EPOCHS_FILE = "epochs.json"  # losses, PSNR and seconds of every finished epoch
 BACKUP_FOLDER = "backup"  # weights and optimizer state after the last finished epoch
 # The signals that stop a run cleanly: Ctrl-C, and what `kill` or a job scheduler sends.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# The signal of a stop under way, if one came (see EpochLog.on_train_batch_end).
+STOPPING = []
 # What a knob may hold: anything else of the same name (a module) is not a knob.
 KNOB_TYPES = (bool, int, float, str, list, tuple)
 # The arguments a resumed run must find in arguments.json.
@@ -53,7 +55,7 @@ RESUMED_ARGUMENTS = ("model", "dataset", "noise", "noise_level", "loss", "epochs
                      "batch_size", "learning_rate", "seed")
 # Arguments that say how to run, not what to train: --resume may change them.
 HOW_TO_RUN = ("resume", "quiet", "show", "tensorboard", "overwrite", "out", "data_dir",
-              "distribute")
+              "distribute", "peer_timeout")
 
 
 class Recipe(NamedTuple):
@@ -176,9 +178,21 @@ def build_parser(description, recipes, default_model, folders):
     parser.add_argument("--distribute", nargs="?", const=distribute.ALL_GPUS, default=None,
                         metavar="DEVICES",
                         help="train a copy of the model on each of several devices, each "
-                             "step's batch split between them (TensorFlow backend only): alone, "
-                             "every GPU; or the devices named, such as GPU:0,GPU:1; CPU:0,CPU:1 "
-                             "splits the CPU, to try it without GPUs (default: one device)")
+                             "step's batch split between them (TensorFlow or JAX backend): "
+                             "alone, every GPU (on JAX, every device it has); or the devices "
+                             "named, such as GPU:0,GPU:1; CPU:0,CPU:1 splits the CPU, to try it "
+                             f"without GPUs. '{distribute.MULTI_WORKER}' (JAX only): one model "
+                             "trained by the same command on several machines, the cluster read "
+                             "from KERAS_DISTRIBUTION_JOB_ADDRESSES, _NUM_PROCESSES and "
+                             "_PROCESS_ID, or from Slurm (see docs/several-machines.md). On JAX "
+                             "--batch-size must divide between the devices; the last, smaller "
+                             "batch of an epoch, and validation, drop the few images left over; "
+                             "the final scores use all (default: one device)")
+    parser.add_argument("--peer-timeout", type=positive_int,
+                        default=distribute.PEER_TIMEOUT_SECONDS, metavar="SECONDS",
+                        help="with --distribute multi-worker: a process whose peers do not "
+                             "all come, or stop answering, stops after this many seconds "
+                             "(default: %(default)s)")
     parser.add_argument("--show", action="store_true",
                         help="also open the figures in windows at the end")
     parser.add_argument("--quiet", action="store_true",
@@ -233,11 +247,15 @@ def parse_arguments(description, recipes, knobs, folders=True, argv=None):
     args = parser.parse_args(knob_arguments(parser, knobs) + list(argv))
     if args.distribute:
         try:
-            args.distribute = distribute.check_devices(args.distribute)
+            args.distribute = distribute.check_devices(args.distribute, args.peer_timeout)
         except ValueError as error:
             parser.error(f"argument --distribute: {error}")
+        if distribute.process_count() > 1:  # a bad argument must not wait for the others
+            parser.exit = distribute.exit_at_once
+        share_the_run_folder(args)
     if args.resume:
         restore_arguments(parser, args, recipes, folders)
+        check_batch_size(parser, args)
         return args
     recipe = recipes[args.model]
     args.loss = args.loss or recipe.loss
@@ -254,8 +272,31 @@ def parse_arguments(description, recipes, knobs, folders=True, argv=None):
     if noise.is_range(args.noise_level) and not recipe.takes_a_range:
         parser.error(f"argument --noise-level: {args.model} adds noise of one level "
                      "itself; give one level, not a range")
+    check_batch_size(parser, args)
     start_run_folder(parser, args)
     return args
+
+
+def share_the_run_folder(args):
+    """With several processes, the run's folder (--out) is process 0's: every other
+    process writes its copies of the files into a temporary folder of its own and, to
+    --resume, first receives process 0's record of the run there."""
+    if distribute.process_count() == 1:
+        return
+    named = args.out is not None
+    if distribute.process_index() != 0:
+        args.out = distribute.scratch_folder()
+    if args.resume and named:
+        distribute.share_run_files(args.out, (ARGUMENTS_FILE, EPOCHS_FILE, BACKUP_FOLDER))
+
+
+def check_batch_size(parser, args):
+    """A global batch must divide between the devices that --distribute names (on JAX)."""
+    if args.distribute:
+        try:
+            distribute.check_batch_size(args.batch_size, args.distribute)
+        except ValueError as error:
+            parser.error(f"argument --batch-size: {error}")
 
 
 def check_dataset(parser, args, recipe, folders):
@@ -420,6 +461,10 @@ def start(args):
     print(f"Keras {keras.__version__} on {keras.backend.backend()}" + (
         f", a copy of the model on each of {', '.join(args.distribute)}: each step splits "
         f"its batch of {args.batch_size} between them" if args.distribute else ""))
+    if distribute.process_count() > 1:
+        print(f"process {distribute.process_index()} of {distribute.process_count()}" + (
+            ": it writes the run's files" if distribute.process_index() == 0 else
+            ": process 0 writes the run's files; this one keeps its copies in " + args.out))
     if not in_notebook():
         stop_cleanly_on_signals(args.out)
         sys.excepthook = one_line_errors(args.out, sys.excepthook)
@@ -428,13 +473,20 @@ def start(args):
 def one_line_errors(folder, usual_hook):
     """An excepthook for the errors a user meets, each said in one line (exit code 1).
 
-    A data.DatasetError (data missing, damaged, offline) and an OSError (a full disk, a
-    folder that became read-only) may pass: every finished epoch is backed up whole, so
-    the run can go on once the cause is fixed. (FAILED.txt is for runs that cannot.)
+    A data.DatasetError (data missing, damaged, offline), an OSError (a full disk, a
+    folder that became read-only) and, with several processes, one that stops, may pass:
+    every finished epoch is backed up whole, so the run can go on once the cause is
+    fixed. (FAILED.txt is for runs that cannot.)
     """
 
     def hook(kind, error, trace):
-        if issubclass(kind, data.DatasetError):
+        if distribute.lost_a_peer(error):
+            reason = (str(error).strip().splitlines() or [kind.__name__])[0]
+            distribute.exit_at_once(1, f"error: a process of the cluster stopped answering "
+                                       f"({reason[:200]}); stopped after {finished_epochs(folder)} "
+                                       f"finished epoch(s): continue with: "
+                                       f"{resume_command(folder)}\n")
+        elif issubclass(kind, data.DatasetError):
             print(f"error: {error}; {how_to_go_on(folder)}", file=sys.stderr)
         elif issubclass(kind, OSError):
             print(f"error: {error.filename or folder}: {error.strerror or error}; stopped after "
@@ -456,7 +508,10 @@ def how_to_go_on(folder):
 
 
 def resume_command(folder):
-    """The command that continues the run in `folder`."""
+    """The command that continues the run in `folder` (on several machines, the same
+    command on each: every process but 0 names its own temporary folder)."""
+    if distribute.process_count() > 1:
+        return "the same command, with --resume, on every machine"
     return f"python {os.path.basename(sys.argv[0])} --resume --out {folder}"
 
 
@@ -486,6 +541,7 @@ def stop_cleanly_on_signals(folder):
             os._exit(0)  # at once: Python's own exit handlers are what a stop interrupts
         print(f"\n{name}: stopped after {finished_epochs(folder)} finished epoch(s); continue "
               f"with: {resume_command(folder)}", file=sys.stderr)
+        STOPPING.append(signal_number)
         sys.exit(128 + signal_number)
 
     for signal_number in STOP_SIGNALS:
@@ -574,6 +630,14 @@ class EpochLog(keras.callbacks.Callback):
         self.path = os.path.join(folder, EPOCHS_FILE)
         self.entries = files.read_json(self.path, []) or [
             {"epoch": 0, "val_loss": untrained["loss"], "val_psnr": untrained["psnr"]}]
+
+    def on_train_batch_end(self, batch, logs=None):
+        """Exit now if a stop came and its exit was lost: on JAX, the stop can land while
+        Keras converts a batch's logs with NumPy, which swallows the exit it raises."""
+        if STOPPING:
+            sys.exit(128 + STOPPING[0])
+
+    on_test_batch_end = on_train_batch_end
 
     def on_epoch_begin(self, epoch, logs=None):
         del self.entries[epoch + 1:]  # a resumed run redoes any epoch after its backup

@@ -146,9 +146,15 @@ with distribute.scope(args.distribute):
 # The callbacks, in order: draw each epoch's noise (the same after a resume); stop at
 # once if the loss turns NaN; Keras' progress bar; print and record each epoch in
 # epochs.json; back up the weights after each epoch, from which `--resume` continues.
+# With `--distribute` on JAX, each batch must split evenly between the devices:
+# `distribute.divisible` keeps the test images that do, `distribute.shard` gives `fit`
+# this process's share of each batch, and `distribute.one_device_copy` brings the
+# trained model back onto one device, to score every test image. Without it, all three
+# hand back what they are given.
 
 # %%
-untrained = autoencoder.evaluate(x_test_noisy, x_test, batch_size=256, verbose=0,
+validation = distribute.divisible(x_test_noisy, x_test)  # what divides between devices
+untrained = autoencoder.evaluate(*validation, batch_size=args.batch_size, verbose=0,
                                  return_dict=True)
 print(f"untrained: val_loss {untrained['loss']:.4f}, val_psnr {untrained['psnr']:.2f} dB")
 epoch_log = runs.EpochLog(args.out, untrained, quiet=args.quiet)
@@ -161,9 +167,10 @@ callbacks = [
 ]
 if args.tensorboard:
     callbacks.append(keras.callbacks.TensorBoard(os.path.join(args.out, "tensorboard")))
-autoencoder.fit(train_batches, epochs=args.epochs, validation_data=(x_test_noisy, x_test),
+autoencoder.fit(distribute.shard(train_batches), epochs=args.epochs, validation_data=validation,
                 shuffle=False, callbacks=callbacks, verbose=runs.progress_bar(args.quiet))
 print(f"trained for {epoch_log.train_seconds:.0f} s")
+autoencoder = distribute.one_device_copy(autoencoder)  # from here on, as on one device
 
 # %% [markdown]
 # ## 5. Evaluate

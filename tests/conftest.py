@@ -3,6 +3,7 @@
 import gzip
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -48,3 +49,32 @@ def tiny_data_dir(tmp_path):
             write_idx(directory / f"{split}-labels-idx1-ubyte.gz",
                       rng.integers(0, 10, count, dtype=np.uint8))
     return tmp_path
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_script(script, *arguments, env=None):
+    """Start `python script arguments...` without waiting; its output unbuffered, so that
+    lines arrive as printed, stdout and stderr together."""
+    return subprocess.Popen(
+        [sys.executable, str(REPOSITORY / script), *map(str, arguments)],
+        cwd=REPOSITORY, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+    )
+
+
+@pytest.fixture
+def processes():
+    """A list in which a test puts the processes it starts: any still running at its end
+    is killed, whether the test passed or not."""
+    started = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -50,10 +50,18 @@ def test_distribute_alone_without_a_gpu_says_how_to_try_it(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def test_pytorch_is_told_it_is_tensorflow_only(tmp_path):
-    """(JAX takes the same path: any backend but TensorFlow.)"""
+def test_pytorch_is_told_which_backends_train_on_several_devices(tmp_path):
     pytest.importorskip("torch")  # CI installs it (requirements-backends.txt)
     result = run_script("train_conv.py", "--distribute", "CPU:0,CPU:1", "--out",
                         tmp_path / "run", env={"KERAS_BACKEND": "torch"})
-    assert result.returncode == 2 and "needs KERAS_BACKEND=tensorflow" in result.stderr
+    assert result.returncode == 2 and "KERAS_BACKEND=tensorflow or jax" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
+
+
+def test_several_machines_on_tensorflow_say_why_not_and_what_works(tmp_path):
+    result = run_script("train_conv.py", "--distribute", "multi-worker", "--out",
+                        tmp_path / "run", env={"KERAS_BACKEND": "tensorflow"})
+    assert result.returncode == 2
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert "needs KERAS_BACKEND=jax" in last_line and "keras-team/keras#20585" in last_line
     assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
