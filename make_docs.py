@@ -48,6 +48,8 @@ PACKAGES = ("keras", "tensorflow", "jax", "torch", "numpy", "scikit-image", "mat
 SCRIPTS_WITH_DATA = ("train_conv.py", "train_dense.py", "compare.py")
 # What --quick adds to every training run: 300 images, one epoch.
 QUICK_TRAINING = ["--train-limit", "300", "--test-limit", "50", "--epochs", "1"]
+# What --quick adds to every comparison: one classical method (the quickest to tune).
+QUICK_CLASSICAL = ["--classical", "gaussian-filter"]
 
 
 class Step(NamedTuple):
@@ -59,7 +61,7 @@ class Step(NamedTuple):
     figures: dict = {}  # the PNG files of its folder that the docs show -> their names there
 
 
-def training(name, script, *arguments, figures=("samples.png", "history.png")):
+def training(name, script, *arguments, figures=("samples.png",)):
     """A step that runs a training script, whose metrics.json says it finished."""
     return Step(name, [script, *arguments, "--out", "{runs}/" + name], QUICK_TRAINING,
                 "metrics.json", {figure: f"{name}-{figure}" for figure in figures})
@@ -67,11 +69,10 @@ def training(name, script, *arguments, figures=("samples.png", "history.png")):
 
 STEPS = [
     # The default run: the picture on the README's first screen.
-    training("default", "train_conv.py"),
+    training("default", "train_conv.py", figures=("samples.png", "history.png")),
     # Dense autoencoders, and what their codes look like.
     training("deep", "train_dense.py", "--model", "deep"),
-    training("shallow32", "train_dense.py", "--model", "shallow32",
-             figures=("samples.png", "codes.png")),
+    training("shallow32", "train_dense.py", "--model", "shallow32", figures=("codes.png",)),
     # Convolutional autoencoders: transposed convolutions against resize-then-convolve.
     Step("checkerboard", ["checkerboard.py", "--out", "{runs}/checkerboard"], [],
          "checkerboard.png", {"checkerboard.png": "checkerboard.png"}),
@@ -79,24 +80,25 @@ STEPS = [
     training("wide", "train_conv.py", "--model", "wide"),
     training("small", "train_conv.py", "--model", "small"),
     # Skip connections: the U-Net.
-    training("unet", "train_conv.py", "--model", "unet"),
+    training("unet", "train_conv.py", "--model", "unet", figures=("samples.png", "history.png")),
     # Aiming at the score, and the all-black pitfall.
-    training("strided-mse", "train_conv.py", "--model", "strided", "--loss", "mse"),
-    training("strided-bce", "train_conv.py", "--model", "strided", "--loss", "bce"),
+    training("strided-mse", "train_conv.py", "--model", "strided", "--loss", "mse",
+             figures=("samples.png", "history.png")),
+    training("strided-bce", "train_conv.py", "--model", "strided", "--loss", "bce",
+             figures=("history.png",)),
     # A noise layer inside the model, at stddev 2 and 6 on clothes.
     training("noise-layer-2", "train_dense.py", "--model", "noise-layer",
              "--dataset", "fashion_mnist", "--noise-level", "2"),
     training("noise-layer-6", "train_dense.py", "--model", "noise-layer",
              "--dataset", "fashion_mnist", "--noise-level", "6"),
     # Blind denoising: one model for a range of noise levels.
-    training("blind", "train_conv.py", "--noise-level", "0.05:0.5",
-             figures=("samples.png", "levels.png")),
+    training("blind", "train_conv.py", "--noise-level", "0.05:0.5", figures=("levels.png",)),
     # Against classical denoisers: on digits, with a sweep over noise levels ...
     Step("compare-mnist", ["compare.py", "--limit", "1000", "--sweep", "0.05", "0.1", "0.2",
                            "0.3", "0.4", "0.5", "--out", "{runs}/compare-mnist", "--models",
                            "{runs}/default/model.keras", "{runs}/blind/model.keras",
                            "{runs}/deep/model.keras", "{runs}/small/model.keras"],
-         ["--limit", "20"], "results.json",
+         ["--limit", "20", *QUICK_CLASSICAL], "results.json",
          {"psnr.png": "compare-mnist-psnr.png", "sweep.png": "compare-mnist-sweep.png"}),
     # ... and on photos at sigma 15, 25 and 50, with the ready-trained models of models/.
     Step("compare-bsd68", ["compare.py", "--dataset", "bsd68", "--tune-dataset", "train400",
@@ -107,7 +109,8 @@ STEPS = [
                            "models/unet-psnr-train400-blind.keras",
                            "models/unet-train400-sigma25.keras",
                            "models/unet-train400-blind.keras"],
-         ["--limit", "2"], "results.json", {"psnr.png": "compare-bsd68-psnr.png"}),
+         ["--limit", "2", *QUICK_CLASSICAL], "results.json",
+         {"psnr.png": "compare-bsd68-psnr.png"}),
     Step("compare-cbsd68", ["compare.py", "--dataset", "cbsd68", "--tune-dataset", "cbsd432",
                             "--channels", "3", "--noise", "gaussian-unclipped",
                             "--noise-level", "25/255", "--sweep", "15/255", "25/255",
@@ -116,6 +119,12 @@ STEPS = [
                             "models/unet-psnr-cbsd432-blind.keras",
                             "models/unet-cbsd432-sigma25.keras",
                             "models/unet-cbsd432-blind.keras"],
+         ["--limit", "2", *QUICK_CLASSICAL], "results.json"),
+    # BM3D, the classical reference, on the same grey photos at sigma 25: only where the
+    # optional bm3d package is installed (pip install bm3d; non-commercial use only).
+    Step("bm3d-bsd68", ["compare.py", "--dataset", "bsd68", "--tune-dataset", "train400",
+                        "--channels", "1", "--noise", "gaussian-unclipped", "--noise-level",
+                        "25/255", "--classical", "bm3d", "--out", "{runs}/bm3d-bsd68"],
          ["--limit", "2"], "results.json"),
     # Your own pictures: a grey photo at sigma 25, and a face with shot noise.
     Step("photo", ["denoise.py", "--model", "models/unet-psnr-train400-sigma25.keras",
@@ -211,9 +220,13 @@ def save_small(source, target):
 
 
 def copy_figures(args):
-    """Copy every finished step's figures into <docs>/figures/."""
+    """Copy every finished step's figures into <docs>/figures/, and remove the figures
+    there that no step makes any more."""
     folder = os.path.join(args.docs, "figures")
     os.makedirs(folder, exist_ok=True)
+    made = {name for step in STEPS for name in step.figures.values()}
+    for stale in set(os.listdir(folder)) - made:
+        os.remove(os.path.join(folder, stale))
     for step in STEPS:
         if not finished(step, args):
             continue
@@ -330,6 +343,7 @@ def write_results(args, argv):
         "## Against classical denoisers: digits\n\n" + found_table(args, "compare-mnist"),
         "## Against classical denoisers: grey photos (BSD68)\n\n"
         + found_table(args, "compare-bsd68"),
+        "## BM3D on the grey photos (BSD68, sigma 25)\n\n" + found_table(args, "bm3d-bsd68"),
         "## Against classical denoisers: colour photos (CBSD68)\n\n"
         + found_table(args, "compare-cbsd68"),
         "## The ready-trained models in models/\n\nScored when they were trained (the "
