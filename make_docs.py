@@ -313,7 +313,7 @@ def models_table():
     return "\n".join(lines)
 
 
-def stamp(argv):
+def stamp(args, argv):
     """The command, date, commit, package versions and machine that made the results."""
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip() or "unknown"
@@ -325,18 +325,20 @@ def stamp(argv):
             versions.append(f"{package} {importlib.metadata.version(package)}")
         except importlib.metadata.PackageNotFoundError:
             pass
-    return (f"- command: `python make_docs.py {' '.join(argv)}`\n"
+    return (f"- command: `{' '.join(['python', 'make_docs.py', *argv])}`\n"
             f"- date: {datetime.date.today().isoformat()}\n"
             f"- commit: {commit}{' (with uncommitted changes)' if changed else ''}\n"
             f"- packages: {', '.join(versions)}\n"
-            f"- machine: {benchmark.machine_description()}, no GPU used\n")
+            f"- machine: {benchmark.machine_description()}, no GPU used\n"
+            f"- runs: found in {args.runs} or made by this call; a run found was made by an "
+            f"earlier call, at the commit of that time\n")
 
 
 def write_results(args, argv):
     sections = [
         "# Results\n\nEvery number the README and the lessons quote comes from this page, and "
         "this page from `python make_docs.py`, which reruns or finds each run below. Each "
-        "table gives the command that made it.\n\n" + stamp(argv),
+        "table gives the command that made it.\n\n" + stamp(args, argv),
         "## The lessons' runs\n\nMNIST or Fashion-MNIST: the PSNR (dB) and SSIM between the "
         "clean test images and the noisy input or the denoised output, means over the test "
         "images.\n\n" + training_table(args),
