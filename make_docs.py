@@ -317,8 +317,10 @@ def stamp(args, argv):
     """The command, date, commit, package versions and machine that made the results."""
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip() or "unknown"
-    changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                             capture_output=True, text=True).stdout.strip()
+    changed = subprocess.run(  # in any file but what this script writes
+        ["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+         f":!{os.path.join(args.docs, 'results.md')}", f":!{os.path.join(args.docs, 'figures')}"],
+        capture_output=True, text=True).stdout.strip()
     versions = []
     for package in PACKAGES:
         try:
