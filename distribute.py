@@ -115,12 +115,7 @@ def check_devices(setting, peer_timeout=PEER_TIMEOUT_SECONDS):
     cpus = sum(name.startswith("CPU") for name in names)
     if cpus > 1 and "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
         jax.config.update("jax_num_cpu_devices", cpus)  # split the CPU into that many
-    present = set(jax_local_devices())
-    missing = [name for name in names if name not in present]
-    if missing:
-        raise ValueError(f"JAX has no device {', '.join(missing)}; it has "
-                         f"{', '.join(sorted(present))}")
-    return names
+    return present_devices(names, jax_local_devices(), "JAX")
 
 
 def check_tensorflow_devices(setting):
@@ -137,10 +132,14 @@ def check_tensorflow_devices(setting):
         tf.config.set_logical_device_configuration(
             tf.config.list_physical_devices("CPU")[0],
             [tf.config.LogicalDeviceConfiguration() for _ in range(cpus)])
-    present = set(logical_device_names())
+    return present_devices(names, logical_device_names(), "TensorFlow")
+
+
+def present_devices(names, present, backend):
+    """`names`, if each is among the devices `present`; ValueError naming those missing."""
     missing = [name for name in names if name not in present]
     if missing:
-        raise ValueError(f"TensorFlow has no device {', '.join(missing)}; it has "
+        raise ValueError(f"{backend} has no device {', '.join(missing)}; it has "
                          f"{', '.join(sorted(present))}")
     return names
 

@@ -256,10 +256,14 @@ def training_table(args):
         scores = read_json(args.runs, step.name, "metrics.json")
         lines.append(f"| {step.name} | `{read_command(args, step.name)}` | "
                      f"{scores['params']:,} | {scores['epochs']} | "
-                     f"{scores['train_seconds']:.0f} | {scores['test_images']:,} | "
-                     f"{scores['noisy_psnr']:.2f} | "
-                     f"{scores['psnr']:.2f} | {scores['ssim']:.3f} |")
+                     f"{scores['train_seconds']:.0f} | {score_cells(scores)} |")
     return "\n".join(lines)
+
+
+def score_cells(scores):
+    """The cells of a run's metrics.json scores: test images, noisy PSNR, PSNR, SSIM."""
+    return (f"{scores['test_images']:,} | {scores['noisy_psnr']:.2f} | {scores['psnr']:.2f} | "
+            f"{scores['ssim']:.3f}")
 
 
 def found_table(args, name):
@@ -307,9 +311,7 @@ def models_table():
         lines.append(f"| `{os.path.basename(path).removesuffix('.metrics.json')}` | "
                      f"{os.path.basename(scores['dataset'])} | "
                      f"{noise_text(scores['noise'], scores['noise_level'])} | "
-                     f"{scores['test_images']:,} | "
-                     f"{scores['noisy_psnr']:.2f} | {scores['psnr']:.2f} | "
-                     f"{scores['ssim']:.3f} |")
+                     f"{score_cells(scores)} |")
     return "\n".join(lines)
 
 
