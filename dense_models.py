@@ -97,7 +97,8 @@ MODELS = {
                                  "the tiny autoencoders: 784-32-784"),
     "shallow64": Recipe(lambda shape, level: build_shallow(shape, 64), "bce", 10,
                                  "codes and resize-convolution: 784-64-784"),
-    # Its layer adds Gaussian noise unclipped, so it is scored on unclipped noise too.
+    # Its layer adds Gaussian noise unclipped, so it is scored on unclipped noise too (by
+    # default at that kind's level, 25/255; its write-up trains at 2 and 6).
     "noise-layer": Recipe(build_noise_layer, "bce", 10,
                           "the noise-layer autoencoder: in-model noise, latent 256",
                           noise="gaussian-unclipped", takes_a_range=False),
