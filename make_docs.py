@@ -3,11 +3,12 @@
 The pictures and numbers of the docs come from this one script, so anyone can make them
 again, and check them:
 
-  python make_docs.py             # full runs, as the committed docs were made (~45 min, 2 CPU cores)
-  python make_docs.py --quick     # the same files from tiny runs, in a few minutes
+  python make_docs.py           # full runs, as the committed docs were made (~80 min, 2 cores)
+  python make_docs.py --quick   # the same files from tiny runs, in a few minutes
 
 Each step below is a command of the project's own (a training script, compare.py,
-denoise.py, speed.py, checkerboard.py), started as a user starts it, with its output folder under --runs.
+denoise.py, speed.py, checkerboard.py), started as a user starts it, with its output
+folder under --runs.
 A step whose folder already holds its finished result is found, not made again: a second
 call redoes only what is missing or failed (delete a step's folder to make it anew).
 Then the figures the steps made are copied into <docs>/figures/, each at most about
@@ -24,7 +25,6 @@ import datetime
 import glob
 import importlib.metadata
 import io
-import json
 import os
 import shutil
 import subprocess
@@ -32,12 +32,13 @@ import sys
 import time
 from typing import NamedTuple
 
-from PIL import Image
-
 import tensorflow_logs  # noqa: F401  (before Keras, which noise.py imports)
+
+from PIL import Image
 
 import benchmark
 import data
+import files
 import noise
 
 # The largest figure worth committing; larger ones are stored with fewer colours.
@@ -58,13 +59,13 @@ class Step(NamedTuple):
     command: list  # the command; "{runs}" stands for the --runs folder
     quick: list  # what --quick adds to it
     result: str  # the file that says it finished (in its folder)
-    figures: dict = {}  # the PNG files of its folder that the docs show -> their names there
+    figures: tuple = ()  # (a PNG file of its folder, its name in docs/figures) for each shown
 
 
 def training(name, script, *arguments, figures=("samples.png",)):
     """A step that runs a training script, whose metrics.json says it finished."""
     return Step(name, [script, *arguments, "--out", "{runs}/" + name], QUICK_TRAINING,
-                "metrics.json", {figure: f"{name}-{figure}" for figure in figures})
+                "metrics.json", tuple((figure, f"{name}-{figure}") for figure in figures))
 
 
 STEPS = [
@@ -75,7 +76,7 @@ STEPS = [
     training("shallow32", "train_dense.py", "--model", "shallow32", figures=("codes.png",)),
     # Convolutional autoencoders: transposed convolutions against resize-then-convolve.
     Step("checkerboard", ["checkerboard.py", "--out", "{runs}/checkerboard"], [],
-         "checkerboard.png", {"checkerboard.png": "checkerboard.png"}),
+         "checkerboard.png", (("checkerboard.png", "checkerboard.png"),)),
     training("transpose", "train_conv.py", "--model", "transpose"),
     training("wide", "train_conv.py", "--model", "wide"),
     training("small", "train_conv.py", "--model", "small"),
@@ -99,7 +100,7 @@ STEPS = [
                            "{runs}/default/model.keras", "{runs}/blind/model.keras",
                            "{runs}/deep/model.keras", "{runs}/small/model.keras"],
          ["--limit", "20", *QUICK_CLASSICAL], "results.json",
-         {"psnr.png": "compare-mnist-psnr.png", "sweep.png": "compare-mnist-sweep.png"}),
+         (("psnr.png", "compare-mnist-psnr.png"), ("sweep.png", "compare-mnist-sweep.png"))),
     # ... and on photos at sigma 15, 25 and 50, with the ready-trained models of models/.
     Step("compare-bsd68", ["compare.py", "--dataset", "bsd68", "--tune-dataset", "train400",
                            "--channels", "1", "--noise", "gaussian-unclipped",
@@ -110,7 +111,7 @@ STEPS = [
                            "models/unet-train400-sigma25.keras",
                            "models/unet-train400-blind.keras"],
          ["--limit", "2", *QUICK_CLASSICAL], "results.json",
-         {"psnr.png": "compare-bsd68-psnr.png"}),
+         (("psnr.png", "compare-bsd68-psnr.png"),)),
     Step("compare-cbsd68", ["compare.py", "--dataset", "cbsd68", "--tune-dataset", "cbsd432",
                             "--channels", "3", "--noise", "gaussian-unclipped",
                             "--noise-level", "25/255", "--sweep", "15/255", "25/255",
@@ -130,15 +131,16 @@ STEPS = [
     Step("photo", ["denoise.py", "--model", "models/unet-psnr-train400-sigma25.keras",
                    "--add-noise", "gaussian-unclipped", "--noise-level", "25/255",
                    "{set12}/01.png", "--out", "{runs}/photo"],
-         [], "01_denoised.png", {"01_side_by_side.png": "photo-side-by-side.png"}),
+         [], "01_denoised.png", (("01_side_by_side.png", "photo-side-by-side.png"),)),
     Step("face", ["denoise.py", "--model", "models/unet-faces-poisson30.keras",
                   "--add-noise", "poisson", "--noise-level", "30",
                   "{faces}/100_1_2_20170105174847679.png", "--out", "{runs}/face"],
          [], "100_1_2_20170105174847679_denoised.png",
-         {"100_1_2_20170105174847679_side_by_side.png": "face-side-by-side.png"}),
+         (("100_1_2_20170105174847679_side_by_side.png", "face-side-by-side.png"),)),
     # How fast each backend trains and denoises.
     Step("speed", ["speed.py", "--presets", "deep", "unet-psnr", "dncnn", "--out",
-                   "{runs}/speed"], ["--steps", "1", "--presets", "deep", "--backends", "tensorflow"], "results.json"),
+                   "{runs}/speed"],
+         ["--steps", "1", "--presets", "deep", "--backends", "tensorflow"], "results.json"),
 ]
 
 
@@ -171,9 +173,9 @@ def parse_arguments(argv=None):
 def command_of(step, args):
     """The step's command line, its placeholders filled in."""
     folders = {"runs": args.runs}
-    if any("{set12}" in part or "{faces}" in part for part in step.command):
-        folders["set12"] = data.photo_set_folder("set12", args.data_dir)
-        folders["faces"] = data.photo_set_folder("faces", args.data_dir)
+    for photo_set in ("set12", "faces"):  # found, or downloaded, only where a step uses it
+        if any(f"{{{photo_set}}}" in part for part in step.command):
+            folders[photo_set] = data.photo_set_folder(photo_set, args.data_dir)
     command = [part.format(**folders) for part in step.command]
     if args.quick:
         command += step.quick
@@ -183,6 +185,7 @@ def command_of(step, args):
 
 
 def finished(step, args):
+    """Has the step's run finished (in an earlier call, or this one)?"""
     return os.path.exists(os.path.join(args.runs, step.name, step.result))
 
 
@@ -195,7 +198,8 @@ def run_step(step, args):
     print("$ python", " ".join(command), flush=True)
     start = time.perf_counter()
     with open(os.path.join(args.runs, f"{step.name}.log"), "w") as log:
-        done = subprocess.run([sys.executable, *command], stdout=log, stderr=subprocess.STDOUT)
+        done = subprocess.run([sys.executable, *command], stdout=log, stderr=subprocess.STDOUT,
+                              check=False)
     print(f"  {'done' if done.returncode == 0 else 'FAILED'} in "
           f"{time.perf_counter() - start:.0f} s", flush=True)
     if done.returncode == 0:
@@ -224,21 +228,16 @@ def copy_figures(args):
     there that no step makes any more."""
     folder = os.path.join(args.docs, "figures")
     os.makedirs(folder, exist_ok=True)
-    made = {name for step in STEPS for name in step.figures.values()}
+    made = {name for step in STEPS for _, name in step.figures}
     for stale in set(os.listdir(folder)) - made:
         os.remove(os.path.join(folder, stale))
     for step in STEPS:
         if not finished(step, args):
             continue
-        for figure, name in step.figures.items():
+        for figure, name in step.figures:
             size = save_small(os.path.join(args.runs, step.name, figure),
                               os.path.join(folder, name))
             print(f"  figures/{name}: {size / 1000:.0f} KB")
-
-
-def read_json(*parts):
-    with open(os.path.join(*parts)) as file:
-        return json.load(file)
 
 
 def read_command(args, name):
@@ -248,12 +247,12 @@ def read_command(args, name):
 
 def training_table(args):
     """One row per finished training step: how it was trained and how well it denoises."""
-    lines = ["| run | command | parameters | epochs | training seconds | test images | "
-             "noisy PSNR | PSNR | SSIM |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [("| run | command | parameters | epochs | training seconds | test images | "
+              "noisy PSNR | PSNR | SSIM |"), "|---|---|---|---|---|---|---|---|---|"]
     for step in STEPS:
         if step.result != "metrics.json" or not finished(step, args):
             continue
-        scores = read_json(args.runs, step.name, "metrics.json")
+        scores = files.read_json(os.path.join(args.runs, step.name, "metrics.json"), None)
         lines.append(f"| {step.name} | `{read_command(args, step.name)}` | "
                      f"{scores['params']:,} | {scores['epochs']} | "
                      f"{scores['train_seconds']:.0f} | {score_cells(scores)} |")
@@ -275,7 +274,7 @@ def found_table(args, name):
         text = file.read()
     table = text[text.index("\n|") + 1:] if "\n|" in text else text
     found = f"`{read_command(args, name)}`\n\n{table.strip()}"
-    summary = read_json(args.runs, name, "results.json")
+    summary = files.read_json(os.path.join(args.runs, name, "results.json"), None)
     if "sweep" in summary:
         found += "\n\nPSNR (dB) at each test noise level:\n\n" + sweep_table(summary)
     return found
@@ -307,7 +306,7 @@ def models_table():
     lines = ["| model | trained on | noise | test images | noisy PSNR | PSNR | SSIM |",
              "|---|---|---|---|---|---|---|"]
     for path in sorted(glob.glob(os.path.join("models", "*.metrics.json"))):
-        scores = read_json(path)
+        scores = files.read_json(path, None)
         lines.append(f"| `{os.path.basename(path).removesuffix('.metrics.json')}` | "
                      f"{os.path.basename(scores['dataset'])} | "
                      f"{noise_text(scores['noise'], scores['noise_level'])} | "
@@ -318,11 +317,11 @@ def models_table():
 def stamp(args, argv):
     """The command, date, commit, package versions and machine that made the results."""
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip() or "unknown"
+                            text=True, check=False).stdout.strip() or "unknown"
     changed = subprocess.run(  # in any file but what this script writes
         ["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
          f":!{os.path.join(args.docs, 'results.md')}", f":!{os.path.join(args.docs, 'figures')}"],
-        capture_output=True, text=True).stdout.strip()
+        capture_output=True, text=True, check=False).stdout.strip()
     versions = []
     for package in PACKAGES:
         try:
@@ -369,9 +368,8 @@ def main(argv=None):
     os.makedirs(args.runs, exist_ok=True)
     failed = []
     for step in STEPS:
-        if step.name in args.steps and not finished(step, args):
-            if not run_step(step, args):
-                failed.append(step.name)
+        if step.name in args.steps and not finished(step, args) and not run_step(step, args):
+            failed.append(step.name)
     copy_figures(args)
     write_results(args, argv)
     if failed:
