@@ -8,7 +8,9 @@ fixed noisy test set (seeded, the same one the training scripts score on):
   its strength tuned on noisy *training* images, never on the test images;
 - every trained model file given with --models, a run's model.keras or one of models/
   (and, with --self-ensemble, each model again, averaged over the 8 orientations of
-  every image: the row "<name> x8").
+  every image: the row "<name> x8"). A model told the noise level (unet-level) is told
+  the true level, and in a row of its own, "<name>, level estimated", each image's level
+  as classical.estimate_noise_level estimates it (denoise.py --noise-level auto).
 
 For each: mean PSNR, mean SSIM and seconds per image (wall clock on this machine: the
 classical methods run on --workers processes, the models on TensorFlow's threads).
@@ -41,6 +43,7 @@ import keras
 import numpy as np
 
 import classical
+import conv_models  # (registers the LevelMap layer of unet-level models)
 import data
 import denoise
 import files
@@ -258,20 +261,34 @@ def how_trained(metrics_path):
         return f"trained model ({os.path.basename(metrics_path)} is unreadable: {error!r})"
 
 
-def denoise_with_model(model, noisy, ensemble=False):
+def levels_to_tell(model, noisy, level):
+    """What a model is told of each noisy image: nothing (None) if it guesses the level
+    itself; else `level`, the truth, or with denoise.AUTO each image's estimate."""
+    if not noise.takes_noise_level(model):
+        return [None] * len(noisy)
+    if level == denoise.AUTO:
+        return [classical.estimate_noise_level(image) for image in noisy]
+    return [level] * len(noisy)
+
+
+def denoise_with_model(model, noisy, level=None, ensemble=False):
     """Denoise an array of same-size images in batches, or a list of photos one by one
-    (padded or tiled as denoise.py does it); with `ensemble`, in 8 orientations each."""
+    (padded or tiled as denoise.py does it); a model that takes the noise level is told
+    `level` (levels_to_tell); with `ensemble`, in 8 orientations each."""
+    levels = levels_to_tell(model, noisy, level)
     if isinstance(noisy, np.ndarray):
-        expected = model.input_shape[1:]
+        expected = denoise.image_shape(model)[1:]
         if any(size not in (None, actual) for size, actual in zip(expected, noisy.shape[1:])):
             raise ValueError(f"the model takes images of shape {expected}, not {noisy.shape[1:]}")
 
         def predict(images):
-            return model.predict(images, batch_size=256, verbose=0)
+            inputs = noise.model_inputs(images, levels, noise.takes_noise_level(model))
+            return model.predict(inputs, batch_size=256, verbose=0)
 
         denoised = denoise.self_ensemble(predict, noisy) if ensemble else predict(noisy)
         return np.clip(denoised, 0.0, 1.0)
-    return [denoise.denoise_picture(model, image, ensemble=ensemble) for image in noisy]
+    return [denoise.denoise_picture(model, image, ensemble=ensemble, level=told)
+            for image, told in zip(noisy, levels)]
 
 
 # ## Scoring everything at one noise level
@@ -317,10 +334,17 @@ def score_everything(pool, args, level, models, clean, tuning_clean):
             rows.append({"method": name, "kind": "model", "failed": loaded})
             continue
         model, setting = loaded
-        record(name, "model", lambda: (*timed(denoise_with_model, model, noisy), setting))
+        if noise.takes_noise_level(model):
+            record(name, "model", lambda: (*timed(denoise_with_model, model, noisy, level),
+                                           f"{setting}; told the true level"))
+            record(f"{name}, level estimated", "model", lambda: (
+                *timed(denoise_with_model, model, noisy, denoise.AUTO),
+                f"{setting}; told each image's estimated level"))
+        else:
+            record(name, "model", lambda: (*timed(denoise_with_model, model, noisy), setting))
         if args.self_ensemble:
             record(f"{name} x8", "model", lambda: (
-                *timed(denoise_with_model, model, noisy, True),
+                *timed(denoise_with_model, model, noisy, level, True),
                 f"{setting}; mean of 8 orientations"))
     return rows, noisy, outputs
 

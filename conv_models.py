@@ -29,10 +29,11 @@ DENSE_CODE_UNITS = 256
 # DnCNN's convolutions, all at full resolution, and the filters of each (as in its paper).
 DNCNN_DEPTH = 17
 DNCNN_FILTERS = 64
+# unet-level's filters at each scale: wider than the U-Net's, for photos.
+LEVEL_UNET_FILTERS = (32, 64, 128)
 
 
-
-def unet_features(inputs, dense_code_units=None):
+def unet_features(inputs, dense_code_units=None, filters_per_scale=UNET_FILTERS):
     """The body of a small U-Net: from the input to its last full-resolution features.
 
     Two convolutions at each scale, halved by max-pooling down to a bottleneck, then
@@ -43,16 +44,16 @@ def unet_features(inputs, dense_code_units=None):
     """
     x = inputs
     skips = []
-    for filters in UNET_FILTERS[:-1]:  # encoder: two convolutions, remember, halve
+    for filters in filters_per_scale[:-1]:  # encoder: two convolutions, remember, halve
         x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
         x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
         skips.append(x)
         x = layers.MaxPooling2D(2)(x)
-    x = layers.Conv2D(UNET_FILTERS[-1], 3, padding="same", activation="relu")(x)  # bottleneck
+    x = layers.Conv2D(filters_per_scale[-1], 3, padding="same", activation="relu")(x)  # bottleneck
     if dense_code_units:
         x = layers.Concatenate()([x, whole_map_code(x, dense_code_units)])
-    x = layers.Conv2D(UNET_FILTERS[-1], 3, padding="same", activation="relu")(x)
-    for filters, skip in zip(reversed(UNET_FILTERS[:-1]), reversed(skips)):  # decoder
+    x = layers.Conv2D(filters_per_scale[-1], 3, padding="same", activation="relu")(x)
+    for filters, skip in zip(reversed(filters_per_scale[:-1]), reversed(skips)):  # decoder
         x = layers.UpSampling2D(2)(x)
         x = layers.Concatenate()([x, skip])
         x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
@@ -132,6 +133,52 @@ def build_unet_dense(input_shape):
     features = unet_features(inputs, dense_code_units=DENSE_CODE_UNITS)
     outputs = clipped_linear_output(features, input_shape[-1])
     return keras.Model(inputs, outputs, name="unet_dense")
+
+
+@keras.saving.register_keras_serializable(package="denoise")
+class LevelMap(layers.Layer):
+    """Spread each image's noise level into a constant map of the image's height and width.
+
+    Given images (N, H, W, C) and levels (N, 1), returns (N, H, W, 1), every pixel of
+    image i holding level i: a map that a convolution can read beside the pixels, as
+    FFDNet (Zhang et al., 2018) gives its network the noise level. Keras has no layer
+    that broadcasts one tensor to another's shape, so this one is written here.
+    """
+
+    def call(self, images, levels):
+        ones = keras.ops.ones_like(images[..., :1])  # (N, H, W, 1), whatever H and W
+        return ones * keras.ops.reshape(levels, (-1, 1, 1, 1))
+
+    def compute_output_shape(self, images_shape, levels_shape):
+        return (*images_shape[:-1], 1)
+
+
+def build_unet_level(input_shape):
+    """A U-Net that is told the noise level: one model for every level, with a strength knob.
+
+    A blind model (trained on a range of levels, `--noise-level 15/255:50/255`) must
+    judge from the picture itself how noisy it is, and where a fine texture could be
+    noise it has to guess. This one gets a second input, `noise_level`: each image's
+    noise standard deviation, spread into a constant map beside the pixels (LevelMap),
+    as FFDNet does. It trains on a range of levels, each image told its own, and so
+    learns how strongly to smooth at each level. Once trained, the level is a knob: told
+    the true level it removes the noise; told a higher one it smooths more, a lower one
+    less (denoise.py --noise-level; `auto` estimates the level from the picture).
+
+    Two more changes from unet-psnr, both for photos: wider (LEVEL_UNET_FILTERS), and
+    residual, as DnCNN: the network estimates the noise, and the output is the noisy
+    input minus that estimate, clipped to [0, 1]. Noise of a known level looks alike in
+    every photo; the photo does not, and the residual passes it straight through.
+    """
+    noisy = keras.Input(shape=input_shape, name="noisy")
+    noise_level = keras.Input(shape=(1,), name="noise_level")
+    level_map = LevelMap()(noisy, noise_level)
+    features = unet_features(layers.Concatenate()([noisy, level_map]),
+                             filters_per_scale=LEVEL_UNET_FILTERS)
+    noise_estimate = layers.Conv2D(input_shape[-1], 1)(features)
+    denoised = layers.Subtract()([noisy, noise_estimate])
+    outputs = layers.ReLU(max_value=1.0)(denoised)  # clip to the pixel range [0, 1]
+    return keras.Model([noisy, noise_level], outputs, name="unet_level")
 
 
 def build_small(input_shape):
@@ -268,6 +315,9 @@ MODELS = {
                                  "output, trained on PSNR", batch_size=64),
     "unet-dense": Recipe(build_unet_dense, "psnr", 3, "unet-psnr with a dense code "
                                   "of its whole bottleneck; one image size", batch_size=64),
+    "unet-level": Recipe(build_unet_level, "psnr", 3, "a wider, residual U-Net told the noise "
+                         "level (a second input); train it on a range", batch_size=8,
+                         noise="gaussian-unclipped", told_the_level=True),
     "unet": Recipe(build_unet, "bce", 3, "small U-Net with skip connections"),
     "small": Recipe(build_small, "bce", 10, "the tiny autoencoders: 16-8-8 filters, 4,385 parameters; "
                     "28x28 images only", only_size=28),

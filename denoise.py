@@ -21,12 +21,20 @@ mirrored or not), turns each output back and averages them, for 8 times the time
 photos, which look alike in every orientation, a gain of a tenth to a quarter of a dB;
 on digits or clothes, which have an up and a down, a loss (see "The self-ensemble" below).
 
+The strength knob: a model told the noise level (the unet-level preset of train_conv.py)
+takes `--noise-level`, the noise's standard deviation on the [0, 1] scale (25/255 for
+sigma 25 of 255). Told the truth, it removes the noise; told more, it smooths more
+strongly; told less, it keeps more texture, and more noise. `--noise-level auto` (the
+default for such a model) estimates each picture's level (classical.estimate_noise_level)
+and prints it. Every other model guesses the level itself, and refuses `--noise-level`
+in one line (except with `--add-noise`, where it is the noise added).
+
 Colours: a model trained on grey pictures denoises a colour picture one channel at a
 time; a colour model denoises a grey picture as an RGB one whose channels are then
 averaged. Either way a note says so. An alpha channel is kept as it was.
 
-For learners: `--add-noise gaussian --noise-level 0.2` first corrupts a clean picture,
-then saves the noisy picture too, with a figure of the clean, noisy and denoised
+For learners: `--add-noise gaussian --noise-level 0.2` first corrupts a clean picture
+(and tells a model that takes the level that level), then saves the noisy picture too, with a figure of the clean, noisy and denoised
 versions side by side at full resolution, each above the same enlarged crop, and prints
 both PSNRs.
 
@@ -51,6 +59,8 @@ import numpy as np
 import png
 from PIL import Image
 
+import classical
+import conv_models  # (registers the LevelMap layer of unet-level models)
 import data
 import files
 import metrics  # (registers the psnr metric and loss that saved models name)
@@ -72,12 +82,19 @@ MAX_PIXELS = 100_000_000
 MIN_TILE = 32
 # The noise that --add-noise draws: seeded, so a demo gives the same numbers every time.
 DEMO_NOISE_SEED = noise.TEST_NOISE_SEED
+# --noise-level auto: estimate each picture's noise level.
+AUTO = "auto"
 # The eight orientations of --self-ensemble: (quarter turns, mirrored or not).
 ORIENTATIONS = [(turns, mirrored) for mirrored in (False, True) for turns in range(4)]
 
 
 class PictureError(Exception):
     """One picture cannot be denoised; the message says which and why."""
+
+
+def level_or_auto(text):
+    """argparse type of --noise-level: a level such as 25/255, or "auto"."""
+    return AUTO if text == AUTO else noise.level_argument(text)
 
 
 def parse_arguments(argv=None):
@@ -95,9 +112,12 @@ def parse_arguments(argv=None):
     parser.add_argument("--add-noise", choices=noise.NOISE_KINDS, default=None,
                         help="first corrupt each (clean) picture with this noise, to see what "
                              "the model removes (default: none, the pictures are noisy already)")
-    parser.add_argument("--noise-level", type=noise.level_argument, default=None,
-                        help="the strength of --add-noise, as in the training scripts "
-                             "(default: that kind's default, 0.2 for gaussian)")
+    parser.add_argument("--noise-level", type=level_or_auto, default=None,
+                        help="how noisy the pictures are: the level a model that takes it "
+                             "(unet-level) is told, on the [0, 1] scale (25/255 for sigma 25), "
+                             "or 'auto' to estimate it from each picture (its default); more "
+                             "than the truth smooths more. With --add-noise, the noise "
+                             "added (default: that kind's default, 0.2 for gaussian)")
     parser.add_argument("--self-ensemble", action="store_true",
                         help="denoise each picture in its 8 orientations (4 quarter turns, "
                              "mirrored or not), turn each output back, and average them: 8 "
@@ -108,8 +128,9 @@ def parse_arguments(argv=None):
                              f"sees at once; larger pictures go in tiles; a multiple of "
                              f"{PAD_MULTIPLE}, at least {MIN_TILE} (default: {TILE_SIZE})")
     args = parser.parse_args(argv)
-    if args.noise_level is not None and args.add_noise is None:
-        parser.error("argument --noise-level: only with --add-noise")
+    if args.add_noise and args.noise_level == AUTO:
+        parser.error("argument --noise-level: with --add-noise, give the level to add, "
+                     "not auto (then denoise its noisy picture with --noise-level auto)")
     if args.add_noise:
         args.noise_level = (noise.DEFAULT_LEVELS[args.add_noise] if args.noise_level is None
                             else args.noise_level)
@@ -137,11 +158,18 @@ def load_model(path):
     except Exception as error:  # not a zip, not a Keras model, an unknown layer...
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise PictureError(f"{path}: not a Keras model file we can load ({reason})") from None
-    shape = getattr(model, "input_shape", None)
-    if not (isinstance(shape, tuple) and len(shape) == 4 and model.output_shape == shape):
+    shape = image_shape(model)
+    if not (len(shape) == 4 and tuple(model.output_shape) == shape):
         raise PictureError(f"{path}: not an image denoiser (its input is {shape}, its output "
                            f"{getattr(model, 'output_shape', None)})")
     return model
+
+
+def image_shape(model):
+    """The shape of the images a model takes, (None, H, W, C): its first input's; a model
+    told the noise level (unet-level) has a second, the level."""
+    inputs = getattr(model, "inputs", None) or [None]
+    return tuple(getattr(inputs[0], "shape", ()))
 
 
 # ## Tiles
@@ -164,10 +192,11 @@ def blend_weights(height, width, overlap):
     return np.outer(ramp(height), ramp(width))[..., np.newaxis]
 
 
-def denoise_with_tiles(model, image, tile_size):
-    """Apply `model` to an (H, W, C) image of any size, tile by tile, and blend the tiles."""
+def denoise_with_tiles(model, image, tile_size, level=None):
+    """Apply `model` to an (H, W, C) image of any size, tile by tile, and blend the tiles;
+    a model told the noise level is told `level` for every tile."""
     height, width = image.shape[:2]
-    fixed = model.input_shape[1:3]
+    fixed = image_shape(model)[1:3]
     if None in fixed:  # fully convolutional: any multiple of PAD_MULTIPLE will do
         tile = tuple(min(tile_size, -(-side // PAD_MULTIPLE) * PAD_MULTIPLE)
                      for side in (height, width))
@@ -185,7 +214,7 @@ def denoise_with_tiles(model, image, tile_size):
     for first in range(0, len(corners), TILES_PER_BATCH):
         batch = corners[first : first + TILES_PER_BATCH]
         tiles = np.stack([padded[top : top + tile[0], left : left + tile[1]] for top, left in batch])
-        outputs = model.predict(tiles, verbose=0)
+        outputs = model.predict(noise.model_inputs(tiles, level, level is not None), verbose=0)
         if outputs.shape != tiles.shape:
             raise ValueError(f"the model turns {tiles.shape[1]}x{tiles.shape[2]}x"
                              f"{tiles.shape[3]} pixels into {'x'.join(map(str, outputs.shape[1:]))}:"
@@ -227,18 +256,23 @@ def self_ensemble(denoise, images):
     return np.mean(outputs, axis=0)
 
 
-def denoise_picture(model, image, tile_size=TILE_SIZE, ensemble=False):
+def denoise_picture(model, image, tile_size=TILE_SIZE, ensemble=False, level=None):
     """Denoise an (H, W, 1 or 3) image whatever the model's channels; clip to [0, 1].
 
-    With `ensemble`, each picture is denoised in its 8 orientations (self_ensemble).
+    A model told the noise level (unet-level) is told `level`, which it needs. With
+    `ensemble`, each picture is denoised in its 8 orientations (self_ensemble).
     """
+    if noise.takes_noise_level(model) != (level is not None):
+        raise PictureError("the model must be told the noise level" if level is None else
+                           "the model is not told the noise level; leave --noise-level out")
+
     def apply(picture):
         if ensemble:
-            return self_ensemble(lambda oriented: denoise_with_tiles(model, oriented, tile_size),
-                                 picture)
-        return denoise_with_tiles(model, picture, tile_size)
+            return self_ensemble(
+                lambda oriented: denoise_with_tiles(model, oriented, tile_size, level), picture)
+        return denoise_with_tiles(model, picture, tile_size, level)
 
-    model_channels, channels = model.input_shape[-1], image.shape[-1]
+    model_channels, channels = image_shape(model)[-1], image.shape[-1]
     if model_channels == channels:
         denoised = apply(image)
     elif model_channels == 1:  # a grey model: one colour channel at a time
@@ -320,15 +354,17 @@ def denoise_file(model, path, args):
     paths = output_paths(path, args)
     has_alpha = pixels.shape[-1] in (2, 4)
     colour, alpha = (pixels[..., :-1], pixels[..., -1:]) if has_alpha else (pixels, None)
-    if model.input_shape[-1] != colour.shape[-1]:
+    model_channels = image_shape(model)[-1]
+    if model_channels != colour.shape[-1]:
         print(f"note: {path} has {colour.shape[-1]} colour channel(s), the model "
-              f"{model.input_shape[-1]}: " + ("each channel is denoised alone"
-              if model.input_shape[-1] == 1 else "denoised as RGB, then averaged to grey"))
+              f"{model_channels}: " + ("each channel is denoised alone"
+              if model_channels == 1 else "denoised as RGB, then averaged to grey"))
     noisy = colour
     if args.add_noise:
         noisy = noise.add_noise(colour, args.add_noise, args.noise_level, DEMO_NOISE_SEED)
+    level = level_to_tell(model, noisy, path, args.noise_level)
     try:
-        denoised = denoise_picture(model, noisy, args.tile, args.self_ensemble)
+        denoised = denoise_picture(model, noisy, args.tile, args.self_ensemble, level)
     except PictureError as error:
         raise PictureError(f"{path}: {error}") from None
     except ValueError as error:  # a model that changes the size, or cannot take this one
@@ -361,6 +397,19 @@ def denoise_file(model, path, args):
         after = metrics.image_quality([colour], [denoised])["psnr"]
         print(f"{path}: PSNR noisy {before:.2f} dB -> denoised {after:.2f} dB")
     print(f"{path} -> {paths['denoised']}")
+
+
+def level_to_tell(model, noisy, path, noise_level):
+    """The noise level to tell a model that takes it: `noise_level`, or with "auto" (or
+    none) the level estimated from the noisy picture, printed; None for other models."""
+    if not noise.takes_noise_level(model):
+        return None
+    if noise_level not in (None, AUTO):
+        return noise_level
+    level = classical.estimate_noise_level(noisy)
+    print(f"{path}: noise level estimated at {level:.4f} (sigma {level * 255:.1f} of 255); "
+          "--noise-level sets it")
+    return level
 
 
 def stop_after_the_picture_in_progress():
@@ -400,6 +449,9 @@ def main(argv=None):
         model = load_model(args.model)
     except PictureError as error:
         sys.exit(f"error: {error}")
+    if args.noise_level is not None and not args.add_noise and not noise.takes_noise_level(model):
+        sys.exit(f"error: --noise-level: {args.model} is not told the noise level (it "
+                 "guesses it); leave --noise-level out, or use a unet-level model")
     try:
         os.makedirs(args.out, exist_ok=True)
     except OSError as error:  # a file of that name, a read-only place

@@ -362,10 +362,11 @@ class ShareOfEachBatch(keras.utils.PyDataset):
         return whole + (rest >= self.devices)
 
     def __getitem__(self, index):
-        noisy, clean = self.batches[index]
-        share = len(noisy) // self.devices * self.devices // self.processes
+        inputs, clean = self.batches[index]
+        share = len(clean) // self.devices * self.devices // self.processes
         start = self.process * share
-        return noisy[start:start + share], clean[start:start + share]
+        return keras.tree.map_structure(lambda array: array[start:start + share],
+                                        (inputs, clean))
 
     def on_epoch_end(self):
         self.batches.on_epoch_end()
@@ -379,13 +380,14 @@ def shard(batches):
 
 
 def divisible(*arrays):
-    """The arrays, cut to the first N images that divide evenly between this process's
-    devices (on a JAX distribution): what validation can score during `fit`.
+    """The arrays (or dicts of arrays, as noise.model_inputs makes), cut to the first N
+    images that divide evenly between this process's devices (on a JAX distribution):
+    what validation can score during `fit`.
 
     Every process scores all of them: the mean over the processes' copies is the mean.
     """
-    count = len(arrays[0]) // devices_per_process() * devices_per_process()
-    return tuple(array[:count] for array in arrays)
+    count = len(arrays[-1]) // devices_per_process() * devices_per_process()
+    return keras.tree.map_structure(lambda array: array[:count], arrays)
 
 
 def one_device_copy(model):

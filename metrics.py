@@ -92,14 +92,16 @@ def same_size_batches(clean, images, batch_size):
 
 
 def score_at_levels(model, clean, kind, levels):
-    """How a blind model (trained on a range of noise levels) does at each of `levels`:
+    """How a model trained on a range of noise levels does at each of `levels` (told
+    each level, if it takes it):
     for each, the PSNR and SSIM of the noisy input and of the model's output, on a fixed
     noisy copy of the clean test images made at that level. Prints a line per level."""
     scores = []
     for level in levels:
         noisy = noise.noisy_test_images(clean, kind, level)
+        inputs = noise.model_inputs(noisy, level, noise.takes_noise_level(model))
         before = image_quality(clean, noisy)
-        after = image_quality(clean, model.predict(noisy, batch_size=256, verbose=0))
+        after = image_quality(clean, model.predict(inputs, batch_size=256, verbose=0))
         scores.append({"noise_level": level, "noisy_psnr": before["psnr"],
                        "noisy_ssim": before["ssim"], "psnr": after["psnr"], "ssim": after["ssim"]})
         print(f"  at {kind} {level:g}: noisy {before['psnr']:.2f} dB -> denoised "

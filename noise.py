@@ -143,6 +143,21 @@ def draw_levels(level, count, rng):
     return rng.uniform(*level, size=(count, 1, 1, 1)).astype(np.float32)
 
 
+def takes_noise_level(model):
+    """Is `model` told the noise level, as a second input named noise_level (unet-level)?"""
+    return "noise_level" in [tensor.name for tensor in model.inputs]
+
+
+def model_inputs(noisy, level, told_the_level):
+    """What a model is given: the noisy images or, for a model told the noise level, the
+    images and each one's level, {"noisy": (N, H, W, C), "noise_level": (N, 1)}.
+    `level` is one number, or one per image."""
+    if not told_the_level:
+        return noisy
+    levels = np.broadcast_to(np.asarray(level, np.float32).reshape(-1, 1), (len(noisy), 1))
+    return {"noisy": noisy, "noise_level": levels}
+
+
 def levels_to_score(level):
     """The levels to score a model at: `level`, or RANGE_TEST_LEVELS levels spread evenly
     over a range, its middle one the level the run validates on (`middle_level`)."""
@@ -184,6 +199,7 @@ class NoisyBatches(keras.utils.PyDataset):
     Every batch is a function of (seed, epoch, batch index) alone, so a run is
     reproducible and can be resumed at any epoch. With `kind=None` the batches are
     (clean, clean) pairs, for a model that adds its own noise (TrainingGaussianNoise).
+    With `tell_level`, each batch also tells each image's noise level (`model_inputs`).
 
     Keras calls `on_epoch_end` after every epoch, and once before the first: on the
     TensorFlow backend it reads two batches to learn their shapes, then starts afresh.
@@ -191,7 +207,8 @@ class NoisyBatches(keras.utils.PyDataset):
     a resumed run draws the same noise.
     """
 
-    def __init__(self, images, kind, level, batch_size, seed, crop_size=None, **kwargs):
+    def __init__(self, images, kind, level, batch_size, seed, crop_size=None, tell_level=False,
+                 **kwargs):
         super().__init__(**kwargs)
         if kind is not None:
             check_level(kind, level)
@@ -201,6 +218,7 @@ class NoisyBatches(keras.utils.PyDataset):
         self.batch_size = batch_size
         self.seed = seed
         self.crop_size = crop_size
+        self.tell_level = tell_level
         self.set_epoch(0)
 
     def set_epoch(self, epoch):
@@ -220,7 +238,9 @@ class NoisyBatches(keras.utils.PyDataset):
             clean = np.stack([data.random_crop(self.images[i], self.crop_size, rng) for i in picked])
         if self.kind is None:
             return clean, clean
-        return CORRUPTIONS[self.kind](clean, draw_levels(self.level, len(clean), rng), rng), clean
+        levels = draw_levels(self.level, len(clean), rng)
+        noisy = CORRUPTIONS[self.kind](clean, levels, rng)
+        return model_inputs(noisy, levels, self.tell_level), clean
 
     def on_epoch_end(self):
         self.set_epoch(self.epoch + 1)

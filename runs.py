@@ -70,6 +70,7 @@ class Recipe(NamedTuple):
     takes_a_range: bool = True  # False: the model adds noise of one level itself
     photos_only: bool = False  # True: made for photos whose sides divide by 8, not 28x28
     only_size: int = 0  # the one image side it takes (0: any)
+    told_the_level: bool = False  # True: a second input takes each image's noise level
 
 
 def positive_int(text):

@@ -28,8 +28,9 @@ ImportError, before any work): the model presets live in conv_models.py (as nano
 keeps its model in model.py), where speed.py and the tests import them; the machinery that makes long runs safe (run folders, --resume, signals)
 lives in runs.py, named where it is used.
 
-Presets (--model): unet-psnr (the default: the U-Net below), unet-dense, unet, small,
-wide, transpose, strided, rgb128 and dncnn; conv_models.py describes each.
+Presets (--model): unet-psnr (the default: the U-Net below), unet-dense, unet-level (told
+the noise level), unet, small, wide, transpose, strided, rgb128 and dncnn; conv_models.py
+describes each.
 """
 
 # %% [markdown]
@@ -116,11 +117,18 @@ print(f"{len(x_train)} training images, {len(x_test)} test images of {x_test.sha
 # every epoch, so the model never sees the same noisy copy twice and cannot memorise
 # one. The test images get one fixed noisy copy, made with a seed of its own: every
 # model and every run is scored on exactly the same noisy images.
+#
+# One preset, `unet-level`, is also told how noisy each image is: a second input,
+# `noise_level`, beside the pixels. Its batches then carry each image's level, drawn
+# from the range, and its test images the level they were made at.
 
 # %%
+told_the_level = conv_models.MODELS[args.model].told_the_level
 train_batches = noise.NoisyBatches(x_train, args.noise, args.noise_level, args.batch_size,
-                                   seed=args.seed, crop_size=crop_size)
+                                   seed=args.seed, crop_size=crop_size, tell_level=told_the_level)
 x_test_noisy = noise.noisy_test_images(x_test, args.noise, args.noise_level)
+test_inputs = noise.model_inputs(x_test_noisy, noise.middle_level(args.noise_level),
+                                 told_the_level)  # x_test_noisy itself, unless told the level
 
 # %% [markdown]
 # ## 3. Build the model, and say how it learns
@@ -170,7 +178,7 @@ with distribute.scope(args.distribute):
 # hand back what they are given.
 
 # %%
-validation = distribute.divisible(x_test_noisy, x_test)  # what divides between devices
+validation = distribute.divisible(test_inputs, x_test)  # what divides between devices
 untrained = autoencoder.evaluate(*validation, batch_size=args.batch_size, verbose=0,
                                  return_dict=True)
 print(f"untrained: val_loss {untrained['loss']:.4f}, val_psnr {untrained['psnr']:.2f} dB")
@@ -194,10 +202,10 @@ autoencoder = distribute.one_device_copy(autoencoder)  # from here on, as on one
 #
 # How much closer to the clean images is the output than the noisy input? PSNR (in dB:
 # +3 dB halves the squared error) and SSIM (1.0 = identical), both before and after. A
-# blind model, trained on a range of levels, is also scored at levels across its range.
+# model trained on a range of levels is also scored at levels across its range.
 
 # %%
-x_test_denoised = autoencoder.predict(x_test_noisy, batch_size=256, verbose=0)
+x_test_denoised = autoencoder.predict(test_inputs, batch_size=256, verbose=0)
 before = metrics.image_quality(x_test, x_test_noisy)
 after = metrics.image_quality(x_test, x_test_denoised)
 scores = {"test_images": len(x_test), "noisy_psnr": before["psnr"],

@@ -4,6 +4,7 @@ import pytest
 
 import conv_models
 import dense_models
+import noise
 
 MNIST_SHAPE = (28, 28, 1)
 # The presets made for other pictures than 28x28 digits, and the shape each is tried on.
@@ -26,8 +27,8 @@ ALL_PRESETS = [(dense_models, name) for name in dense_models.MODELS] + [
                          ids=[name for _, name in ALL_PRESETS])
 def test_every_preset_maps_an_image_to_an_image_in_the_unit_range(script, name):
     model = build(script, name)
-    x = np.random.default_rng(0).random((2, *model.input_shape[1:]), dtype=np.float32)
-    y = model.predict(x, verbose=0)
+    x = np.random.default_rng(0).random((2, *model.inputs[0].shape[1:]), dtype=np.float32)
+    y = model.predict(told_a_level(model, x), verbose=0)
     assert y.shape == x.shape
     assert 0.0 <= y.min() and y.max() <= 1.0
 
@@ -102,7 +103,31 @@ def test_the_fully_convolutional_presets_take_any_size(name):
     model = conv_models.MODELS[name].build((None, None, 3))
     for shape in ((1, 32, 48, 3), (1, 64, 24, 3)):
         x = np.random.default_rng(0).random(shape, dtype=np.float32)
-        assert model.predict(x, verbose=0).shape == x.shape
+        assert model.predict(told_a_level(model, x), verbose=0).shape == x.shape
+
+
+def told_a_level(model, images, level=0.1):
+    """The inputs of `model`: the images, and a level if it is told one (unet-level)."""
+    return noise.model_inputs(images, level, noise.takes_noise_level(model))
+
+
+def test_the_level_map_spreads_each_images_level_over_its_pixels():
+    images = np.zeros((2, 5, 7, 3), np.float32)
+    level_map = conv_models.LevelMap()(images, np.array([[0.1], [0.3]], np.float32))
+    assert level_map.shape == (2, 5, 7, 1)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(level_map)[:, 2, 3, 0], [0.1, 0.3])
+
+
+def test_unet_level_is_told_the_level_and_its_output_depends_on_it():
+    keras.utils.set_random_seed(0)
+    model = conv_models.MODELS["unet-level"].build((None, None, 1))
+    assert [tensor.name for tensor in model.inputs] == ["noisy", "noise_level"]
+    assert noise.takes_noise_level(model)
+    assert not noise.takes_noise_level(conv_models.MODELS["unet-psnr"].build((None, None, 1)))
+    picture = np.random.default_rng(0).random((1, 16, 16, 1), dtype=np.float32)
+    low, high = (model.predict(told_a_level(model, picture, level), verbose=0)
+                 for level in (5 / 255, 50 / 255))
+    assert np.abs(low - high).mean() > 1e-4  # the same picture, two levels: two outputs
 
 
 def test_seed_004_model_pools_to_16x16_and_grows_back_with_transposed_convolutions():
