@@ -210,6 +210,33 @@ def save_levels(path, levels, model_name, how_trained):
         model_name: [entry["psnr"] for entry in levels]}, f"one {model_name} {how_trained}")
 
 
+def save_knob(path, told_levels, curves, autos, title):
+    """Save PSNR against the noise level a model is told, one curve per true level
+    (`curves`: true level -> PSNRs at `told_levels`, which hold the true levels), a ring
+    where it is told the truth, and a cross for the model told each picture's estimate
+    (`autos`: true level -> {"estimated_level": mean estimate, "psnr"}). Levels are drawn
+    as sigma of 255."""
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    told = np.array(told_levels) * 255
+    colours = plt.cm.viridis(np.linspace(0.1, 0.85, len(curves)))
+    for (true_level, psnrs), colour in zip(curves.items(), colours):
+        axis.plot(told, psnrs, "o-", color=colour, markersize=3,
+                  label=f"true sigma {true_level * 255:.0f}")
+        axis.plot(true_level * 255, psnrs[told_levels.index(true_level)], "o", markersize=10,
+                  markerfacecolor="none", color=colour)
+        axis.plot(autos[true_level]["estimated_level"] * 255, autos[true_level]["psnr"], "x",
+                  markersize=9, color=colour)
+    axis.plot([], [], "o", markerfacecolor="none", color="black", label="told the truth")
+    axis.plot([], [], "x", color="black", label="told its estimate (auto)")
+    axis.set(xlabel="the noise level the model is told (sigma of 255)",
+             ylabel="mean PSNR (dB)", title=title)
+    axis.legend(fontsize=8)
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    save_figure(figure, path)
+    return figure
+
+
 def show_figures():
     """Open the figures made so far in windows (for --show), then wait for them to close."""
     plt.show()

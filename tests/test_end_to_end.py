@@ -49,9 +49,10 @@ def test_a_short_run_of_each_preset_writes_sane_files(script, model, tmp_path):
     assert metrics["backend"] == BACKEND == keras.backend.backend()  # trained, then loaded, on it
     for key in ("noisy_psnr", "noisy_ssim", "psnr", "ssim", "train_seconds"):
         assert math.isfinite(metrics[key])
-    # Gaussian 0.2 on MNIST, clipped to [0, 1]; for noise-layer, scored on the noise its
-    # layer adds, unclipped, at that kind's default level: 20 log10(255 / 25) = 20.2 dB
-    unclipped = model == "noise-layer"
+    # Gaussian 0.2 on MNIST, clipped to [0, 1]; for noise-layer (scored on the noise its
+    # layer adds) and unet-level, unclipped, at that kind's default level: 20 log10(255 / 25)
+    # = 20.2 dB
+    unclipped = model in ("noise-layer", "unet-level")
     assert metrics["noise"] == ("gaussian-unclipped" if unclipped else "gaussian")
     assert metrics["noisy_psnr"] == pytest.approx(20.2 if unclipped else 16.8, abs=0.5)
     history = metrics["history"]

@@ -1,0 +1,190 @@
+"""Telling a denoiser the noise level: the estimate behind --noise-level auto, and
+denoise.py, compare.py, knob.py and train_conv.py with a model that takes the level,
+and with one that does not."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+import classical
+import conv_models
+import data
+import metrics
+import noise
+from conftest import read_metrics, run_script
+
+
+def smooth_picture(height=96, width=128, channels=1):
+    """A picture with gradients and a few flat shapes, as photos have, and no noise."""
+    rows, columns = np.mgrid[0:height, 0:width] / max(height, width)
+    picture = 0.2 + 0.4 * rows + 0.2 * np.sin(6 * columns)
+    picture[20:50, 30:70] = 0.9
+    picture[60:80, 90:120] = 0.1
+    return np.repeat(picture[..., np.newaxis], channels, axis=-1).astype(np.float32)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("sigma", [5, 15, 25, 50])
+def test_the_estimated_level_is_within_ten_percent_of_the_truth(sigma, channels):
+    noisy = noise.add_noise(smooth_picture(channels=channels), "gaussian-unclipped",
+                            sigma / 255, seed=sigma)
+    assert classical.estimate_noise_level(noisy) == pytest.approx(sigma / 255, rel=0.1)
+
+
+def save_told_level_model(path, channels=1):
+    """A model told the level whose output is the level it was told, at every pixel:
+    what it returns shows exactly what denoise.py, compare.py and knob.py told it."""
+    noisy = keras.Input((None, None, channels), name="noisy")
+    level = keras.Input((1,), name="noise_level")
+    level_map = conv_models.LevelMap()(noisy, level)
+    outputs = keras.layers.Concatenate()([level_map] * channels) if channels > 1 else level_map
+    keras.Model([noisy, level], outputs).save(path)
+    return path
+
+
+def save_identity_model(path, channels=1):
+    """A model that guesses the level (it has no level input): its output is its input."""
+    inputs = keras.Input((None, None, channels))
+    keras.Model(inputs, keras.layers.Identity()(inputs)).save(path)
+    return path
+
+
+@pytest.fixture
+def noisy_picture(tmp_path):
+    """A grey PNG with Gaussian noise of sigma 30 (of 255), and its clean original."""
+    clean = smooth_picture()
+    noisy = noise.add_noise(clean, "gaussian-unclipped", 30 / 255, seed=0)
+    path = tmp_path / "noisy.png"
+    Image.fromarray(np.round(np.clip(noisy[..., 0], 0, 1) * 255).astype(np.uint8)).save(path)
+    return path
+
+
+def denoised_value(folder):
+    """The mean of noisy_denoised.png, written by denoise.py, and its spread."""
+    pixels, _ = data.read_image(folder / "noisy_denoised.png")
+    return pixels.mean(), pixels.std()
+
+
+def test_denoise_tells_the_model_the_level_given_or_the_one_it_estimates(noisy_picture, tmp_path):
+    model = save_told_level_model(tmp_path / "told.keras")
+    told = run_script("denoise.py", "--model", model, noisy_picture, "--noise-level", "40/255",
+                      "--out", tmp_path / "told")
+    assert told.returncode == 0, told.stderr
+    value, spread = denoised_value(tmp_path / "told")
+    assert value == pytest.approx(40 / 255, abs=0.5 / 255) and spread < 1e-6
+
+    auto = run_script("denoise.py", "--model", model, noisy_picture, "--out", tmp_path / "auto")
+    assert auto.returncode == 0, auto.stderr
+    line = next(line for line in auto.stdout.splitlines() if "noise level estimated at" in line)
+    estimate = float(line.split("estimated at ")[1].split()[0])
+    assert estimate == pytest.approx(30 / 255, rel=0.1)  # the picture's noise, 8-bit and clipped
+    assert denoised_value(tmp_path / "auto")[0] == pytest.approx(estimate, abs=1 / 255)  # 8 bits
+
+    # With --add-noise, the model is told the level of the noise added.
+    added = run_script("denoise.py", "--model", model, noisy_picture, "--add-noise",
+                       "gaussian-unclipped", "--noise-level", "0.1", "--out", tmp_path / "added")
+    assert added.returncode == 0, added.stderr
+    pixels, _ = data.read_image(tmp_path / "added" / "noisy_denoised.png")
+    assert pixels.mean() == pytest.approx(0.1, abs=0.5 / 255)
+
+
+def test_a_model_that_guesses_the_level_refuses_to_be_told_it(noisy_picture, tmp_path):
+    model = save_identity_model(tmp_path / "blind.keras")
+    refused = run_script("denoise.py", "--model", model, noisy_picture, "--noise-level", "0.1",
+                         "--out", tmp_path / "out")
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert refused.stderr.strip().splitlines() == [
+        f"error: --noise-level: {model} is not told the noise level (it guesses it); leave "
+        "--noise-level out, or use a unet-level model"]
+    assert not (tmp_path / "out" / "noisy_denoised.png").exists()
+    plain = run_script("denoise.py", "--model", model, noisy_picture, "--out", tmp_path / "out")
+    assert plain.returncode == 0 and "estimated" not in plain.stdout
+    # ... but --add-noise's level is the noise added, for any model.
+    added = run_script("denoise.py", "--model", model, noisy_picture, "--add-noise", "gaussian",
+                       "--noise-level", "0.1", "--out", tmp_path / "added")
+    assert added.returncode == 0, added.stderr
+
+
+def test_auto_is_refused_with_add_noise(noisy_picture, tmp_path):
+    model = save_told_level_model(tmp_path / "told.keras")
+    refused = run_script("denoise.py", "--model", model, noisy_picture, "--add-noise", "gaussian",
+                         "--noise-level", "auto", "--out", tmp_path / "out")
+    assert refused.returncode == 2 and "not auto" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+def test_compare_tells_the_true_level_and_in_a_row_of_its_own_the_estimate(tmp_path):
+    (tmp_path / "test").mkdir()
+    clean = [smooth_picture(), smooth_picture(64, 80)]
+    for index, picture in enumerate(clean):
+        Image.fromarray(np.round(picture[..., 0] * 255).astype(np.uint8)).save(
+            tmp_path / "test" / f"{index}.png")
+    model = save_told_level_model(tmp_path / "told.keras")
+    finished = run_script("compare.py", "--dataset", tmp_path / "test", "--classical",
+                          "--noise", "gaussian-unclipped", "--noise-level", "20/255",
+                          "--models", model, "--out", tmp_path / "out")
+    assert finished.returncode == 0, finished.stderr
+    rows = {row["method"]: row for row in
+            json.loads((tmp_path / "out" / "results.json").read_text())["results"]}
+    assert list(rows) == ["noisy input", "told", "told, level estimated"]
+    clean = [data.read_image(tmp_path / "test" / f"{index}.png")[0] for index in (0, 1)]
+    # The model returns what it was told: a flat picture at the true level ...
+    flat = [np.full_like(picture, 20 / 255) for picture in clean]
+    assert rows["told"]["psnr"] == pytest.approx(metrics.image_quality(clean, flat)["psnr"],
+                                                 abs=1e-3)
+    assert "told the true level" in rows["told"]["setting"]
+    # ... and, in its own row, at each picture's estimate: close to it, not the same.
+    estimated = rows["told, level estimated"]["psnr"]
+    assert estimated != rows["told"]["psnr"]
+    assert estimated == pytest.approx(rows["told"]["psnr"], abs=1.0)
+
+
+def test_knob_draws_psnr_against_the_level_told_for_each_true_level(tmp_path):
+    (tmp_path / "test").mkdir()
+    Image.fromarray(np.round(smooth_picture()[..., 0] * 255).astype(np.uint8)).save(
+        tmp_path / "test" / "a.png")
+    model = save_told_level_model(tmp_path / "told.keras")
+    finished = run_script("knob.py", "--model", model, "--dataset", tmp_path / "test",
+                          "--true-levels", "15/255", "50/255", "--told-levels", "5/255", "25/255",
+                          "--out", tmp_path / "out")
+    assert finished.returncode == 0, finished.stderr
+    knob = json.loads((tmp_path / "out" / "knob.json").read_text())
+    assert knob["told_levels"] == pytest.approx([5 / 255, 15 / 255, 25 / 255, 50 / 255])
+    assert [curve["true_level"] for curve in knob["curves"]] == pytest.approx([15 / 255, 50 / 255])
+    clean = [data.read_image(tmp_path / "test" / "a.png")[0]]
+    for curve in knob["curves"]:  # this model's output is the flat level it is told
+        expected = [metrics.image_quality(clean, [np.full_like(clean[0], told)])["psnr"]
+                    for told in knob["told_levels"]]
+        assert curve["psnr"] == pytest.approx(expected, abs=1e-3)
+        assert curve["auto"]["estimated_level"] == pytest.approx(curve["true_level"], rel=0.15)
+    assert (tmp_path / "out" / "knob.png").stat().st_size > 10_000
+
+    blind = run_script("knob.py", "--model", save_identity_model(tmp_path / "blind.keras"),
+                       "--dataset", tmp_path / "test", "--out", tmp_path / "blind")
+    assert blind.returncode == 1 and "is not told the noise level" in blind.stderr
+
+
+def test_train_conv_trains_unet_level_on_a_range_each_image_told_its_level(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(20):
+        picture = np.roll(smooth_picture(48, 48), rng.integers(0, 48), axis=1)
+        Image.fromarray(np.round(picture[..., 0] * 255).astype(np.uint8)).save(
+            folder / f"{index:02d}.png")
+    out = tmp_path / "run"
+    result = run_script("train_conv.py", "--model", "unet-level", "--dataset", folder,
+                        "--channels", 1, "--image-size", 32, "--epochs", 2, "--batch-size", 8,
+                        "--noise-level", "10/255:50/255", "--out", out)
+    assert result.returncode == 0, result.stderr[-2000:]
+    run = read_metrics(out)
+    assert run["noise"] == "gaussian-unclipped" and run["noise_level"] == pytest.approx(
+        [10 / 255, 50 / 255])
+    assert [entry["noise_level"] for entry in run["levels"]] == pytest.approx(
+        np.linspace(10 / 255, 50 / 255, noise.RANGE_TEST_LEVELS))
+    assert run["history"]["val_loss"][-1] < run["history"]["val_loss"][0]
+    saved = keras.models.load_model(out / "model.keras", safe_mode=True)
+    assert noise.takes_noise_level(saved)
