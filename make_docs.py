@@ -46,7 +46,7 @@ MAX_FIGURE_BYTES = 200_000
 # The packages whose versions stamp the results.
 PACKAGES = ("keras", "tensorflow", "jax", "torch", "numpy", "scikit-image", "matplotlib")
 # The scripts that take --data-dir.
-SCRIPTS_WITH_DATA = ("train_conv.py", "train_dense.py", "compare.py")
+SCRIPTS_WITH_DATA = ("train_conv.py", "train_dense.py", "compare.py", "knob.py")
 # What --quick adds to every training run: 300 images, one epoch.
 QUICK_TRAINING = ["--train-limit", "300", "--test-limit", "50", "--epochs", "1"]
 # What --quick adds to every comparison: one classical method (the quickest to tune).
@@ -127,6 +127,29 @@ STEPS = [
                         "--channels", "1", "--noise", "gaussian-unclipped", "--noise-level",
                         "25/255", "--classical", "bm3d", "--out", "{runs}/bm3d-bsd68"],
          ["--limit", "2"], "results.json"),
+    # Told the noise level: one model for every level, beside the blind one and the
+    # specialist, told the true level and (a row of its own) the level it estimates ...
+    Step("told-level-bsd68", ["compare.py", "--dataset", "bsd68", "--channels", "1",
+                              "--noise", "gaussian-unclipped", "--noise-level", "25/255",
+                              "--sweep", "15/255", "25/255", "50/255", "--classical",
+                              "--out", "{runs}/told-level-bsd68", "--models",
+                              "models/unet-level-train400.keras",
+                              "models/unet-psnr-train400-blind.keras",
+                              "models/unet-psnr-train400-sigma25.keras"],
+         ["--limit", "2"], "results.json"),
+    Step("told-level-cbsd68", ["compare.py", "--dataset", "cbsd68", "--channels", "3",
+                               "--noise", "gaussian-unclipped", "--noise-level", "25/255",
+                               "--sweep", "15/255", "25/255", "50/255", "--classical",
+                               "--out", "{runs}/told-level-cbsd68", "--models",
+                               "models/unet-level-cbsd432.keras",
+                               "models/unet-psnr-cbsd432-blind.keras",
+                               "models/unet-psnr-cbsd432-sigma25.keras"],
+         ["--limit", "2"], "results.json"),
+    # ... and the strength knob: told the wrong level.
+    Step("knob", ["knob.py", "--model", "models/unet-level-train400.keras", "--dataset",
+                  "bsd68", "--channels", "1", "--out", "{runs}/knob"],
+         ["--limit", "1", "--told-levels", "10/255", "40/255"], "knob.json",
+         (("knob.png", "knob.png"),)),
     # Your own pictures: a grey photo at sigma 25, and a face with shot noise.
     Step("photo", ["denoise.py", "--model", "models/unet-psnr-train400-sigma25.keras",
                    "--add-noise", "gaussian-unclipped", "--noise-level", "25/255",
@@ -301,6 +324,23 @@ def noise_text(kind, level):
     return f"{kind} {noise.level_text(level)}"
 
 
+def knob_table(args):
+    """knob.py's PSNR told each level, a row per true level, with the row's auto score."""
+    if not finished(next(step for step in STEPS if step.name == "knob"), args):
+        return "(not made yet)"
+    knob = files.read_json(os.path.join(args.runs, "knob", "knob.json"), None)
+    told = [f"{level * 255:.0f}" for level in knob["told_levels"]]
+    lines = ["| true sigma | " + " | ".join(told) + " | auto (mean estimate) |",
+             "|---|" + "---|" * (len(told) + 1)]
+    for curve in knob["curves"]:
+        auto = curve["auto"]
+        lines.append(f"| {curve['true_level'] * 255:.0f} | "
+                     + " | ".join(f"{psnr:.2f}" for psnr in curve["psnr"])
+                     + f" | {auto['psnr']:.2f} ({auto['estimated_level'] * 255:.1f}) |")
+    return (f"`{read_command(args, 'knob')}`\n\nMean PSNR (dB) on {knob['pictures']} pictures, "
+            "told each sigma (of 255) in the header:\n\n" + "\n".join(lines))
+
+
 def models_table():
     """The ready-trained models of models/, with the scores their metrics.json hold."""
     lines = ["| model | trained on | noise | test images | noisy PSNR | PSNR | SSIM |",
@@ -351,6 +391,10 @@ def write_results(args, argv):
         "## BM3D on the grey photos (BSD68, sigma 25)\n\n" + found_table(args, "bm3d-bsd68"),
         "## Against classical denoisers: colour photos (CBSD68)\n\n"
         + found_table(args, "compare-cbsd68"),
+        "## Told the noise level: grey photos (BSD68)\n\n" + found_table(args, "told-level-bsd68"),
+        "## Told the noise level: colour photos (CBSD68)\n\n"
+        + found_table(args, "told-level-cbsd68"),
+        "## The strength knob: told the wrong level (BSD68)\n\n" + knob_table(args),
         "## The ready-trained models in models/\n\nScored when they were trained (the "
         "commands are in models/README.md).\n\n" + models_table(),
         "## Speed of each backend\n\nImages per second on the machine above.\n\n"

@@ -108,15 +108,18 @@ def images_per_second(name, steps):
     images = rng.random((steps * recipe.batch_size, *shape), dtype=np.float32)
     noisy = noise.add_noise(images, "gaussian", 0.2, rng)
 
+    def inputs(count):  # the first `count` noisy images, and for unet-level their level
+        return noise.model_inputs(noisy[:count], 0.2, recipe.told_the_level)
+
     warm_up = 2 * recipe.batch_size  # the first steps compile the training step
-    model.fit(noisy[:warm_up], images[:warm_up], batch_size=recipe.batch_size, verbose=0)
+    model.fit(inputs(warm_up), images[:warm_up], batch_size=recipe.batch_size, verbose=0)
     start = time.perf_counter()
-    model.fit(noisy, images, batch_size=recipe.batch_size, shuffle=False, verbose=0)
+    model.fit(inputs(len(images)), images, batch_size=recipe.batch_size, shuffle=False, verbose=0)
     train_speed = len(images) / (time.perf_counter() - start)
 
-    model.predict(noisy[:PREDICT_BATCH_SIZE], batch_size=PREDICT_BATCH_SIZE, verbose=0)
+    model.predict(inputs(PREDICT_BATCH_SIZE), batch_size=PREDICT_BATCH_SIZE, verbose=0)
     start = time.perf_counter()
-    model.predict(noisy, batch_size=PREDICT_BATCH_SIZE, verbose=0)
+    model.predict(inputs(len(images)), batch_size=PREDICT_BATCH_SIZE, verbose=0)
     denoise_speed = len(noisy) / (time.perf_counter() - start)
     return {"preset": name, "batch_size": recipe.batch_size, "params": model.count_params(),
             "train_images_per_second": round(train_speed, 1),

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import classical
 import data
 import denoise
 import metrics
@@ -30,7 +31,11 @@ READY = {
     "unet-psnr-cbsd432-blind": (3, "gaussian-unclipped", 15 / 255, ("Kodak24", "kodim01.png"),
                                 6.0),
     "unet-faces-poisson30": (3, "poisson", 30, ("faces128", "100_1_2_20170105174847679.png"), 6.0),
+    "unet-level-train400": (1, "gaussian-unclipped", 15 / 255, ("Set12", "01.png"), 6.0),
+    "unet-level-cbsd432": (3, "gaussian-unclipped", 50 / 255, ("Kodak24", "kodim01.png"), 10.0),
 }
+# The models told the noise level (unet-level): each is told the level of the noise added.
+TOLD_THE_LEVEL = ("unet-level-train400", "unet-level-cbsd432")
 
 
 def test_every_committed_model_is_listed_here_and_in_its_readme():
@@ -59,14 +64,37 @@ def test_a_photo_model_removes_its_noise_from_a_picture_it_never_saw(name):
     if not path.is_file():
         pytest.skip(f"needs {folder}/{file} under ${data.DATA_DIR_VARIABLE}/images")
     model = denoise.load_model(str(MODELS / f"{name}.keras"))
-    assert model.input_shape == (None, None, None, channels)
+    assert denoise.image_shape(model) == (None, None, None, channels)
+    assert noise.takes_noise_level(model) == (name in TOLD_THE_LEVEL)
     clean = data.to_channels(data.read_image(path)[0], channels)
     noisy = noise.add_noise(clean, kind, level, seed=0)
-    denoised = denoise.denoise_picture(model, noisy)
+    denoised = denoise.denoise_picture(model, noisy, level=level if name in TOLD_THE_LEVEL else None)
     before = metrics.image_quality([clean], [noisy])["psnr"]
     after = metrics.image_quality([clean], [denoised])["psnr"]
     print(f"{name} on {file}: {before:.2f} -> {after:.2f} dB")
     assert after > before + least_gain
+
+
+@pytest.mark.parametrize("name", TOLD_THE_LEVEL)
+def test_a_level_model_smooths_more_when_told_more_and_auto_is_near_the_truth(name):
+    channels, _, _, (folder, file), _ = READY[name]
+    path = Path(os.environ.get(data.DATA_DIR_VARIABLE, "")) / "images" / folder / file
+    if not path.is_file():
+        pytest.skip(f"needs {folder}/{file} under ${data.DATA_DIR_VARIABLE}/images")
+    model = denoise.load_model(str(MODELS / f"{name}.keras"))
+    clean = data.to_channels(data.read_image(path)[0], channels)
+    noisy = noise.add_noise(clean, "gaussian-unclipped", 25 / 255, seed=0)
+
+    def psnr_and_roughness(level):
+        denoised = denoise.denoise_picture(model, noisy, level=level)
+        roughness = np.abs(np.diff(denoised, axis=1)).mean()  # the mean step between neighbours
+        return metrics.image_quality([clean], [denoised])["psnr"], roughness
+
+    weak, truth, strong = (psnr_and_roughness(sigma / 255) for sigma in (10, 25, 50))
+    assert weak[1] > truth[1] > strong[1]  # the knob: told more, a smoother picture
+    assert truth[0] > max(weak[0], strong[0])  # and the truth scores best of the three
+    auto = psnr_and_roughness(classical.estimate_noise_level(noisy))
+    assert auto[0] == pytest.approx(truth[0], abs=0.3)
 
 
 def test_denoise_py_runs_with_a_committed_model(tmp_path):
