@@ -316,7 +316,7 @@ MODELS = {
     "unet-dense": Recipe(build_unet_dense, "psnr", 3, "unet-psnr with a dense code "
                                   "of its whole bottleneck; one image size", batch_size=64),
     "unet-level": Recipe(build_unet_level, "psnr", 3, "a wider, residual U-Net told the noise "
-                         "level (a second input); train it on a range", batch_size=8,
+                         "level (a second input); train it on a range", batch_size=16,
                          noise="gaussian-unclipped", told_the_level=True),
     "unet": Recipe(build_unet, "bce", 3, "small U-Net with skip connections"),
     "small": Recipe(build_small, "bce", 10, "the tiny autoencoders: 16-8-8 filters, 4,385 parameters; "

@@ -34,9 +34,9 @@ time; a colour model denoises a grey picture as an RGB one whose channels are th
 averaged. Either way a note says so. An alpha channel is kept as it was.
 
 For learners: `--add-noise gaussian --noise-level 0.2` first corrupts a clean picture
-(and tells a model that takes the level that level), then saves the noisy picture too, with a figure of the clean, noisy and denoised
-versions side by side at full resolution, each above the same enlarged crop, and prints
-both PSNRs.
+(and tells a model that takes the level that level), then saves the noisy picture too,
+with a figure of the clean, noisy and denoised versions side by side at full resolution,
+each above the same enlarged crop, and prints both PSNRs.
 
 Bad input (a missing, empty, truncated, corrupt or non-image file, a picture too small or
 absurdly large, an output that cannot be written) gets one line on stderr; the other
@@ -214,7 +214,8 @@ def denoise_with_tiles(model, image, tile_size, level=None):
     for first in range(0, len(corners), TILES_PER_BATCH):
         batch = corners[first : first + TILES_PER_BATCH]
         tiles = np.stack([padded[top : top + tile[0], left : left + tile[1]] for top, left in batch])
-        outputs = model.predict(noise.model_inputs(tiles, level, level is not None), verbose=0)
+        inputs = noise.model_inputs(tiles, level, told_the_level=level is not None)
+        outputs = model.predict(inputs, verbose=0)
         if outputs.shape != tiles.shape:
             raise ValueError(f"the model turns {tiles.shape[1]}x{tiles.shape[2]}x"
                              f"{tiles.shape[3]} pixels into {'x'.join(map(str, outputs.shape[1:]))}:"
