@@ -68,6 +68,17 @@ def training(name, script, *arguments, figures=("samples.png",)):
                 "metrics.json", tuple((figure, f"{name}-{figure}") for figure in figures))
 
 
+def told_level_step(dataset, channels, *models):
+    """A step that scores models on a photo set at sigma 15, 25 and 50, no classical method:
+    a model told the level is told the true one and, in a row of its own, its estimate."""
+    name = f"told-level-{dataset}"
+    return Step(name, ["compare.py", "--dataset", dataset, "--channels", channels, "--noise",
+                       "gaussian-unclipped", "--noise-level", "25/255", "--sweep", "15/255",
+                       "25/255", "50/255", "--classical", "--out", "{runs}/" + name,
+                       "--models", *models],
+                ["--limit", "2"], "results.json")
+
+
 STEPS = [
     # The default run: the picture on the README's first screen.
     training("default", "train_conv.py", figures=("samples.png", "history.png")),
@@ -129,22 +140,12 @@ STEPS = [
          ["--limit", "2"], "results.json"),
     # Told the noise level: one model for every level, beside the blind one and the
     # specialist, told the true level and (a row of its own) the level it estimates ...
-    Step("told-level-bsd68", ["compare.py", "--dataset", "bsd68", "--channels", "1",
-                              "--noise", "gaussian-unclipped", "--noise-level", "25/255",
-                              "--sweep", "15/255", "25/255", "50/255", "--classical",
-                              "--out", "{runs}/told-level-bsd68", "--models",
-                              "models/unet-level-train400.keras",
-                              "models/unet-psnr-train400-blind.keras",
-                              "models/unet-psnr-train400-sigma25.keras"],
-         ["--limit", "2"], "results.json"),
-    Step("told-level-cbsd68", ["compare.py", "--dataset", "cbsd68", "--channels", "3",
-                               "--noise", "gaussian-unclipped", "--noise-level", "25/255",
-                               "--sweep", "15/255", "25/255", "50/255", "--classical",
-                               "--out", "{runs}/told-level-cbsd68", "--models",
-                               "models/unet-level-cbsd432.keras",
-                               "models/unet-psnr-cbsd432-blind.keras",
-                               "models/unet-psnr-cbsd432-sigma25.keras"],
-         ["--limit", "2"], "results.json"),
+    told_level_step("bsd68", "1", "models/unet-level-train400.keras",
+                    "models/unet-psnr-train400-blind.keras",
+                    "models/unet-psnr-train400-sigma25.keras"),
+    told_level_step("cbsd68", "3", "models/unet-level-cbsd432.keras",
+                    "models/unet-psnr-cbsd432-blind.keras",
+                    "models/unet-psnr-cbsd432-sigma25.keras"),
     # ... and the strength knob: told the wrong level.
     Step("knob", ["knob.py", "--model", "models/unet-level-train400.keras", "--dataset",
                   "bsd68", "--channels", "1", "--out", "{runs}/knob"],

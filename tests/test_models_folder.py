@@ -57,16 +57,23 @@ def test_the_blind_digit_model_denoises_every_level_of_its_range(level):
     assert after > before + (0.0 if level == 0.05 else 6.0), (before, after)
 
 
-@pytest.mark.parametrize("name", READY)
-def test_a_photo_model_removes_its_noise_from_a_picture_it_never_saw(name):
-    channels, kind, level, (folder, file), least_gain = READY[name]
+def model_and_unseen_picture(name):
+    """The committed model `name`, loaded as denoise.py loads it, and its test picture
+    (READY), clean, in the model's channels; skips where the picture is not on this machine."""
+    channels, _, _, (folder, file), _ = READY[name]
     path = Path(os.environ.get(data.DATA_DIR_VARIABLE, "")) / "images" / folder / file
     if not path.is_file():
         pytest.skip(f"needs {folder}/{file} under ${data.DATA_DIR_VARIABLE}/images")
     model = denoise.load_model(str(MODELS / f"{name}.keras"))
+    return model, data.to_channels(data.read_image(path)[0], channels)
+
+
+@pytest.mark.parametrize("name", READY)
+def test_a_photo_model_removes_its_noise_from_a_picture_it_never_saw(name):
+    channels, kind, level, (_, file), least_gain = READY[name]
+    model, clean = model_and_unseen_picture(name)
     assert denoise.image_shape(model) == (None, None, None, channels)
     assert noise.takes_noise_level(model) == (name in TOLD_THE_LEVEL)
-    clean = data.to_channels(data.read_image(path)[0], channels)
     noisy = noise.add_noise(clean, kind, level, seed=0)
     denoised = denoise.denoise_picture(model, noisy, level=level if name in TOLD_THE_LEVEL else None)
     before = metrics.image_quality([clean], [noisy])["psnr"]
@@ -77,12 +84,7 @@ def test_a_photo_model_removes_its_noise_from_a_picture_it_never_saw(name):
 
 @pytest.mark.parametrize("name", TOLD_THE_LEVEL)
 def test_a_level_model_smooths_more_when_told_more_and_auto_is_near_the_truth(name):
-    channels, _, _, (folder, file), _ = READY[name]
-    path = Path(os.environ.get(data.DATA_DIR_VARIABLE, "")) / "images" / folder / file
-    if not path.is_file():
-        pytest.skip(f"needs {folder}/{file} under ${data.DATA_DIR_VARIABLE}/images")
-    model = denoise.load_model(str(MODELS / f"{name}.keras"))
-    clean = data.to_channels(data.read_image(path)[0], channels)
+    model, clean = model_and_unseen_picture(name)
     noisy = noise.add_noise(clean, "gaussian-unclipped", 25 / 255, seed=0)
 
     def psnr_and_roughness(level):
