@@ -261,21 +261,12 @@ def how_trained(metrics_path):
         return f"trained model ({os.path.basename(metrics_path)} is unreadable: {error!r})"
 
 
-def levels_to_tell(model, noisy, level):
-    """What a model is told of each noisy image: nothing (None) if it guesses the level
-    itself; else `level`, the truth, or with denoise.AUTO each image's estimate."""
-    if not noise.takes_noise_level(model):
-        return [None] * len(noisy)
-    if level == denoise.AUTO:
-        return [classical.estimate_noise_level(image) for image in noisy]
-    return [level] * len(noisy)
-
-
 def denoise_with_model(model, noisy, level=None, ensemble=False):
     """Denoise an array of same-size images in batches, or a list of photos one by one
     (padded or tiled as denoise.py does it); a model that takes the noise level is told
-    `level` (levels_to_tell); with `ensemble`, in 8 orientations each."""
-    levels = levels_to_tell(model, noisy, level)
+    `level`, the truth, or with denoise.AUTO each image's estimate (denoise.level_to_tell);
+    with `ensemble`, in 8 orientations each."""
+    levels = [denoise.level_to_tell(model, image, level) for image in noisy]
     if isinstance(noisy, np.ndarray):
         expected = denoise.image_shape(model)[1:]
         if any(size not in (None, actual) for size, actual in zip(expected, noisy.shape[1:])):
@@ -334,7 +325,8 @@ def score_everything(pool, args, level, models, clean, tuning_clean):
             rows.append({"method": name, "kind": "model", "failed": loaded})
             continue
         model, setting = loaded
-        if noise.takes_noise_level(model):
+        told_the_level = noise.takes_noise_level(model)
+        if told_the_level:
             record(name, "model", lambda: (*timed(denoise_with_model, model, noisy, level),
                                            f"{setting}; told the true level"))
             record(f"{name}, level estimated", "model", lambda: (
@@ -343,9 +335,10 @@ def score_everything(pool, args, level, models, clean, tuning_clean):
         else:
             record(name, "model", lambda: (*timed(denoise_with_model, model, noisy), setting))
         if args.self_ensemble:
+            told = "told the true level, " if told_the_level else ""
             record(f"{name} x8", "model", lambda: (
                 *timed(denoise_with_model, model, noisy, level, True),
-                f"{setting}; mean of 8 orientations"))
+                f"{setting}; {told}mean of 8 orientations"))
     return rows, noisy, outputs
 
 

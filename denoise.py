@@ -363,7 +363,10 @@ def denoise_file(model, path, args):
     noisy = colour
     if args.add_noise:
         noisy = noise.add_noise(colour, args.add_noise, args.noise_level, DEMO_NOISE_SEED)
-    level = level_to_tell(model, noisy, path, args.noise_level)
+    level = level_to_tell(model, noisy, args.noise_level)
+    if level is not None and args.noise_level in (None, AUTO):
+        print(f"{path}: noise level estimated at {level:.4f} (sigma {level * 255:.1f} of 255); "
+              "--noise-level sets it")
     try:
         denoised = denoise_picture(model, noisy, args.tile, args.self_ensemble, level)
     except PictureError as error:
@@ -400,17 +403,15 @@ def denoise_file(model, path, args):
     print(f"{path} -> {paths['denoised']}")
 
 
-def level_to_tell(model, noisy, path, noise_level):
+def level_to_tell(model, noisy, noise_level):
     """The noise level to tell a model that takes it: `noise_level`, or with "auto" (or
-    none) the level estimated from the noisy picture, printed; None for other models."""
+    none) the level estimated from the noisy picture; None for a model that guesses it.
+    compare.py tells its models the same way."""
     if not noise.takes_noise_level(model):
         return None
-    if noise_level not in (None, AUTO):
-        return noise_level
-    level = classical.estimate_noise_level(noisy)
-    print(f"{path}: noise level estimated at {level:.4f} (sigma {level * 255:.1f} of 255); "
-          "--noise-level sets it")
-    return level
+    if noise_level in (None, AUTO):
+        return classical.estimate_noise_level(noisy)
+    return noise_level
 
 
 def stop_after_the_picture_in_progress():
