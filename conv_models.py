@@ -7,7 +7,7 @@ by default.
 
 They live here rather than in train_conv.py, as nanoGPT keeps its model in model.py: the
 lesson script runs from top to bottom, cell by cell, and so cannot be imported without
-training; speed.py and the tests import the builders from here.
+training; tools/speed.py and the tests import the builders from here.
 
 Where the presets come from: `small` is the 4,385-parameter autoencoder of the write-up
 "the tiny autoencoders", `wide` the 64-64-32 resize-convolution denoiser of "codes and
@@ -20,7 +20,7 @@ et al. (2017), and the U-Nets are this project's.
 import keras
 from keras import layers
 
-from runs import Recipe
+from machinery.runs import Recipe
 
 # The U-Net's filters at each scale: 28x28, 14x14 and 7x7 for MNIST.
 UNET_FILTERS = (16, 32, 64)
@@ -105,7 +105,7 @@ def build_unet_psnr(input_shape):
     - The loss is minus the PSNR of each image (metrics.psnr_loss), the very score we
       report, instead of cross-entropy or squared error summed over all pixels.
     The same parameters as `unet`, trained in batches of 64 (twice the steps per epoch).
-    benchmark.py measures each change alone.
+    tools/benchmark.py measures each change alone.
     """
     inputs = keras.Input(shape=input_shape)
     outputs = clipped_linear_output(unet_features(inputs), input_shape[-1])
@@ -295,7 +295,7 @@ def build_dncnn(input_shape):
 
     The price: every one of its weights is applied at every pixel, with no pooling to
     shrink the maps, so it needs many times the U-Net's arithmetic per image. It is made
-    for a GPU; speed.py measures what it costs on yours.
+    for a GPU; tools/speed.py measures what it costs on yours.
     """
     inputs = keras.Input(shape=input_shape)
     x = layers.Conv2D(DNCNN_FILTERS, 3, padding="same", activation="relu")(inputs)

@@ -456,7 +456,7 @@ def download_photo_set(name):
     megabytes = sum(size for _, _, size in files) / 1e6
     print(f"downloading {name} ({len(files)} files, {megabytes:.1f} MB) from {host}/"
           f"{photo_set.repository} at commit {photo_set.commit[:7]} into {final}", file=sys.stderr)
-    import tensorflow_logs  # noqa: F401  (here: a set that is here needs no Keras)
+    from machinery import tensorflow_logs  # noqa: F401  (here: a set that is here needs no Keras)
     import keras
 
     progress = keras.utils.Progbar(len(files), unit_name="file")

@@ -25,7 +25,7 @@ The strength knob: a model told the noise level (the unet-level preset of train_
 takes `--noise-level`, the noise's standard deviation on the [0, 1] scale (25/255 for
 sigma 25 of 255). Told the truth, it removes the noise; told more, it smooths more
 strongly; told less, it keeps more texture, and more noise. `--noise-level auto` (the
-default for such a model) estimates each picture's level (classical.estimate_noise_level)
+default for such a model) estimates each picture's level (noise.estimate_noise_level)
 and prints it. Every other model guesses the level itself, and refuses `--noise-level`
 in one line (except with `--add-noise`, where it is the noise added).
 
@@ -52,21 +52,20 @@ import signal
 import sys
 import zipfile
 
-import tensorflow_logs  # noqa: F401  (before Keras: keeps TensorFlow's C++ logs quiet)
+from machinery import tensorflow_logs  # noqa: F401  (before Keras: keeps TensorFlow's C++ logs quiet)
 
 import keras
 import numpy as np
 import png
 from PIL import Image
 
-import classical
 import conv_models  # (registers the LevelMap layer of unet-level models)
 import data
-import files
+from machinery import files
 import metrics  # (registers the psnr metric and loss that saved models name)
 import noise  # (registers the TrainingGaussianNoise layer)
 import plots
-import runs
+from machinery import runs
 
 # A fully convolutional model sees pictures larger than this many pixels a side in tiles.
 TILE_SIZE = 512
@@ -406,11 +405,11 @@ def denoise_file(model, path, args):
 def level_to_tell(model, noisy, noise_level):
     """The noise level to tell a model that takes it: `noise_level`, or with "auto" (or
     none) the level estimated from the noisy picture; None for a model that guesses it.
-    compare.py tells its models the same way."""
+    tools/compare.py tells its models the same way."""
     if not noise.takes_noise_level(model):
         return None
     if noise_level in (None, AUTO):
-        return classical.estimate_noise_level(noisy)
+        return noise.estimate_noise_level(noisy)
     return noise_level
 
 

@@ -7,7 +7,7 @@ its recipe: the builder, and how it trains by default.
 
 They live here rather than in train_dense.py, as nanoGPT keeps its model in model.py:
 the lesson script runs from top to bottom, cell by cell, and so cannot be imported
-without training; speed.py and the tests import the builders from here.
+without training; tools/speed.py and the tests import the builders from here.
 
 Where the presets come from: `deep` is the 784-500-300-100-300-500-784 denoiser of
 the write-up "the deep dense denoiser", `noise-layer` the in-model noise layer of "the
@@ -20,7 +20,7 @@ import keras
 from keras import layers
 
 import noise
-from runs import Recipe
+from machinery.runs import Recipe
 
 # The hidden layer sizes of the deep dense denoiser's encoder (its write-up's); its decoder mirrors them.
 DEEP_ENCODER_UNITS = (500, 300, 100)

@@ -6,7 +6,7 @@
   the same enlarged crop of each (an inset), where noise and detail show.
 - `save_history`: training and validation loss, and validation PSNR, per epoch.
 - `save_codes`: what a dense autoencoder keeps of each image: its code, drawn as a tile.
-- `save_rows`, `save_bar_chart`, `save_sweep`: compare.py's pictures of many denoisers
+- `save_rows`, `save_bar_chart`, `save_sweep`: tools/compare.py's pictures of many denoisers
   on the same test images.
 
 Every figure is written to a PNG file, whole or not at all. The scripts call
@@ -22,7 +22,7 @@ import matplotlib.patches
 import matplotlib.pyplot as plt
 import numpy as np
 
-import files
+from machinery import files
 from metrics import image_quality
 
 

@@ -25,8 +25,8 @@ at the top level, cell by cell, so that a notebook can stop after any step and l
 its variables; a notebook cannot split the `if __name__ == "__main__":` block that would
 make the file safe to import. So the file is not imported (trying stops with an
 ImportError, before any work): the model presets live in conv_models.py (as nanoGPT
-keeps its model in model.py), where speed.py and the tests import them; the machinery that makes long runs safe (run folders, --resume, signals)
-lives in runs.py, named where it is used.
+keeps its model in model.py), where tools/speed.py and the tests import them; the machinery that makes long runs safe (run folders, --resume, signals)
+lives in machinery/runs.py, named where it is used.
 
 Presets (--model): unet-psnr (the default: the U-Net below), unet-dense, unet-level (told
 the noise level), unet, small, wide, transpose, strided, rgb128 and dncnn; conv_models.py
@@ -40,7 +40,7 @@ describes each.
 # terminal. The rest are the libraries, and this project's modules, one per idea.
 
 # %%
-import tensorflow_logs  # noqa: F401  (first, before Keras starts TensorFlow)
+from machinery import tensorflow_logs  # noqa: F401  (first, before Keras starts TensorFlow)
 
 import os
 
@@ -48,11 +48,11 @@ import keras
 
 import conv_models
 import data
-import distribute
+from machinery import distribute
 import metrics
 import noise
 import plots
-import runs
+from machinery import runs
 
 # %% [markdown]
 # ## The knobs
@@ -147,7 +147,7 @@ test_inputs = noise.model_inputs(x_test_noisy, noise.middle_level(args.noise_lev
 # 5% of its start over the whole run, the preset's loss (`psnr`: minus each image's
 # PSNR, the very score we report), and PSNR reported after every epoch. With
 # `--distribute`, the model is built and compiled in a scope that puts a copy of it on
-# each device (distribute.py); otherwise on one device.
+# each device (machinery/distribute.py); otherwise on one device.
 
 # %%
 height, width, image_channels = x_test.shape[1:]

@@ -21,7 +21,7 @@ Or as a notebook, one cell at a time (the knobs cell is tagged for papermill):
 How this file is laid out: as train_conv.py, a Jupytext "percent" script that runs from
 top to bottom, cell by cell, and so is not imported (trying stops with an ImportError,
 before any work); its model presets live in dense_models.py, and the machinery that
-keeps long runs safe in runs.py.
+keeps long runs safe in machinery/runs.py.
 
 Presets (--model), from the write-ups this project reproduces
 (docs/models.md names the write-ups):
@@ -42,7 +42,7 @@ Presets (--model), from the write-ups this project reproduces
 # terminal. The rest are the libraries, and this project's modules, one per idea.
 
 # %%
-import tensorflow_logs  # noqa: F401  (first, before Keras starts TensorFlow)
+from machinery import tensorflow_logs  # noqa: F401  (first, before Keras starts TensorFlow)
 
 import os
 
@@ -50,11 +50,11 @@ import keras
 
 import data
 import dense_models
-import distribute
+from machinery import distribute
 import metrics
 import noise
 import plots
-import runs
+from machinery import runs
 
 # %% [markdown]
 # ## The knobs
@@ -126,7 +126,7 @@ x_test_noisy = noise.noisy_test_images(x_test, args.noise, args.noise_level)
 # `compile` says how it learns: Adam, with a learning rate that falls along a cosine to
 # 5% of its start over the whole run, the preset's loss, and PSNR reported after every
 # epoch. With `--distribute`, the model is built and compiled in a scope that puts a
-# copy of it on each device (distribute.py); otherwise on one device.
+# copy of it on each device (machinery/distribute.py); otherwise on one device.
 
 # %%
 with distribute.scope(args.distribute):

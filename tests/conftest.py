@@ -14,11 +14,19 @@ import pytest
 REPOSITORY = Path(__file__).resolve().parents[1]
 
 
+def python_command(script):
+    """How a user runs `script` from the repository root: a lesson by its file (python
+    train_conv.py), a tool as a module of the tools package (python -m tools.compare)."""
+    if script.startswith("tools/"):
+        return [sys.executable, "-m", script.removesuffix(".py").replace("/", ".")]
+    return [sys.executable, str(REPOSITORY / script)]
+
+
 def run_script(script, *arguments, env=None):
     """Run `python script arguments...` from the repository root; return the result."""
     environment = {**os.environ, **(env or {})}
     return subprocess.run(
-        [sys.executable, str(REPOSITORY / script), *map(str, arguments)],
+        [*python_command(script), *map(str, arguments)],
         cwd=REPOSITORY, env=environment, capture_output=True, text=True, timeout=600,
     )
 
@@ -62,7 +70,7 @@ def start_script(script, *arguments, env=None):
     """Start `python script arguments...` without waiting; its output unbuffered, so that
     lines arrive as printed, stdout and stderr together."""
     return subprocess.Popen(
-        [sys.executable, str(REPOSITORY / script), *map(str, arguments)],
+        [*python_command(script), *map(str, arguments)],
         cwd=REPOSITORY, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-import classical
+from tools import classical
 
 
 def smooth_image(shape):

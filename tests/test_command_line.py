@@ -8,7 +8,7 @@ import pytest
 
 import conv_models
 import dense_models
-import runs
+from machinery import runs
 from conftest import REPOSITORY, run_script
 
 # What a training script passes as its knobs: its globals, run as a script.
@@ -91,7 +91,7 @@ def test_a_range_knob_and_a_bad_knob(tmp_path, capsys):
 
 def test_a_module_named_like_a_flag_is_no_knob(tmp_path):
     """The scripts pass globals(), where `noise` and `distribute` are modules."""
-    import distribute
+    from machinery import distribute
     import noise
 
     args = parse([], {**CONV_KNOBS, "noise": noise, "distribute": distribute,

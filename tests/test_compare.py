@@ -1,4 +1,4 @@
-"""compare.py run as a user would: every method in the table, failures reported, not raised."""
+"""tools/compare.py run as a user would: every method in the table, failures reported, not raised."""
 
 import json
 
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import classical
-import compare
+from tools import classical
+from tools import compare
 import data
 import metrics
 import noise
@@ -17,7 +17,7 @@ from conftest import run_script
 
 def save_identity_model(path, input_shape):
     """A model whose output is its input: its PSNR must be exactly the noisy input's,
-    which checks that compare.py feeds it the same noisy images."""
+    which checks that tools/compare.py feeds it the same noisy images."""
     inputs = keras.Input(input_shape)
     path.parent.mkdir()
     keras.Model(inputs, keras.layers.Identity()(inputs)).save(path)
@@ -35,7 +35,7 @@ def test_mnist_table_lists_every_method_and_reports_the_broken_ones(tiny_data_di
     (tmp_path / "junk").mkdir()
     (tmp_path / "junk" / "model.keras").write_text("not a model")
     out = tmp_path / "out"
-    finished = run_script("compare.py", "--data-dir", tiny_data_dir, "--limit", 3,
+    finished = run_script("tools/compare.py", "--data-dir", tiny_data_dir, "--limit", 3,
                           "--workers", 1, "--out", out, "--self-ensemble",
                           "--models", identity, too_big, tmp_path / "junk" / "model.keras")
     assert finished.returncode == 0, finished.stderr
@@ -67,7 +67,7 @@ def test_folder_of_photos_of_two_sizes_with_a_sweep(tmp_path):
             Image.fromarray(pixels).save(tmp_path / folder / f"{index}.png")
     identity = save_identity_model(tmp_path / "conv" / "model.keras", (None, None, 1))
     out = tmp_path / "out"
-    finished = run_script("compare.py", "--dataset", tmp_path / "test", "--tune-dataset",
+    finished = run_script("tools/compare.py", "--dataset", tmp_path / "test", "--tune-dataset",
                           tmp_path / "tune", "--channels", 1,
                           "--noise-level", "25/255", "--sweep", "0.05", "25/255", "--workers", 1,
                           "--classical", "median", "wavelet",
@@ -77,7 +77,7 @@ def test_folder_of_photos_of_two_sizes_with_a_sweep(tmp_path):
     assert list(rows) == ["noisy input", "median", "wavelet", "conv", "conv x8"]
     assert results["noise_level"] == pytest.approx(25 / 255)
     # Padded to a multiple of 8 and cropped back, and each orientation turned back: the
-    # identity model changes nothing (with clipped noise: compare.py clips every output).
+    # identity model changes nothing (with clipped noise: tools/compare.py clips every output).
     for identity_row in ("conv", "conv x8"):
         assert rows[identity_row]["psnr"] == pytest.approx(rows["noisy input"]["psnr"], abs=1e-4)
     assert results["sweep"]["levels"] == pytest.approx([0.05, 25 / 255])
@@ -92,7 +92,7 @@ def test_models_alone_on_a_folder_need_no_tuning_folder(tmp_path):
     pixels = np.random.default_rng(0).integers(0, 256, (24, 40, 3), dtype=np.uint8)
     Image.fromarray(pixels).save(tmp_path / "test" / "photo.png")
     identity = save_identity_model(tmp_path / "conv" / "model.keras", (None, None, 3))
-    finished = run_script("compare.py", "--dataset", tmp_path / "test", "--classical",
+    finished = run_script("tools/compare.py", "--dataset", tmp_path / "test", "--classical",
                           "--out", tmp_path / "out", "--models", identity)
     assert finished.returncode == 0, finished.stderr
     _, rows = rows_by_method(tmp_path / "out")
@@ -120,14 +120,14 @@ def test_models_are_named_after_their_run_folder_or_their_own_file(tmp_path):
     (["--noise-level", "one"], "a fraction such as 25/255"),
 ])
 def test_bad_arguments_stop_before_any_work(arguments, message, tmp_path):
-    finished = run_script("compare.py", *arguments, "--out", tmp_path / "out")
+    finished = run_script("tools/compare.py", *arguments, "--out", tmp_path / "out")
     assert finished.returncode == 2
     assert message in finished.stderr
     assert not (tmp_path / "out").exists()
 
 
 def test_a_missing_test_folder_is_one_line(tmp_path):
-    finished = run_script("compare.py", "--dataset", tmp_path / "nowhere", "--tune-dataset",
+    finished = run_script("tools/compare.py", "--dataset", tmp_path / "nowhere", "--tune-dataset",
                           tmp_path, "--out", tmp_path / "out")
     assert finished.returncode == 1
     assert finished.stderr.strip().splitlines()[-1].startswith("error: ")

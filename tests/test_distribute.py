@@ -1,8 +1,8 @@
-"""--distribute: a copy of the model on each device, trained as one (distribute.py)."""
+"""--distribute: a copy of the model on each device, trained as one (machinery/distribute.py)."""
 
 import pytest
 
-import distribute
+from machinery import distribute
 from conftest import read_metrics, run_script
 
 QUICK = ["--model", "unet", "--train-limit", 300, "--test-limit", 64, "--epochs", 2,

@@ -1,12 +1,12 @@
 """The README and docs/: links that resolve, numbers that come from docs/results.md, figures
-small enough to commit, and make_docs.py, which makes them, still working."""
+small enough to commit, and tools/make_docs.py, which makes them, still working."""
 
 import re
 import subprocess
 import sys
 from pathlib import Path
 
-import make_docs
+from tools import make_docs
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -84,30 +84,30 @@ def test_the_committed_figures_are_small_and_each_is_shown():
 def test_make_docs_quick_makes_every_figure_and_table(tmp_path):
     """The command that makes the docs still works: --quick, every step on tiny runs."""
     finished = subprocess.run(
-        [sys.executable, "make_docs.py", "--quick", "--runs", str(tmp_path / "runs"),
+        [sys.executable, "-m", "tools.make_docs", "--quick", "--runs", str(tmp_path / "runs"),
          "--docs", str(tmp_path / "docs")],
         check=False, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
     made = {path.name for path in (tmp_path / "docs" / "figures").glob("*.png")}
     assert made == {path.name for path in (DOCS / "figures").glob("*.png")}
     results = (tmp_path / "docs" / "results.md").read_text()
-    for stamp in ("- command: `python make_docs.py --quick", "- date: ", "- commit: ",
+    for stamp in ("- command: `python -m tools.make_docs --quick", "- date: ", "- commit: ",
                   "- packages: keras ", "- machine: "):
         assert stamp in results
     assert "(not made yet)" not in results
     for step in make_docs.STEPS:
         if step.result == "metrics.json":  # a row of the lessons' table, with its command
-            assert f"| {step.name} | `python {step.command[0]}" in results
+            assert f"| {step.name} | `python {step.command[0]}" in results  # a training script
     # A second call finds every run and trains nothing again.
     again = subprocess.run(
-        [sys.executable, "make_docs.py", "--quick", "--runs", str(tmp_path / "runs"),
+        [sys.executable, "-m", "tools.make_docs", "--quick", "--runs", str(tmp_path / "runs"),
          "--docs", str(tmp_path / "docs")],
         check=False, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "$ python" not in again.stdout
 
 
 def test_a_transposed_convolution_paints_a_checkerboard_and_resizing_does_not(tmp_path):
-    import checkerboard
+    from tools import checkerboard
     import plots
 
     plots.prepare(show=False)

@@ -19,12 +19,12 @@ import png
 import pytest
 from PIL import Image
 
-import compare
+from tools import compare
 import conv_models
 import data
 import dense_models
-import files
-import runs
+from machinery import files
+from machinery import runs
 from conftest import REPOSITORY, read_metrics, run_script
 
 SMALL_RUN = ["--model", "small", "--train-limit", 256, "--test-limit", 64, "--batch-size", 32]

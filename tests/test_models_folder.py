@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import classical
 import data
 import denoise
 import metrics
@@ -95,7 +94,7 @@ def test_a_level_model_smooths_more_when_told_more_and_auto_is_near_the_truth(na
     weak, truth, strong = (psnr_and_roughness(sigma / 255) for sigma in (10, 25, 50))
     assert weak[1] > truth[1] > strong[1]  # the knob: told more, a smoother picture
     assert truth[0] > max(weak[0], strong[0])  # and the truth scores best of the three
-    auto = psnr_and_roughness(classical.estimate_noise_level(noisy))
+    auto = psnr_and_roughness(noise.estimate_noise_level(noisy))
     assert auto[0] == pytest.approx(truth[0], abs=0.3)
 
 

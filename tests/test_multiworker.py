@@ -1,5 +1,5 @@
 """--distribute on JAX: several devices of one process, and several processes (machines)
-training one model, here on 127.0.0.1 (distribute.py, docs/several-machines.md).
+training one model, here on 127.0.0.1 (machinery/distribute.py, docs/several-machines.md).
 
 Every run here is bounded: each process must end within TIMEOUT seconds, and the
 `processes` fixture kills any still running when a test ends.
@@ -17,7 +17,7 @@ import pytest
 from conftest import free_port, read_metrics, run_script, start_script
 
 import data
-import distribute
+from machinery import distribute
 import metrics
 import noise
 

@@ -1,5 +1,5 @@
 """Telling a denoiser the noise level: the estimate behind --noise-level auto, and
-denoise.py, compare.py, knob.py and train_conv.py with a model that takes the level,
+denoise.py, tools/compare.py, tools/knob.py and train_conv.py with a model that takes the level,
 and with one that does not."""
 
 import json
@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import classical
 import conv_models
 import data
 import metrics
@@ -31,12 +30,12 @@ def smooth_picture(height=96, width=128, channels=1):
 def test_the_estimated_level_is_within_ten_percent_of_the_truth(sigma, channels):
     noisy = noise.add_noise(smooth_picture(channels=channels), "gaussian-unclipped",
                             sigma / 255, seed=sigma)
-    assert classical.estimate_noise_level(noisy) == pytest.approx(sigma / 255, rel=0.1)
+    assert noise.estimate_noise_level(noisy) == pytest.approx(sigma / 255, rel=0.1)
 
 
 def save_told_level_model(path, channels=1):
     """A model told the level whose output is the level it was told, at every pixel:
-    what it returns shows exactly what denoise.py, compare.py and knob.py told it."""
+    what it returns shows exactly what denoise.py, tools/compare.py and tools/knob.py told it."""
     noisy = keras.Input((None, None, channels), name="noisy")
     level = keras.Input((1,), name="noise_level")
     level_map = conv_models.LevelMap()(noisy, level)
@@ -123,7 +122,7 @@ def test_compare_tells_the_true_level_and_in_a_row_of_its_own_the_estimate(tmp_p
         Image.fromarray(np.round(picture[..., 0] * 255).astype(np.uint8)).save(
             tmp_path / "test" / f"{index}.png")
     model = save_told_level_model(tmp_path / "told.keras")
-    finished = run_script("compare.py", "--dataset", tmp_path / "test", "--classical",
+    finished = run_script("tools/compare.py", "--dataset", tmp_path / "test", "--classical",
                           "--noise", "gaussian-unclipped", "--noise-level", "20/255",
                           "--models", model, "--out", tmp_path / "out")
     assert finished.returncode == 0, finished.stderr
@@ -147,7 +146,7 @@ def test_knob_draws_psnr_against_the_level_told_for_each_true_level(tmp_path):
     Image.fromarray(np.round(smooth_picture()[..., 0] * 255).astype(np.uint8)).save(
         tmp_path / "test" / "a.png")
     model = save_told_level_model(tmp_path / "told.keras")
-    finished = run_script("knob.py", "--model", model, "--dataset", tmp_path / "test",
+    finished = run_script("tools/knob.py", "--model", model, "--dataset", tmp_path / "test",
                           "--true-levels", "15/255", "50/255", "--told-levels", "5/255", "25/255",
                           "--out", tmp_path / "out")
     assert finished.returncode == 0, finished.stderr
@@ -162,7 +161,7 @@ def test_knob_draws_psnr_against_the_level_told_for_each_true_level(tmp_path):
         assert curve["auto"]["estimated_level"] == pytest.approx(curve["true_level"], rel=0.15)
     assert (tmp_path / "out" / "knob.png").stat().st_size > 10_000
 
-    blind = run_script("knob.py", "--model", save_identity_model(tmp_path / "blind.keras"),
+    blind = run_script("tools/knob.py", "--model", save_identity_model(tmp_path / "blind.keras"),
                        "--dataset", tmp_path / "test", "--out", tmp_path / "blind")
     assert blind.returncode == 1 and "is not told the noise level" in blind.stderr
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import conv_models
-import runs
+from machinery import runs
 from conftest import REPOSITORY, read_metrics, run_script
 
 SHORT = ["--train-limit", 3000, "--test-limit", 200, "--batch-size", 32]

@@ -1,16 +1,16 @@
-"""speed.py: images per second of each preset on each installed backend."""
+"""tools/speed.py: images per second of each preset on each installed backend."""
 
 import importlib.util
 import json
 
-import speed
+from tools import speed
 from conftest import run_script
 
 INSTALLED = [name for name in speed.BACKENDS if importlib.util.find_spec(name)]
 
 
 def test_every_installed_backend_gets_measured(tmp_path):
-    result = run_script("speed.py", "--presets", "strided", "--steps", 1, "--out", tmp_path)
+    result = run_script("tools/speed.py", "--presets", "strided", "--steps", 1, "--out", tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     measured = json.loads((tmp_path / "results.json").read_text())["results"]
     assert [(r["backend"], r["preset"]) for r in measured] == [

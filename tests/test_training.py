@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 import conv_models
-import files
+from machinery import files
 import noise
-import runs
+from machinery import runs
 from conftest import run_script
 
 

@@ -8,14 +8,14 @@ fixed noisy test images for every run), training seconds, and the whole run's se
 table, not a crash.
 
 To score the trained models beside classical denoisers, and at other noise levels, give
-their model.keras files to compare.py.
+their model.keras files to tools/compare.py.
 
 Writes, into --out: one folder per run (with its model, metrics and pictures), a log of
 each run, results.json and results.md (the Markdown table).
 
 Example:
-  python benchmark.py                                 # every run below (about 70 minutes)
-  python benchmark.py --runs unet strided-mse --dataset fashion_mnist
+  python -m tools.benchmark                                 # every run below (about 70 minutes)
+  python -m tools.benchmark --runs unet strided-mse --dataset fashion_mnist
 """
 
 import argparse
@@ -49,7 +49,7 @@ COLUMNS = ("run", "model", "loss", "epochs", "params", "train_seconds", "run_sec
 
 
 def parse_arguments(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m tools.benchmark", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", nargs="+", choices=RUNS, default=list(RUNS),
                         help="which runs, in this order (default: all)")
@@ -128,7 +128,7 @@ def main(argv=None):
     table = markdown_table(results)
     header = (f"Benchmark on {args.dataset}, Gaussian noise factor "
               f"{args.noise_level or 0.2}, full test set; machine: {machine_description()}\n"
-              f"Command: python benchmark.py {' '.join(argv or sys.argv[1:])}\n")
+              f"Command: python -m tools.benchmark {' '.join(argv or sys.argv[1:])}\n")
     with open(os.path.join(args.out, "results.md"), "w") as file:
         file.write(header + "\n" + table + "\n")
     with open(os.path.join(args.out, "results.json"), "w") as file:

@@ -3,11 +3,11 @@
 The pictures and numbers of the docs come from this one script, so anyone can make them
 again, and check them:
 
-  python make_docs.py           # full runs, as the committed docs were made (~90 min, 2 cores)
-  python make_docs.py --quick   # the same files from tiny runs, in a few minutes
+  python -m tools.make_docs           # full runs, as the committed docs were made (~90 min, 2 cores)
+  python -m tools.make_docs --quick   # the same files from tiny runs, in a few minutes
 
-Each step below is a command of the project's own (a training script, compare.py,
-denoise.py, speed.py, checkerboard.py), started as a user starts it, with its output
+Each step below is a command of the project's own (a training script, tools/compare.py,
+denoise.py, tools/speed.py, tools/checkerboard.py), started as a user starts it, with its output
 folder under --runs.
 A step whose folder already holds its finished result is found, not made again: a second
 call redoes only what is missing or failed (delete a step's folder to make it anew).
@@ -32,13 +32,13 @@ import sys
 import time
 from typing import NamedTuple
 
-import tensorflow_logs  # noqa: F401  (before Keras, which noise.py imports)
+from machinery import tensorflow_logs  # noqa: F401  (before Keras, which noise.py imports)
 
 from PIL import Image
 
-import benchmark
+from tools import benchmark
 import data
-import files
+from machinery import files
 import noise
 
 # The largest figure worth committing; larger ones are stored with fewer colours.
@@ -46,7 +46,7 @@ MAX_FIGURE_BYTES = 200_000
 # The packages whose versions stamp the results.
 PACKAGES = ("keras", "tensorflow", "jax", "torch", "numpy", "scikit-image", "matplotlib")
 # The scripts that take --data-dir.
-SCRIPTS_WITH_DATA = ("train_conv.py", "train_dense.py", "compare.py", "knob.py")
+SCRIPTS_WITH_DATA = ("train_conv.py", "train_dense.py", "tools.compare", "tools.knob")
 # What --quick adds to every training run: 300 images, one epoch.
 QUICK_TRAINING = ["--train-limit", "300", "--test-limit", "50", "--epochs", "1"]
 # What --quick adds to every comparison: one classical method (the quickest to tune).
@@ -72,7 +72,7 @@ def bm3d_step(dataset, tune_dataset, channels, level):
     """A step that scores BM3D alone (CBM3D in colour) on a photo set at one noise level,
     its strength tuned on another set."""
     name = f"bm3d-{dataset}"
-    return Step(name, ["compare.py", "--dataset", dataset, "--tune-dataset", tune_dataset,
+    return Step(name, ["-m", "tools.compare", "--dataset", dataset, "--tune-dataset", tune_dataset,
                        "--channels", channels, "--noise", "gaussian-unclipped", "--noise-level",
                        level, "--classical", "bm3d", "--out", "{runs}/" + name],
                 ["--limit", "2"], "results.json")
@@ -83,7 +83,7 @@ def told_level_step(dataset, channels, *models, self_ensemble=False):
     a model told the level is told the true one and, in a row of its own, its estimate;
     with `self_ensemble`, each also averaged over 8 orientations (8 times the time)."""
     name = f"told-level-{dataset}" + ("-x8" if self_ensemble else "")
-    return Step(name, ["compare.py", "--dataset", dataset, "--channels", channels, "--noise",
+    return Step(name, ["-m", "tools.compare", "--dataset", dataset, "--channels", channels, "--noise",
                        "gaussian-unclipped", "--noise-level", "25/255", "--sweep", "15/255",
                        "25/255", "50/255", "--classical", "--out", "{runs}/" + name,
                        *(["--self-ensemble"] if self_ensemble else []), "--models", *models],
@@ -97,7 +97,7 @@ STEPS = [
     training("deep", "train_dense.py", "--model", "deep"),
     training("shallow32", "train_dense.py", "--model", "shallow32", figures=("codes.png",)),
     # Convolutional autoencoders: transposed convolutions against resize-then-convolve.
-    Step("checkerboard", ["checkerboard.py", "--out", "{runs}/checkerboard"], [],
+    Step("checkerboard", ["-m", "tools.checkerboard", "--out", "{runs}/checkerboard"], [],
          "checkerboard.png", (("checkerboard.png", "checkerboard.png"),)),
     training("transpose", "train_conv.py", "--model", "transpose"),
     training("wide", "train_conv.py", "--model", "wide"),
@@ -117,14 +117,14 @@ STEPS = [
     # Blind denoising: one model for a range of noise levels.
     training("blind", "train_conv.py", "--noise-level", "0.05:0.5", figures=("levels.png",)),
     # Against classical denoisers: on digits, with a sweep over noise levels ...
-    Step("compare-mnist", ["compare.py", "--limit", "1000", "--sweep", "0.05", "0.1", "0.2",
+    Step("compare-mnist", ["-m", "tools.compare", "--limit", "1000", "--sweep", "0.05", "0.1", "0.2",
                            "0.3", "0.4", "0.5", "--out", "{runs}/compare-mnist", "--models",
                            "{runs}/default/model.keras", "{runs}/blind/model.keras",
                            "{runs}/deep/model.keras", "{runs}/small/model.keras"],
          ["--limit", "20", *QUICK_CLASSICAL], "results.json",
          (("psnr.png", "compare-mnist-psnr.png"), ("sweep.png", "compare-mnist-sweep.png"))),
     # ... and on photos at sigma 15, 25 and 50, with the ready-trained models of models/.
-    Step("compare-bsd68", ["compare.py", "--dataset", "bsd68", "--tune-dataset", "train400",
+    Step("compare-bsd68", ["-m", "tools.compare", "--dataset", "bsd68", "--tune-dataset", "train400",
                            "--channels", "1", "--noise", "gaussian-unclipped",
                            "--noise-level", "25/255", "--sweep", "15/255", "25/255", "50/255",
                            "--out", "{runs}/compare-bsd68", "--models",
@@ -134,7 +134,7 @@ STEPS = [
                            "models/unet-train400-blind.keras"],
          ["--limit", "2", *QUICK_CLASSICAL], "results.json",
          (("psnr.png", "compare-bsd68-psnr.png"),)),
-    Step("compare-cbsd68", ["compare.py", "--dataset", "cbsd68", "--tune-dataset", "cbsd432",
+    Step("compare-cbsd68", ["-m", "tools.compare", "--dataset", "cbsd68", "--tune-dataset", "cbsd432",
                             "--channels", "3", "--noise", "gaussian-unclipped",
                             "--noise-level", "25/255", "--sweep", "15/255", "25/255",
                             "50/255", "--out", "{runs}/compare-cbsd68", "--models",
@@ -159,7 +159,7 @@ STEPS = [
     told_level_step("cbsd68", "3", "models/unet-level-cbsd432.keras", self_ensemble=True),
     bm3d_step("cbsd68", "cbsd432", "3", "15/255"),
     # ... and the strength knob: told the wrong level.
-    Step("knob", ["knob.py", "--model", "models/unet-level-train400.keras", "--dataset",
+    Step("knob", ["-m", "tools.knob", "--model", "models/unet-level-train400.keras", "--dataset",
                   "bsd68", "--channels", "1", "--out", "{runs}/knob"],
          ["--limit", "1", "--told-levels", "10/255", "40/255"], "knob.json",
          (("knob.png", "knob.png"),)),
@@ -174,14 +174,14 @@ STEPS = [
          [], "100_1_2_20170105174847679_denoised.png",
          (("100_1_2_20170105174847679_side_by_side.png", "face-side-by-side.png"),)),
     # How fast each backend trains and denoises.
-    Step("speed", ["speed.py", "--presets", "deep", "unet-psnr", "dncnn", "--out",
+    Step("speed", ["-m", "tools.speed", "--presets", "deep", "unet-psnr", "dncnn", "--out",
                    "{runs}/speed"],
          ["--steps", "1", "--presets", "deep", "--backends", "tensorflow"], "results.json"),
 ]
 
 
 def parse_arguments(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m tools.make_docs", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
                         help="tiny runs: the same files in a few minutes, numbers that mean "
@@ -215,7 +215,7 @@ def command_of(step, args):
     command = [part.format(**folders) for part in step.command]
     if args.quick:
         command += step.quick
-    if args.data_dir and step.command[0] in SCRIPTS_WITH_DATA:
+    if args.data_dir and any(part in SCRIPTS_WITH_DATA for part in step.command[:2]):
         command += ["--data-dir", args.data_dir]
     return command
 
@@ -302,8 +302,8 @@ def score_cells(scores):
 
 
 def found_table(args, name):
-    """The table a finished compare.py or speed.py step wrote, under its command, and
-    the PSNR of each method at every level of a compare.py --sweep."""
+    """The table a finished tools/compare.py or tools/speed.py step wrote, under its command, and
+    the PSNR of each method at every level of a tools/compare.py --sweep."""
     if not finished(next(step for step in STEPS if step.name == name), args):
         return "(not made yet)"
     with open(os.path.join(args.runs, name, "results.md")) as file:
@@ -317,7 +317,7 @@ def found_table(args, name):
 
 
 def sweep_table(summary):
-    """compare.py's sweep as a table: a row per method, a column per noise level."""
+    """tools/compare.py's sweep as a table: a row per method, a column per noise level."""
     levels = [noise_text(summary["noise"], level) for level in summary["sweep"]["levels"]]
     lines = ["| method | " + " | ".join(levels) + " |", "|---|" + "---|" * len(levels)]
     for method, psnrs in summary["sweep"]["psnr"].items():
@@ -338,7 +338,7 @@ def noise_text(kind, level):
 
 
 def knob_table(args):
-    """knob.py's PSNR told each level, a row per true level, with the row's auto score."""
+    """tools/knob.py's PSNR told each level, a row per true level, with the row's auto score."""
     if not finished(next(step for step in STEPS if step.name == "knob"), args):
         return "(not made yet)"
     knob = files.read_json(os.path.join(args.runs, "knob", "knob.json"), None)
@@ -381,7 +381,7 @@ def stamp(args, argv):
             versions.append(f"{package} {importlib.metadata.version(package)}")
         except importlib.metadata.PackageNotFoundError:
             pass
-    return (f"- command: `{' '.join(['python', 'make_docs.py', *argv])}`\n"
+    return (f"- command: `{' '.join(['python', '-m', 'tools.make_docs', *argv])}`\n"
             f"- date: {datetime.date.today().isoformat()}\n"
             f"- commit: {commit}{' (with uncommitted changes)' if changed else ''}\n"
             f"- packages: {', '.join(versions)}\n"
@@ -393,7 +393,7 @@ def stamp(args, argv):
 def write_results(args, argv):
     sections = [
         "# Results\n\nEvery number the README and the lessons quote comes from this page, and "
-        "this page from `python make_docs.py`, which reruns or finds each run below. Each "
+        "this page from `python -m tools.make_docs`, which reruns or finds each run below. Each "
         "table gives the command that made it.\n\n" + stamp(args, argv),
         "## The lessons' runs\n\nMNIST or Fashion-MNIST: the PSNR (dB) and SSIM between the "
         "clean test images and the noisy input or the denoised output, means over the test "

@@ -1,6 +1,6 @@
 """Why a transposed convolution can paint a checkerboard, and resize-then-convolve cannot.
 
-  python checkerboard.py --out DIR      # writes DIR/checkerboard.png
+  python -m tools.checkerboard --out DIR      # writes DIR/checkerboard.png
 
 A decoder must grow a small map back into a picture. Conv2DTranspose with stride 2 does it
 by stamping its 3x3 kernel, scaled by each input pixel, onto a grid twice as large, one
@@ -13,13 +13,13 @@ UpSampling2D followed by Conv2D makes every output pixel the same way: each pixe
 repeated, then every output is the sum over the same 3x3 neighbourhood. The same flat map
 comes out flat (but at the border, where the zero padding begins).
 
-The lesson docs/convolutional.md shows this figure; docs/ is made by make_docs.py.
+The lesson docs/convolutional.md shows this figure; docs/ is made by tools/make_docs.py.
 """
 
 import argparse
 import os
 
-import tensorflow_logs  # noqa: F401  (before Keras: keeps TensorFlow's C++ logs quiet)
+from machinery import tensorflow_logs  # noqa: F401  (before Keras: keeps TensorFlow's C++ logs quiet)
 
 import keras
 import matplotlib.pyplot as plt
@@ -62,7 +62,7 @@ def save_checkerboard(path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m tools.checkerboard", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="runs/checkerboard",
                         help="the folder for checkerboard.png (default: runs/checkerboard)")

@@ -10,7 +10,7 @@ A training script names these where it uses them; none of them trains, predicts 
   progress, and that stop the run with FAILED.txt when its loss turns NaN;
 - `finish`: model.keras, then metrics.json, the sign of a finished run.
 
-Every file is written whole or not at all (files.py).
+Every file is written whole or not at all (machinery/files.py).
 """
 
 import argparse
@@ -29,8 +29,8 @@ import numpy as np
 import tensorflow as tf
 
 import data
-import distribute
-import files
+from machinery import distribute
+from machinery import files
 import metrics
 import noise
 
@@ -705,7 +705,7 @@ def finish(args, model, epoch_log, scores, train_images):
     """Write model.keras and, last, metrics.json (the sign of a finished run); drop the backup.
 
     metrics.json holds every setting of the run, every score and the history, so that a
-    table of many runs (benchmark.py, compare.py) can be made from these files alone.
+    table of many runs (tools/benchmark.py, tools/compare.py) can be made from these files alone.
     """
     results = {
         "dataset": args.dataset, "noise": args.noise, "noise_level": args.noise_level,

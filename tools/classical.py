@@ -31,6 +31,8 @@ import numpy as np
 import skimage.filters
 import skimage.restoration
 
+import noise
+
 try:
     import bm3d
 except ImportError:  # optional: see the module docstring
@@ -100,18 +102,9 @@ if bm3d is not None:
 METHOD_NAMES = (*METHODS, "bm3d") if bm3d is None else tuple(METHODS)
 
 
-def estimate_noise_level(image):
-    """The Gaussian noise level (standard deviation, on the [0, 1] scale) of one noisy
-    (H, W, C) image, as scikit-image estimates it: from the finest wavelet details, where
-    a photo has little but noise has as much as anywhere (Donoho's median rule), averaged
-    over the channels. Fine texture shows there too, so on a detailed photo it says a
-    little more than the truth."""
-    return float(skimage.restoration.estimate_sigma(image, average_sigmas=True, channel_axis=-1))
-
-
 def estimate_noise_sigma(images):
     """The mean noise standard deviation that scikit-image estimates in `images`."""
-    return float(np.mean([estimate_noise_level(image) for image in images]))
+    return float(np.mean([noise.estimate_noise_level(image) for image in images]))
 
 
 def denoise_images(name, value, images):

@@ -1,40 +1,39 @@
 """The strength knob: what a denoiser told the noise level does when it is told a wrong one.
 
-  python knob.py --model models/unet-level-train400.keras --dataset bsd68 --channels 1 \\
+  python -m tools.knob --model models/unet-level-train400.keras --dataset bsd68 --channels 1 \\
       --out runs/knob        # writes runs/knob/knob.png and knob.json
 
 A model told the noise level (the unet-level preset of train_conv.py) takes it as a
 second input. Here the test photos get one fixed noisy copy at each of --true-levels (the
-same copy compare.py scores), and the model denoises each copy told every level of
+same copy tools/compare.py scores), and the model denoises each copy told every level of
 --told-levels in turn. knob.png draws the mean PSNR against the level it was told, one
 curve per true level, with a ring where it was told the truth, and a cross where it was
-told each picture's own estimate, as `--noise-level auto` does (classical.estimate_noise_level),
+told each picture's own estimate, as `--noise-level auto` does (noise.estimate_noise_level),
 drawn at the mean estimate.
 
 What to look for: each curve peaks near its true level. Told less, the model leaves noise
 in; told more, it smooths texture away, and more slowly: a level a little too high costs
 less than one a little too low. The lesson docs/knob.md shows this figure; docs/ is made
-by make_docs.py.
+by tools/make_docs.py.
 """
 
 import argparse
 import os
 import sys
 
-import tensorflow_logs  # noqa: F401  (before Keras: keeps TensorFlow's C++ logs quiet)
+from machinery import tensorflow_logs  # noqa: F401  (before Keras: keeps TensorFlow's C++ logs quiet)
 
 import numpy as np
 
-import classical
 import data
 import denoise
-import files
+from machinery import files
 import metrics
 import noise
 import plots
-import runs
+from machinery import runs
 
-# The true noise levels of the test copies (sigma of 255): compare.py's photo levels.
+# The true noise levels of the test copies (sigma of 255): tools/compare.py's photo levels.
 TRUE_LEVELS = ("15/255", "25/255", "50/255")
 # The levels the model is told, from a fifth of the lowest truth to 1.5 times the highest.
 TOLD_LEVELS = tuple(f"{sigma}/255" for sigma in (3, 5, 10, 15, 20, 25, 30, 35, 40, 50, 60, 75))
@@ -43,7 +42,7 @@ PHOTO_LIMIT = 8
 
 
 def parse_arguments(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m tools.knob", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True,
                         help="a model.keras told the noise level (train_conv.py --model unet-level)")
@@ -90,7 +89,7 @@ def psnr_against_told_level(model, clean, true_level, told_levels):
     for told in told_levels:
         psnrs.append(mean_psnr([told] * len(noisy)))
         print(f"  true sigma {true_level * 255:.1f}, told {told * 255:.1f}: {psnrs[-1]:.2f} dB")
-    estimates = [classical.estimate_noise_level(image) for image in noisy]
+    estimates = [noise.estimate_noise_level(image) for image in noisy]
     auto = {"estimated_level": float(np.mean(estimates)), "psnr": mean_psnr(estimates)}
     print(f"  true sigma {true_level * 255:.1f}, told each picture's estimate (mean "
           f"{auto['estimated_level'] * 255:.1f}): {auto['psnr']:.2f} dB")

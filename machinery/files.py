@@ -1,6 +1,6 @@
 """Files that appear whole or not at all, so a stop at any moment leaves no half-written file.
 
-Every file a run, `compare.py` or `denoise.py` writes goes through `replace_atomically`
+Every file a run, `tools/compare.py` or `denoise.py` writes goes through `replace_atomically`
 (or `create_atomically`): write under a temporary name beside the target, then rename
 (or link). A rename within one folder is atomic, so a reader (or a `--resume` after a
 crash) sees the old file or the new one, never a torn one. Each process has temporary

@@ -3,14 +3,14 @@
 How good is an autoencoder? A number means little alone, so this script scores, on one
 fixed noisy test set (seeded, the same one the training scripts score on):
 - the noisy input itself: the floor every denoiser must clear;
-- the classical denoisers of classical.py (Gaussian filter, median, total variation,
+- the classical denoisers of tools/classical.py (Gaussian filter, median, total variation,
   non-local means, wavelet, and BM3D when the `bm3d` package is installed), each with
   its strength tuned on noisy *training* images, never on the test images;
 - every trained model file given with --models, a run's model.keras or one of models/
   (and, with --self-ensemble, each model again, averaged over the 8 orientations of
   every image: the row "<name> x8"). A model told the noise level (unet-level) is told
   the true level, and in a row of its own, "<name>, level estimated", each image's level
-  as classical.estimate_noise_level estimates it (denoise.py --noise-level auto).
+  as noise.estimate_noise_level estimates it (denoise.py --noise-level auto).
 
 For each: mean PSNR, mean SSIM and seconds per image (wall clock on this machine: the
 classical methods run on --workers processes, the models on TensorFlow's threads).
@@ -22,10 +22,10 @@ chart), samples.png (the same test images under every method) and, with --sweep,
 sweep.png. A method that fails is reported in the table, not a crash.
 
 Examples:
-  python compare.py --models runs/unet-psnr-mnist/model.keras --limit 1000
-  python compare.py --models runs/unet-psnr-mnist/model.keras --limit 300 \\
+  python -m tools.compare --models runs/unet-psnr-mnist/model.keras --limit 1000
+  python -m tools.compare --models runs/unet-psnr-mnist/model.keras --limit 300 \\
       --sweep 0.05 0.1 0.2 0.3 0.4 0.5 0.6
-  python compare.py --dataset bsd68 --channels 1 \\
+  python -m tools.compare --dataset bsd68 --channels 1 \\
       --tune-dataset train400 --noise gaussian-unclipped --noise-level 25/255
 """
 
@@ -37,21 +37,21 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 
-import tensorflow_logs  # noqa: F401  (before Keras: keeps TensorFlow's C++ logs quiet)
+from machinery import tensorflow_logs  # noqa: F401  (before Keras: keeps TensorFlow's C++ logs quiet)
 
 import keras
 import numpy as np
 
-import classical
+from tools import classical
 import conv_models  # (registers the LevelMap layer of unet-level models)
 import data
 import denoise
-import files
+from machinery import files
 import metrics  # (registers the psnr metric that saved models name)
 import noise  # (registers the TrainingGaussianNoise layer)
 import plots
-import runs
-from benchmark import machine_description
+from machinery import runs
+from tools.benchmark import machine_description
 
 # Noisy training images the classical methods tune their strength on.
 TUNING_IMAGES = 32
@@ -72,7 +72,7 @@ KIND_COLOURS = {"input": "tab:gray", "classical": "tab:orange", "model": "tab:bl
 
 
 def parse_arguments(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m tools.compare", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="*", default=[], metavar="MODEL.keras",
                         help="trained model files to score (default: none, classical only)")
@@ -364,7 +364,7 @@ def write_text(path, text):
 
 def write_results(args, rows, sweep, clean, outputs):
     """Write results.md, results.json, psnr.png, samples.png and (with --sweep) sweep.png."""
-    command = "python " + " ".join(["compare.py", *sys.argv[1:]])
+    command = "python " + " ".join(["-m", "tools.compare", *sys.argv[1:]])
     what = f"{args.dataset}, {args.noise} noise at {args.noise_level:.4g}, {len(clean)} test images"
     machine = machine_description()
     header = (f"{what}\nmachine: {machine}, {args.workers} worker processes\n"

@@ -11,13 +11,13 @@ asked for, each in a fresh Python process:
   1024x1024 matrices): divide images/s by it to compare machines.
 
 Speed does not depend on what the pixels show, so the images are random: 28x28 grey for
-every preset but rgb128, which gets 128x128 colour ones. Quality is benchmark.py's job.
+every preset but rgb128, which gets 128x128 colour ones. Quality is tools/benchmark.py's job.
 
-Writes results.md (the table; make_docs.py puts one in docs/results.md) and results.json into --out.
+Writes results.md (the table; tools/make_docs.py puts one in docs/results.md) and results.json into --out.
 
 Example:
-  python speed.py                                  # every preset, every backend (~15 minutes)
-  python speed.py --backends jax torch --presets unet small
+  python -m tools.speed                                  # every preset, every backend (~15 minutes)
+  python -m tools.speed --backends jax torch --presets unet small
 """
 
 import argparse
@@ -28,7 +28,7 @@ import subprocess
 import sys
 import time
 
-import tensorflow_logs  # noqa: F401  (before Keras: keeps TensorFlow's C++ logs quiet)
+from machinery import tensorflow_logs  # noqa: F401  (before Keras: keeps TensorFlow's C++ logs quiet)
 
 import keras
 import numpy as np
@@ -37,8 +37,8 @@ import conv_models
 import dense_models
 import metrics
 import noise
-import runs
-from benchmark import machine_description
+from machinery import runs
+from tools.benchmark import machine_description
 
 BACKENDS = ("tensorflow", "jax", "torch")
 # Every preset, as the training scripts build it: name -> (recipe, takes a noise level).
@@ -49,7 +49,7 @@ MATMUL_SIZE = 1024
 
 
 def parse_arguments(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m tools.speed", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     installed = [name for name in BACKENDS if importlib.util.find_spec(name)]
     parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=installed,
@@ -140,9 +140,9 @@ def measure_here(args):
 
 def measure_backend(backend, args):
     """Run this script on one backend; return its results, or the reason it failed."""
-    command = [sys.executable, __file__, "--measure-here", "--steps", str(args.steps),
+    command = [sys.executable, "-m", "tools.speed", "--measure-here", "--steps", str(args.steps),
                "--presets", *args.presets]
-    print(f"$ KERAS_BACKEND={backend} python speed.py --presets {' '.join(args.presets)}",
+    print(f"$ KERAS_BACKEND={backend} python -m tools.speed --presets {' '.join(args.presets)}",
           flush=True)
     finished = subprocess.run(command, env={**os.environ, "KERAS_BACKEND": backend},
                               capture_output=True, text=True)
@@ -191,7 +191,7 @@ def main(argv=None):
     versions = {name: importlib.import_module(name).__version__ for name in args.backends}
     header = (f"Speed on {machine_description()}; Keras {keras.__version__}, "
               + ", ".join(f"{name} {version}" for name, version in versions.items())
-              + f"\nCommand: python speed.py {' '.join(argv or sys.argv[1:])}\n")
+              + f"\nCommand: python -m tools.speed {' '.join(argv or sys.argv[1:])}\n")
     with open(os.path.join(args.out, "results.md"), "w") as file:
         file.write(header + "\n" + markdown_table(results) + "\n")
     with open(os.path.join(args.out, "results.json"), "w") as file:
