@@ -1,43 +1,46 @@
 # %% active="py"
 """
 Title: Denoising images with a convolutional autoencoder
-Description: Train a small U-Net to remove noise from handwritten digits, then score it.
+Description: Train a small U-Net to take the noise out of handwritten digits, then score it.
 
-What you will learn: how to corrupt images with noise a model never sees twice; how a
-convolutional autoencoder (here a U-Net, with skip connections) maps a noisy image back
-to a clean one; how to train it with `compile` and `fit`, score it with PSNR and SSIM,
-and look at what it does.
+What you will learn: how to corrupt clean pictures with noise, so that a network has
+pairs to learn from; what a convolutional autoencoder is made of (convolutions, pooling,
+upsampling, skip connections), layer by layer; how to train it with Keras' `compile`
+and `fit`; how to score it with PSNR and SSIM; and how to look at what it does.
 
 How to run it:
   python train_conv.py                       # the default U-Net on MNIST, noise 0.2
   python train_conv.py --help                # every knob, and every model preset
   python train_conv.py --model small --dataset fashion_mnist --noise-level 0.5
-  python train_conv.py --model rgb128 --dataset faces    # photos: a set by name, or a folder
-  python train_conv.py --noise-level 0.05:0.5    # one "blind" model for every level in the range
-  python train_conv.py --distribute              # a copy of the model on every GPU
-  python train_conv.py --distribute multi-worker # one model, several machines (JAX)
+  python train_conv.py --train-limit 2000 --epochs 1    # a quick try
 Or as a notebook, one cell at a time (the knobs cell is tagged for papermill):
   jupytext --to ipynb --set-kernel python3 train_conv.py
+
+Why this script starts with a U-Net: it is the model that denoises best here for its
+size and time (docs/results.md), it trains in a few minutes on a laptop CPU, and none
+of its parts is hard once named. So rather than climb from the simplest model to it,
+this script explains each part where it appears, in the cells below, and the glossary
+(docs/glossary.md) has every term in one place. The lessons in docs/ then take it
+apart: a dense autoencoder, plain convolutional ones, what the skips and the PSNR loss
+each bring, one model for every noise level, photos.
 
 How this file is laid out: it is a Jupytext "percent" script, whose `# %%` lines start
 the cells of a notebook, and which Python also runs from top to bottom. The story runs
 at the top level, cell by cell, so that a notebook can stop after any step and look at
-its variables; a notebook cannot split the `if __name__ == "__main__":` block that would
-make the file safe to import. So the file is not imported (trying stops with an
-ImportError, before any work): the model presets live in conv_models.py (as nanoGPT
-keeps its model in model.py), where tools/speed.py and the tests import them; the machinery that makes long runs safe (run folders, --resume, signals)
-lives in machinery/runs.py, named where it is used.
-
-Presets (--model): unet-psnr (the default: the U-Net below), unet-dense, unet-level (told
-the noise level), unet, small, wide, transpose, strided, rgb128 and dncnn; conv_models.py
-describes each.
+its variables; so the file is not imported (trying stops with an ImportError, before
+any work). The model presets live in conv_models.py (as nanoGPT keeps its model in
+model.py), where the tools and the tests import them too. What keeps a long run safe
+(the run's folder, --resume, Ctrl-C, several devices) lives in machinery/, and comes
+in by name where it is used.
 """
 
 # %% [markdown]
 # ## Setup
 #
-# `tensorflow_logs` comes first: it keeps TensorFlow's harmless C++ log lines off the
-# terminal. The rest are the libraries, and this project's modules, one per idea.
+# `tensorflow_logs` comes first: it keeps TensorFlow's harmless start-up lines off the
+# terminal. Then Keras, and this project's modules, one per idea: `data` loads
+# pictures, `noise` corrupts them, `conv_models` builds the models, `metrics` scores
+# them, `plots` draws them; `runs` and `distribute` are the machinery.
 
 # %%
 from machinery import tensorflow_logs  # noqa: F401  (first, before Keras starts TensorFlow)
@@ -48,62 +51,73 @@ import keras
 
 import conv_models
 import data
-from machinery import distribute
 import metrics
 import noise
 import plots
-from machinery import runs
+from machinery import distribute, runs
 
 # %% [markdown]
 # ## The knobs
 #
 # Every setting of the run, in one place. From the terminal, a flag of the same name
-# overrides each (`--batch-size 32` for `batch_size`); in a notebook, edit them here, or
-# let papermill inject new values (`papermill ... -p epochs 1`). None means "the
-# preset's own", listed by `python train_conv.py --help`.
+# overrides each (`--batch-size 32` for `batch_size`; `--noise` for `noise_kind`); in a
+# notebook, edit them here, or let papermill inject new values (`papermill ... -p
+# epochs 1`). None means "the preset's own", listed by `python train_conv.py --help`.
 
 # %% tags=["parameters"]
-model = "unet-psnr"  # the preset to train: see conv_models.py, or --help
+# What to learn from
+model = "unet-psnr"  # the preset to train: the U-Net described below; --help lists the others
 dataset = "mnist"  # mnist, fashion_mnist, a photo set (python data.py --list) or a folder
+test_dataset = None  # photos only: the set or folder to test on (None: a fifth of dataset)
+image_size = 128  # photos only: the side of the square crops it trains and tests on
+channels = 3  # photos only: 1 = grey, 3 = colour
+train_limit = None  # train on the first N training images only (None: all)
+test_limit = None  # score on the first N test images only (None: all)
+data_dir = None  # where the datasets are (None: $DENOISE_DATA_DIR, or download them once)
+# The noise it learns to remove
 noise_kind = None  # gaussian, gaussian-unclipped, poisson or salt-pepper (flag: --noise)
 noise_level = None  # how strong; a range "0.05:0.5" trains one blind model for all of it
+# How it learns
 loss = None  # mse, bce, or psnr (minus each image's PSNR)
 epochs = None  # passes over the training images
 batch_size = None  # images per training step
-learning_rate = 1e-3  # Adam's starting learning rate; it decays along a cosine
-train_limit = None  # train on the first N training images only (None: all)
-test_limit = None  # score on the first N test images only (None: all)
+learning_rate = 1e-3  # Adam's starting step size; it falls along a cosine
 seed = 0  # seeds the weights, the batch order and the training noise
+# Where it runs, and what it writes
 out = None  # the run's folder (None: a new runs/<model>-<dataset>)
-image_size = 128  # for a folder of pictures: the side of the square crops it trains on
-channels = 3  # for a folder of pictures: 1 = grey, 3 = colour
+devices = None  # None: one device; "GPU:0,GPU:1": a copy of the model on each (flag: --distribute)
+tensorboard = False  # also write TensorBoard logs into the run's folder
+quiet = False  # print no progress, only the final scores
+show = False  # also open the figures in windows at the end
 
 # %% [markdown]
-# The knobs above, then the command line's flags, make the run's settings, `args`. A bad
-# value stops here with a one-line usage error, before any work is done. `runs.start`
-# makes the run's folder (or finds the one `--resume` continues) and, from then on,
-# turns Ctrl-C into a clean stop that `--resume` can continue.
+# The knobs above, then the command line's flags, make the run's settings, `args`
+# (`args.epochs` is the knob `epochs`, or `--epochs` if given). A bad value stops here
+# with a one-line usage error, before any work is done. `runs.start` also makes the
+# run's folder (or finds the one `--resume` continues) and, from then on, turns Ctrl-C
+# into a clean stop that `--resume` can continue. Then one seed fixes every random
+# draw: the same seed gives the same weights and the same scores.
 
 # %%
-args = runs.parse_arguments(__doc__, conv_models.MODELS, knobs=globals())
-runs.start(args)
-runs.seed_everything(args.seed)  # the same seed, the same weights and scores
-plots.prepare(args.show)
+args = runs.start(__doc__, conv_models.MODELS, knobs=globals())
+keras.utils.set_random_seed(args.seed)  # Python's, NumPy's and the backend's random numbers
+plots.prepare(args.show)  # figures drawn off-screen, unless --show or in a notebook
 
 # %% [markdown]
 # ## 1. Load clean images
 #
-# Pixels in [0, 1], shaped (N, height, width, channels): (N, 28, 28, 1) for MNIST. From
-# a photo set or a folder of pictures, the training pictures stay whole (a list: each
-# batch crops them afresh) and the test pictures are centre crops of `image_size`. A
-# photo set that is not on this machine yet is downloaded first, and checked.
+# A picture is an array of numbers, one per pixel, here from 0 (black) to 1 (white).
+# A batch of grey pictures is shaped (N, height, width, channels): (N, 28, 28, 1) for
+# MNIST, 1 channel for grey, 3 for colour. Photos come in by name or from a folder
+# (docs/photos.md): the training photos stay whole, each batch cuts them afresh, and
+# the test photos are centre crops of `image_size`.
 
 # %%
-if args.dataset in data.DATASETS:
+if args.dataset in data.DATASETS:  # MNIST or Fashion-MNIST: 28x28 grey pictures
     (x_train, _), (x_test, _) = data.load_dataset(args.dataset, args.data_dir,
                                                   args.train_limit, args.test_limit)
     crop_size = None
-else:
+else:  # photos: a set by name or a folder, downloaded and checked if need be
     x_train, x_test = data.load_picture_dataset(args.dataset, args.channels, args.image_size,
                                                 args.test_dataset, args.train_limit,
                                                 args.test_limit, args.data_dir)
@@ -111,109 +125,154 @@ else:
 print(f"{len(x_train)} training images, {len(x_test)} test images of {x_test.shape[1:]}")
 
 # %% [markdown]
-# ## 2. Corrupt them
+# ## 2. Corrupt them, and look
 #
-# A denoiser learns from pairs (noisy, clean). The training batches get fresh noise
-# every epoch, so the model never sees the same noisy copy twice and cannot memorise
-# one. The test images get one fixed noisy copy, made with a seed of its own: every
-# model and every run is scored on exactly the same noisy images.
+# A denoiser learns from pairs: a noisy picture in, its clean original as the answer.
+# The default noise is Gaussian: each pixel plus a random number from a bell curve
+# whose spread (its standard deviation, the noise level) is `noise_level`, then
+# clipped back to [0, 1]. The training batches get fresh noise every epoch, so the
+# model never sees the same noisy copy twice and cannot memorise one. The test images
+# get one fixed noisy copy, made with a seed of its own: every model and every run is
+# scored on exactly the same noisy images.
 #
-# One preset, `unet-level`, is also told how noisy each image is: a second input,
-# `noise_level`, beside the pixels. Its batches then carry each image's level, drawn
-# from the range, and its test images the level they were made at.
+# How noisy is that? PSNR, the peak signal-to-noise ratio, says how far a picture is
+# from its clean original: MSE is the mean of the squared pixel differences, and
+# PSNR = 10 * log10(1 / MSE), in decibels (dB), for pixels from 0 to 1. Higher is
+# better: +10 dB is a tenth of the squared error, +3 dB about half. SSIM, the
+# structural similarity, compares the local brightness, contrast and structure of the
+# two pictures: 1 means identical. Both are in the glossary (docs/glossary.md).
+#
+# One preset, `unet-level`, is also told how noisy each image is (a second input,
+# docs/told-the-level.md): its test inputs then carry that level beside the pixels.
 
 # %%
-told_the_level = conv_models.MODELS[args.model].told_the_level
-train_batches = noise.NoisyBatches(x_train, args.noise, args.noise_level, args.batch_size,
+told_the_level = conv_models.MODELS[args.model].told_the_level  # unet-level only
+train_batches = noise.NoisyBatches(x_train, args.noise_kind, args.noise_level, args.batch_size,
                                    seed=args.seed, crop_size=crop_size, tell_level=told_the_level)
-x_test_noisy = noise.noisy_test_images(x_test, args.noise, args.noise_level)
+x_test_noisy = noise.noisy_test_images(x_test, args.noise_kind, args.noise_level)
 test_inputs = noise.model_inputs(x_test_noisy, noise.middle_level(args.noise_level),
                                  told_the_level)  # x_test_noisy itself, unless told the level
+before = metrics.image_quality(x_test, x_test_noisy)
+print(f"noisy test images: PSNR {before['psnr']:.2f} dB, SSIM {before['ssim']:.3f}")
+plots.save_rows(os.path.join(args.out, "noisy.png"), x_test, {"noisy": x_test_noisy})
 
 # %% [markdown]
 # ## 3. Build the model, and say how it learns
 #
-# The default, `unet-psnr`, is a small U-Net: two convolutions at each scale, halved by
-# max-pooling down to a bottleneck, then doubled back; each upsampled map is joined with
-# the encoder's map of the same scale (a skip connection), so the bottleneck need only
-# carry "what is noise", and the skips carry "where exactly". Its output is a linear
-# convolution clipped to [0, 1], so a black background can come out exactly 0.
-# conv_models.py holds it (`build_unet_psnr`) and every other preset.
+# The default model, `unet-psnr`, is a U-Net: an autoencoder (a network that squeezes
+# a picture into a small code and grows it back) made of convolutions, with skip
+# connections. Each part in turn, as the summary below lists them:
 #
-# Every preset except `small` and `unet-dense` is fully convolutional: built for
-# pictures of any height and width, it denoises a photo of any size once trained.
+# - A convolution, `Conv2D(16, 3, padding="same", activation="relu")`, slides 16 small
+#   filters of 3x3 learned weights over the picture. At each pixel a filter multiplies
+#   the 3x3 neighbourhood by its weights and adds them up: one number, large where the
+#   neighbourhood looks like the filter's pattern. Each filter gives one map of these
+#   numbers (a feature map, or channel). `padding="same"` pads the border with zeros,
+#   so that each map keeps the picture's height and width.
+# - ReLU, the activation, keeps positive numbers and turns negative ones into 0.
+#   Without such a bend between them, stacked convolutions would add up to a single one.
+# - `MaxPooling2D(2)` keeps the largest number of each 2x2 block: the maps shrink to
+#   half their height and width (28, 14, 7), so that the next convolutions, as small,
+#   see a wider part of the digit.
+# - The smallest maps (7x7, 64 channels) are the bottleneck: too small to carry every
+#   noisy pixel, enough to carry the digit's shape.
+# - `UpSampling2D(2)` repeats each number into a 2x2 block: the maps grow back (7, 14,
+#   28), and the convolutions after it refine the blocks into detail.
+# - A skip connection, `Concatenate()`, lays the encoder's maps of the same size beside
+#   the grown ones: the bottleneck need only carry "what is noise", the skips carry
+#   "where exactly" (docs/unet.md shows what they bring).
+# - The output: a convolution of 1x1 down to the picture's channels, then
+#   `ReLU(max_value=1.0)`, which clips it to [0, 1], the range of a pixel; so a black
+#   background can come out exactly 0 (docs/aim-at-the-score.md).
 #
-# `compile` says how it learns: Adam, with a learning rate that falls along a cosine to
-# 5% of its start over the whole run, the preset's loss (`psnr`: minus each image's
-# PSNR, the very score we report), and PSNR reported after every epoch. With
-# `--distribute`, the model is built and compiled in a scope that puts a copy of it on
-# each device (machinery/distribute.py); otherwise on one device.
+# In the summary, "Output Shape" is (images, height, width, channels), None where any
+# number fits: the height and width too, as the model takes pictures of any size (for
+# a digit they go 28, 14, 7, 14, 28). "Param #" counts the weights a layer learns;
+# "Connected to" names the layer that feeds it, two at each Concatenate: the skip. The code is
+# `conv_models.build_unet_psnr` (with `unet_features`, the body the U-Nets share).
+# Every preset but `small` and `unet-dense` is built for pictures of any height and
+# width (`height = width = None`): a convolution's weights do not depend on the size,
+# so once trained on digits or crops, the model denoises a photo of any size.
+#
+# `compile` says how it learns. The loss is the number training makes smaller: here
+# `psnr`, minus each image's PSNR, the very score we report (other presets use the
+# mean squared error, or binary cross-entropy: see the glossary). The optimizer, Adam,
+# moves every weight a small step downhill on the loss after each batch, the step of
+# each weight scaled by how its recent slopes varied. The learning rate sets the size
+# of those steps: it starts at `learning_rate` and falls along a cosine curve to 5% of
+# it by the end (a learning-rate schedule): large steps first, fine ones last. PSNR is
+# also reported after every epoch. With `--distribute`, `distribute.scope` puts a copy
+# of the model on each device; without it, it does nothing.
 
 # %%
 height, width, image_channels = x_test.shape[1:]
 if args.model in conv_models.FULLY_CONVOLUTIONAL:
     height = width = None  # any size
-with distribute.scope(args.distribute):
+with distribute.scope(args.devices):
     autoencoder = conv_models.MODELS[args.model].build((height, width, image_channels))
     learning_rate_schedule = keras.optimizers.schedules.CosineDecay(
         args.learning_rate, decay_steps=args.epochs * len(train_batches), alpha=0.05)
     autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate_schedule),
                         loss=metrics.LOSSES[args.loss], metrics=[metrics.psnr])
-    print(f"{autoencoder.name}: {autoencoder.count_params():,} parameters, training on "
-          f"{distribute.replicas()} device(s) at once")
+if not args.quiet:
+    autoencoder.summary(line_length=100)
 
 # %% [markdown]
 # ## 4. Train it
 #
-# First the untrained model's score, the start of the curve. Then `fit` maps noisy
-# batches to clean ones, validating on the fixed noisy test images after each epoch.
-# The callbacks, in order: draw each epoch's noise (the same after a resume); stop at
-# once if the loss turns NaN; Keras' progress bar; print and record each epoch in
-# epochs.json; back up the weights after each epoch, from which `--resume` continues.
-# `shuffle=False`: the batches shuffle themselves, reproducibly per epoch.
-# With `--distribute` on JAX, each batch must split evenly between the devices:
-# `distribute.divisible` keeps the test images that do, `distribute.shard` gives `fit`
-# this process's share of each batch, and `distribute.one_device_copy` brings the
-# trained model back onto one device, to score every test image. Without it, all three
-# hand back what they are given.
+# An epoch is one pass over every training image; a batch is the few images of one
+# training step (`batch_size`): the model denoises them, the loss says how far off it
+# was, and Adam moves every weight. After each epoch, `fit` scores the fixed noisy
+# test images (`validation_data`): pictures it never trains on, so a rising
+# validation PSNR means it learned to denoise, not to remember. First the untrained
+# model's score, the start of the curve.
+#
+# The callbacks are what Keras calls at the start and end of each epoch and batch,
+# each commented where it is listed. `shuffle=False`: the batches shuffle themselves,
+# reproducibly per epoch. With `--distribute` on JAX, each batch must split evenly
+# between the devices: the one `if` below hands `fit` this process's share of each
+# batch and the test images that divide evenly, and the other, after training, brings
+# the model back onto one device to score every test image (machinery/distribute.py).
 
 # %%
-validation = distribute.divisible(test_inputs, x_test)  # what divides between devices
+validation = (test_inputs, x_test)
+if args.devices:  # several devices: their share of each batch (see above)
+    train_batches, validation = distribute.split_evenly(train_batches, validation)
 untrained = autoencoder.evaluate(*validation, batch_size=args.batch_size, verbose=0,
                                  return_dict=True)
 print(f"untrained: val_loss {untrained['loss']:.4f}, val_psnr {untrained['psnr']:.2f} dB")
 epoch_log = runs.EpochLog(args.out, untrained, quiet=args.quiet)
 callbacks = [
-    noise.DrawEpochNoise(train_batches),
-    keras.callbacks.TerminateOnNaN(),
-    keras.callbacks.ProgbarLogger(),
-    epoch_log,
-    runs.Backup(args.out),
+    noise.DrawEpochNoise(train_batches),  # each epoch's noise, the same after a resume
+    keras.callbacks.TerminateOnNaN(),  # stop at once if the loss turns NaN
+    keras.callbacks.ProgbarLogger(),  # Keras' progress bar
+    epoch_log,  # a line per epoch, recorded in epochs.json
+    runs.Backup(args.out),  # the weights after each epoch: --resume goes on from there
 ]
 if args.tensorboard:
     callbacks.append(keras.callbacks.TensorBoard(os.path.join(args.out, "tensorboard")))
-autoencoder.fit(distribute.shard(train_batches), epochs=args.epochs, validation_data=validation,
-                shuffle=False, callbacks=callbacks, verbose=runs.progress_bar(args.quiet))
+autoencoder.fit(train_batches, epochs=args.epochs, validation_data=validation, shuffle=False,
+                callbacks=callbacks, verbose=runs.progress_bar(args.quiet))
 print(f"trained for {epoch_log.train_seconds:.0f} s")
-autoencoder = distribute.one_device_copy(autoencoder)  # from here on, as on one device
+if args.devices:  # back on one device, to score every test image
+    autoencoder = distribute.one_device_copy(autoencoder)
 
 # %% [markdown]
 # ## 5. Evaluate
 #
-# How much closer to the clean images is the output than the noisy input? PSNR (in dB:
-# +3 dB halves the squared error) and SSIM (1.0 = identical), both before and after. A
-# model trained on a range of levels is also scored at levels across its range.
+# `predict` denoises every noisy test image; then PSNR and SSIM against the clean
+# originals, after and (from step 2) before. A model trained on a range of levels is
+# also scored at levels across its range.
 
 # %%
 x_test_denoised = autoencoder.predict(test_inputs, batch_size=256, verbose=0)
-before = metrics.image_quality(x_test, x_test_noisy)
 after = metrics.image_quality(x_test, x_test_denoised)
-scores = {"test_images": len(x_test), "noisy_psnr": before["psnr"],
-          "noisy_ssim": before["ssim"], **after}
 print(f"test PSNR: noisy {before['psnr']:.2f} dB -> denoised {after['psnr']:.2f} dB; "
       f"SSIM: noisy {before['ssim']:.3f} -> denoised {after['ssim']:.3f}")
+scores = {"test_images": len(x_test), "noisy_psnr": before["psnr"],
+          "noisy_ssim": before["ssim"], **after}
 if noise.is_range(args.noise_level):
-    scores["levels"] = metrics.score_at_levels(autoencoder, x_test, args.noise,
+    scores["levels"] = metrics.score_at_levels(autoencoder, x_test, args.noise_kind,
                                                noise.levels_to_score(args.noise_level))
 
 # %% [markdown]
@@ -231,7 +290,7 @@ plots.save_history(os.path.join(args.out, "history.png"), epoch_log.history,
                    scores["noisy_psnr"])
 if "levels" in scores:
     plots.save_levels(os.path.join(args.out, "levels.png"), scores["levels"], args.model,
-                      f"trained on {args.noise} {noise.level_text(args.noise_level)}")
+                      f"trained on {args.noise_kind} {noise.level_text(args.noise_level)}")
 runs.finish(args, autoencoder, epoch_log, scores, train_images=len(x_train))
 if args.show:
     plots.show_figures()

@@ -8,7 +8,7 @@ and widens it back, and why that removes noise (noise is hard to squeeze through
 numbers, digits are not); how to train it with `compile` and `fit`, score it with PSNR
 and SSIM, and look at its codes. A dense model sees each 28x28 image as a flat list of
 784 numbers: it knows nothing of which pixels are neighbours, which is why the
-convolutional models of train_conv.py beat it.
+convolutional models of train_conv.py beat it (docs/dense.md).
 
 How to run it:
   python train_dense.py                                   # the deep model on MNIST, noise 0.2
@@ -20,8 +20,9 @@ Or as a notebook, one cell at a time (the knobs cell is tagged for papermill):
 
 How this file is laid out: as train_conv.py, a Jupytext "percent" script that runs from
 top to bottom, cell by cell, and so is not imported (trying stops with an ImportError,
-before any work); its model presets live in dense_models.py, and the machinery that
-keeps long runs safe in machinery/runs.py.
+before any work); its model presets live in dense_models.py, and what keeps long runs
+safe in machinery/. Each term is explained where it first appears, and in the glossary
+(docs/glossary.md).
 
 Presets (--model), from the write-ups this project reproduces
 (docs/models.md names the write-ups):
@@ -38,8 +39,10 @@ Presets (--model), from the write-ups this project reproduces
 # %% [markdown]
 # ## Setup
 #
-# `tensorflow_logs` comes first: it keeps TensorFlow's harmless C++ log lines off the
-# terminal. The rest are the libraries, and this project's modules, one per idea.
+# `tensorflow_logs` comes first: it keeps TensorFlow's harmless start-up lines off the
+# terminal. Then Keras, and this project's modules, one per idea: `data` loads
+# pictures, `noise` corrupts them, `dense_models` builds the models, `metrics` scores
+# them, `plots` draws them; `runs` and `distribute` are the machinery.
 
 # %%
 from machinery import tensorflow_logs  # noqa: F401  (first, before Keras starts TensorFlow)
@@ -50,51 +53,60 @@ import keras
 
 import data
 import dense_models
-from machinery import distribute
 import metrics
 import noise
 import plots
-from machinery import runs
+from machinery import distribute, runs
 
 # %% [markdown]
 # ## The knobs
 #
 # Every setting of the run, in one place. From the terminal, a flag of the same name
-# overrides each (`--batch-size 32` for `batch_size`); in a notebook, edit them here, or
-# let papermill inject new values (`papermill ... -p epochs 1`). None means "the
-# preset's own", listed by `python train_dense.py --help`.
+# overrides each (`--batch-size 32` for `batch_size`; `--noise` for `noise_kind`); in a
+# notebook, edit them here, or let papermill inject new values (`papermill ... -p
+# epochs 1`). None means "the preset's own", listed by `python train_dense.py --help`.
 
 # %% tags=["parameters"]
-model = "deep"  # the preset to train: see dense_models.py, or --help
+# What to learn from
+model = "deep"  # the preset to train: see the list above, or --help
 dataset = "mnist"  # mnist or fashion_mnist
+train_limit = None  # train on the first N training images only (None: all 60,000)
+test_limit = None  # score on the first N test images only (None: all 10,000)
+data_dir = None  # where the datasets are (None: $DENOISE_DATA_DIR, or download them once)
+# The noise it learns to remove
 noise_kind = None  # gaussian, gaussian-unclipped, poisson or salt-pepper (flag: --noise)
 noise_level = None  # how strong; a range "0.05:0.5" trains one blind model for all of it
+# How it learns
 loss = None  # mse, bce, or psnr (minus each image's PSNR)
 epochs = None  # passes over the training images
 batch_size = None  # images per training step
-learning_rate = 1e-3  # Adam's starting learning rate; it decays along a cosine
-train_limit = None  # train on the first N training images only (None: all 60,000)
-test_limit = None  # score on the first N test images only (None: all 10,000)
+learning_rate = 1e-3  # Adam's starting step size; it falls along a cosine
 seed = 0  # seeds the weights, the batch order and the training noise
+# Where it runs, and what it writes
 out = None  # the run's folder (None: a new runs/<model>-<dataset>)
+devices = None  # None: one device; "GPU:0,GPU:1": a copy of the model on each (flag: --distribute)
+tensorboard = False  # also write TensorBoard logs into the run's folder
+quiet = False  # print no progress, only the final scores
+show = False  # also open the figures in windows at the end
 
 # %% [markdown]
-# The knobs above, then the command line's flags, make the run's settings, `args`. A bad
-# value stops here with a one-line usage error, before any work is done. `runs.start`
-# makes the run's folder (or finds the one `--resume` continues) and, from then on,
-# turns Ctrl-C into a clean stop that `--resume` can continue.
+# The knobs above, then the command line's flags, make the run's settings, `args`
+# (`args.epochs` is the knob `epochs`, or `--epochs` if given). A bad value stops here
+# with a one-line usage error, before any work is done. `runs.start` also makes the
+# run's folder (or finds the one `--resume` continues) and, from then on, turns Ctrl-C
+# into a clean stop that `--resume` can continue. Then one seed fixes every random
+# draw: the same seed gives the same weights and the same scores.
 
 # %%
-args = runs.parse_arguments(__doc__, dense_models.MODELS, knobs=globals(), folders=False)
-runs.start(args)
-runs.seed_everything(args.seed)  # the same seed, the same weights and scores
-plots.prepare(args.show)
+args = runs.start(__doc__, dense_models.MODELS, knobs=globals(), folders=False)
+keras.utils.set_random_seed(args.seed)  # Python's, NumPy's and the backend's random numbers
+plots.prepare(args.show)  # figures drawn off-screen, unless --show or in a notebook
 
 # %% [markdown]
 # ## 1. Load clean images
 #
-# Pixels in [0, 1], shaped (N, 28, 28, 1): the same arrays the convolutional models
-# eat. Each dense model flattens them to 784 numbers itself.
+# Pixels from 0 (black) to 1 (white), shaped (N, 28, 28, 1): the same arrays the
+# convolutional models eat. Each dense model flattens them to 784 numbers itself.
 
 # %%
 (x_train, _), (x_test, _) = data.load_dataset(args.dataset, args.data_dir, args.train_limit,
@@ -102,93 +114,112 @@ plots.prepare(args.show)
 print(f"{len(x_train)} training images, {len(x_test)} test images of {x_test.shape[1:]}")
 
 # %% [markdown]
-# ## 2. Corrupt them
+# ## 2. Corrupt them, and look
 #
-# A denoiser learns from pairs (noisy, clean). The training batches get fresh noise
-# every epoch, so the model never sees the same noisy copy twice. The `noise-layer`
-# model is the exception: it gets clean batches and corrupts them itself, with a noise
-# layer that acts only while training. The test images get one fixed noisy copy, made
-# with a seed of its own: every model is scored on exactly the same noisy images.
+# A denoiser learns from pairs: a noisy picture in, its clean original as the answer.
+# The training batches get fresh noise every epoch, so the model never sees the same
+# noisy copy twice. The `noise-layer` model is the exception: it gets clean batches
+# and corrupts them itself, with a noise layer that acts only while training
+# (docs/noise-layer.md). The test images get one fixed noisy copy, made with a seed of
+# its own: every model is scored on exactly the same noisy images.
+#
+# PSNR says how far a picture is from its clean original: MSE is the mean of the
+# squared pixel differences, and PSNR = 10 * log10(1 / MSE), in decibels (dB), for
+# pixels from 0 to 1; higher is better. SSIM compares local brightness, contrast and
+# structure: 1 means identical (docs/glossary.md).
 
 # %%
-in_model_noise = args.model == "noise-layer"
-train_batches = noise.NoisyBatches(x_train, None if in_model_noise else args.noise,
+in_model_noise = args.model == "noise-layer"  # its own layer adds the noise while training
+train_batches = noise.NoisyBatches(x_train, None if in_model_noise else args.noise_kind,
                                    args.noise_level, args.batch_size, seed=args.seed)
-x_test_noisy = noise.noisy_test_images(x_test, args.noise, args.noise_level)
+x_test_noisy = noise.noisy_test_images(x_test, args.noise_kind, args.noise_level)
+before = metrics.image_quality(x_test, x_test_noisy)
+print(f"noisy test images: PSNR {before['psnr']:.2f} dB, SSIM {before['ssim']:.3f}")
+plots.save_rows(os.path.join(args.out, "noisy.png"), x_test, {"noisy": x_test_noisy})
 
 # %% [markdown]
 # ## 3. Build the model, and say how it learns
 #
-# The default, `deep`, narrows the 784 pixels down through 500, 300 and 100 numbers and
-# widens them back: the 100-number code is the bottleneck that the noise cannot pass.
-# dense_models.py holds it (`build_deep`) and every other preset.
+# The default, `deep`, is made of dense (fully connected) layers. `Flatten` lays the
+# 28x28 picture out as 784 numbers. A `Dense(500)` layer computes 500 numbers, each a
+# weighted sum of all 784 inputs plus a bias, every weight learned; ReLU then turns
+# the negative sums into 0 (without such a bend, stacked layers would add up to a
+# single one). The layers narrow the picture down through 500, 300 and 100 numbers and
+# widen it back: the 100-number code is the bottleneck that the noise cannot pass.
+# The last `Dense(784)` ends in a sigmoid, which squeezes any number into (0, 1), the
+# range of a pixel, and `Reshape` makes it a 28x28 picture again. The summary below
+# lists every layer, the shape of its output (None: any number of images) and how
+# many weights it learns. The code is `dense_models.build_deep`.
 #
-# `compile` says how it learns: Adam, with a learning rate that falls along a cosine to
-# 5% of its start over the whole run, the preset's loss, and PSNR reported after every
-# epoch. With `--distribute`, the model is built and compiled in a scope that puts a
-# copy of it on each device (machinery/distribute.py); otherwise on one device.
+# `compile` says how it learns. The loss is the number training makes smaller: for
+# `deep`, the mean squared error (MSE) between output and clean picture; the shallow
+# models use binary cross-entropy (see the glossary). The optimizer, Adam, moves every
+# weight a small step downhill on the loss after each batch. The learning rate sets
+# the size of those steps: it starts at `learning_rate` and falls along a cosine curve
+# to 5% of it by the end. PSNR is also reported after every epoch. With
+# `--distribute`, `distribute.scope` puts a copy of the model on each device; without
+# it, it does nothing.
 
 # %%
-with distribute.scope(args.distribute):
+with distribute.scope(args.devices):
     autoencoder = dense_models.MODELS[args.model].build(x_train.shape[1:], args.noise_level)
     learning_rate_schedule = keras.optimizers.schedules.CosineDecay(
         args.learning_rate, decay_steps=args.epochs * len(train_batches), alpha=0.05)
     autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate_schedule),
                         loss=metrics.LOSSES[args.loss], metrics=[metrics.psnr])
-    print(f"{autoencoder.name}: {autoencoder.count_params():,} parameters, training on "
-          f"{distribute.replicas()} device(s) at once")
+if not args.quiet:
+    autoencoder.summary(line_length=100)
 
 # %% [markdown]
 # ## 4. Train it
 #
-# First the untrained model's score, the start of the curve. Then `fit` maps noisy
-# batches to clean ones, validating on the fixed noisy test images after each epoch.
-# The callbacks, in order: draw each epoch's noise (the same after a resume); stop at
-# once if the loss turns NaN; Keras' progress bar; print and record each epoch in
-# epochs.json; back up the weights after each epoch, from which `--resume` continues.
-# With `--distribute` on JAX, each batch must split evenly between the devices:
-# `distribute.divisible` keeps the test images that do, `distribute.shard` gives `fit`
-# this process's share of each batch, and `distribute.one_device_copy` brings the
-# trained model back onto one device, to score every test image. Without it, all three
-# hand back what they are given.
+# An epoch is one pass over every training image; a batch is the few images of one
+# training step. After each epoch, `fit` scores the fixed noisy test images
+# (`validation_data`), which it never trains on. First the untrained model's score,
+# the start of the curve. The callbacks are what Keras calls at each epoch and batch,
+# each commented where it is listed. With `--distribute` on JAX, the two `if`s split
+# each batch evenly between the devices, and bring the model back onto one device
+# after training (machinery/distribute.py).
 
 # %%
-validation = distribute.divisible(x_test_noisy, x_test)  # what divides between devices
+validation = (x_test_noisy, x_test)
+if args.devices:  # several devices: their share of each batch
+    train_batches, validation = distribute.split_evenly(train_batches, validation)
 untrained = autoencoder.evaluate(*validation, batch_size=args.batch_size, verbose=0,
                                  return_dict=True)
 print(f"untrained: val_loss {untrained['loss']:.4f}, val_psnr {untrained['psnr']:.2f} dB")
 epoch_log = runs.EpochLog(args.out, untrained, quiet=args.quiet)
 callbacks = [
-    noise.DrawEpochNoise(train_batches),
-    keras.callbacks.TerminateOnNaN(),
-    keras.callbacks.ProgbarLogger(),
-    epoch_log,
-    runs.Backup(args.out),
+    noise.DrawEpochNoise(train_batches),  # each epoch's noise, the same after a resume
+    keras.callbacks.TerminateOnNaN(),  # stop at once if the loss turns NaN
+    keras.callbacks.ProgbarLogger(),  # Keras' progress bar
+    epoch_log,  # a line per epoch, recorded in epochs.json
+    runs.Backup(args.out),  # the weights after each epoch: --resume goes on from there
 ]
 if args.tensorboard:
     callbacks.append(keras.callbacks.TensorBoard(os.path.join(args.out, "tensorboard")))
-autoencoder.fit(distribute.shard(train_batches), epochs=args.epochs, validation_data=validation,
-                shuffle=False, callbacks=callbacks, verbose=runs.progress_bar(args.quiet))
+autoencoder.fit(train_batches, epochs=args.epochs, validation_data=validation, shuffle=False,
+                callbacks=callbacks, verbose=runs.progress_bar(args.quiet))
 print(f"trained for {epoch_log.train_seconds:.0f} s")
-autoencoder = distribute.one_device_copy(autoencoder)  # from here on, as on one device
+if args.devices:  # back on one device, to score every test image
+    autoencoder = distribute.one_device_copy(autoencoder)
 
 # %% [markdown]
 # ## 5. Evaluate
 #
-# How much closer to the clean images is the output than the noisy input? PSNR (in dB)
-# and SSIM (1.0 = identical), before and after; a blind model also at levels across
-# its range.
+# `predict` denoises every noisy test image; then PSNR and SSIM against the clean
+# originals, after and (from step 2) before; a blind model also at levels across its
+# range.
 
 # %%
 x_test_denoised = autoencoder.predict(x_test_noisy, batch_size=256, verbose=0)
-before = metrics.image_quality(x_test, x_test_noisy)
 after = metrics.image_quality(x_test, x_test_denoised)
-scores = {"test_images": len(x_test), "noisy_psnr": before["psnr"],
-          "noisy_ssim": before["ssim"], **after}
 print(f"test PSNR: noisy {before['psnr']:.2f} dB -> denoised {after['psnr']:.2f} dB; "
       f"SSIM: noisy {before['ssim']:.3f} -> denoised {after['ssim']:.3f}")
+scores = {"test_images": len(x_test), "noisy_psnr": before["psnr"],
+          "noisy_ssim": before["ssim"], **after}
 if noise.is_range(args.noise_level):
-    scores["levels"] = metrics.score_at_levels(autoencoder, x_test, args.noise,
+    scores["levels"] = metrics.score_at_levels(autoencoder, x_test, args.noise_kind,
                                                noise.levels_to_score(args.noise_level))
 
 # %% [markdown]
@@ -205,7 +236,7 @@ plots.save_history(os.path.join(args.out, "history.png"), epoch_log.history,
                    scores["noisy_psnr"])
 if "levels" in scores:
     plots.save_levels(os.path.join(args.out, "levels.png"), scores["levels"], args.model,
-                      f"trained on {args.noise} {noise.level_text(args.noise_level)}")
+                      f"trained on {args.noise_kind} {noise.level_text(args.noise_level)}")
 if args.model.startswith("shallow"):
     codes = dense_models.code_model(autoencoder).predict(x_test_noisy[:10], verbose=0)
     plots.save_codes(os.path.join(args.out, "codes.png"), x_test_noisy, codes, x_test_denoised)

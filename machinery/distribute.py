@@ -371,6 +371,17 @@ class ShareOfEachBatch(keras.utils.PyDataset):
     def on_epoch_end(self):
         self.batches.on_epoch_end()
 
+    def set_epoch(self, epoch):
+        """As NoisyBatches.set_epoch (noise.DrawEpochNoise calls it)."""
+        self.batches.set_epoch(epoch)
+
+
+def split_evenly(batches, validation):
+    """What `fit` trains and validates on with --distribute: on JAX, this process's share
+    of each training batch (`shard`) and the test images that divide evenly between its
+    devices (`divisible`); on TensorFlow, `batches` and `validation` as they are."""
+    return shard(batches), divisible(*validation)
+
 
 def shard(batches):
     """What `fit` trains on: `batches` or, on a JAX distribution, this process's share."""

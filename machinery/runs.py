@@ -1,10 +1,11 @@
 """The run folder: what keeps a long training run safe, so the lesson scripts need not say it.
 
 A training script names these where it uses them; none of them trains, predicts or scores:
-- `parse_arguments`: the knobs of a script's parameters cell, overridden by the flags of
-  the same names (`--help` lists them), checked before any work is done;
-- `start`: the run's folder, a new one or the interrupted run that `--resume` continues,
-  with the arguments it needs to resume; Ctrl-C and SIGTERM then stop with one line;
+- `start`: the run's settings, from the knobs of a script's parameters cell overridden by
+  the flags of the same names (`parse_arguments`; `--help` lists them), checked before
+  any work is done; then the run's folder, a new one or the interrupted run that
+  `--resume` continues, with the arguments it needs to resume; Ctrl-C and SIGTERM then
+  stop with one line;
 - `EpochLog` and `Backup`: Keras callbacks that record each finished epoch in
   epochs.json and back it up, so that a stop or a crash loses at most the epoch in
   progress, and that stop the run with FAILED.txt when its loss turns NaN;
@@ -51,11 +52,11 @@ STOPPING = []
 # What a knob may hold: anything else of the same name (a module) is not a knob.
 KNOB_TYPES = (bool, int, float, str, list, tuple)
 # The arguments a resumed run must find in arguments.json.
-RESUMED_ARGUMENTS = ("model", "dataset", "noise", "noise_level", "loss", "epochs",
+RESUMED_ARGUMENTS = ("model", "dataset", "noise_kind", "noise_level", "loss", "epochs",
                      "batch_size", "learning_rate", "seed")
 # Arguments that say how to run, not what to train: --resume may change them.
 HOW_TO_RUN = ("resume", "quiet", "show", "tensorboard", "overwrite", "out", "data_dir",
-              "distribute", "peer_timeout")
+              "devices", "peer_timeout")
 
 
 class Recipe(NamedTuple):
@@ -140,7 +141,8 @@ def build_parser(description, recipes, default_model, folders):
                         help=f"a folder with mnist/ and fashion-mnist/ IDX files, and photo "
                              f"sets in images/<Set>/ (default: ${data.DATA_DIR_VARIABLE} if set, "
                              f"else the Keras cache, where they are downloaded)")
-    parser.add_argument("--noise", "--noise-kind", choices=noise.NOISE_KINDS, default=None,
+    parser.add_argument("--noise", "--noise-kind", dest="noise_kind", choices=noise.NOISE_KINDS,
+                        default=None,
                         help="the kind of noise to remove (default: the preset's own, "
                              "listed under --model)")
     parser.add_argument("--noise-level", type=noise.level_or_range_argument, default=None,
@@ -176,8 +178,8 @@ def build_parser(description, recipes, default_model, folders):
     parser.add_argument("--resume", action="store_true",
                         help="continue the interrupted run in --out from its last finished "
                              "epoch, with the arguments it was started with")
-    parser.add_argument("--distribute", nargs="?", const=distribute.ALL_GPUS, default=None,
-                        metavar="DEVICES",
+    parser.add_argument("--distribute", "--devices", dest="devices", nargs="?",
+                        const=distribute.ALL_GPUS, default=None, metavar="DEVICES",
                         help="train a copy of the model on each of several devices, each "
                              "step's batch split between them (TensorFlow or JAX backend): "
                              "alone, every GPU (on JAX, every device it has); or the devices "
@@ -246,9 +248,9 @@ def parse_arguments(description, recipes, knobs, folders=True, argv=None):
     if argv is None:
         argv = [] if in_notebook() else sys.argv[1:]
     args = parser.parse_args(knob_arguments(parser, knobs) + list(argv))
-    if args.distribute:
+    if args.devices:
         try:
-            args.distribute = distribute.check_devices(args.distribute, args.peer_timeout)
+            args.devices = distribute.check_devices(args.devices, args.peer_timeout)
         except ValueError as error:
             parser.error(f"argument --distribute: {error}")
         if distribute.process_count() > 1:  # a bad argument must not wait for the others
@@ -262,12 +264,12 @@ def parse_arguments(description, recipes, knobs, folders=True, argv=None):
     args.loss = args.loss or recipe.loss
     args.epochs = args.epochs or recipe.epochs
     args.batch_size = args.batch_size or recipe.batch_size
-    args.noise = args.noise or recipe.noise
+    args.noise_kind = args.noise_kind or recipe.noise
     check_dataset(parser, args, recipe, folders)
     if args.noise_level is None:
-        args.noise_level = noise.DEFAULT_LEVELS[args.noise]
+        args.noise_level = noise.DEFAULT_LEVELS[args.noise_kind]
     try:
-        noise.check_level(args.noise, args.noise_level)
+        noise.check_level(args.noise_kind, args.noise_level)
     except ValueError as error:
         parser.error(f"argument --noise-level: {error}")
     if noise.is_range(args.noise_level) and not recipe.takes_a_range:
@@ -293,9 +295,9 @@ def share_the_run_folder(args):
 
 def check_batch_size(parser, args):
     """A global batch must divide between the devices that --distribute names (on JAX)."""
-    if args.distribute:
+    if args.devices:
         try:
-            distribute.check_batch_size(args.batch_size, args.distribute)
+            distribute.check_batch_size(args.batch_size, args.devices)
         except ValueError as error:
             parser.error(f"argument --batch-size: {error}")
 
@@ -426,7 +428,7 @@ def checked_arguments(path, saved, recipes, folders):
     if missing:
         raise ValueError(f"{path} lacks {', '.join(missing)}")
     try:
-        noise.check_level(checked.noise, checked.noise_level)
+        noise.check_level(checked.noise_kind, checked.noise_level)
     except ValueError as error:
         complain(f"noise_level: {error}")
     return {key: value for key, value in vars(checked).items() if key not in HOW_TO_RUN}
@@ -450,18 +452,26 @@ def new_run_folder(name):
     return folder
 
 
-def start(args):
-    """Say what the run does; from here on, stop cleanly on a signal and fail in one line.
+def start(description, recipes, knobs, folders=True):
+    """The run's settings (`parse_arguments`), and its folder; say what the run does; from
+    here on, stop cleanly on a signal and fail in one line. Returns the settings.
 
     A data set that cannot be read then ends the run with one line and FAILED.txt, and a
     file that cannot be written (a full disk) with one line saying how to resume, not a
     traceback. In a notebook the kernel keeps its own Ctrl-C (interrupt) and error display.
+    On TensorFlow, its operations are made deterministic too, so that the same seed
+    (keras.utils.set_random_seed, in the script) gives the same weights and scores; that
+    costs some speed on a GPU, little on a CPU. JAX and PyTorch are deterministic on a
+    CPU as they are.
     """
-    print(f"{args.model} on {args.dataset}, {args.noise} noise at "
+    args = parse_arguments(description, recipes, knobs, folders)
+    if keras.backend.backend() == "tensorflow":
+        tf.config.experimental.enable_op_determinism()
+    print(f"{args.model} on {args.dataset}, {args.noise_kind} noise at "
           f"{noise.level_text(args.noise_level)}, {args.epochs} epochs -> {args.out}")
     print(f"Keras {keras.__version__} on {keras.backend.backend()}" + (
-        f", a copy of the model on each of {', '.join(args.distribute)}: each step splits "
-        f"its batch of {args.batch_size} between them" if args.distribute else ""))
+        f", a copy of the model on each of {', '.join(args.devices)}: each step splits "
+        f"its batch of {args.batch_size} between them" if args.devices else ""))
     if distribute.process_count() > 1:
         print(f"process {distribute.process_index()} of {distribute.process_count()}" + (
             ": it writes the run's files" if distribute.process_index() == 0 else
@@ -469,6 +479,7 @@ def start(args):
     if not in_notebook():
         stop_cleanly_on_signals(args.out)
         sys.excepthook = one_line_errors(args.out, sys.excepthook)
+    return args
 
 
 def one_line_errors(folder, usual_hook):
@@ -514,18 +525,6 @@ def resume_command(folder):
     if distribute.process_count() > 1:
         return "the same command, with --resume, on every machine"
     return f"python {os.path.basename(sys.argv[0])} --resume --out {folder}"
-
-
-def seed_everything(seed):
-    """Seed Python, NumPy and the Keras backend; make TensorFlow's operations deterministic.
-
-    With both, the same --seed on the same machine gives the same weights and scores
-    (at some cost in speed on a GPU; on a CPU it costs little). JAX and PyTorch are
-    deterministic on a CPU as they are.
-    """
-    keras.utils.set_random_seed(seed)
-    if keras.backend.backend() == "tensorflow":
-        tf.config.experimental.enable_op_determinism()
 
 
 def stop_cleanly_on_signals(folder):
@@ -708,13 +707,13 @@ def finish(args, model, epoch_log, scores, train_images):
     table of many runs (tools/benchmark.py, tools/compare.py) can be made from these files alone.
     """
     results = {
-        "dataset": args.dataset, "noise": args.noise, "noise_level": args.noise_level,
+        "dataset": args.dataset, "noise": args.noise_kind, "noise_level": args.noise_level,
         "model": args.model, "params": model.count_params(), "epochs": args.epochs,
         "train_seconds": round(epoch_log.train_seconds, 2), "test_images": scores["test_images"],
         **{key: value for key, value in scores.items() if key != "test_images"},
         "loss": args.loss, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
         "train_images": train_images, "seed": args.seed, "backend": keras.backend.backend(),
-        "devices": args.distribute, "history": epoch_log.history,
+        "devices": args.devices, "history": epoch_log.history,
     }
     files.check_free_space(args.out, saved_bytes(model), MODEL_FILE)
     files.replace_atomically(os.path.join(args.out, MODEL_FILE), model.save)

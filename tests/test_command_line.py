@@ -66,10 +66,10 @@ def test_the_knobs_are_the_defaults_and_the_flags_override_them(tmp_path):
     knobs = {**CONV_KNOBS, "model": "small", "noise_kind": "poisson", "noise_level": None,
              "epochs": 2, "learning_rate": 0.01, "train_limit": None, "out": str(tmp_path / "a")}
     args = parse([], knobs)
-    assert (args.model, args.noise, args.epochs, args.learning_rate) == ("small", "poisson", 2, 0.01)
+    assert (args.model, args.noise_kind, args.epochs, args.learning_rate) == ("small", "poisson", 2, 0.01)
     assert args.noise_level == 30.0 and args.loss == "bce"  # None: the kind's and preset's own
     args = parse(["--epochs", "5", "--noise", "gaussian", "--out", str(tmp_path / "b")], knobs)
-    assert (args.model, args.noise, args.epochs) == ("small", "gaussian", 5)
+    assert (args.model, args.noise_kind, args.epochs) == ("small", "gaussian", 5)
 
 
 def test_a_preset_of_one_size_refuses_pictures_of_another(tmp_path, capsys):
@@ -96,7 +96,7 @@ def test_a_module_named_like_a_flag_is_no_knob(tmp_path):
 
     args = parse([], {**CONV_KNOBS, "noise": noise, "distribute": distribute,
                       "noise_kind": "salt-pepper", "out": str(tmp_path)})
-    assert args.noise == "salt-pepper" and args.distribute is None
+    assert args.noise_kind == "salt-pepper" and args.devices is None
 
 
 def test_in_a_notebook_the_kernels_command_line_is_not_read(tmp_path, monkeypatch):

@@ -60,7 +60,8 @@ def test_a_short_run_of_each_preset_writes_sane_files(script, model, tmp_path):
 
     model_file = keras.models.load_model(out / "model.keras")
     assert model_file.count_params() == metrics["params"]
-    pictures = ["samples.png", "history.png"] + (["codes.png"] if "shallow" in model else [])
+    pictures = ["noisy.png", "samples.png", "history.png"] + (
+        ["codes.png"] if "shallow" in model else [])
     for picture in pictures:
         assert matplotlib.image.imread(out / picture).shape[0] > 100
     records = ["model.keras", "metrics.json", "arguments.json", "epochs.json"]

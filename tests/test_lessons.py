@@ -2,6 +2,7 @@
 runs as a notebook (Jupytext converts it, papermill runs it with new knobs)."""
 
 import ast
+import re
 import subprocess
 import sys
 
@@ -50,7 +51,86 @@ def test_the_script_runs_as_a_notebook_with_papermill_parameters(script, tmp_pat
     metrics = read_metrics(out)
     assert (metrics["epochs"], metrics["train_images"], metrics["test_images"]) == (1, 300, 50)
     assert metrics["psnr"] > 0 and len(metrics["history"]["val_psnr"]) == 2
-    for name in ("model.keras", "samples.png", "history.png", "arguments.json", "epochs.json"):
+    for name in ("model.keras", "noisy.png", "samples.png", "history.png", "arguments.json",
+                 "epochs.json"):
         assert (out / name).is_file()
     assert keras.models.load_model(out / "model.keras").count_params() == metrics["params"]
     assert "test PSNR: noisy" in executed.read_text()  # the cells' output is in the notebook
+
+
+def knobs_and_story(text):
+    """The names the parameters cell sets (the knobs), and the code after it (the story)."""
+    start = text.index('# %% tags=["parameters"]')
+    end = text.index("# %%", start + 1)
+    knobs = {node.id for node in ast.walk(ast.parse(text[start:end]))
+             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)}
+    return knobs, text[end:]
+
+
+def settings_read(story):
+    """The settings a story reads: every `args.NAME`."""
+    return {node.attr for node in ast.walk(ast.parse(story))
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+            and node.value.id == "args"}
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_every_setting_the_story_reads_is_a_knob_of_the_same_name(script):
+    knobs, story = knobs_and_story((REPOSITORY / script).read_text())
+    assert settings_read(story) - knobs == set()
+    assert {"epochs", "noise_kind", "devices", "data_dir", "quiet", "show"} <= settings_read(story)
+
+
+def test_the_knob_check_catches_a_setting_that_is_no_knob():
+    text = (REPOSITORY / "train_conv.py").read_text().replace("args.seed)", "args.secret)")
+    knobs, story = knobs_and_story(text)
+    assert settings_read(story) - knobs == {"secret"}
+
+
+def machinery_lines(text):
+    """The code lines of a script that call the machinery (machinery/runs.py, distribute.py)."""
+    return [line for line in text.splitlines()
+            if not line.lstrip().startswith(("#", "from ", "import "))
+            and re.search(r"\b(runs|distribute)\.\w+\(", line)]
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_the_story_calls_the_machinery_on_at_most_eight_lines(script):
+    text = (REPOSITORY / script).read_text()
+    assert 1 <= len(machinery_lines(text)) <= 8, machinery_lines(text)
+
+
+def test_the_machinery_count_sees_a_call_added_to_the_story():
+    text = (REPOSITORY / "train_conv.py").read_text()
+    more = text.replace("plots.prepare(args.show)", "runs.seed_everything(args.seed)")
+    assert len(machinery_lines(more)) == len(machinery_lines(text)) + 1
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_psnr_is_explained_with_its_formula_before_the_first_score_is_printed(script):
+    text = (REPOSITORY / script).read_text()
+    formula = text.index("PSNR = 10 * log10(1 / MSE)")
+    first_score = min(text.index(word) for word in ("PSNR {", "val_psnr {"))
+    assert formula < first_score
+    assert "docs/glossary.md" in text
+
+
+def test_the_default_models_layers_named_in_the_lesson_are_its_layers():
+    """The build cell describes the default U-Net layer by layer: every kind of layer it
+    has is named there, so the prose cannot drift from the model."""
+    import conv_models
+
+    text = (REPOSITORY / "train_conv.py").read_text()
+    build_cell = text[text.index("## 3. Build the model"):text.index("## 4. Train it")]
+    model = conv_models.MODELS["unet-psnr"].build((None, None, 1))
+    kinds = {type(layer).__name__ for layer in model.layers} - {"InputLayer"}
+    assert kinds == {"Conv2D", "MaxPooling2D", "UpSampling2D", "Concatenate", "ReLU"}
+    assert all(f"`{kind}(" in build_cell for kind in kinds)
+
+
+def test_the_top_level_holds_the_lesson_and_the_rest_is_in_named_folders():
+    top = sorted(path.name for path in REPOSITORY.glob("*.py"))
+    assert len(top) <= 11, top
+    assert {"train_conv.py", "train_dense.py", "data.py", "noise.py", "plots.py"} <= set(top)
+    for folder in ("tools", "machinery"):
+        assert (REPOSITORY / folder / "__init__.py").is_file()
