@@ -15,6 +15,14 @@ PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)[^)]*\)")
 # A number as prose quotes a measurement: 26.68, 0.973, 4,385.
 NUMBER = re.compile(r"(?<![\w.,/-])(\d{1,3}(?:,\d{3})+|\d+\.\d+)(?![\w/-]|\.\d)")
+# A fenced block of shell commands, and what its commands name: a saved model, a run folder.
+BASH_BLOCK = re.compile(r"^```(?:bash|sh|shell)[ \t]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
+KERAS_PATH = re.compile(r"[^\s'\"(),=]+\.keras(?=[\s'\"),]|$)")
+OUT_FOLDER = re.compile(r"--out[= ](\S+)")
+TRAINING = re.compile(r"\btrain_(?:conv|dense)\.py\b")
+# The pages whose commands a learner runs: the README, the lessons, models/README.md.
+COMMAND_PAGES = [ROOT / "README.md", *(page for page in sorted(DOCS.glob("*.md"))
+                                      if page.name != "results.md"), ROOT / "models" / "README.md"]
 
 
 def prose(text):
@@ -59,6 +67,99 @@ def test_every_number_the_readme_and_lessons_quote_is_in_the_results():
 def test_numbers_are_found_in_prose_and_not_in_code():
     text = "From 16.75 dB to 26.68 dB with 4,385 weights; `--noise-level 0.2` and 25/255."
     assert NUMBER.findall(prose(text)) == ["16.75", "26.68", "4,385"]
+
+
+def commands(text):
+    """The shell commands of a page's ```bash blocks, in order: a line ending in a backslash
+    joined to the next, comments dropped, spaces collapsed."""
+    for block in BASH_BLOCK.findall(text):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = " ".join(re.sub(r"(^|\s)#.*", "", line).split())
+            if line:
+                yield line
+
+
+def models_not_there(text, root):
+    """Each .keras file a page's commands load that a learner following the page from the top,
+    in a fresh clone, would not have: neither a file of the repository (models/x.keras) nor
+    <F>/model.keras of a training command with `--out <F>` earlier on the page."""
+    trained, missing = set(), []
+    for command in commands(text):
+        for path in KERAS_PATH.findall(command):
+            folder, _, name = path.rpartition("/")
+            # runs/ holds what training writes here, and is never committed (.gitignore).
+            committed = (root / path).is_file() and not path.startswith("runs/")
+            if not committed and not (name == "model.keras" and folder in trained):
+                missing.append(path)
+        if TRAINING.search(command):
+            trained.update(folder.rstrip("/") for folder in OUT_FOLDER.findall(command))
+    return missing
+
+
+def test_every_model_a_command_loads_is_committed_or_trained_earlier_on_its_page():
+    missing = [f"{page.relative_to(ROOT)}: {path}" for page in COMMAND_PAGES
+               for path in models_not_there(page.read_text(), ROOT)]
+    assert not missing
+
+
+def test_the_model_check_finds_a_model_no_earlier_command_made(tmp_path):
+    for path in ("models/ready.keras", "runs/nowhere/model.keras"):  # runs/: made here only
+        (tmp_path / path).parent.mkdir(parents=True)
+        (tmp_path / path).write_bytes(b"")
+    page = """```bash
+python train_conv.py --model small \\
+    --out runs/small    # a comment: runs/commented/model.keras
+python -m tools.compare --models models/ready.keras runs/small/model.keras
+python denoise.py --model runs/nowhere/model.keras photo.png --out runs/denoised
+python denoise.py --model runs/later/model.keras photo.png
+python train_conv.py --out runs/later
+python -c "import keras; keras.models.load_model('runs/denoised/model.keras')"
+```
+
+`python denoise.py --model runs/inline/model.keras` is not a command block.
+"""
+    assert list(commands(page))[0] == "python train_conv.py --model small --out runs/small"
+    # Loaded before it is trained, or from the --out of something other than a training.
+    assert models_not_there(page, tmp_path) == [
+        "runs/nowhere/model.keras", "runs/later/model.keras", "runs/denoised/model.keras"]
+
+
+def test_the_glossary_explains_psnr_and_the_lessons_point_to_it():
+    glossary = (DOCS / "glossary.md").read_text()
+    sections = {section.split("\n", 1)[0].strip(): section
+                for section in re.split(r"^## ", glossary, flags=re.MULTILINE)[1:]}
+    psnr = [text for heading, text in sections.items() if heading.startswith("PSNR")]
+    assert psnr and "log10" in psnr[0]
+    assert "(docs/glossary.md" in (ROOT / "README.md").read_text()
+    nav = (ROOT / "mkdocs.yml").read_text()
+    lessons = re.findall(r"^      - .*: (\S+\.md)$", nav, re.MULTILINE)  # under "Lessons:"
+    assert len(lessons) >= 10
+    for lesson in [*lessons, "models.md"]:
+        assert "(glossary.md#" in (DOCS / lesson).read_text(), lesson
+
+
+def test_the_training_scripts_link_to_the_glossary():
+    for script in ("train_conv.py", "train_dense.py"):
+        assert "docs/glossary.md" in (ROOT / script).read_text(), script
+
+
+def slug(heading):
+    """The anchor mkdocs (Python-Markdown's toc) gives a heading."""
+    heading = re.sub(r"[^\w\s-]", "", re.sub(r"`", "", heading)).strip().lower()
+    return re.sub(r"[-\s]+", "-", heading)
+
+
+def test_every_link_into_the_glossary_names_one_of_its_headings():
+    headings = re.findall(r"^#+ (.*)$", (DOCS / "glossary.md").read_text(), flags=re.MULTILINE)
+    anchors = {slug(heading) for heading in headings}
+    assert slug("Salt-and-pepper noise") == "salt-and-pepper-noise" and "psnr" in anchors
+    unknown = []
+    for page in [*PAGES, ROOT / "models" / "README.md"]:
+        for target in LINK.findall(prose(page.read_text())):
+            file, _, anchor = target.partition("#")
+            if file.endswith("glossary.md") and anchor and anchor not in anchors:
+                unknown.append(f"{page.relative_to(ROOT)}: {target}")
+    assert not unknown
 
 
 def test_the_readme_is_a_front_door():
