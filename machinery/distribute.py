@@ -315,7 +315,9 @@ def scope(names):
     if not names:
         return contextlib.nullcontext()
     if keras.backend.backend() == "tensorflow":
-        return tf.distribute.MirroredStrategy(devices=[f"/{name}" for name in names]).scope()
+        strategy = tf.distribute.MirroredStrategy(devices=[f"/{name}" for name in names])
+        print(f"training on {strategy.num_replicas_in_sync} device(s) at once")  # its own count
+        return strategy.scope()
     import jax
 
     if process_count() > 1:
@@ -324,6 +326,7 @@ def scope(names):
         devices = [jax_local_devices()[name] for name in names]
     keras.distribution.set_distribution(
         keras.distribution.DataParallel(devices=devices, auto_shard_dataset=False))
+    print(f"training on {replicas()} device(s) at once")  # as the distribution counts them
     return contextlib.nullcontext()
 
 

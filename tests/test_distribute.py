@@ -22,7 +22,7 @@ def test_two_cpu_devices_learn_what_one_device_learns(tmp_path):
     alone = run_script("train_conv.py", *QUICK, "--out", tmp_path / "one",
                        env={"KERAS_BACKEND": "tensorflow"})
     assert alone.returncode == 0, alone.stderr[-2000:]
-    assert "training on 1 device(s)" in alone.stdout
+    assert "training on" not in alone.stdout  # no distribution: one device, as always
     mirrored = run_script("train_conv.py", *QUICK, "--distribute", "CPU:0,CPU:1",
                           "--out", tmp_path / "two", env={"KERAS_BACKEND": "tensorflow"})
     assert mirrored.returncode == 0, mirrored.stderr[-2000:]

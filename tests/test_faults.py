@@ -310,7 +310,8 @@ def test_a_kill_right_after_an_epoch_leaves_a_folder_that_resumes(tmp_path):
 
 def test_a_stop_once_every_file_is_written_says_so_and_exits_0(tmp_path):
     (tmp_path / "metrics.json").write_text("{}")
-    code = ("import os, signal, time, runs; runs.stop_cleanly_on_signals(os.environ['RUN']); "
+    code = ("import os, signal, time; from machinery import runs; "
+            "runs.stop_cleanly_on_signals(os.environ['RUN']); "
             "os.kill(os.getpid(), signal.SIGTERM); time.sleep(30)")
     result = subprocess.run([sys.executable, "-c", code], cwd=REPOSITORY, capture_output=True,
                             text=True, timeout=120, env={**os.environ, "RUN": str(tmp_path)})
