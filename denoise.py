@@ -354,6 +354,10 @@ def output_paths(path, args):
         if os.path.realpath(output) in inputs:
             raise PictureError(f"{path}: its output {output} is one of the inputs; "
                                "choose another --out")
+        if os.path.islink(output) and not os.path.exists(output) and not args.overwrite:
+            raise PictureError(f"{path}: {output} is a symbolic link to "
+                               f"{os.readlink(output)}, which does not exist (--overwrite to "
+                               "replace the link)")
         if os.path.exists(output) and not args.overwrite:
             raise PictureError(f"{path}: {output} exists already (--overwrite to replace it)")
     return paths
