@@ -41,6 +41,8 @@ import os
 import shutil
 import signal
 import sys
+import time
+import urllib.error
 import urllib.request
 import warnings
 import zlib
@@ -49,6 +51,11 @@ from typing import NamedTuple
 import numpy as np
 import png
 from PIL import Image, UnidentifiedImageError
+
+try:
+    import fcntl  # locks a file, so that two downloads of one set take turns
+except ImportError:  # Windows: no such lock; two downloads at once may then both download
+    fcntl = None
 
 DATASETS = ("mnist", "fashion_mnist")
 DATA_DIR_VARIABLE = "DENOISE_DATA_DIR"
@@ -136,6 +143,11 @@ DOWNLOAD_HOST = "https://raw.githubusercontent.com"
 MIRROR_VARIABLE = "DENOISE_DATA_MIRROR"
 # Seconds a download waits for the server before giving up.
 DOWNLOAD_TIMEOUT = 60
+# The slowest a file may come, in bytes a second: a file of n bytes must be whole within
+# DOWNLOAD_TIMEOUT + n / MIN_BYTES_PER_SECOND seconds, or its download is given up.
+MIN_BYTES_PER_SECOND = 10_000
+# How much of a file is read from the network at a time.
+DOWNLOAD_CHUNK = 64 * 1024
 # The side the face photos are resized to from their 200x200 upstream chips.
 FACE_SIZE = 128
 
@@ -415,6 +427,18 @@ def local_name(photo_set, upstream_path):
     return name
 
 
+def keep_converted(photo_set, downloaded, path):
+    """Keep the file at `downloaded` as `path`: moved as it is, or converted to PNG."""
+    if not photo_set.convert:
+        os.replace(downloaded, path)
+        return
+    with open(downloaded, "rb") as file:
+        content = converted(photo_set, file.read())  # a small, checked file
+    with open(path, "wb") as file:
+        file.write(content)
+    os.remove(downloaded)
+
+
 def converted(photo_set, content):
     """The file as the set keeps it: as downloaded, or converted to PNG the documented way.
 
@@ -433,13 +457,41 @@ def converted(photo_set, content):
     return output.getvalue()
 
 
-def download(url):
-    """The bytes at `url`; any failure of the network or the server as an OSError."""
+class DownloadError(OSError):
+    """The network or the server failed a download (not this machine's disk)."""
+
+
+def download(url, path, size):
+    """Write the file at `url` into `path`, streamed, and return its sha256.
+
+    The file list gives each file's size, so nothing larger is taken: a server that
+    sends more stops at `size` + 1 bytes, never held in memory. And the whole file has a
+    deadline, DOWNLOAD_TIMEOUT plus its size at MIN_BYTES_PER_SECOND: the socket's own
+    timeout bounds each read, so a server sending a byte a second would never trip it.
+    A DownloadError says which; an OSError of writing `path` passes as it is.
+    """
+    started = time.monotonic()
+    allowed = DOWNLOAD_TIMEOUT + size / MIN_BYTES_PER_SECOND
+    digest, received = hashlib.sha256(), 0
     try:
-        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response:
-            return response.read()
-    except http.client.HTTPException as error:  # such as a server that stops mid-file
-        raise OSError(f"{type(error).__name__}: {error}") from error
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response, \
+                open(path, "wb") as file:
+            while chunk := response.read1(min(DOWNLOAD_CHUNK, size + 1 - received)):
+                received += len(chunk)
+                if received > size:
+                    raise DownloadError(f"{url} sends more than the {size:,} bytes it should "
+                                        "have: not the file it should be")
+                if time.monotonic() - started > allowed:
+                    raise DownloadError(f"{url} came too slowly: {received:,} of {size:,} bytes "
+                                        f"in {allowed:.0f} s")
+                digest.update(chunk)
+                file.write(chunk)
+        if received < size:
+            raise DownloadError(f"{url} ended after {received:,} of its {size:,} bytes")
+    except (urllib.error.URLError, http.client.HTTPException, TimeoutError,
+            ConnectionError) as error:  # the network or the server, not the disk
+        raise DownloadError(f"{url}: {getattr(error, 'reason', None) or error}") from error
+    return digest.hexdigest()
 
 
 def download_photo_set(name):
@@ -447,10 +499,51 @@ def download_photo_set(name):
 
     Files go into a temporary folder beside the final one, which is renamed into place
     only once every file is in and matches its sha256; any failure removes it whole.
+    Two downloads at once (two scripts started together) take turns: each locks the
+    cache folder while it downloads, and one that finds it locked waits, then finds the
+    set the other one finished.
     """
+    final = os.path.join(keras_cache(), PHOTO_SETS[name].folder)
+    try:
+        os.makedirs(keras_cache(), exist_ok=True)
+        cache = os.open(keras_cache(), os.O_RDONLY)
+    except OSError as error:
+        raise cache_error(name, final, error) from error
+    try:
+        if not try_lock(cache):
+            print(f"waiting for another download into {keras_cache()} to finish",
+                  file=sys.stderr)
+            fcntl.flock(cache, fcntl.LOCK_EX)  # let go when its holder ends, however it ends
+        if os.path.isdir(final):  # the other download finished it
+            return final
+        return download_photo_set_files(name, final)
+    finally:
+        os.close(cache)  # and so unlock it
+
+
+def try_lock(folder):
+    """Lock the open `folder` for this process if no other holds it (False if one does)."""
+    if fcntl is None:
+        return True
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def cache_error(name, folder, error):
+    """A DatasetError for a download that this machine could not write (not the network)."""
+    return DatasetError(f"could not write {name} into {folder} ({error.strerror or error}): "
+                        f"make room or fix its permissions, set KERAS_HOME to another folder, "
+                        f"or pass --data-dir DIR (or set {DATA_DIR_VARIABLE}=DIR) where "
+                        f"DIR/images/{PHOTO_SETS[name].folder}/ holds the set")
+
+
+def download_photo_set_files(name, final):
+    """Download every file of photo set `name` into `final`, through a temporary folder."""
     photo_set, files = PHOTO_SETS[name], photo_set_files(name)
     host = os.environ.get(MIRROR_VARIABLE, DOWNLOAD_HOST).rstrip("/")
-    final = os.path.join(keras_cache(), photo_set.folder)
     partial = f"{final}.partial-{os.getpid()}"
     remove_abandoned_downloads(final)
     megabytes = sum(size for _, _, size in files) / 1e6
@@ -462,22 +555,23 @@ def download_photo_set(name):
     progress = keras.utils.Progbar(len(files), unit_name="file")
     try:
         os.makedirs(partial)
-        for count, (path, sha256, _) in enumerate(files, start=1):
+        for count, (path, sha256, size) in enumerate(files, start=1):
             url = f"{host}/{photo_set.repository}/{photo_set.commit}/{photo_set.prefix}{path}"
-            content = download(url)
-            if hashlib.sha256(content).hexdigest() != sha256:
+            downloaded = os.path.join(partial, "downloading")
+            if download(url, downloaded, size) != sha256:
                 raise DatasetError(f"{url} is not the file it should be (its sha256 differs); "
                                    f"nothing of {name} was kept")
-            with open(os.path.join(partial, local_name(photo_set, path)), "wb") as file:
-                file.write(converted(photo_set, content))
+            keep_converted(photo_set, downloaded, os.path.join(partial, local_name(photo_set, path)))
             progress.update(count)
         os.replace(partial, final)
-    except OSError as error:
+    except DownloadError as error:
         raise DatasetError(
             f"could not download {name} ({error}). Connect to the internet (or set "
             f"{MIRROR_VARIABLE} to a mirror), or pass --data-dir DIR (or set "
             f"{DATA_DIR_VARIABLE}=DIR) where DIR/images/{photo_set.folder}/ holds the set"
         ) from error
+    except OSError as error:  # this machine: a full disk, a folder it may not write
+        raise cache_error(name, partial, error) from error
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     return final

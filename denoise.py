@@ -47,6 +47,7 @@ written by then is whole (a second Ctrl-C stops at once).
 """
 
 import argparse
+import math
 import os
 import signal
 import sys
@@ -83,12 +84,20 @@ MIN_TILE = 32
 DEMO_NOISE_SEED = noise.TEST_NOISE_SEED
 # --noise-level auto: estimate each picture's noise level.
 AUTO = "auto"
+# The noise whose level a model is told: Gaussian, its standard deviation (unet-level).
+TOLD_NOISE = "gaussian-unclipped"
 # The eight orientations of --self-ensemble: (quarter turns, mirrored or not).
 ORIENTATIONS = [(turns, mirrored) for mirrored in (False, True) for turns in range(4)]
 
 
 class PictureError(Exception):
     """One picture cannot be denoised; the message says which and why."""
+
+
+def told_levels():
+    """The levels a model may be told, as --help says them."""
+    low, high = noise.LEVEL_RANGES[TOLD_NOISE]
+    return f"{low:g} to {high:g}"
 
 
 def level_or_auto(text):
@@ -114,9 +123,10 @@ def parse_arguments(argv=None):
     parser.add_argument("--noise-level", type=level_or_auto, default=None,
                         help="how noisy the pictures are: the level a model that takes it "
                              "(unet-level) is told, on the [0, 1] scale (25/255 for sigma 25), "
-                             "or 'auto' to estimate it from each picture (its default); more "
-                             "than the truth smooths more. With --add-noise, the noise "
-                             "added (default: that kind's default, 0.2 for gaussian)")
+                             f"{told_levels()}, or 'auto' to estimate it from each picture "
+                             "(its default); more than the truth smooths more. With "
+                             "--add-noise, the noise added (default: that kind's default, 0.2 "
+                             "for gaussian)")
     parser.add_argument("--self-ensemble", action="store_true",
                         help="denoise each picture in its 8 orientations (4 quarter turns, "
                              "mirrored or not), turn each output back, and average them: 8 "
@@ -133,8 +143,9 @@ def parse_arguments(argv=None):
     if args.add_noise:
         args.noise_level = (noise.DEFAULT_LEVELS[args.add_noise] if args.noise_level is None
                             else args.noise_level)
+    if args.noise_level not in (None, AUTO):  # added, or told: the same check
         try:
-            noise.check_level(args.add_noise, args.noise_level)
+            noise.check_level(args.add_noise or TOLD_NOISE, args.noise_level)
         except ValueError as error:
             parser.error(f"argument --noise-level: {error}")
     if args.tile < MIN_TILE or args.tile % PAD_MULTIPLE:
@@ -343,6 +354,10 @@ def output_paths(path, args):
         if os.path.realpath(output) in inputs:
             raise PictureError(f"{path}: its output {output} is one of the inputs; "
                                "choose another --out")
+        if os.path.islink(output) and not os.path.exists(output) and not args.overwrite:
+            raise PictureError(f"{path}: {output} is a symbolic link to "
+                               f"{os.readlink(output)}, which does not exist (--overwrite to "
+                               "replace the link)")
         if os.path.exists(output) and not args.overwrite:
             raise PictureError(f"{path}: {output} exists already (--overwrite to replace it)")
     return paths
@@ -363,6 +378,10 @@ def denoise_file(model, path, args):
     if args.add_noise:
         noisy = noise.add_noise(colour, args.add_noise, args.noise_level, DEMO_NOISE_SEED)
     level = level_to_tell(model, noisy, args.noise_level)
+    if level is not None and not math.isfinite(level):  # a picture of one flat colour
+        raise PictureError(f"{path}: its noise level cannot be estimated (the picture has no "
+                           "detail to estimate it from); tell it with --noise-level, such as "
+                           "25/255")
     if level is not None and args.noise_level in (None, AUTO):
         print(f"{path}: noise level estimated at {level:.4f} (sigma {level * 255:.1f} of 255); "
               "--noise-level sets it")

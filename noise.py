@@ -22,6 +22,7 @@ of its own, so every model and every run is scored on exactly the same noisy ima
 
 import argparse
 import math
+import warnings
 
 import keras
 import numpy as np
@@ -30,12 +31,18 @@ import skimage.restoration
 import data
 
 NOISE_KINDS = ("gaussian", "gaussian-unclipped", "poisson", "salt-pepper")
-# What `--noise-level` means for each kind, and its default.
+# The levels each kind takes, LOW to HIGH: a Gaussian standard deviation up to ten times
+# the pixel range (the noise-layer write-up trains at 2 and 6), a Poisson peak above 0
+# (a photon count: a million is as good as clean), a fraction of the pixels.
+LEVEL_RANGES = {"gaussian": (0, 10), "gaussian-unclipped": (0, 10), "poisson": (0, 1e6),
+                "salt-pepper": (0, 1)}
+# What `--noise-level` means for each kind, with the levels it takes, and its default.
 LEVEL_MEANINGS = {
-    "gaussian": "the noise factor (standard deviation on the [0, 1] scale)",
-    "gaussian-unclipped": "the standard deviation on the [0, 1] scale (25/255 for sigma 25)",
-    "poisson": "the peak photon count (lower is noisier)",
-    "salt-pepper": "the fraction of pixels set to 0 or 1",
+    "gaussian": "the noise factor (standard deviation on the [0, 1] scale), 0 to 10",
+    "gaussian-unclipped": "the standard deviation on the [0, 1] scale (25/255 for sigma 25), "
+                          "0 to 10",
+    "poisson": "the peak photon count (lower is noisier), above 0, at most 1e6",
+    "salt-pepper": "the fraction of pixels set to 0 or 1, 0 to 1",
 }
 DEFAULT_LEVELS = {"gaussian": 0.2, "gaussian-unclipped": 25 / 255, "poisson": 30.0,
                   "salt-pepper": 0.1}
@@ -118,12 +125,14 @@ def check_level(kind, level):
         raise ValueError(f"unknown noise {kind!r}: choose one of {', '.join(NOISE_KINDS)}")
     if not math.isfinite(level):
         raise ValueError(f"the noise level must be a finite number, not {level}")
-    if kind.startswith("gaussian") and level < 0:
-        raise ValueError(f"a Gaussian noise factor cannot be negative (got {level})")
-    if kind == "poisson" and level <= 0:
-        raise ValueError(f"a Poisson peak photon count must be positive (got {level})")
-    if kind == "salt-pepper" and not 0 <= level <= 1:
-        raise ValueError(f"a salt-and-pepper fraction must lie in [0, 1] (got {level})")
+    low, high = LEVEL_RANGES[kind]
+    if kind == "poisson" and not low < level <= high:
+        raise ValueError(f"a Poisson peak photon count must be above 0 and at most {high:g} "
+                         f"(got {level:g})")
+    if not low <= level <= high:
+        what = {"gaussian": "a Gaussian noise level", "gaussian-unclipped": "a Gaussian noise level",
+                "salt-pepper": "a salt-and-pepper fraction"}[kind]
+        raise ValueError(f"{what} must lie in [{low:g}, {high:g}] (got {level:g})")
 
 
 def add_noise(images, kind, level, seed):
@@ -149,8 +158,12 @@ def estimate_noise_level(image):
     (H, W, C) image, as scikit-image estimates it: from the finest wavelet details, where
     a photo has little but noise has as much as anywhere (Donoho's median rule), averaged
     over the channels. Fine texture shows there too, so on a detailed photo it says a
-    little more than the truth."""
-    return float(skimage.restoration.estimate_sigma(image, average_sigmas=True, channel_axis=-1))
+    little more than the truth. NaN where there is nothing to estimate from (a picture
+    of one flat colour), without NumPy's warnings: the caller says what to do."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(skimage.restoration.estimate_sigma(image, average_sigmas=True,
+                                                        channel_axis=-1))
 
 
 def takes_noise_level(model):

@@ -234,6 +234,20 @@ def test_an_exclusive_create_never_replaces_a_file_made_meanwhile(tmp_path):
     assert target.read_text() == "theirs" and os.listdir(tmp_path) == ["x_denoised.png"]
 
 
+def test_an_output_that_is_a_dangling_link_is_named_as_such(tmp_path, identity_model):
+    picture = tmp_path / "x.png"
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(picture)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "x_denoised.png").symlink_to(tmp_path / "nowhere.png")
+    finished = run_script("denoise.py", "--model", identity_model, "--out", tmp_path / "out",
+                          picture)
+    assert finished.returncode == 1 and "Traceback" not in finished.stderr
+    assert finished.stderr.strip().splitlines() == [
+        f"error: {picture}: {tmp_path / 'out' / 'x_denoised.png'} is a symbolic link to "
+        f"{tmp_path / 'nowhere.png'}, which does not exist (--overwrite to replace the link)"]
+    assert not (tmp_path / "nowhere.png").exists()  # nothing written through the link
+
+
 def test_sigterm_while_denoising_leaves_whole_pictures_only(tmp_path, identity_model):
     for index in range(40):
         Image.fromarray(np.full((300, 300), index, np.uint8)).save(tmp_path / f"{index:02d}.png")

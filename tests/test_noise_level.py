@@ -115,6 +115,43 @@ def test_auto_is_refused_with_add_noise(noisy_picture, tmp_path):
     assert "Traceback" not in refused.stderr
 
 
+@pytest.mark.parametrize("level", ["nan", "inf", "-1", "1e9", "-inf"])
+@pytest.mark.parametrize("add_noise", [[], ["--add-noise", "gaussian-unclipped"]])
+def test_a_level_that_is_no_noise_level_is_refused_in_one_line(level, add_noise, capsys):
+    """The same check for the level told and the level added (and for training: runs.py)."""
+    import denoise
+
+    with pytest.raises(SystemExit) as raised:
+        denoise.parse_arguments(["picture.png", "--model", "m.keras", *add_noise,
+                                 f"--noise-level={level}"])
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert raised.value.code == 2 and "error: argument --noise-level: " in error
+    assert "finite" in error or "[0, 10]" in error
+
+
+def test_the_knob_refuses_the_same_levels(capsys):
+    from tools import knob
+
+    with pytest.raises(SystemExit) as raised:
+        knob.parse_arguments(["--model", "m.keras", "--dataset", "bsd68", "--told-levels", "nan"])
+    assert raised.value.code == 2 and "finite" in capsys.readouterr().err
+
+
+def test_a_picture_whose_level_cannot_be_estimated_is_named_and_the_others_denoised(
+        noisy_picture, tmp_path):
+    black = tmp_path / "black.png"
+    Image.fromarray(np.zeros((64, 64), np.uint8)).save(black)
+    model = save_told_level_model(tmp_path / "told.keras")
+    finished = run_script("denoise.py", "--model", model, black, noisy_picture, "--out",
+                          tmp_path / "out")
+    assert finished.returncode == 1 and "Traceback" not in finished.stderr
+    assert finished.stderr.strip().splitlines() == [
+        f"error: {black}: its noise level cannot be estimated (the picture has no detail to "
+        "estimate it from); tell it with --noise-level, such as 25/255"]
+    assert "Warning" not in finished.stdout + finished.stderr
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["noisy_denoised.png"]
+
+
 def test_compare_tells_the_true_level_and_in_a_row_of_its_own_the_estimate(tmp_path):
     (tmp_path / "test").mkdir()
     clean = [smooth_picture(), smooth_picture(64, 80)]

@@ -1,11 +1,15 @@
 """Photo sets by name: found here, or downloaded from a mirror the test serves on 127.0.0.1,
 checked against their sha256, and never left half-written."""
 
+import contextlib
 import hashlib
 import http.server
 import io
 import os
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -22,10 +26,13 @@ SET_SIZES = {"bsd68": 68, "set12": 12, "train400": 400, "cbsd68": 68, "cbsd432":
 
 class Mirror(http.server.ThreadingHTTPServer):
     """An HTTP server on 127.0.0.1 serving a folder; it counts requests, and can be told
-    to stop halfway through every file."""
+    to stop halfway through every file (`cut_short`), to wait before it answers
+    (`delay`, seconds), to send a byte at a time, slowly (`trickle`), or to send a file
+    1,000 times over (`flood`), as hostile or broken mirrors do."""
 
     def __init__(self, folder):
         self.folder, self.requests, self.cut_short = Path(folder), 0, False
+        self.delay, self.trickle, self.flood = 0, False, False
         super().__init__(("127.0.0.1", 0), MirrorHandler)
 
     @property
@@ -40,10 +47,20 @@ class MirrorHandler(http.server.BaseHTTPRequestHandler):
         if not path.is_file():
             self.send_error(404)
             return
+        time.sleep(self.server.delay)
         content = path.read_bytes()
+        if self.server.flood:
+            content *= 1000
         self.send_response(200)
         self.send_header("Content-Length", str(len(content)))
         self.end_headers()
+        if self.server.trickle:  # a byte every 20 ms, until the client hangs up
+            with contextlib.suppress(ConnectionError):
+                for byte in content:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(0.02)
+            return
         self.wfile.write(content[: len(content) // 2] if self.server.cut_short else content)
 
     def log_message(self, *arguments):  # quiet
@@ -121,8 +138,9 @@ def test_tiffs_and_face_chips_are_converted_to_png(tiny_sets, tmp_path):
 
 
 def test_a_file_whose_checksum_differs_is_refused_and_nothing_is_kept(tiny_sets, tmp_path):
-    mirror, _ = tiny_sets
-    (mirror.folder / "owner/repo/abc123/sets/tiny/2.png").write_bytes(b"not the picture")
+    mirror, upstream = tiny_sets
+    size = len(upstream["tiny"]["2.png"])  # the right size, the wrong bytes
+    (mirror.folder / "owner/repo/abc123/sets/tiny/2.png").write_bytes(b"x" * size)
     with pytest.raises(data.DatasetError) as raised:
         data.load_folder("tiny")
     message = str(raised.value)
@@ -137,6 +155,64 @@ def test_a_server_that_stops_mid_file_leaves_nothing_behind(tiny_sets, tmp_path)
         data.load_folder("tiny")
     assert "could not download tiny" in str(raised.value)
     assert cache_entries(tmp_path) == []
+
+
+def test_a_mirror_that_trickles_is_cut_off_by_the_files_deadline(tiny_sets, tmp_path,
+                                                                  monkeypatch):
+    """The socket's timeout bounds each read; a byte every 20 ms never trips it. The file
+    as a whole has a deadline: here 1 s plus its size at 1,000 bytes a second."""
+    mirror, _ = tiny_sets
+    mirror.trickle = True
+    monkeypatch.setattr(data, "DOWNLOAD_TIMEOUT", 1)
+    monkeypatch.setattr(data, "MIN_BYTES_PER_SECOND", 1000)
+    started = time.monotonic()
+    with pytest.raises(data.DatasetError) as raised:
+        data.load_folder("tiny")
+    message = str(raised.value)
+    assert time.monotonic() - started < 5
+    assert "sets/tiny/0.png came too slowly" in message and "\n" not in message
+    assert cache_entries(tmp_path) == []  # nothing of the set is kept
+
+
+def test_a_mirror_that_sends_too_much_is_stopped_at_the_files_size(tiny_sets, tmp_path):
+    mirror, upstream = tiny_sets
+    mirror.flood = True
+    with pytest.raises(data.DatasetError) as raised:
+        data.load_folder("tiny")
+    size = len(upstream["tiny"]["0.png"])
+    assert f"sends more than the {size:,} bytes it should have" in str(raised.value)
+    assert cache_entries(tmp_path) == []
+
+
+def test_a_cache_it_cannot_write_is_said_so_and_not_blamed_on_the_network(tiny_sets, tmp_path,
+                                                                           monkeypatch):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("in the way of the cache folder")
+    monkeypatch.setenv("KERAS_HOME", str(blocked))
+    with pytest.raises(data.DatasetError) as raised:
+        data.load_folder("tiny")
+    message = str(raised.value)
+    assert message.startswith("could not write tiny into") and "KERAS_HOME" in message
+    assert "internet" not in message
+
+
+def test_two_downloads_of_one_set_at_once_both_end_with_the_set(tiny_sets, tmp_path):
+    """The second waits for the first (a lock on the cache folder), then finds the set it
+    finished."""
+    mirror, _ = tiny_sets
+    mirror.delay = 1  # slow enough that the two overlap: 3 s for the set
+    command = ("import data; "  # data.py --download tiny, with the test's sets
+               f"data.PHOTO_SET_CHECKSUMS = {data.PHOTO_SET_CHECKSUMS!r}; "
+               f"data.PHOTO_SETS['tiny'] = data.{data.PHOTO_SETS['tiny']!r}; "
+               "data.main(['--download', 'tiny'])")
+    started = [subprocess.Popen([sys.executable, "-c", command], cwd=REPOSITORY,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for _ in range(2)]
+    outputs = [process.communicate(timeout=120) for process in started]
+    assert [process.returncode for process in started] == [0, 0], outputs
+    assert sum("waiting for another download into" in error for _, error in outputs) == 1
+    assert cache_entries(tmp_path) == ["Tiny"]
+    assert mirror.requests == 3  # each file once
 
 
 def test_a_download_killed_earlier_is_cleaned_up_by_the_next(tiny_sets, tmp_path):

@@ -230,6 +230,7 @@ def load_models(paths):
             models[name] = denoise.load_model(path), how_trained(metrics_path)
         except denoise.PictureError as error:  # not a Keras model, or not image to image
             models[name] = f"cannot load {error}"
+            print(f"error: {name}: {models[name]}", file=sys.stderr)
     return models
 
 
@@ -429,6 +430,10 @@ def main(argv=None):
         write_results(args, rows, sweep, clean, outputs)
     except OSError as error:  # the disk filled meanwhile: what was written is whole
         sys.exit(f"error: cannot write {error.filename or args.out}: {error.strerror or error}")
+    failed = [row["method"] for row in rows if row["kind"] == "model" and "failed" in row]
+    if failed:  # the others are scored and written; the run as a whole failed
+        sys.exit(f"error: {len(failed)} model(s) not scored ({', '.join(failed)}): see above; "
+                 f"the rest are in {args.out}")
 
 
 if __name__ == "__main__":

@@ -68,9 +68,10 @@ def parse_arguments(argv=None):
                         help="the folder for knob.png and knob.json (default: runs/knob)")
     args = parser.parse_args(argv)
     for level in args.true_levels + args.told_levels:
-        if not 0 < level <= 1:
-            parser.error(f"argument --true-levels/--told-levels: a level lies in (0, 1], "
-                         f"such as 25/255, not {level:g}")
+        try:
+            noise.check_level(denoise.TOLD_NOISE, level)
+        except ValueError as error:
+            parser.error(f"argument --true-levels/--told-levels: {error}")
     return args
 
 
