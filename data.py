@@ -52,10 +52,7 @@ import numpy as np
 import png
 from PIL import Image, UnidentifiedImageError
 
-try:
-    import fcntl  # locks a file, so that two downloads of one set take turns
-except ImportError:  # Windows: no such lock; two downloads at once may then both download
-    fcntl = None
+from machinery import files
 
 DATASETS = ("mnist", "fashion_mnist")
 DATA_DIR_VARIABLE = "DENOISE_DATA_DIR"
@@ -506,30 +503,19 @@ def download_photo_set(name):
     final = os.path.join(keras_cache(), PHOTO_SETS[name].folder)
     try:
         os.makedirs(keras_cache(), exist_ok=True)
-        cache = os.open(keras_cache(), os.O_RDONLY)
+        cache = files.hold_folder(keras_cache())
+        if cache is None:
+            print(f"waiting for another download into {keras_cache()} to finish",
+                  file=sys.stderr)
+            cache = files.hold_folder(keras_cache(), wait=True)
     except OSError as error:
         raise cache_error(name, final, error) from error
     try:
-        if not try_lock(cache):
-            print(f"waiting for another download into {keras_cache()} to finish",
-                  file=sys.stderr)
-            fcntl.flock(cache, fcntl.LOCK_EX)  # let go when its holder ends, however it ends
-        if os.path.isdir(final):  # the other download finished it
+        if os.path.isdir(final):  # another download finished it meanwhile
             return final
         return download_photo_set_files(name, final)
     finally:
-        os.close(cache)  # and so unlock it
-
-
-def try_lock(folder):
-    """Lock the open `folder` for this process if no other holds it (False if one does)."""
-    if fcntl is None:
-        return True
-    try:
-        fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
+        os.close(cache)  # and so let go of it
 
 
 def cache_error(name, folder, error):

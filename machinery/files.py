@@ -5,12 +5,20 @@ Every file a run, `tools/compare.py` or `denoise.py` writes goes through `replac
 (or link). A rename within one folder is atomic, so a reader (or a `--resume` after a
 crash) sees the old file or the new one, never a torn one. Each process has temporary
 names of its own, so two processes writing one file never write into the same one.
+
+A folder that one process must fill alone (a run's folder, the download cache) is held
+with `hold_folder`: a lock that the system lets go when the process ends, however it ends.
 """
 
 import errno
 import json
 import os
 import shutil
+
+try:
+    import fcntl  # locks a folder, so that two processes do not write into it at once
+except ImportError:  # Windows: no such lock; folders are then not held
+    fcntl = None
 
 
 def temporary_name(path):
@@ -74,3 +82,18 @@ def read_json(path, default):
         return default
     with open(path) as file:
         return json.load(file)
+
+
+def hold_folder(folder, wait=False):
+    """Lock `folder` for this process until it ends (or the returned descriptor is
+    closed); None if another process holds it and `wait` is False. With `wait`, wait
+    until the other lets go. Where the system has no such lock, every folder is free."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    if fcntl is None:
+        return descriptor
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except BlockingIOError:
+        os.close(descriptor)
+        return None
+    return descriptor

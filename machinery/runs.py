@@ -49,6 +49,8 @@ BACKUP_FOLDER = "backup"  # weights and optimizer state after the last finished 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # The signal of a stop under way, if one came (see EpochLog.on_train_batch_end).
 STOPPING = []
+# The run folders this process holds (see hold_the_run_folder): open, and so locked.
+HELD_FOLDERS = []
 # What a knob may hold: anything else of the same name (a module) is not a knob.
 KNOB_TYPES = (bool, int, float, str, list, tuple)
 # The arguments a resumed run must find in arguments.json.
@@ -257,8 +259,10 @@ def parse_arguments(description, recipes, knobs, folders=True, argv=None):
             parser.exit = distribute.exit_at_once
         share_the_run_folder(args)
     if args.resume:
-        restore_arguments(parser, args, recipes, folders)
+        given = given_on_the_command_line(description, recipes, folders, argv)
+        restore_arguments(parser, args, recipes, folders, given)
         check_batch_size(parser, args)
+        hold_the_run_folder(parser, args.out)
         return args
     recipe = recipes[args.model]
     args.loss = args.loss or recipe.loss
@@ -339,6 +343,7 @@ def start_run_folder(parser, args):
         os.makedirs(args.out, exist_ok=True)
     except OSError as error:
         parser.error(f"argument --out: cannot create {args.out}: {error.strerror}")
+    hold_the_run_folder(parser, args.out)
     for stale in (METRICS_FILE, FAILED_FILE, EPOCHS_FILE):  # with --overwrite: start anew
         if os.path.exists(os.path.join(args.out, stale)):
             os.remove(os.path.join(args.out, stale))
@@ -350,8 +355,29 @@ def start_run_folder(parser, args):
         parser.error(f"argument --out: cannot write in {args.out}: {error.strerror}")
 
 
-def restore_arguments(parser, args, recipes, folders):
-    """For --resume: take the arguments the run in args.out was started with."""
+def given_on_the_command_line(description, recipes, folders, argv):
+    """The settings that `argv` itself names, as {name: value} (no defaults, no knobs)."""
+    named = build_parser(description, recipes, None, folders)
+    for action in named._actions:
+        action.default = argparse.SUPPRESS
+    return vars(named.parse_args(argv))
+
+
+def hold_the_run_folder(parser, folder):
+    """Hold the run's folder until this process ends, so that a second run started into
+    it (even with --overwrite or --resume) stops in one line instead of mixing its files
+    with this one's."""
+    held = files.hold_folder(folder)
+    if held is None:
+        parser.error(f"argument --out: another run is writing into {folder} now; wait for it "
+                     "to end, or choose another folder")
+    HELD_FOLDERS.append(held)  # kept open, and so held, for as long as the run goes
+
+
+def restore_arguments(parser, args, recipes, folders, given):
+    """For --resume: take the arguments the run in args.out was started with. A setting
+    of what to train that the command line names and changes (`given`, such as
+    --epochs 3 for a run started with 30) is refused: the run goes on as it began."""
     if args.out is None:
         parser.error("argument --resume: name the run to continue with --out")
     arguments_path = os.path.join(args.out, ARGUMENTS_FILE)
@@ -367,8 +393,19 @@ def restore_arguments(parser, args, recipes, folders):
         arguments = read_resume_state(args.out, recipes, folders)
     except ValueError as error:
         parser.error(f"argument --resume: {error}; the run cannot be continued: start a new one")
+    for name, value in given.items():
+        if name in arguments and value != arguments[name]:
+            flag = "--" + name.replace("_", "-")
+            parser.error(f"argument {flag}: the run in {args.out} was started with "
+                         f"{flag} {value_text(arguments[name])}, and --resume goes on as it "
+                         f"began; leave {flag} out, or start a new run to change it")
     vars(args).update(arguments)
     print(f"resuming the run in {args.out}")
+
+
+def value_text(value):
+    """A setting as its flag takes it: 0.05:0.5 for a range."""
+    return noise.level_text(value) if noise.is_range(value) else str(value)
 
 
 def read_resume_state(folder, recipes, folders):

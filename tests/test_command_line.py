@@ -141,3 +141,42 @@ def test_missing_data_is_one_line_exit_1_and_the_same_command_works_again(tmp_pa
     assert "run the same command again" in last_line
     assert os.listdir(tmp_path / "run") == []  # not "already holds files" the next time
     assert "already holds files" not in run_script("train_conv.py", *arguments).stderr
+
+
+def test_a_second_run_into_a_folder_in_use_stops_in_one_line(tmp_path):
+    """Two runs into one folder at once would mix their files: the folder is held."""
+    from machinery import files
+
+    (tmp_path / "run").mkdir()
+    held = files.hold_folder(str(tmp_path / "run"))  # as a run that trains there now
+    try:
+        second = run_script("train_conv.py", "--overwrite", "--out", tmp_path / "run",
+                            "--epochs", 1)
+        resumed = run_script("train_conv.py", "--resume", "--out", tmp_path / "run")
+    finally:
+        os.close(held)
+    assert second.returncode == 2 and "Traceback" not in second.stderr
+    assert second.stderr.strip().splitlines()[-1].endswith(
+        f"argument --out: another run is writing into {tmp_path / 'run'} now; wait for it "
+        "to end, or choose another folder")
+    assert os.listdir(tmp_path / "run") == []  # nothing of the second run written
+    assert resumed.returncode == 2  # no run to continue there: refused before the folder
+
+
+def test_resume_refuses_a_changed_setting_in_one_line_naming_it(tmp_path, capsys):
+    parse(["--model", "small", "--epochs", "30", "--out", str(tmp_path)])
+    from machinery import files
+
+    for descriptor in runs.HELD_FOLDERS:  # as if that run had ended
+        os.close(descriptor)
+    runs.HELD_FOLDERS.clear()
+    with pytest.raises(SystemExit) as raised:
+        parse(["--resume", "--out", str(tmp_path), "--epochs", "3"])
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert raised.value.code == 2
+    assert error.endswith(f"argument --epochs: the run in {tmp_path} was started with --epochs "
+                          "30, and --resume goes on as it began; leave --epochs out, or start "
+                          "a new run to change it")
+    args = parse(["--resume", "--out", str(tmp_path), "--epochs", "30", "--quiet"])
+    assert (args.model, args.epochs, args.quiet) == ("small", 30, True)  # same, or how to run
+    assert files.hold_folder(str(tmp_path)) is None  # held by the resumed run
