@@ -39,7 +39,6 @@ import http.client
 import io
 import os
 import shutil
-import signal
 import sys
 import time
 import urllib.error
@@ -52,7 +51,7 @@ import numpy as np
 import png
 from PIL import Image, UnidentifiedImageError
 
-from machinery import files
+from machinery import files, signals
 
 DATASETS = ("mnist", "fashion_mnist")
 DATA_DIR_VARIABLE = "DENOISE_DATA_DIR"
@@ -595,12 +594,6 @@ def print_photo_sets(data_dir=None):
               f"    licence: {photo_set.licence}\n    here: {where}")
 
 
-def stop(signal_number, frame):
-    print(f"\n{signal.Signals(signal_number).name}: stopped; nothing half-downloaded is kept",
-          file=sys.stderr)
-    sys.exit(128 + signal_number)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description="List the standard photo sets, or download them ahead of time "
@@ -617,8 +610,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not (args.list or args.download):
         parser.error("say --list or --download NAME")
-    for signal_number in (signal.SIGINT, signal.SIGTERM):  # stop as an exception, so that
-        signal.signal(signal_number, stop)  # a download in progress removes its folder
+    # A stop is an exception, so that a download in progress removes its folder.
+    signals.stop_in_one_line("nothing half-downloaded is kept")
     if args.list:
         print_photo_sets(args.data_dir)
     names = list(PHOTO_SETS) if "all" in (args.download or []) else args.download or []

@@ -43,7 +43,10 @@ in by name where it is used.
 # them, `plots` draws them; `runs` and `distribute` are the machinery.
 
 # %%
-from machinery import tensorflow_logs  # noqa: F401  (first, before Keras starts TensorFlow)
+try:  # the project's modules sit beside this file, and Python looks for them from here
+    from machinery import tensorflow_logs  # noqa: F401  (first, before Keras starts TensorFlow)
+except ModuleNotFoundError:
+    raise SystemExit("error: run this lesson from the project's folder, where train_conv.py is")
 
 import os
 

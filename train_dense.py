@@ -45,7 +45,10 @@ Presets (--model), from the write-ups this project reproduces
 # them, `plots` draws them; `runs` and `distribute` are the machinery.
 
 # %%
-from machinery import tensorflow_logs  # noqa: F401  (first, before Keras starts TensorFlow)
+try:  # the project's modules sit beside this file, and Python looks for them from here
+    from machinery import tensorflow_logs  # noqa: F401  (first, before Keras starts TensorFlow)
+except ModuleNotFoundError:
+    raise SystemExit("error: run this lesson from the project's folder, where train_dense.py is")
 
 import os
 

@@ -25,7 +25,7 @@ import data
 import dense_models
 from machinery import files
 from machinery import runs
-from conftest import REPOSITORY, read_metrics, run_script
+from conftest import REPOSITORY, read_metrics, run_script, start_script
 
 SMALL_RUN = ["--model", "small", "--train-limit", 256, "--test-limit", 64, "--batch-size", 32]
 
@@ -420,3 +420,40 @@ def test_a_model_of_other_channels_names_the_picture(tmp_path):
     assert result.returncode == 1 and "Traceback" not in result.stderr
     last_line = result.stderr.strip().splitlines()[-1]
     assert "a.png" in last_line and "2 channels" in last_line
+
+
+# ## Tools that are stopped
+
+def test_a_stopped_make_docs_stops_its_step_too_and_says_where(tmp_path):
+    runs_folder = tmp_path / "runs"
+    process = start_script("tools/make_docs.py", "--quick", "--runs", runs_folder, "--docs",
+                           tmp_path / "docs", "--steps", "default")
+    for line in process.stdout:
+        if line.startswith("$ python"):  # the step's training has started
+            time.sleep(3)
+            process.send_signal(signal.SIGTERM)
+            break
+    output = process.communicate(timeout=120)[0]
+    assert process.returncode == 143, output[-2000:]
+    assert ("SIGTERM: stopped; step default was stopped too (the next call makes it anew); "
+            "every finished step is kept, and python -m tools.make_docs goes on from there"
+            in output) and "Traceback" not in output
+    time.sleep(2)
+    still_running = subprocess.run(["pgrep", "-f", str(runs_folder / "default")],
+                                   capture_output=True, text=True)
+    assert still_running.stdout == ""  # no training left behind
+    assert not (runs_folder / "default" / "metrics.json").exists()
+
+
+def test_a_stopped_comparison_says_so_in_one_line(tmp_path, tiny_data_dir):
+    process = start_script("tools/compare.py", "--data-dir", tiny_data_dir, "--limit", 3,
+                           "--workers", 1, "--out", tmp_path / "out")
+    for line in process.stdout:
+        if line.startswith("noisy input:"):  # it has begun to score
+            process.send_signal(signal.SIGTERM)
+            break
+    output = process.communicate(timeout=120)[0]
+    assert process.returncode == 143, output[-2000:]
+    assert output.strip().splitlines()[-1] == (
+        f"SIGTERM: stopped; nothing of this comparison was written into {tmp_path / 'out'}")
+    assert "Traceback" not in output

@@ -134,3 +134,18 @@ def test_the_top_level_holds_the_lesson_and_the_rest_is_in_named_folders():
     assert {"train_conv.py", "train_dense.py", "data.py", "noise.py", "plots.py"} <= set(top)
     for folder in ("tools", "machinery"):
         assert (REPOSITORY / folder / "__init__.py").is_file()
+
+
+def test_the_notebook_run_from_another_folder_says_where_to_run_it(tmp_path):
+    notebook = tmp_path / "lesson.ipynb"
+    subprocess.run([sys.executable, "-m", "jupytext", "--to", "ipynb", "--set-kernel", "python3",
+                    "--output", str(notebook), str(REPOSITORY / "train_conv.py")],
+                   check=True, capture_output=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "papermill", str(notebook), str(tmp_path / "out.ipynb"),
+         "--cwd", str(tmp_path), "-p", "epochs", "1"],
+        capture_output=True, text=True, timeout=600)
+    assert result.returncode != 0
+    assert ("error: run this lesson from the project's folder, where train_conv.py is"
+            in result.stderr)
+    assert "No module named" not in result.stderr

@@ -46,7 +46,7 @@ from tools import classical
 import conv_models  # (registers the LevelMap layer of unet-level models)
 import data
 import denoise
-from machinery import files
+from machinery import files, signals
 import metrics  # (registers the psnr metric that saved models name)
 import noise  # (registers the TrainingGaussianNoise layer)
 import plots
@@ -402,6 +402,7 @@ def write_results(args, rows, sweep, clean, outputs):
 
 def main(argv=None):
     args = parse_arguments(argv)
+    signals.stop_in_one_line(f"nothing of this comparison was written into {args.out}")
     plots.prepare(show=False)
     try:
         clean, tuning_clean = load_images(args)

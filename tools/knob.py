@@ -27,11 +27,10 @@ import numpy as np
 
 import data
 import denoise
-from machinery import files
 import metrics
 import noise
 import plots
-from machinery import runs
+from machinery import files, runs, signals
 
 # The true noise levels of the test copies (sigma of 255): tools/compare.py's photo levels.
 TRUE_LEVELS = ("15/255", "25/255", "50/255")
@@ -99,6 +98,7 @@ def psnr_against_told_level(model, clean, true_level, told_levels):
 
 def main(argv=None):
     args = parse_arguments(argv)
+    signals.stop_in_one_line(f"nothing of this run was written into {args.out}")
     plots.prepare(show=False)
     try:
         model = denoise.load_model(args.model)
