@@ -38,8 +38,10 @@ tests check it.
 import atexit
 import contextlib
 import io
+import json
 import os
 import shutil
+import socket
 import sys
 import tarfile
 import tempfile
@@ -197,6 +199,8 @@ def join_cluster(peer_timeout):
         cluster = {"coordinator_address": coordinator,
                    "num_processes": int(os.environ["KERAS_DISTRIBUTION_NUM_PROCESSES"]),
                    "process_id": int(os.environ["KERAS_DISTRIBUTION_PROCESS_ID"])}
+        if cluster["process_id"] == 0:  # the coordinator: JAX listens on its port
+            check_the_port_is_free(coordinator)
     else:
         cluster = {}  # JAX reads Slurm's variables itself
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
@@ -216,6 +220,21 @@ def join_cluster(peer_timeout):
         watchdog.cancel()
 
 
+def check_the_port_is_free(address):
+    """Process 0 listens on the port of `address` (host:port) for the others. JAX, given a
+    port in use, may end with a crash and no word; this says which port, before JAX."""
+    port = int(address.rsplit(":", 1)[1])
+    with socket.socket() as probe:
+        try:
+            probe.bind(("", port))
+        except OSError as error:
+            raise ValueError(f"process 0 cannot listen on port {port} of "
+                             f"KERAS_DISTRIBUTION_JOB_ADDRESSES ({error.strerror}): another "
+                             "program, or another process 0, uses it; choose a free port, or "
+                             "check that only one process has KERAS_DISTRIBUTION_PROCESS_ID=0"
+                             ) from None
+
+
 def exit_at_once(status=0, message=None):
     """Exit with `status`, saying `message`, without JAX's goodbye to the other processes
     (also an argparse parser's `exit`): that would wait --peer-timeout seconds for them,
@@ -231,8 +250,8 @@ def exit_at_once(status=0, message=None):
 def stop_waiting(seconds):
     """Stop this process, in one line: its peers did not all come in time."""
     print(f"error: argument --distribute: not every process of the cluster came within "
-          f"{seconds} s (--peer-timeout): start the same command on every machine",
-          file=sys.stderr, flush=True)
+          f"{seconds} s (--peer-timeout): start the same command on every machine, each "
+          f"with a process id of its own", file=sys.stderr, flush=True)
     os._exit(1)  # from this thread, while the main one waits inside JAX
 
 
@@ -277,23 +296,42 @@ def share_run_files(folder, names):
     other process writes them into its own `folder` (its scratch folder), so that each
     continues from the same backup. All processes must call this together.
     """
-    from jax.experimental import multihost_utils
-
     archive = io.BytesIO()
     if process_index() == 0:
         with tarfile.open(fileobj=archive, mode="w") as tar:
             for name in names:
                 if os.path.exists(os.path.join(folder, name)):
                     tar.add(os.path.join(folder, name), arcname=name)
-    size = int(multihost_utils.broadcast_one_to_all(np.int32(archive.getbuffer().nbytes)))
+    received = bytes_of_process_0(archive.getvalue())
+    if process_index() != 0:
+        with tarfile.open(fileobj=io.BytesIO(received)) as tar:
+            tar.extractall(folder, filter="data")
+
+
+def bytes_of_process_0(content):
+    """Process 0's `content` (bytes), on every process; all processes must call it together."""
+    from jax.experimental import multihost_utils
+
+    size = int(multihost_utils.broadcast_one_to_all(np.int32(len(content))))
     if process_index() == 0:
-        sent = np.frombuffer(archive.getvalue(), np.uint8)
+        sent = np.frombuffer(content, np.uint8)
     else:
         sent = np.zeros(size, np.uint8)  # a buffer of the same shape, to receive into
-    received = np.asarray(multihost_utils.broadcast_one_to_all(sent), np.uint8)
-    if process_index() != 0:
-        with tarfile.open(fileobj=io.BytesIO(received.tobytes())) as tar:
-            tar.extractall(folder, filter="data")
+    return np.asarray(multihost_utils.broadcast_one_to_all(sent), np.uint8).tobytes()
+
+
+def settings_of_process_0(settings):
+    """Process 0's `settings` (a dict that JSON can hold), on every process."""
+    return json.loads(bytes_of_process_0(json.dumps(settings).encode()))
+
+
+def processes_where(condition):
+    """The numbers of the processes whose `condition` is true, on every process; all
+    processes must call it together."""
+    from jax.experimental import multihost_utils
+
+    flags = multihost_utils.process_allgather(np.int32(bool(condition)))
+    return [index for index, flag in enumerate(np.ravel(flags)) if flag]
 
 
 def check_batch_size(batch_size, names):

@@ -16,6 +16,7 @@ Every file is written whole or not at all (machinery/files.py).
 
 import argparse
 import contextlib
+import json
 import math
 import os
 import shutil
@@ -262,6 +263,7 @@ def parse_arguments(description, recipes, knobs, folders=True, argv=None):
         given = given_on_the_command_line(description, recipes, folders, argv)
         restore_arguments(parser, args, recipes, folders, given)
         check_batch_size(parser, args)
+        agree_with_process_0(parser, args)
         hold_the_run_folder(parser, args.out)
         return args
     recipe = recipes[args.model]
@@ -280,8 +282,33 @@ def parse_arguments(description, recipes, knobs, folders=True, argv=None):
         parser.error(f"argument --noise-level: {args.model} adds noise of one level "
                      "itself; give one level, not a range")
     check_batch_size(parser, args)
+    agree_with_process_0(parser, args)
     start_run_folder(parser, args)
     return args
+
+
+def agree_with_process_0(parser, args):
+    """With several processes, each must be started with the same settings, or they
+    train different things together until one fails. Each compares its settings with
+    process 0's before any work: if any process differs, every one stops in one line
+    (the one that differs names the setting), and no run folder is made."""
+    if distribute.process_count() == 1:
+        return
+    mine = json.loads(json.dumps(  # as JSON holds them: a range is a list, as process 0's
+        {key: value for key, value in vars(args).items() if key not in HOW_TO_RUN}))
+    theirs = distribute.settings_of_process_0(mine)
+    differ = sorted(key for key in mine.keys() | theirs.keys() if mine.get(key) != theirs.get(key))
+    others = distribute.processes_where(differ)
+    if differ:
+        flag = "--" + differ[0].replace("_", "-")
+        parser.error(f"argument {flag}: this process was started with {flag} "
+                     f"{value_text(mine.get(differ[0]))}, process 0 with {flag} "
+                     f"{value_text(theirs.get(differ[0]))}: start the same command on every "
+                     "process")
+    if others:
+        parser.error(f"argument --distribute: process {', '.join(map(str, others))} was "
+                     "started with other settings than this one: start the same command on "
+                     "every process")
 
 
 def share_the_run_folder(args):

@@ -174,7 +174,8 @@ def test_a_process_whose_peers_never_come_stops_in_one_line(tmp_path, processes)
     assert alone.returncode == 1
     assert output.strip().splitlines()[-1] == (
         "error: argument --distribute: not every process of the cluster came within 5 s "
-        "(--peer-timeout): start the same command on every machine")
+        "(--peer-timeout): start the same command on every machine, each with a process id "
+        "of its own")
     assert "Traceback" not in output and not (tmp_path / "run").exists()
     assert time.monotonic() - started < 5 + 60  # the bound, and the time to start Python
 
@@ -194,3 +195,36 @@ def test_a_batch_that_does_not_divide_between_the_devices_stops_before_any_work(
     assert result.returncode == 2
     assert "choose a multiple of 2, such as 34" in result.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "run").exists()
+
+
+def test_processes_started_with_other_settings_all_stop_before_any_work(tmp_path, processes):
+    port = free_port()
+    started = [start_script("train_conv.py", *QUICK[:-4], "--epochs", epochs, "--batch-size",
+                            32, "--distribute", "multi-worker", "--peer-timeout", PEER_TIMEOUT,
+                            "--out", tmp_path / "run", env=keras_cluster(port, process))
+               for process, epochs in ((0, 1), (1, 2))]
+    processes.extend(started)
+    (code_0, output_0), (code_1, output_1) = wait_for_all(started)
+    assert (code_0, code_1) == (2, 2), output_0[-2000:] + output_1[-2000:]
+    assert output_1.strip().splitlines()[-1].endswith(
+        "argument --epochs: this process was started with --epochs 2, process 0 with --epochs "
+        "1: start the same command on every process")
+    assert output_0.strip().splitlines()[-1].endswith(
+        "argument --distribute: process 1 was started with other settings than this one: "
+        "start the same command on every process")
+    assert "Traceback" not in output_0 + output_1
+    assert not (tmp_path / "run").exists()  # nothing that looks like a run, finished or not
+
+
+def test_a_coordinator_port_in_use_is_named_in_one_line(tmp_path, processes):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        (alone,) = start_together(processes, [keras_cluster(port, 0)], "--distribute",
+                                  "multi-worker", "--peer-timeout", 5, "--out", tmp_path / "run")
+        output = alone.communicate(timeout=TIMEOUT)[0]
+    assert alone.returncode == 2, output[-2000:]
+    assert f"process 0 cannot listen on port {port} of KERAS_DISTRIBUTION_JOB_ADDRESSES" in (
+        output.strip().splitlines()[-1])
+    assert "Traceback" not in output and not (tmp_path / "run").exists()
