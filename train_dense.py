@@ -15,6 +15,7 @@ How to run it:
   python train_dense.py --help                            # every knob, and every preset
   python train_dense.py --model shallow32                 # also saves codes.png
   python train_dense.py --model noise-layer --dataset fashion_mnist --noise-level 2
+                              # noise twice the pixel range: the write-up's hardest test
 Or as a notebook, one cell at a time (the knobs cell is tagged for papermill):
   jupytext --to ipynb --set-kernel python3 train_dense.py
 
@@ -32,8 +33,8 @@ Presets (--model), from the write-ups this project reproduces
   shallow64    codes and resize-convolution: 784-64-784, binary cross-entropy; also saves
                codes.png
   noise-layer  the noise-layer autoencoder: the noise is a layer inside the model (stddev =
-               --noise-level), active only while training; latent 256 with LeakyReLU, binary
-               cross-entropy
+               --noise-level), active only while training; a code (its "latent") of 256
+               numbers with LeakyReLU, binary cross-entropy
 """
 
 # %% [markdown]
@@ -66,8 +67,12 @@ from machinery import distribute, runs
 #
 # Every setting of the run, in one place. From the terminal, a flag of the same name
 # overrides each (`--batch-size 32` for `batch_size`; `--noise` for `noise_kind`); in a
-# notebook, edit them here, or let papermill inject new values (`papermill ... -p
-# epochs 1`). None means "the preset's own", listed by `python train_dense.py --help`.
+# notebook, edit them here, or let papermill (a tool that runs a notebook from the
+# command line) inject new values (`papermill ... -p epochs 1`). A preset is a model
+# with its recipe (loss, epochs, batch size, noise); None means "the preset's own":
+# `runs.start` prints what each None became, and `python train_dense.py --help` lists
+# every preset's. The words the knobs use (batch, epoch, loss, Adam, seed) are
+# explained where they act below, and in the glossary.
 
 # %% tags=["parameters"]
 # What to learn from
@@ -78,27 +83,29 @@ test_limit = None  # score on the first N test images only (None: all 10,000)
 data_dir = None  # where the datasets are (None: $DENOISE_DATA_DIR, or download them once)
 # The noise it learns to remove
 noise_kind = None  # gaussian, gaussian-unclipped, poisson or salt-pepper (flag: --noise)
-noise_level = None  # how strong; a range "0.05:0.5" trains one blind model for all of it
+noise_level = None  # how strong (gaussian: 0.2); a range "0.05:0.5" trains one blind model
 # How it learns
 loss = None  # mse, bce, or psnr (minus each image's PSNR)
-epochs = None  # passes over the training images
-batch_size = None  # images per training step
+epochs = None  # passes over the training images (deep: 10)
+batch_size = None  # images per training step (deep: 128)
 learning_rate = 1e-3  # Adam's starting step size; it falls along a cosine
 seed = 0  # seeds the weights, the batch order and the training noise
 # Where it runs, and what it writes
 out = None  # the run's folder (None: a new runs/<model>-<dataset>)
-devices = None  # None: one device; "GPU:0,GPU:1": a copy of the model on each (flag: --distribute)
-tensorboard = False  # also write TensorBoard logs into the run's folder
+devices = None  # None: one device; "GPU:0,GPU:1": a copy on each (flag: --distribute)
+tensorboard = False  # also write logs for TensorBoard, Keras' live charts, into the run's folder
 quiet = False  # print no progress, only the final scores
 show = False  # also open the figures in windows at the end
 
 # %% [markdown]
 # The knobs above, then the command line's flags, make the run's settings, `args`
 # (`args.epochs` is the knob `epochs`, or `--epochs` if given). A bad value stops here
-# with a one-line usage error, before any work is done. `runs.start` also makes the
-# run's folder (or finds the one `--resume` continues) and, from then on, turns Ctrl-C
-# into a clean stop that `--resume` can continue. Then one seed fixes every random
-# draw: the same seed gives the same weights and the same scores.
+# with a one-line usage error, before any work is done. `runs.start` fills each None
+# from the preset, prints the settings and the run's folder, makes that folder (or
+# finds the one `--resume` continues) and, from then on, turns Ctrl-C into a clean
+# stop that `--resume` can continue; `folders=False`: this script takes no folders of
+# photos. Then one seed, the number every random draw starts from, fixes them all: on
+# the same machine and backend, the same seed gives the same weights and scores.
 
 # %%
 args = runs.start(__doc__, dense_models.MODELS, knobs=globals(), folders=False)
@@ -112,6 +119,7 @@ plots.prepare(args.show)  # figures drawn off-screen, unless --show or in a note
 # convolutional models eat. Each dense model flattens them to 784 numbers itself.
 
 # %%
+# Each set comes with labels (which digit), which a denoiser does not need: `_`.
 (x_train, _), (x_test, _) = data.load_dataset(args.dataset, args.data_dir, args.train_limit,
                                               args.test_limit)
 print(f"{len(x_train)} training images, {len(x_test)} test images of {x_test.shape[1:]}")
@@ -129,7 +137,8 @@ print(f"{len(x_train)} training images, {len(x_test)} test images of {x_test.sha
 # PSNR says how far a picture is from its clean original: MSE is the mean of the
 # squared pixel differences, and PSNR = 10 * log10(1 / MSE), in decibels (dB), for
 # pixels from 0 to 1; higher is better. SSIM compares local brightness, contrast and
-# structure: 1 means identical (docs/glossary.md).
+# structure: 1 means identical (docs/glossary.md). noisy.png, in the run's folder,
+# shows the first ten test digits and their noisy copies.
 
 # %%
 in_model_noise = args.model == "noise-layer"  # its own layer adds the noise while training
@@ -152,12 +161,14 @@ plots.save_rows(os.path.join(args.out, "noisy.png"), x_test, {"noisy": x_test_no
 # The last `Dense(784)` ends in a sigmoid, which squeezes any number into (0, 1), the
 # range of a pixel, and `Reshape` makes it a 28x28 picture again. The summary below
 # lists every layer, the shape of its output (None: any number of images) and how
-# many weights it learns. The code is `dense_models.build_deep`.
+# many weights it learns (784 x 500 weights and 500 biases for the first Dense). The
+# source is `dense_models.build_deep`.
 #
 # `compile` says how it learns. The loss is the number training makes smaller: for
 # `deep`, the mean squared error (MSE) between output and clean picture; the shallow
 # models use binary cross-entropy (see the glossary). The optimizer, Adam, moves every
-# weight a small step downhill on the loss after each batch. The learning rate sets
+# weight a small step downhill on the loss after each batch (against its gradient, the
+# slope of the loss along that weight). The learning rate sets
 # the size of those steps: it starts at `learning_rate` and falls along a cosine curve
 # to 5% of it by the end. PSNR is also reported after every epoch. With
 # `--distribute`, `distribute.scope` puts a copy of the model on each device; without
@@ -178,7 +189,8 @@ if not args.quiet:
 #
 # An epoch is one pass over every training image; a batch is the few images of one
 # training step. After each epoch, `fit` scores the fixed noisy test images
-# (`validation_data`), which it never trains on. First the untrained model's score,
+# (`validation_data`), which it never trains on: a model that only remembered its
+# training pictures would score badly here. First the untrained model's score,
 # the start of the curve. The callbacks are what Keras calls at each epoch and batch,
 # each commented where it is listed. With `--distribute` on JAX, the two `if`s split
 # each batch evenly between the devices, and bring the model back onto one device
@@ -193,16 +205,16 @@ untrained = autoencoder.evaluate(*validation, batch_size=args.batch_size, verbos
 print(f"untrained: val_loss {untrained['loss']:.4f}, val_psnr {untrained['psnr']:.2f} dB")
 epoch_log = runs.EpochLog(args.out, untrained, quiet=args.quiet)
 callbacks = [
-    noise.DrawEpochNoise(train_batches),  # each epoch's noise, the same after a resume
-    keras.callbacks.TerminateOnNaN(),  # stop at once if the loss turns NaN
-    keras.callbacks.ProgbarLogger(),  # Keras' progress bar
-    epoch_log,  # a line per epoch, recorded in epochs.json
+    noise.DrawEpochNoise(train_batches),  # tells the batches the epoch: new noise each one
+    keras.callbacks.TerminateOnNaN(),  # stop at once if the loss is no number (NaN)
+    keras.callbacks.ProgbarLogger(),  # Keras' progress bar (on a terminal; see verbose)
+    epoch_log,  # a line per epoch, and the history, kept in epochs.json across a --resume
     runs.Backup(args.out),  # the weights after each epoch: --resume goes on from there
 ]
 if args.tensorboard:
     callbacks.append(keras.callbacks.TensorBoard(os.path.join(args.out, "tensorboard")))
 autoencoder.fit(train_batches, epochs=args.epochs, validation_data=validation, shuffle=False,
-                callbacks=callbacks, verbose=runs.progress_bar(args.quiet))
+                callbacks=callbacks, verbose=runs.progress_bar(args.quiet))  # bar or none
 print(f"trained for {epoch_log.train_seconds:.0f} s")
 if args.devices:  # back on one device, to score every test image
     autoencoder = distribute.one_device_copy(autoencoder)
@@ -231,7 +243,8 @@ if noise.is_range(args.noise_level):
 # samples.png: ten test images, original, noisy and denoised, each with its PSNR;
 # history.png: the losses and the validation PSNR per epoch. A shallow model also shows
 # its codes (codes.png): what it keeps of each noisy image, as a small tile of numbers.
-# Then model.keras and, last, metrics.json, the sign that the run finished.
+# Then `runs.finish` saves model.keras (with `autoencoder.save`) and, last,
+# metrics.json, the sign that the run finished.
 
 # %%
 plots.save_samples(os.path.join(args.out, "samples.png"), x_test, x_test_noisy, x_test_denoised)

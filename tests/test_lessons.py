@@ -149,3 +149,29 @@ def test_the_notebook_run_from_another_folder_says_where_to_run_it(tmp_path):
     assert ("error: run this lesson from the project's folder, where train_conv.py is"
             in result.stderr)
     assert "No module named" not in result.stderr
+
+
+def test_the_drawing_of_the_default_unet_has_its_convolutions_in_order():
+    import conv_models
+
+    text = (REPOSITORY / "train_conv.py").read_text()
+    build_cell = text[text.index("## 3. Build the model"):text.index("## 4. Train it")]
+    drawing = [line for line in build_cell.splitlines() if line.startswith("#     ")]
+    drawn = [int(filters) for line in drawing for filters in re.findall(r"Conv2D\((\d+)", line)]
+    model = conv_models.MODELS["unet-psnr"].build((28, 28, 1))
+    assert drawn == [layer.filters for layer in model.layers if hasattr(layer, "filters")]
+    assert drawn == [16, 16, 32, 32, 64, 64, 32, 32, 16, 16, 1]
+
+
+@pytest.mark.parametrize("script, preset", [("train_conv.py", "unet-psnr"),
+                                            ("train_dense.py", "deep")])
+def test_the_defaults_the_knobs_name_are_the_presets(script, preset):
+    import conv_models
+    import dense_models
+    import noise
+
+    recipe = {**conv_models.MODELS, **dense_models.MODELS}[preset]
+    text = (REPOSITORY / script).read_text()
+    assert f"# passes over the training images ({preset}: {recipe.epochs})" in text
+    assert f"# images per training step ({preset}: {recipe.batch_size})" in text
+    assert f"(gaussian: {noise.DEFAULT_LEVELS['gaussian']:g})" in text
