@@ -130,7 +130,8 @@ def parse_arguments(argv=None):
     parser.add_argument("--self-ensemble", action="store_true",
                         help="denoise each picture in its 8 orientations (4 quarter turns, "
                              "mirrored or not), turn each output back, and average them: 8 "
-                             "times slower, better on photos, worse on digits or clothes, "
+                             "times slower; meant for photos, which face any way (measured "
+                             "better there: docs/results.md), not for digits or clothes, "
                              "which have an up and a down (default: once)")
     parser.add_argument("--tile", type=runs.positive_int, default=TILE_SIZE,
                         help=f"largest side, in pixels, that a fully convolutional model "

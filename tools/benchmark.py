@@ -26,6 +26,8 @@ import subprocess
 import sys
 import time
 
+from machinery import signals
+
 # Every run: name -> (script, extra arguments). Each preset trains with its own recipe
 # (loss and epochs); "strided-mse" is the TensorFlow tutorial's recipe exactly (MSE).
 RUNS = {
@@ -81,7 +83,7 @@ def run_one(name, args):
     print("$", " ".join(command[1:]), flush=True)
     start = time.perf_counter()
     with open(os.path.join(args.out, f"{name}.log"), "w") as log:
-        finished = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT)
+        finished = signals.run_child(command, stdout=log, stderr=subprocess.STDOUT)
     seconds = time.perf_counter() - start
     if finished.returncode != 0:
         return {"run": name, "failed": f"exit code {finished.returncode}, see {name}.log"}
@@ -120,6 +122,7 @@ def machine_description():
 
 def main(argv=None):
     args = parse_arguments(argv)
+    signals.stop_in_one_line(f"the runs that finished are in {args.out}")
     os.makedirs(args.out, exist_ok=True)
     results = []
     for name in args.runs:

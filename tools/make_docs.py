@@ -41,8 +41,8 @@ import data
 from machinery import files, signals
 import noise
 
-# The step whose command runs now, by name, if one does: a stop stops it too.
-RUNNING = {}
+# The step whose command runs now, if one does (a stop stops it too: signals.run_child).
+RUNNING = []
 # The largest figure worth committing; larger ones are stored with fewer colours.
 MAX_FIGURE_BYTES = 200_000
 # The packages whose versions stamp the results.
@@ -236,11 +236,10 @@ def run_step(step, args):
     print("$ python", " ".join(command), flush=True)
     start = time.perf_counter()
     with open(os.path.join(args.runs, f"{step.name}.log"), "w") as log:
-        RUNNING[step.name] = subprocess.Popen([sys.executable, *command], stdout=log,
-                                              stderr=subprocess.STDOUT)
-        while (returncode := RUNNING[step.name].poll()) is None:  # not wait(): a stop waits
-            time.sleep(0.5)  # for the step in stop_the_running_step, and wait() holds a lock
-        del RUNNING[step.name]
+        RUNNING.append(step.name)
+        returncode = signals.run_child([sys.executable, *command], stdout=log,
+                                       stderr=subprocess.STDOUT).returncode
+        RUNNING.remove(step.name)
     print(f"  {'done' if returncode == 0 else 'FAILED'} in "
           f"{time.perf_counter() - start:.0f} s", flush=True)
     if returncode == 0:
@@ -249,24 +248,12 @@ def run_step(step, args):
     return returncode == 0
 
 
-def stop_the_running_step():
-    """Stop the step's command, if one runs, as a stop signal stops this script: with
-    SIGTERM, which a training script answers by stopping cleanly; killed after a minute."""
-    for process in RUNNING.values():
-        process.terminate()
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def where_it_stopped():
     """What a stop leaves: the finished steps, and the step it cut short."""
     kept = "every finished step is kept, and python -m tools.make_docs goes on from there"
     if not RUNNING:
         return kept
-    return f"step {next(iter(RUNNING))} was stopped too (the next call makes it anew); {kept}"
+    return f"step {RUNNING[0]} was stopped too (the next call makes it anew); {kept}"
 
 
 def save_small(source, target):
@@ -450,7 +437,7 @@ def write_results(args, argv):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = parse_arguments(argv)
-    signals.stop_in_one_line(where_it_stopped, before_stopping=stop_the_running_step)
+    signals.stop_in_one_line(where_it_stopped)
     os.makedirs(args.runs, exist_ok=True)
     failed = []
     for step in STEPS:

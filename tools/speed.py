@@ -37,7 +37,7 @@ import conv_models
 import dense_models
 import metrics
 import noise
-from machinery import runs
+from machinery import runs, signals
 from tools.benchmark import machine_description
 
 BACKENDS = ("tensorflow", "jax", "torch")
@@ -144,8 +144,8 @@ def measure_backend(backend, args):
                "--presets", *args.presets]
     print(f"$ KERAS_BACKEND={backend} python -m tools.speed --presets {' '.join(args.presets)}",
           flush=True)
-    finished = subprocess.run(command, env={**os.environ, "KERAS_BACKEND": backend},
-                              capture_output=True, text=True)
+    finished = signals.run_child(command, env={**os.environ, "KERAS_BACKEND": backend},
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     results = [json.loads(line) for line in finished.stdout.splitlines() if line.startswith("{")]
     if finished.returncode != 0:
         last_line = (finished.stderr.strip().splitlines() or ["no output"])[-1]
@@ -182,6 +182,7 @@ def main(argv=None):
     if args.measure_here:
         measure_here(args)
         return
+    signals.stop_in_one_line(f"nothing of this run was written into {args.out}")
     os.makedirs(args.out, exist_ok=True)
     results = []
     for backend in args.backends:
