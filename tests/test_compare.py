@@ -122,7 +122,7 @@ def test_models_are_named_after_their_run_folder_or_their_own_file(tmp_path):
 @pytest.mark.parametrize("arguments, message", [
     (["--dataset", "some/folder"], "--tune-dataset: needed"),
     (["--models", "missing.keras"], "no such file: missing.keras"),
-    (["--noise-level", "-1"], "cannot be negative"),
+    (["--noise-level", "-1"], "a Gaussian noise level must lie in [0, 10] (got -1)"),
     (["--noise-level", "one"], "a fraction such as 25/255"),
 ])
 def test_bad_arguments_stop_before_any_work(arguments, message, tmp_path):
