@@ -53,7 +53,7 @@ import signal
 import sys
 import zipfile
 
-from machinery import tensorflow_logs  # noqa: F401  (before Keras: keeps TensorFlow's C++ logs quiet)
+from machinery import tensorflow_logs  # noqa: F401  (before Keras: quiets TensorFlow's logs)
 
 import keras
 import numpy as np
@@ -62,11 +62,10 @@ from PIL import Image
 
 import conv_models  # (registers the LevelMap layer of unet-level models)
 import data
-from machinery import files
 import metrics  # (registers the psnr metric and loss that saved models name)
 import noise  # (registers the TrainingGaussianNoise layer)
 import plots
-from machinery import runs
+from machinery import files, runs
 
 # A fully convolutional model sees pictures larger than this many pixels a side in tiles.
 TILE_SIZE = 512

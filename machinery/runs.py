@@ -31,10 +31,9 @@ import numpy as np
 import tensorflow as tf
 
 import data
-from machinery import distribute
-from machinery import files
 import metrics
 import noise
+from machinery import distribute, files
 
 # Where runs go when --out is not given: runs/<model>-<dataset>, numbered if taken.
 RUNS_FOLDER = "runs"

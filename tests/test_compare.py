@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tools import classical
-from tools import compare
 import data
 import metrics
 import noise
+from tools import classical, compare
 from conftest import run_script
 
 

@@ -19,12 +19,11 @@ import png
 import pytest
 from PIL import Image
 
-from tools import compare
 import conv_models
 import data
 import dense_models
-from machinery import files
-from machinery import runs
+from machinery import files, runs
+from tools import compare
 from conftest import REPOSITORY, read_metrics, run_script, start_script
 
 SMALL_RUN = ["--model", "small", "--train-limit", 256, "--test-limit", 64, "--batch-size", 32]

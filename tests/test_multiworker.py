@@ -17,9 +17,9 @@ import pytest
 from conftest import free_port, read_metrics, run_script, start_script
 
 import data
-from machinery import distribute
 import metrics
 import noise
+from machinery import distribute
 
 pytest.importorskip("jax")  # CI installs it (requirements-backends.txt)
 

@@ -5,9 +5,8 @@ import numpy as np
 import pytest
 
 import conv_models
-from machinery import files
 import noise
-from machinery import runs
+from machinery import files, runs
 from conftest import run_script
 
 

@@ -19,7 +19,7 @@ The lesson docs/convolutional.md shows this figure; docs/ is made by tools/make_
 import argparse
 import os
 
-from machinery import tensorflow_logs  # noqa: F401  (before Keras: keeps TensorFlow's C++ logs quiet)
+from machinery import tensorflow_logs  # noqa: F401  (before Keras: quiets TensorFlow's logs)
 
 import keras
 import matplotlib.pyplot as plt

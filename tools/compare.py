@@ -37,20 +37,19 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 
-from machinery import tensorflow_logs  # noqa: F401  (before Keras: keeps TensorFlow's C++ logs quiet)
+from machinery import tensorflow_logs  # noqa: F401  (before Keras: quiets TensorFlow's logs)
 
 import keras
 import numpy as np
 
-from tools import classical
 import conv_models  # (registers the LevelMap layer of unet-level models)
 import data
 import denoise
-from machinery import files, signals
 import metrics  # (registers the psnr metric that saved models name)
 import noise  # (registers the TrainingGaussianNoise layer)
 import plots
-from machinery import runs
+from machinery import files, runs, signals
+from tools import classical
 from tools.benchmark import machine_description
 
 # Noisy training images the classical methods tune their strength on.

@@ -21,7 +21,7 @@ import argparse
 import os
 import sys
 
-from machinery import tensorflow_logs  # noqa: F401  (before Keras: keeps TensorFlow's C++ logs quiet)
+from machinery import tensorflow_logs  # noqa: F401  (before Keras: quiets TensorFlow's logs)
 
 import numpy as np
 

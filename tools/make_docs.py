@@ -36,10 +36,10 @@ from machinery import tensorflow_logs  # noqa: F401  (before Keras, which noise.
 
 from PIL import Image
 
-from tools import benchmark
 import data
-from machinery import files, signals
 import noise
+from machinery import files, signals
+from tools import benchmark
 
 # The step whose command runs now, if one does (a stop stops it too: signals.run_child).
 RUNNING = []

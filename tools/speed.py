@@ -28,7 +28,7 @@ import subprocess
 import sys
 import time
 
-from machinery import tensorflow_logs  # noqa: F401  (before Keras: keeps TensorFlow's C++ logs quiet)
+from machinery import tensorflow_logs  # noqa: F401  (before Keras: quiets TensorFlow's logs)
 
 import keras
 import numpy as np
