@@ -16,11 +16,11 @@ How to run it:
 Or as a notebook, one cell at a time (the knobs cell is tagged for papermill):
   jupytext --to ipynb --set-kernel python3 train_conv.py
 
-Why this script starts with a U-Net: it is the model that denoises best here for its
-size and time (docs/results.md), it trains in a few minutes on a laptop CPU, and none
-of its parts is hard once named. So rather than climb from the simplest model to it,
-this script explains each part where it appears, in the cells below, and the glossary
-(docs/glossary.md) has every term in one place. The lessons in docs/ then take it
+Why this script starts with a U-Net: of the digit models in docs/results.md it scores
+highest (one run each), it trains in minutes on a laptop CPU (the time of each run is
+in the results too), and none of its parts is hard once named. So rather than climb
+from the simplest model to it, this script explains each part where it appears, in
+the cells below, and the glossary (docs/glossary.md) has every term in one place. The lessons in docs/ then take it
 apart: a dense autoencoder, plain convolutional ones, what the skips and the PSNR loss
 each bring, one model for every noise level, photos.
 
@@ -29,9 +29,8 @@ the cells of a notebook, and which Python also runs from top to bottom. The stor
 at the top level, cell by cell, so that a notebook can stop after any step and look at
 its variables; so the file is not imported (trying stops with an ImportError, before
 any work). The model presets live in conv_models.py, where the tools and the tests
-import them too. What keeps a long run safe
-(the run's folder, --resume, Ctrl-C, several devices) lives in machinery/, and comes
-in by name where it is used.
+import them too. What keeps a long run safe (the run's folder, --resume, Ctrl-C,
+several devices) lives in machinery/, and comes in by name where it is used.
 """
 
 # %% [markdown]
@@ -97,7 +96,7 @@ seed = 0  # seeds the weights, the batch order and the training noise
 # Where it runs, and what it writes
 out = None  # the run's folder (None: a new runs/<model>-<dataset>)
 devices = None  # None: one device; "GPU:0,GPU:1": a copy on each (flag: --distribute)
-tensorboard = False  # also write logs for TensorBoard, Keras' live charts, into the run's folder
+tensorboard = False  # also write logs for TensorBoard, TensorFlow's live charts
 quiet = False  # print no progress, only the final scores
 show = False  # also open the figures in windows at the end
 

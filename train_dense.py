@@ -93,7 +93,7 @@ seed = 0  # seeds the weights, the batch order and the training noise
 # Where it runs, and what it writes
 out = None  # the run's folder (None: a new runs/<model>-<dataset>)
 devices = None  # None: one device; "GPU:0,GPU:1": a copy on each (flag: --distribute)
-tensorboard = False  # also write logs for TensorBoard, Keras' live charts, into the run's folder
+tensorboard = False  # also write logs for TensorBoard, TensorFlow's live charts
 quiet = False  # print no progress, only the final scores
 show = False  # also open the figures in windows at the end
 
