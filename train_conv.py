@@ -20,9 +20,10 @@ Why this script starts with a U-Net: of the digit models in docs/results.md it s
 highest (one run each), it trains in minutes on a laptop CPU (the time of each run is
 in the results too), and none of its parts is hard once named. So rather than climb
 from the simplest model to it, this script explains each part where it appears, in
-the cells below, and the glossary (docs/glossary.md) has every term in one place. The lessons in docs/ then take it
-apart: a dense autoencoder, plain convolutional ones, what the skips and the PSNR loss
-each bring, one model for every noise level, photos.
+the cells below, and the glossary (docs/glossary.md) has every term in one place.
+The lessons in docs/ then take it apart: a dense autoencoder, plain convolutional
+ones, what the skips and the PSNR loss each bring, one model for every noise level,
+photos.
 
 How this file is laid out: it is a Jupytext "percent" script, whose `# %%` lines start
 the cells of a notebook, and which Python also runs from top to bottom. The story runs
