@@ -527,20 +527,20 @@ def cache_error(name, folder, error):
 
 def download_photo_set_files(name, final):
     """Download every file of photo set `name` into `final`, through a temporary folder."""
-    photo_set, files = PHOTO_SETS[name], photo_set_files(name)
+    photo_set, set_files = PHOTO_SETS[name], photo_set_files(name)
     host = os.environ.get(MIRROR_VARIABLE, DOWNLOAD_HOST).rstrip("/")
     partial = f"{final}.partial-{os.getpid()}"
     remove_abandoned_downloads(final)
-    megabytes = sum(size for _, _, size in files) / 1e6
-    print(f"downloading {name} ({len(files)} files, {megabytes:.1f} MB) from {host}/"
+    megabytes = sum(size for _, _, size in set_files) / 1e6
+    print(f"downloading {name} ({len(set_files)} files, {megabytes:.1f} MB) from {host}/"
           f"{photo_set.repository} at commit {photo_set.commit[:7]} into {final}", file=sys.stderr)
     from machinery import tensorflow_logs  # noqa: F401  (here: a set that is here needs no Keras)
     import keras
 
-    progress = keras.utils.Progbar(len(files), unit_name="file")
+    progress = keras.utils.Progbar(len(set_files), unit_name="file")
     try:
         os.makedirs(partial)
-        for count, (path, sha256, size) in enumerate(files, start=1):
+        for count, (path, sha256, size) in enumerate(set_files, start=1):
             url = f"{host}/{photo_set.repository}/{photo_set.commit}/{photo_set.prefix}{path}"
             downloaded = os.path.join(partial, "downloading")
             if download(url, downloaded, size) != sha256:

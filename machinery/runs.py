@@ -225,8 +225,7 @@ def knob_arguments(parser, knobs):
         if value is True:
             arguments.append(action.option_strings[0])
         else:
-            text = noise.level_text(value) if noise.is_range(value) else str(value)
-            arguments.append(f"{action.option_strings[0]}={text}")
+            arguments.append(f"{action.option_strings[0]}={value_text(value)}")
     return arguments
 
 
