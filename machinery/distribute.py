@@ -46,6 +46,7 @@ import sys
 import tarfile
 import tempfile
 import threading
+import time
 
 import keras
 import numpy as np
@@ -199,8 +200,8 @@ def join_cluster(peer_timeout):
         cluster = {"coordinator_address": coordinator,
                    "num_processes": int(os.environ["KERAS_DISTRIBUTION_NUM_PROCESSES"]),
                    "process_id": int(os.environ["KERAS_DISTRIBUTION_PROCESS_ID"])}
-        if cluster["process_id"] == 0:  # the coordinator: JAX listens on its port
-            check_the_port_is_free(coordinator)
+        call_the_roll(coordinator, cluster["num_processes"], cluster["process_id"],
+                      peer_timeout)
     else:
         cluster = {}  # JAX reads Slurm's variables itself
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
@@ -220,19 +221,109 @@ def join_cluster(peer_timeout):
         watchdog.cancel()
 
 
-def check_the_port_is_free(address):
-    """Process 0 listens on the port of `address` (host:port) for the others. JAX, given a
-    port in use, may end with a crash and no word; this says which port, before JAX."""
-    port = int(address.rsplit(":", 1)[1])
-    with socket.socket() as probe:
+def call_the_roll(coordinator, count, process_id, peer_timeout):
+    """Check, before JAX joins them, that each process id comes once.
+
+    JAX, given two processes with the same id, ends one of them after a wait with a page
+    of C++ log, and no word of the id. So first a roll call, on the coordinator's port,
+    before JAX takes it: process 0 listens there; every other process connects, says its
+    id, and is told "wait", or "taken" when a process still connected holds that id.
+    When every id has come, process 0 tells each "ok" and hands the port to JAX. A
+    process that comes after that finds JAX there, which answers no roll call: its id
+    has come already. Each waits `peer_timeout` seconds at most for the others.
+    """
+    if not 0 <= process_id < count:
+        raise ValueError(f"KERAS_DISTRIBUTION_PROCESS_ID is {process_id}: each process needs "
+                         f"an id of its own, from 0 to {count - 1}")
+    host, port = coordinator.rsplit(":", 1)
+    deadline = time.monotonic() + peer_timeout
+    if process_id == 0:
+        hold_the_roll_call(int(port), count, deadline, peer_timeout)
+    else:
+        answer_the_roll_call(host, int(port), process_id, deadline, peer_timeout)
+
+
+def hold_the_roll_call(port, count, deadline, peer_timeout):
+    """Process 0's side of `call_the_roll`: gather ids 1 to count - 1, each once."""
+    try:
+        server = socket.create_server(("", port))
+    except OSError as error:  # JAX, given a port in use, may crash without a word
+        raise ValueError(f"process 0 cannot listen on port {port} of "
+                         f"KERAS_DISTRIBUTION_JOB_ADDRESSES ({error.strerror}): another "
+                         "program, or another process 0, uses it; choose a free port, or "
+                         "check that only one process has KERAS_DISTRIBUTION_PROCESS_ID=0"
+                         ) from None
+    present = {}  # process id -> its connection, still open
+    with server:
+        server.settimeout(0.2)
+        while len(present) < count - 1:
+            if time.monotonic() > deadline:
+                stop_waiting(peer_timeout)
+            try:
+                connection, _ = server.accept()
+            except TimeoutError:
+                continue
+            said = " ".join(read_words(connection, seconds=5))
+            if said in present and still_connected(present[said]):
+                reply(connection, "taken")
+                connection.close()
+            elif said.isdigit() and 0 < int(said) < count:
+                reply(connection, "wait")
+                present[said] = connection
+            else:  # not one of ours, or an id out of range: that process says so itself
+                connection.close()
+        for connection in present.values():
+            reply(connection, "ok")
+            connection.close()
+
+
+def answer_the_roll_call(host, port, process_id, deadline, peer_timeout):
+    """Every other process's side of `call_the_roll`: say this id, wait for "ok"."""
+    while time.monotonic() < deadline:
         try:
-            probe.bind(("", port))
-        except OSError as error:
-            raise ValueError(f"process 0 cannot listen on port {port} of "
-                             f"KERAS_DISTRIBUTION_JOB_ADDRESSES ({error.strerror}): another "
-                             "program, or another process 0, uses it; choose a free port, or "
-                             "check that only one process has KERAS_DISTRIBUTION_PROCESS_ID=0"
-                             ) from None
+            connection = socket.create_connection((host, port), timeout=1)
+        except OSError:  # process 0 has not started yet
+            time.sleep(0.2)
+            continue
+        with connection:
+            reply(connection, str(process_id))
+            heard = read_words(connection, seconds=5)
+            if heard == ["wait"]:
+                heard += read_words(connection, seconds=max(deadline - time.monotonic(), 0.1))
+            if heard == ["wait", "ok"]:
+                return
+            if heard != ["wait"]:  # "taken", or JAX on the port: the roll call is over
+                raise ValueError(f"two processes have KERAS_DISTRIBUTION_PROCESS_ID="
+                                 f"{process_id}: give each process an id of its own")
+            break  # process 0 stopped waiting, or the time is up
+    stop_waiting(peer_timeout)
+
+
+def reply(connection, word):
+    """Send one word and a newline; a peer that has gone is not an error here."""
+    connection.settimeout(5)
+    with contextlib.suppress(OSError):
+        connection.sendall(f"{word}\n".encode())
+
+
+def read_words(connection, seconds):
+    """The words a peer sends within `seconds` ([] if none, or not text)."""
+    connection.settimeout(seconds)
+    try:
+        return connection.recv(64).decode().split()
+    except (OSError, UnicodeDecodeError):
+        return []
+
+
+def still_connected(connection):
+    """Is the peer at the other end of `connection` still there (and silent)?"""
+    connection.settimeout(0)  # look, without waiting
+    try:
+        return connection.recv(1, socket.MSG_PEEK) != b""
+    except BlockingIOError:  # nothing to read, but open
+        return True
+    except OSError:
+        return False
 
 
 def exit_at_once(status=0, message=None):

@@ -1,9 +1,13 @@
 """--distribute: a copy of the model on each device, trained as one (machinery/distribute.py)."""
 
+import socket
+import threading
+import time
+
 import pytest
+from conftest import free_port, read_metrics, run_script
 
 from machinery import distribute
-from conftest import read_metrics, run_script
 
 QUICK = ["--model", "unet", "--train-limit", 300, "--test-limit", 64, "--epochs", 2,
          "--batch-size", 32]
@@ -65,3 +69,50 @@ def test_several_machines_on_tensorflow_say_why_not_and_what_works(tmp_path):
     last_line = result.stderr.strip().splitlines()[-1]
     assert "needs KERAS_BACKEND=jax" in last_line and "keras-team/keras#20585" in last_line
     assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
+
+
+def roll_call_of(processes, port, peer_timeout=20):
+    """Each process's outcome of `distribute.call_the_roll`, run in threads of this one:
+    "joined", or the error it stopped with. `processes` is ((name, id), ...), in the
+    order they start, half a second apart; the cluster has 3 processes."""
+    outcomes = {}
+
+    def answer(name, process_id):
+        try:
+            distribute.call_the_roll(f"127.0.0.1:{port}", 3, process_id, peer_timeout)
+            outcomes[name] = "joined"
+        except ValueError as error:
+            outcomes[name] = str(error)
+
+    threads = [threading.Thread(target=answer, args=process) for process in processes]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.5)
+    for thread in threads:
+        thread.join(timeout=peer_timeout + 10)
+    return outcomes
+
+
+def test_two_processes_with_one_id_are_told_so_before_jax_starts():
+    """Process 1 twice: the second is told why it cannot join (JAX would end it after
+    --peer-timeout with "not every process came", or a page of C++ log), the others join."""
+    outcomes = roll_call_of((("0", 0), ("first 1", 1), ("second 1", 1), ("2", 2)), free_port())
+    assert outcomes == {"0": "joined", "first 1": "joined", "2": "joined", "second 1":
+                        "two processes have KERAS_DISTRIBUTION_PROCESS_ID=1: give each process "
+                        "an id of its own"}
+
+
+def test_a_process_that_comes_after_the_roll_call_is_told_its_id_came_already():
+    """After the roll call, JAX holds the port: it answers no roll call (here, a port
+    that listens and says nothing stands for it)."""
+    with socket.create_server(("127.0.0.1", 0)) as jax_service:
+        port = jax_service.getsockname()[1]
+        outcomes = roll_call_of((("late 1", 1),), port)
+    assert outcomes == {"late 1": "two processes have KERAS_DISTRIBUTION_PROCESS_ID=1: give "
+                                  "each process an id of its own"}
+
+
+def test_a_process_id_out_of_range_is_refused():
+    with pytest.raises(ValueError, match="KERAS_DISTRIBUTION_PROCESS_ID is 2: each process "
+                                         "needs an id of its own, from 0 to 1"):
+        distribute.call_the_roll("127.0.0.1:1", 2, 2, peer_timeout=1)  # ids 0 and 1 only

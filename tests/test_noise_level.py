@@ -3,6 +3,7 @@ denoise.py, tools/compare.py, tools/knob.py and train_conv.py with a model that 
 and with one that does not."""
 
 import json
+import signal
 
 import keras
 import numpy as np
@@ -13,7 +14,7 @@ import conv_models
 import data
 import metrics
 import noise
-from conftest import read_metrics, run_script
+from conftest import read_metrics, run_script, start_script
 
 
 def smooth_picture(height=96, width=128, channels=1):
@@ -201,6 +202,24 @@ def test_knob_draws_psnr_against_the_level_told_for_each_true_level(tmp_path):
     blind = run_script("tools/knob.py", "--model", save_identity_model(tmp_path / "blind.keras"),
                        "--dataset", tmp_path / "test", "--out", tmp_path / "blind")
     assert blind.returncode == 1 and "is not told the noise level" in blind.stderr
+
+
+def test_a_stopped_knob_says_so_in_one_line_and_writes_nothing(tmp_path):
+    (tmp_path / "test").mkdir()
+    Image.fromarray(np.round(smooth_picture()[..., 0] * 255).astype(np.uint8)).save(
+        tmp_path / "test" / "a.png")
+    process = start_script("tools/knob.py", "--model",
+                           save_told_level_model(tmp_path / "told.keras"), "--dataset",
+                           tmp_path / "test", "--out", tmp_path / "out")
+    for line in process.stdout:
+        if line.startswith("  true sigma"):  # it has begun to score
+            process.send_signal(signal.SIGTERM)
+            break
+    output = process.communicate(timeout=120)[0]
+    assert process.returncode == 143, output[-2000:]
+    assert output.strip().splitlines()[-1] == (
+        f"SIGTERM: stopped; nothing of this run was written into {tmp_path / 'out'}")
+    assert "Traceback" not in output and list((tmp_path / "out").iterdir()) == []
 
 
 def test_train_conv_trains_unet_level_on_a_range_each_image_told_its_level(tmp_path):
