@@ -51,6 +51,8 @@ TEST_NOISE_SEED = 20240
 # A model trained on a range of levels (--noise-level LOW:HIGH) is scored at this many
 # levels spread evenly over it, both ends included.
 RANGE_TEST_LEVELS = 5
+# The ways a square picture can lie: 4 quarter turns, each also mirrored.
+ORIENTATIONS = 8
 
 
 def gaussian(images, factor, rng):
@@ -213,6 +215,13 @@ def corrupt_each(images, kind, level, seed):
     return [add_noise(image, kind, level, generator) for image in images]
 
 
+def orient(images, orientations):
+    """Each square image of `images` (N, S, S, C) in its orientation, a number from 0 to 7:
+    `orientation % 4` quarter turns, of the mirrored image when `orientation >= 4`."""
+    return np.stack([np.rot90(image[:, ::-1] if orientation >= 4 else image, orientation % 4)
+                     for image, orientation in zip(images, orientations)])
+
+
 class NoisyBatches(keras.utils.PyDataset):
     """Batches of (noisy, clean) images, with fresh noise and a fresh order every epoch.
 
@@ -223,6 +232,8 @@ class NoisyBatches(keras.utils.PyDataset):
     reproducible and can be resumed at any epoch. With `kind=None` the batches are
     (clean, clean) pairs, for a model that adds its own noise (TrainingGaussianNoise).
     With `tell_level`, each batch also tells each image's noise level (`model_inputs`).
+    With `flip_rotate`, each clean image is first turned and mirrored one of its 8 ways
+    (`orient`), as DnCNN and its successors train: a photo has no up or down.
 
     Keras calls `on_epoch_end` after every epoch, and once before the first: on the
     TensorFlow backend it reads two batches to learn their shapes, then starts afresh.
@@ -231,7 +242,7 @@ class NoisyBatches(keras.utils.PyDataset):
     """
 
     def __init__(self, images, kind, level, batch_size, seed, crop_size=None, tell_level=False,
-                 **kwargs):
+                 flip_rotate=False, **kwargs):
         super().__init__(**kwargs)
         if kind is not None:
             check_level(kind, level)
@@ -242,6 +253,7 @@ class NoisyBatches(keras.utils.PyDataset):
         self.seed = seed
         self.crop_size = crop_size
         self.tell_level = tell_level
+        self.flip_rotate = flip_rotate
         self.set_epoch(0)
 
     def set_epoch(self, epoch):
@@ -259,6 +271,8 @@ class NoisyBatches(keras.utils.PyDataset):
             clean = self.images[picked]
         else:  # pictures of any size: a fresh random crop of each, every epoch
             clean = np.stack([data.random_crop(self.images[i], self.crop_size, rng) for i in picked])
+        if self.flip_rotate:  # each picture in one of its 8 orientations
+            clean = orient(clean, rng.integers(ORIENTATIONS, size=len(clean)))
         if self.kind is None:
             return clean, clean
         levels = draw_levels(self.level, len(clean), rng)

@@ -82,6 +82,7 @@ dataset = "mnist"  # mnist, fashion_mnist, a photo set (python data.py --list) o
 test_dataset = None  # photos only: the set or folder to test on (None: a fifth of dataset)
 image_size = 128  # photos only: the side of the square crops it trains and tests on
 channels = 3  # photos only: 1 = grey, 3 = colour
+flip_rotate = None  # turn and mirror each training picture one of 8 ways (None: photos only)
 train_limit = None  # train on the first N training images only (None: all)
 test_limit = None  # score on the first N test images only (None: all)
 data_dir = None  # where the datasets are (None: $DENOISE_DATA_DIR, or download them once)
@@ -148,7 +149,10 @@ print(f"{len(x_train)} training images, {len(x_test)} test images of {x_test.sha
 # you set it, then clipped back to [0, 1]. The training batches get fresh noise every epoch, so the
 # model never sees the same noisy copy twice and cannot memorise one. The test images
 # get one fixed noisy copy, made with a seed of its own: every model and every run is
-# scored on exactly the same noisy images.
+# scored on exactly the same noisy images. Photos are also turned and mirrored, each
+# training crop one of its 8 ways (`flip_rotate`): a photo has no up or down, so the
+# model meets each crop in eight versions. Digits stay upright, as the test digits are
+# (and a 6 turned over is a 9).
 #
 # How noisy is that? PSNR, the peak signal-to-noise ratio, says how far a picture is
 # from its clean original: MSE is the mean of the squared pixel differences, and
@@ -167,7 +171,8 @@ print(f"{len(x_train)} training images, {len(x_test)} test images of {x_test.sha
 # %%
 told_the_level = conv_models.MODELS[args.model].told_the_level  # unet-level only
 train_batches = noise.NoisyBatches(x_train, args.noise_kind, args.noise_level, args.batch_size,
-                                   seed=args.seed, crop_size=crop_size, tell_level=told_the_level)
+                                   seed=args.seed, crop_size=crop_size, tell_level=told_the_level,
+                                   flip_rotate=args.flip_rotate)
 x_test_noisy = noise.noisy_test_images(x_test, args.noise_kind, args.noise_level)
 test_inputs = noise.model_inputs(x_test_noisy, noise.middle_level(args.noise_level),
                                  told_the_level)  # x_test_noisy itself, unless told the level

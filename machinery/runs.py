@@ -117,6 +117,11 @@ def add_folder_arguments(parser):
                         help="with a folder --dataset: the side of the square crops it trains "
                              "on (random, fresh every epoch) and tests on (central); a "
                              "multiple of 8 (default: 128)")
+    parser.add_argument("--flip-rotate", action=argparse.BooleanOptionalAction, default=None,
+                        help="turn and mirror each training picture one of its 8 ways, drawn "
+                             "from the seed (default: on for photos, whose content has no up "
+                             "or down; off for digits and clothes, which the test images show "
+                             "upright, and whose 6 turned over is a 9)")
 
 
 def build_parser(description, recipes, default_model, folders):
@@ -220,6 +225,8 @@ def knob_arguments(parser, knobs):
         names = [option.lstrip("-").replace("-", "_") for option in action.option_strings]
         value = next((knobs[name] for name in names  # a value, not the module `noise`
                       if isinstance(knobs.get(name), KNOB_TYPES)), None)
+        if value is False and isinstance(action, argparse.BooleanOptionalAction):
+            arguments.append(action.option_strings[1])  # --no-flip-rotate
         if value is None or value is False:
             continue
         if value is True:
@@ -270,6 +277,8 @@ def parse_arguments(description, recipes, knobs, folders=True, argv=None):
     args.batch_size = args.batch_size or recipe.batch_size
     args.noise_kind = args.noise_kind or recipe.noise
     check_dataset(parser, args, recipe, folders)
+    if folders and args.flip_rotate is None:
+        args.flip_rotate = args.dataset not in data.DATASETS  # photos only
     if args.noise_level is None:
         args.noise_level = noise.DEFAULT_LEVELS[args.noise_kind]
     try:

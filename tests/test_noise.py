@@ -242,3 +242,36 @@ def test_noisy_batches_cut_fresh_crops_from_pictures_of_any_size():
     np.testing.assert_array_equal(clean, batches[0][1])  # a function of (seed, epoch, index)
     batches.set_epoch(1)
     assert not np.array_equal(clean, batches[0][1])  # the next epoch crops afresh
+
+
+def test_the_eight_orientations_are_eight_different_pictures_of_the_same_pixels():
+    picture = np.arange(9, dtype=np.float32).reshape(1, 3, 3, 1)  # no symmetry of its own
+    oriented = noise.orient(np.repeat(picture, 8, axis=0), range(8))
+    assert len({image.tobytes() for image in oriented}) == 8
+    for image in oriented:
+        assert sorted(image.ravel()) == list(range(9))
+    np.testing.assert_array_equal(oriented[0], picture[0])  # orientation 0: as it was
+    np.testing.assert_array_equal(oriented[1], np.rot90(picture[0]))
+    np.testing.assert_array_equal(oriented[4], picture[0][:, ::-1])
+
+
+def test_flip_rotate_draws_every_orientation_from_the_seed_epoch_and_batch():
+    rng = np.random.default_rng(0)
+    pictures = [rng.random((20, 24, 1), dtype=np.float32) for _ in range(64)]
+    batches = noise.NoisyBatches(pictures, "gaussian", 0.1, batch_size=64, seed=3, crop_size=8,
+                                 flip_rotate=True)
+    plain = noise.NoisyBatches(pictures, "gaussian", 0.1, batch_size=64, seed=3, crop_size=8)
+    clean, unturned = batches[0][1], plain[0][1]
+    # The same crops (drawn first), each in one of the 8 orientations; all 8 appear.
+    found = [next(k for k in range(8) if np.array_equal(noise.orient(crop[None], [k])[0], turned))
+             for crop, turned in zip(unturned, clean)]
+    assert sorted(set(found)) == list(range(8))
+    np.testing.assert_array_equal(clean, batches[0][1])  # a function of (seed, epoch, index)
+    again = noise.NoisyBatches(pictures, "gaussian", 0.1, batch_size=64, seed=3, crop_size=8,
+                               flip_rotate=True)
+    np.testing.assert_array_equal(batches[0][0], again[0][0])  # the noise too
+    batches.set_epoch(1)
+    plain.set_epoch(1)
+    refound = [next(k for k in range(8) if np.array_equal(noise.orient(crop[None], [k])[0], turned))
+               for crop, turned in zip(plain[0][1], batches[0][1])]
+    assert refound != found  # the next epoch draws afresh

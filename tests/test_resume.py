@@ -55,12 +55,12 @@ def test_the_same_seed_gives_the_same_numbers_and_weights(tmp_path):
     assert read_metrics(tmp_path / "other")["psnr"] != first["psnr"]
 
 
-@pytest.mark.parametrize("script, model", [
-    ("train_conv.py", "small"),
-    ("train_dense.py", "noise-layer"),  # its noise comes from a seed generator inside the model
+@pytest.mark.parametrize("script, model, options", [
+    ("train_conv.py", "small", ["--flip-rotate"]),  # each digit turned one of 8 ways, drawn
+    ("train_dense.py", "noise-layer", []),  # its noise comes from a seed generator in the model
 ])
-def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, script, model):
-    run = [*SHORT, "--model", model, "--epochs", 4]
+def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, script, model, options):
+    run = [*SHORT, "--model", model, "--epochs", 4, *options]
     straight = run_script(script, *run, "--out", tmp_path / "straight")
     assert straight.returncode == 0, straight.stderr[-2000:]
 
