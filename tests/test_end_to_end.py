@@ -105,7 +105,7 @@ def test_a_blind_model_trains_on_a_range_and_is_scored_across_it(tmp_path):
 
 
 def test_the_default_model_beats_the_noisy_input(tmp_path):
-    result = run_script("train_conv.py", "--train-limit", 4000, "--test-limit", 500,
+    result = run_script("train_conv.py", "--train-limit", 1500, "--test-limit", 500,
                         "--epochs", 2, "--batch-size", 32, "--out", tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = read_metrics(tmp_path)

@@ -6,6 +6,7 @@ import contextlib
 import gzip
 import json
 import os
+import shutil
 import signal
 import struct
 import subprocess
@@ -271,13 +272,21 @@ def edit_json(path, replacement=None, **changes):
     path.write_text(json.dumps(content))
 
 
-@pytest.fixture
-def stopped_run(tmp_path):
-    """A run of `small` stopped by SIGINT after its first epoch: a folder --resume continues."""
-    process = start(*SMALL_RUN, "--epochs", 3, "--out", tmp_path / "run")
+@pytest.fixture(scope="module")
+def one_stopped_run(tmp_path_factory):
+    """A run of `small` stopped by SIGINT after its first epoch: a folder --resume continues
+    (trained once; each test damages a copy of its own)."""
+    folder = tmp_path_factory.mktemp("stopped") / "run"
+    process = start(*SMALL_RUN, "--epochs", 3, "--out", folder)
     returncode, output = signal_when(process, "epoch 2/3:", signal.SIGINT)
     assert process.returncode == 130, output[-2000:]
-    return tmp_path / "run"
+    return folder
+
+
+@pytest.fixture
+def stopped_run(one_stopped_run, tmp_path):
+    """A copy of `one_stopped_run`, this test's own to damage."""
+    return shutil.copytree(one_stopped_run, tmp_path / "run")
 
 
 @pytest.mark.parametrize("damage, complaint", [

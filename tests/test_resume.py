@@ -14,7 +14,7 @@ import conv_models
 from machinery import runs
 from conftest import REPOSITORY, read_metrics, run_script
 
-SHORT = ["--train-limit", 3000, "--test-limit", 200, "--batch-size", 32]
+SHORT = ["--train-limit", 1000, "--test-limit", 200, "--batch-size", 32]
 
 
 def assert_same_weights(folder_a, folder_b):
