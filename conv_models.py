@@ -314,13 +314,14 @@ MODELS = {
     "unet-psnr": Recipe(build_unet_psnr, "psnr", 3, "the U-Net with a clipped linear "
                                  "output, trained on PSNR", batch_size=64),
     "unet-dense": Recipe(build_unet_dense, "psnr", 3, "unet-psnr with a dense code "
-                                  "of its whole bottleneck; one image size", batch_size=64),
+                                  "of its whole bottleneck; one image size", batch_size=64,
+                         any_size=False),
     "unet-level": Recipe(build_unet_level, "psnr", 3, "a wider, residual U-Net told the noise "
                          "level (a second input); train it on a range", batch_size=16,
                          noise="gaussian-unclipped", told_the_level=True),
     "unet": Recipe(build_unet, "bce", 3, "small U-Net with skip connections"),
     "small": Recipe(build_small, "bce", 10, "the tiny autoencoders: 16-8-8 filters, 4,385 parameters; "
-                    "28x28 images only", only_size=28),
+                    "28x28 images only", only_size=28, any_size=False),
     "wide": Recipe(build_wide, "bce", 3, "codes and resize-convolution: 64-64-32 filters, resize-convolution"),
     "transpose": Recipe(build_transpose, "bce", 10, "keras.io example, Conv2DTranspose"),
     "strided": Recipe(build_strided, "bce", 10, "TensorFlow tutorial, strided 16/8"),
@@ -334,5 +335,5 @@ MODELS = {
 # are built with an input of (None, None, channels), so that the saved model denoises
 # pictures of any size (denoise.py). All but `small`, whose trick fits 28x28 images only,
 # and `unet-dense`, whose dense layers fit the size it was built for.
-FULLY_CONVOLUTIONAL = tuple(name for name in MODELS if name not in ("small", "unet-dense"))
+FULLY_CONVOLUTIONAL = tuple(name for name, recipe in MODELS.items() if recipe.any_size)
 

@@ -29,6 +29,7 @@ import numpy as np
 import skimage.restoration
 
 import data
+import noisy_targets
 
 NOISE_KINDS = ("gaussian", "gaussian-unclipped", "poisson", "salt-pepper")
 # The levels each kind takes, LOW to HIGH: a Gaussian standard deviation up to ten times
@@ -51,6 +52,8 @@ TEST_NOISE_SEED = 20240
 # A model trained on a range of levels (--noise-level LOW:HIGH) is scored at this many
 # levels spread evenly over it, both ends included.
 RANGE_TEST_LEVELS = 5
+# Draws the noise of corrupt_once apart from every batch's (whose seeds are [seed, epoch, index]).
+ONCE_NOISE_STREAM = 2**32 - 1
 # The ways a square picture can lie: 4 quarter turns, each also mirrored.
 ORIENTATIONS = 8
 
@@ -209,6 +212,16 @@ def noisy_test_images(images, kind, level):
     return corrupt_each(images, kind, level, TEST_NOISE_SEED)
 
 
+def corrupt_once(images, kind, level, seed):
+    """One noisy copy of each training image, made once and kept: what a camera gives,
+    for a model that trains on noisy pictures alone (target "neighbours"). A range of
+    levels gives each image a level of its own."""
+    rng = np.random.default_rng([seed, ONCE_NOISE_STREAM])
+    if isinstance(images, np.ndarray):
+        return CORRUPTIONS[kind](images, draw_levels(level, len(images), rng), rng)
+    return [CORRUPTIONS[kind](image[None], draw_levels(level, 1, rng), rng)[0] for image in images]
+
+
 def corrupt_each(images, kind, level, seed):
     """Corrupt a list of images of any sizes in turn, drawing from one generator."""
     generator = np.random.default_rng(seed)
@@ -232,6 +245,10 @@ class NoisyBatches(keras.utils.PyDataset):
     reproducible and can be resumed at any epoch. With `kind=None` the batches are
     (clean, clean) pairs, for a model that adds its own noise (TrainingGaussianNoise).
     With `tell_level`, each batch also tells each image's noise level (`model_inputs`).
+    `target` is what the model learns to answer (noisy_targets.py): "clean", or
+    "noisy", another noisy copy of the same image (Noise2Noise); with "neighbours", the
+    images are noisy ones already (`corrupt_once`), no noise is added, and each batch
+    is a pair of neighbour-pixel halves of each (Neighbor2Neighbor).
     With `flip_rotate`, each clean image is first turned and mirrored one of its 8 ways
     (`orient`), as DnCNN and its successors train: a photo has no up or down.
 
@@ -242,7 +259,7 @@ class NoisyBatches(keras.utils.PyDataset):
     """
 
     def __init__(self, images, kind, level, batch_size, seed, crop_size=None, tell_level=False,
-                 flip_rotate=False, **kwargs):
+                 flip_rotate=False, target="clean", **kwargs):
         super().__init__(**kwargs)
         if kind is not None:
             check_level(kind, level)
@@ -254,6 +271,7 @@ class NoisyBatches(keras.utils.PyDataset):
         self.crop_size = crop_size
         self.tell_level = tell_level
         self.flip_rotate = flip_rotate
+        self.target = target
         self.set_epoch(0)
 
     def set_epoch(self, epoch):
@@ -273,10 +291,15 @@ class NoisyBatches(keras.utils.PyDataset):
             clean = np.stack([data.random_crop(self.images[i], self.crop_size, rng) for i in picked])
         if self.flip_rotate:  # each picture in one of its 8 orientations
             clean = orient(clean, rng.integers(ORIENTATIONS, size=len(clean)))
+        if self.target == "neighbours":  # the pictures are noisy ones: pairs from each alone
+            return noisy_targets.neighbour_pairs(clean, rng)
         if self.kind is None:
             return clean, clean
         levels = draw_levels(self.level, len(clean), rng)
         noisy = CORRUPTIONS[self.kind](clean, levels, rng)
+        if self.target == "noisy":  # Noise2Noise: the answer is another noisy copy
+            return model_inputs(noisy, levels, self.tell_level), CORRUPTIONS[self.kind](
+                clean, levels, rng)
         return model_inputs(noisy, levels, self.tell_level), clean
 
     def on_epoch_end(self):

@@ -39,8 +39,9 @@ several devices) lives in machinery/, and comes in by name where it is used.
 #
 # `tensorflow_logs` comes first: it keeps TensorFlow's harmless start-up lines off the
 # terminal. Then Keras, and this project's modules, one per idea: `data` loads
-# pictures, `noise` corrupts them, `conv_models` builds the models, `metrics` scores
-# them, `plots` draws them; `runs` and `distribute` are the machinery.
+# pictures, `noise` corrupts them, `conv_models` builds the models, `noisy_targets`
+# trains them without clean pictures, `metrics` scores them, `plots` draws them; `runs`
+# and `distribute` are the machinery.
 
 # %%
 try:  # the project's modules sit beside this file, and Python looks for them from here
@@ -56,6 +57,7 @@ import conv_models
 import data
 import metrics
 import noise
+import noisy_targets
 import plots
 from machinery import distribute, runs
 
@@ -82,13 +84,14 @@ dataset = "mnist"  # mnist, fashion_mnist, a photo set (python data.py --list) o
 test_dataset = None  # photos only: the set or folder to test on (None: a fifth of dataset)
 image_size = 128  # photos only: the side of the square crops it trains and tests on
 channels = 3  # photos only: 1 = grey, 3 = colour
-flip_rotate = None  # turn and mirror each training picture one of 8 ways (None: photos only)
+flip_rotate = None  # show each training picture turned/mirrored at random (None: photos only)
 train_limit = None  # train on the first N training images only (None: all)
 test_limit = None  # score on the first N test images only (None: all)
 data_dir = None  # where the datasets are (None: $DENOISE_DATA_DIR, or download them once)
 # The noise it learns to remove
 noise_kind = None  # gaussian, gaussian-unclipped, poisson or salt-pepper (flag: --noise)
 noise_level = None  # how strong (gaussian: 0.2); a range "0.05:0.5" trains one blind model
+target = "clean"  # the answer it learns: clean, noisy (another noisy copy) or neighbours
 # How it learns
 loss = None  # mse, bce, or psnr (minus each image's PSNR)
 epochs = None  # passes over the training images (unet-psnr: 3)
@@ -149,10 +152,11 @@ print(f"{len(x_train)} training images, {len(x_test)} test images of {x_test.sha
 # you set it, then clipped back to [0, 1]. The training batches get fresh noise every epoch, so the
 # model never sees the same noisy copy twice and cannot memorise one. The test images
 # get one fixed noisy copy, made with a seed of its own: every model and every run is
-# scored on exactly the same noisy images. Photos are also turned and mirrored, each
-# training crop one of its 8 ways (`flip_rotate`): a photo has no up or down, so the
-# model meets each crop in eight versions. Digits stay upright, as the test digits are
-# (and a 6 turned over is a 9).
+# scored on exactly the same noisy images. For photos, each training crop is also shown in
+# one of its 8 orientations, picked at random (0 to 3 quarter turns, mirrored or not:
+# `flip_rotate`): most of what a photo shows has no up or down, so over the epochs the
+# model sees it every way round. Digits and clothes stay upright, as their test images
+# are (and a 6 turned over is a 9).
 #
 # How noisy is that? PSNR, the peak signal-to-noise ratio, says how far a picture is
 # from its clean original: MSE is the mean of the squared pixel differences, and
@@ -167,12 +171,20 @@ print(f"{len(x_train)} training images, {len(x_test)} test images of {x_test.sha
 #
 # One preset, `unet-level`, is also told how noisy each image is (a second input,
 # docs/told-the-level.md): its test inputs then carry that level beside the pixels.
+#
+# No clean pictures? `target` (noisy_targets.py explains both): with "noisy", the
+# answer is another noisy copy of the picture (Noise2Noise); with "neighbours", each
+# training picture gets one noisy copy, made once, and the clean ones are forgotten:
+# the model learns from pairs of neighbour pixels of that copy alone (Neighbor2Neighbor).
+# Only the test pictures stay clean, to score it.
 
 # %%
 told_the_level = conv_models.MODELS[args.model].told_the_level  # unet-level only
+if args.target == "neighbours":  # from here on, training sees noisy pictures only
+    x_train = noise.corrupt_once(x_train, args.noise_kind, args.noise_level, args.seed)
 train_batches = noise.NoisyBatches(x_train, args.noise_kind, args.noise_level, args.batch_size,
                                    seed=args.seed, crop_size=crop_size, tell_level=told_the_level,
-                                   flip_rotate=args.flip_rotate)
+                                   flip_rotate=args.flip_rotate, target=args.target)
 x_test_noisy = noise.noisy_test_images(x_test, args.noise_kind, args.noise_level)
 test_inputs = noise.model_inputs(x_test_noisy, noise.middle_level(args.noise_level),
                                  told_the_level)  # x_test_noisy itself, unless told the level
@@ -248,7 +260,10 @@ plots.save_rows(os.path.join(args.out, "noisy.png"), x_test, {"noisy": x_test_no
 # falls along a cosine curve to 5% of it by the end (a learning-rate schedule): large
 # steps first, fine ones last. PSNR is also reported after every epoch. With
 # `--distribute`, `distribute.scope` puts a copy of the model on each device; without
-# it, it does nothing.
+# it, it does nothing. `trainee` is the model `fit` trains: the autoencoder itself,
+# except with `target="neighbours"`: then a model around it that halves each noisy
+# picture into neighbour pixels, denoises the first half and aims at the second, its
+# loss `noisy_targets.neighbour_loss`, with the regulariser (noisy_targets.py).
 
 # %%
 height, width, image_channels = x_test.shape[1:]
@@ -260,6 +275,12 @@ with distribute.scope(args.devices):
         args.learning_rate, decay_steps=args.epochs * len(train_batches), alpha=0.05)
     autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate_schedule),
                         loss=metrics.LOSSES[args.loss], metrics=[metrics.psnr])
+    trainee = autoencoder  # the model `fit` trains
+    if args.target == "neighbours":  # the autoencoder, inside a model of neighbour pairs
+        trainee = noisy_targets.neighbour_trainer(autoencoder,
+                                                  (crop_size, crop_size, image_channels))
+        trainee.compile(optimizer=keras.optimizers.Adam(learning_rate_schedule),
+                        loss=noisy_targets.neighbour_loss)
 if not args.quiet:
     autoencoder.summary(line_length=100)
 
@@ -280,6 +301,8 @@ if not args.quiet:
 # between the devices: the one `if` below hands `fit` this process's share of each
 # batch and the test images that divide evenly, and the other, after training, brings
 # the model back onto one device to score every test image (machinery/distribute.py).
+# With neighbour pairs, what `fit` trains is the trainee, whose output is no picture:
+# `noisy_targets.ScoreTheDenoiser` scores the autoencoder itself after each epoch instead.
 
 # %%
 validation = (test_inputs, x_test)
@@ -298,8 +321,11 @@ callbacks = [
 ]
 if args.tensorboard:
     callbacks.append(keras.callbacks.TensorBoard(os.path.join(args.out, "tensorboard")))
-autoencoder.fit(train_batches, epochs=args.epochs, validation_data=validation, shuffle=False,
-                callbacks=callbacks, verbose=runs.progress_bar(args.quiet))  # bar or none
+if args.target == "neighbours":  # fit would score the trainee: score the autoencoder instead
+    callbacks.insert(0, noisy_targets.ScoreTheDenoiser(autoencoder, *validation, args.batch_size))
+    validation = None
+trainee.fit(train_batches, epochs=args.epochs, validation_data=validation, shuffle=False,
+            callbacks=callbacks, verbose=runs.progress_bar(args.quiet))  # bar or none
 print(f"trained for {epoch_log.train_seconds:.0f} s")
 if args.devices:  # back on one device, to score every test image
     autoencoder = distribute.one_device_copy(autoencoder)

@@ -33,6 +33,7 @@ import tensorflow as tf
 import data
 import metrics
 import noise
+import noisy_targets
 from machinery import distribute, files
 
 # Where runs go when --out is not given: runs/<model>-<dataset>, numbered if taken.
@@ -74,6 +75,7 @@ class Recipe(NamedTuple):
     photos_only: bool = False  # True: made for photos whose sides divide by 8, not 28x28
     only_size: int = 0  # the one image side it takes (0: any)
     told_the_level: bool = False  # True: a second input takes each image's noise level
+    any_size: bool = True  # False: built for the training pictures' size, and that size only
 
 
 def positive_int(text):
@@ -118,10 +120,11 @@ def add_folder_arguments(parser):
                              "on (random, fresh every epoch) and tests on (central); a "
                              "multiple of 8 (default: 128)")
     parser.add_argument("--flip-rotate", action=argparse.BooleanOptionalAction, default=None,
-                        help="turn and mirror each training picture one of its 8 ways, drawn "
-                             "from the seed (default: on for photos, whose content has no up "
-                             "or down; off for digits and clothes, which the test images show "
-                             "upright, and whose 6 turned over is a 9)")
+                        help="show each training picture in one of its 8 orientations (0 to 3 "
+                             "quarter turns, mirrored or not), drawn from the seed (default: on "
+                             "for photos, most of whose content has no up or down; off for "
+                             "digits and clothes, which the test images show upright, and whose "
+                             "6 turned over is a 9)")
 
 
 def build_parser(description, recipes, default_model, folders):
@@ -159,6 +162,14 @@ def build_parser(description, recipes, default_model, folders):
                         ". A range LOW:HIGH, such as 0.05:0.5, trains one blind model: each "
                         "training image gets a level drawn from it, and the model is scored "
                         f"at {noise.RANGE_TEST_LEVELS} levels across it")
+    if folders:  # train_conv.py
+        parser.add_argument("--target", choices=noisy_targets.TARGETS, default="clean",
+                            help="what the model learns to answer (noisy_targets.py): the clean "
+                                 "picture; another noisy copy of it (Noise2Noise: use --loss mse "
+                                 "and unclipped noise, whose mean is the clean picture); or, from "
+                                 "one noisy copy of each training picture made once, its "
+                                 "neighbour pixels (Neighbor2Neighbor; photos, one device). The "
+                                 "test pictures are clean, to score the model (default: clean)")
     parser.add_argument("--loss", choices=metrics.LOSSES, default=None,
                         help="mse (mean squared error), bce (binary cross-entropy) or psnr "
                              "(minus the PSNR of each image, in dB) (default: the preset's own)")
@@ -277,6 +288,7 @@ def parse_arguments(description, recipes, knobs, folders=True, argv=None):
     args.batch_size = args.batch_size or recipe.batch_size
     args.noise_kind = args.noise_kind or recipe.noise
     check_dataset(parser, args, recipe, folders)
+    check_target(parser, args, recipe)
     if folders and args.flip_rotate is None:
         args.flip_rotate = args.dataset not in data.DATASETS  # photos only
     if args.noise_level is None:
@@ -360,6 +372,22 @@ def check_dataset(parser, args, recipe, folders):
                          f"({', '.join(data.PHOTO_SETS)}), nor a folder")
     if args.image_size % 8:
         parser.error(f"argument --image-size: must be a multiple of 8, not {args.image_size}")
+
+
+def check_target(parser, args, recipe):
+    """Neighbour pairs halve the training crops, and train the model through another
+    model (noisy_targets.neighbour_trainer): a model of any size, alone, on one device."""
+    if getattr(args, "target", "clean") != "neighbours":
+        return
+    if args.dataset in data.DATASETS:
+        parser.error("argument --target: neighbours halve each picture, and the halves of a "
+                     "28x28 digit (14x14) do not pass the U-Nets' two poolings: train on photos")
+    if not recipe.any_size or recipe.told_the_level:
+        parser.error(f"argument --target: neighbours train a model on half-size pictures, "
+                     f"and {args.model} " + ("is told the noise level" if recipe.told_the_level
+                                             else "takes one size only") + ": choose another")
+    if args.devices:
+        parser.error("argument --target: neighbours train on one device: leave out --distribute")
 
 
 def start_run_folder(parser, args):
@@ -785,6 +813,7 @@ def finish(args, model, epoch_log, scores, train_images):
         "loss": args.loss, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
         "train_images": train_images, "seed": args.seed, "backend": keras.backend.backend(),
         "devices": args.devices, "history": epoch_log.history,
+        **{key: vars(args)[key] for key in ("target", "flip_rotate") if key in vars(args)},
     }
     files.check_free_space(args.out, saved_bytes(model), MODEL_FILE)
     files.replace_atomically(os.path.join(args.out, MODEL_FILE), model.save)

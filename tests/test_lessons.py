@@ -32,7 +32,7 @@ def test_the_script_itself_compiles_fits_and_predicts(script):
 
 
 def test_the_check_of_the_calls_catches_a_fit_that_moved_away(tmp_path):
-    moved = (REPOSITORY / "train_conv.py").read_text().replace("autoencoder.fit(", "runs.train(")
+    moved = (REPOSITORY / "train_conv.py").read_text().replace("trainee.fit(", "runs.train(")
     (tmp_path / "train_conv.py").write_text(moved)
     assert "fit" not in called_methods(tmp_path / "train_conv.py")
 

@@ -1,0 +1,102 @@
+"""Training a denoiser without clean pictures: Noise2Noise and Neighbor2Neighbor.
+
+A denoiser usually learns from pairs (a noisy picture, its clean original). Where no
+clean picture exists (a camera's own photos), two ideas still give it something to aim at:
+
+- Noise2Noise (Lehtinen et al., 2018): answer with *another noisy copy* of the same
+  picture. The second copy's noise is independent of the first's and averages to zero, so
+  the answer that makes the mean squared error smallest is still the clean picture: the
+  loss never gets near 0 (no model can predict the second copy's noise), but what it
+  learns is the clean picture. Train with the mean squared error: its best answer is the
+  mean. (Clipped noise does not average to zero near black and white: use unclipped.)
+- Neighbor2Neighbor (Huang et al., 2021): one noisy picture is enough. Split each 2x2 cell
+  of pixels into two different pixels, drawn at random: two half-size pictures, whose
+  pixels are neighbours, with independent noise. The model denoises the first half and
+  aims at the second, as in Noise2Noise. The two halves are not quite the same picture
+  (each pixel is shifted from its neighbour), so a second term, the regulariser, keeps the
+  model's answer on the halves consistent with its answer on the whole picture.
+
+`NoisyBatches` (noise.py) makes the pairs; this module makes the masks that pick the
+pixels, the model that trains a denoiser on neighbour pairs, and its loss.
+"""
+
+import keras
+import numpy as np
+from keras import ops
+
+# What a model can learn to answer: the clean picture, another noisy copy of it
+# (Noise2Noise), or, from one noisy picture, its neighbour pixels (Neighbor2Neighbor).
+TARGETS = ("clean", "noisy", "neighbours")
+# The weight of Neighbor2Neighbor's regulariser (the paper's gamma, 1 to 2 in its runs).
+REGULARISER_WEIGHT = 1.0
+
+
+def neighbour_masks(count, height, width, rng):
+    """Two one-hot masks (count, height / 2, width / 2, 4): for each 2x2 cell of each of
+    `count` pictures, two different pixels of the cell's 4, drawn from `rng`."""
+    first = rng.integers(4, size=(count, height // 2, width // 2))
+    second = (first + rng.integers(1, 4, size=first.shape)) % 4  # never the same pixel
+    one_hot = np.eye(4, dtype="float32")
+    return one_hot[first], one_hot[second]
+
+
+def subsample(images, mask):
+    """The half-size picture of the pixels `mask` picks, one per 2x2 cell of `images`
+    (N, H, W, C); H and W must be even. Works on NumPy arrays and Keras tensors alike."""
+    _, height, width, channels = images.shape
+    cells = ops.reshape(images, (-1, height // 2, 2, width // 2, 2, channels))
+    cells = ops.reshape(ops.transpose(cells, (0, 1, 3, 2, 4, 5)),
+                        (-1, height // 2, width // 2, 4, channels))
+    return ops.sum(cells * ops.expand_dims(mask, -1), axis=3)
+
+
+def neighbour_pairs(noisy, rng):
+    """Neighbor2Neighbor's training pair from noisy pictures alone: the inputs of
+    `neighbour_trainer` (the pictures and the two masks), and the second half, its target."""
+    first, second = neighbour_masks(len(noisy), noisy.shape[1], noisy.shape[2], rng)
+    return (noisy, first, second), ops.convert_to_numpy(subsample(noisy, second))
+
+
+def neighbour_trainer(denoiser, shape):
+    """A model that trains `denoiser` on neighbour pairs of noisy pictures of `shape`
+    (height, width, channels): its inputs, the noisy pictures and the two masks; its
+    output, the denoised first half, and beside it (channels after channels) the gap
+    between the halves of the denoiser's answer on the whole picture. Training it
+    trains `denoiser`, whose layers it shares; only `denoiser` is saved."""
+    height, width, channels = shape
+    noisy = keras.Input(shape, name="noisy")
+    first_mask = keras.Input((height // 2, width // 2, 4), name="first_mask")
+    second_mask = keras.Input((height // 2, width // 2, 4), name="second_mask")
+    denoised_first_half = denoiser(subsample(noisy, first_mask))
+    whole = ops.stop_gradient(denoiser(noisy))  # the regulariser's fixed reference
+    shift = subsample(whole, first_mask) - subsample(whole, second_mask)
+    return keras.Model([noisy, first_mask, second_mask],
+                       ops.concatenate([denoised_first_half, shift], axis=-1))
+
+
+def neighbour_loss(second_half, outputs):
+    """Neighbor2Neighbor's loss: the squared gap between the denoised first half and the
+    noisy second half (Noise2Noise's loss), plus REGULARISER_WEIGHT times the squared
+    difference between that gap and the one the denoiser's answer on the whole picture
+    has between its halves (which would be the same, were the halves one picture)."""
+    channels = second_half.shape[-1]
+    denoised_first_half, shift = outputs[..., :channels], outputs[..., channels:]
+    gap = denoised_first_half - second_half
+    return (ops.mean(ops.square(gap), axis=(1, 2, 3))
+            + REGULARISER_WEIGHT * ops.mean(ops.square(gap - shift), axis=(1, 2, 3)))
+
+
+class ScoreTheDenoiser(keras.callbacks.Callback):
+    """After each epoch, score `denoiser` on the clean test images, as `fit`'s validation
+    does for a model trained on clean targets: val_loss and val_psnr, for the history.
+    Where the model that trains is not the denoiser (neighbour pairs), `fit` cannot."""
+
+    def __init__(self, denoiser, test_inputs, clean, batch_size):
+        super().__init__()
+        self.denoiser, self.test_inputs, self.clean = denoiser, test_inputs, clean
+        self.batch_size = batch_size
+
+    def on_epoch_end(self, epoch, logs=None):
+        scores = self.denoiser.evaluate(self.test_inputs, self.clean, verbose=0,
+                                        batch_size=self.batch_size, return_dict=True)
+        logs["val_loss"], logs["val_psnr"] = scores["loss"], scores["psnr"]

@@ -1,0 +1,123 @@
+"""Training without clean pictures (noisy_targets.py, `--target` of train_conv.py):
+Noise2Noise's second noisy copy, and Neighbor2Neighbor's pairs of neighbour pixels."""
+
+import keras
+import numpy as np
+import pytest
+from conftest import read_metrics, run_script
+from PIL import Image
+
+import conv_models
+import noise
+import noisy_targets
+
+
+def test_each_2x2_cell_gives_two_different_pixels_drawn_from_the_seed():
+    first, second = noisy_targets.neighbour_masks(50, 8, 6, np.random.default_rng(1))
+    assert first.shape == second.shape == (50, 4, 3, 4)
+    assert (first.sum(-1) == 1).all() and (second.sum(-1) == 1).all()  # one pixel each
+    assert (first * second).sum() == 0  # never the same one
+    picked = first.argmax(-1) * 4 + second.argmax(-1)
+    assert len(np.unique(picked)) == 12  # every ordered pair of two different pixels
+    again = noisy_targets.neighbour_masks(50, 8, 6, np.random.default_rng(1))
+    np.testing.assert_array_equal(first, again[0])
+
+
+def test_a_half_holds_the_pixel_its_mask_picks_in_each_cell():
+    pictures = np.arange(2 * 4 * 6 * 3, dtype="float32").reshape(2, 4, 6, 3)
+    first, _ = noisy_targets.neighbour_masks(2, 4, 6, np.random.default_rng(0))
+    half = keras.ops.convert_to_numpy(noisy_targets.subsample(pictures, first))
+    for image, row, column in np.ndindex(2, 2, 3):
+        pixel = first[image, row, column].argmax()  # 0 1 / 2 3 within the cell
+        np.testing.assert_array_equal(
+            half[image, row, column],
+            pictures[image, 2 * row + pixel // 2, 2 * column + pixel % 2])
+
+
+def test_noise2noise_batches_answer_with_another_noisy_copy():
+    clean = np.full((8, 16, 16, 1), 0.5, "float32")
+    batches = noise.NoisyBatches(clean, "gaussian-unclipped", 0.1, batch_size=8, seed=0,
+                                 target="noisy")
+    noisy, target = batches[0]
+    assert not np.allclose(target, clean) and not np.allclose(target, noisy)
+    assert abs(np.std(target - clean) - 0.1) < 0.01  # its own noise, of the same level
+    assert abs(np.corrcoef((noisy - clean).ravel(), (target - clean).ravel())[0, 1]) < 0.05
+    np.testing.assert_array_equal(target, batches[0][1])  # a function of (seed, epoch, index)
+
+
+def test_neighbour_batches_are_made_of_the_noisy_pictures_alone():
+    """The pictures given are the noisy ones (noise.corrupt_once): no noise is added, and
+    the target is half of the very picture that is the input."""
+    pictures = np.random.default_rng(0).random((4, 16, 16, 1), dtype="float32")
+    batches = noise.NoisyBatches(pictures, "gaussian-unclipped", 0.1, batch_size=4, seed=0,
+                                 target="neighbours")
+    (inputs, first, second), target = batches[0]
+    np.testing.assert_array_equal(np.sort(inputs, axis=0), np.sort(pictures, axis=0))
+    np.testing.assert_allclose(target, keras.ops.convert_to_numpy(
+        noisy_targets.subsample(inputs, second)))
+    np.testing.assert_array_equal(first, batches[0][0][1])  # seeded: the same masks again
+
+
+def test_the_neighbour_loss_is_the_gap_plus_the_regulariser():
+    denoiser = conv_models.MODELS["dncnn"].build((None, None, 1))
+    trainer = noisy_targets.neighbour_trainer(denoiser, (16, 16, 1))
+    pictures = np.random.default_rng(0).random((2, 16, 16, 1), dtype="float32")
+    (inputs, first, second), target = noisy_targets.neighbour_pairs(pictures,
+                                                                    np.random.default_rng(1))
+    outputs = keras.ops.convert_to_numpy(trainer.predict([inputs, first, second], verbose=0))
+    whole = denoiser.predict(inputs, verbose=0)
+    first_half = denoiser.predict(noisy_targets.subsample(inputs, first), verbose=0)
+    shift = (keras.ops.convert_to_numpy(noisy_targets.subsample(whole, first))
+             - keras.ops.convert_to_numpy(noisy_targets.subsample(whole, second)))
+    np.testing.assert_allclose(outputs[..., :1], first_half, atol=1e-5)
+    np.testing.assert_allclose(outputs[..., 1:], shift, atol=1e-5)
+    gap = first_half - target
+    expected = (gap**2).mean(axis=(1, 2, 3)) + noisy_targets.REGULARISER_WEIGHT * (
+        (gap - shift) ** 2).mean(axis=(1, 2, 3))
+    loss = keras.ops.convert_to_numpy(noisy_targets.neighbour_loss(target, outputs))
+    np.testing.assert_allclose(loss, expected, rtol=1e-4)
+
+
+def test_noise2noise_on_digits_learns_to_denoise(tmp_path):
+    result = run_script("train_conv.py", "--target", "noisy", "--loss", "mse", "--noise",
+                        "gaussian-unclipped", "--train-limit", 1000, "--test-limit", 100,
+                        "--epochs", 1, "--batch-size", 32, "--out", tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = read_metrics(tmp_path)
+    assert metrics["target"] == "noisy" and metrics["psnr"] > metrics["noisy_psnr"] + 2
+
+
+@pytest.fixture
+def noisy_photos(tmp_path):
+    """A folder of noisy pictures only, as a camera gives: no clean copy anywhere."""
+    folder = tmp_path / "noisy"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    rows, columns = np.mgrid[0:48, 0:48]
+    for index in range(20):
+        clean = 0.5 + 0.3 * np.sin(rows / (4 + index % 5) + columns / 7)
+        noisy = np.clip(clean + rng.normal(0, 0.1, clean.shape), 0, 1)
+        Image.fromarray(np.round(noisy * 255).astype(np.uint8)).save(folder / f"{index:02d}.png")
+    return folder
+
+
+def test_neighbours_train_on_a_folder_of_noisy_pictures_alone(noisy_photos, tmp_path):
+    """--noise-level 0: the pictures are noisy already (their scores are then against the
+    noisy pictures themselves, and mean little); the model trains and saves."""
+    result = run_script("train_conv.py", "--dataset", noisy_photos, "--channels", 1,
+                        "--image-size", 32, "--target", "neighbours", "--noise",
+                        "gaussian-unclipped", "--noise-level", 0, "--epochs", 2,
+                        "--batch-size", 4, "--out", tmp_path / "run")
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = read_metrics(tmp_path / "run")
+    assert metrics["target"] == "neighbours" and metrics["train_images"] == 16
+    assert len(metrics["history"]["val_psnr"]) == 3  # untrained, then each epoch
+    model = keras.saving.load_model(tmp_path / "run" / "model.keras")  # the denoiser alone
+    assert model.input_shape == (None, None, None, 1)
+
+
+def test_neighbours_on_digits_say_why_not(tmp_path):
+    result = run_script("train_conv.py", "--target", "neighbours", "--out", tmp_path / "run")
+    assert result.returncode == 2
+    assert "halves of a 28x28 digit (14x14)" in result.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "run").exists()
