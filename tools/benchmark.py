@@ -16,12 +16,14 @@ each run, results.json and results.md (the Markdown table).
 Example:
   python -m tools.benchmark                                 # every run below (about 70 minutes)
   python -m tools.benchmark --runs unet strided-mse --dataset fashion_mnist
+  python -m tools.benchmark --runs clean-target noise2noise --seeds 0 1 2 --train-limit 10000
 """
 
 import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -45,8 +47,14 @@ RUNS = {
     "unet-psnr-8": ("train_conv.py", ["--epochs", "8"]),  # what 10 minutes of training reach
     "unet-dense": ("train_conv.py", ["--model", "unet-dense"]),
     "unet-dense-8": ("train_conv.py", ["--model", "unet-dense", "--epochs", "8"]),
+    # Noise2Noise (docs/noisy-targets.md): the default U-Net, on unclipped noise with the MSE
+    # loss (whose best answer to a noisy target is its mean, the clean digit), trained on
+    # clean targets and on another noisy copy; one change between the two.
+    "clean-target": ("train_conv.py", ["--loss", "mse", "--noise", "gaussian-unclipped"]),
+    "noise2noise": ("train_conv.py", ["--loss", "mse", "--noise", "gaussian-unclipped",
+                                      "--target", "noisy"]),
 }
-COLUMNS = ("run", "model", "loss", "epochs", "params", "train_seconds", "run_seconds",
+COLUMNS = ("run", "seed", "model", "loss", "epochs", "params", "train_seconds", "run_seconds",
            "noisy_psnr", "psnr", "noisy_ssim", "ssim")
 
 
@@ -59,6 +67,11 @@ def parse_arguments(argv=None):
                         help="the dataset every run uses (default: mnist)")
     parser.add_argument("--noise-level", default=None,
                         help="Gaussian noise factor for every run (default: the scripts' 0.2)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0],
+                        help="run each run once per seed; with several, a second table gives "
+                             "each run's mean PSNR and its spread (default: 0)")
+    parser.add_argument("--train-limit", default=None,
+                        help="train every run on the first N training images (default: all)")
     parser.add_argument("--data-dir", default=None,
                         help="passed on to the scripts (default: $DENOISE_DATA_DIR or download)")
     parser.add_argument("--out", default=None,
@@ -71,22 +84,25 @@ def parse_arguments(argv=None):
     return args
 
 
-def run_one(name, args):
+def run_one(name, seed, args):
     """Run one training script to the end; return its metrics, or the reason it failed."""
     script, extra = RUNS[name]
-    command = [sys.executable, script, *extra, "--dataset", args.dataset,
+    if len(args.seeds) > 1:
+        name = f"{name}-seed{seed}"
+    command = [sys.executable, script, *extra, "--dataset", args.dataset, "--seed", str(seed),
                "--out", os.path.join(args.out, name)]
-    if args.noise_level is not None:
-        command += ["--noise-level", args.noise_level]
-    if args.data_dir:
-        command += ["--data-dir", args.data_dir]
+    for option, value in (("--noise-level", args.noise_level),
+                          ("--train-limit", args.train_limit), ("--data-dir", args.data_dir)):
+        if value is not None:
+            command += [option, value]
     print("$", " ".join(command[1:]), flush=True)
     start = time.perf_counter()
     with open(os.path.join(args.out, f"{name}.log"), "w") as log:
         finished = signals.run_child(command, stdout=log, stderr=subprocess.STDOUT)
     seconds = time.perf_counter() - start
     if finished.returncode != 0:
-        return {"run": name, "failed": f"exit code {finished.returncode}, see {name}.log"}
+        return {"run": name, "seed": seed,
+                "failed": f"exit code {finished.returncode}, see {name}.log"}
     with open(os.path.join(args.out, name, "metrics.json")) as file:
         metrics = json.load(file)
     return {"run": name, "command": " ".join(["python", *command[1:]]),
@@ -110,6 +126,19 @@ def markdown_table(results):
     return "\n".join(lines)
 
 
+def spread_table(results, names):
+    """Each run's mean test PSNR over its seeds, and their spread (the standard deviation,
+    and the lowest and highest), so that a gap between runs can be read against it."""
+    lines = ["| run | seeds | mean PSNR | std | min | max |", "|---|---|---|---|---|---|"]
+    for name in names:
+        psnrs = [result["psnr"] for result in results
+                 if result["run"].rsplit("-seed", 1)[0] == name and "failed" not in result]
+        if psnrs:
+            lines.append(f"| {name} | {len(psnrs)} | {statistics.mean(psnrs):.2f} | "
+                         f"{statistics.pstdev(psnrs):.2f} | {min(psnrs):.2f} | {max(psnrs):.2f} |")
+    return "\n".join(lines)
+
+
 def machine_description():
     """The CPU (its model name, read from /proc/cpuinfo on Linux), its cores, and Python."""
     processor = platform.processor() or platform.machine()
@@ -126,11 +155,15 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     results = []
     for name in args.runs:
-        results.append(run_one(name, args))
-        print(markdown_table(results[-1:]).splitlines()[-1], flush=True)
+        for seed in args.seeds:
+            results.append(run_one(name, seed, args))
+            print(markdown_table(results[-1:]).splitlines()[-1], flush=True)
     table = markdown_table(results)
-    header = (f"Benchmark on {args.dataset}, Gaussian noise factor "
-              f"{args.noise_level or 0.2}, full test set; machine: {machine_description()}\n"
+    if len(args.seeds) > 1:
+        table += "\n\n" + spread_table(results, args.runs)
+    header = (f"Benchmark on {args.dataset}, noise level {args.noise_level or 0.2}, "
+              f"{args.train_limit or 'all'} training images, full test set; "
+              f"machine: {machine_description()}\n"
               f"Command: python -m tools.benchmark {' '.join(argv or sys.argv[1:])}\n")
     with open(os.path.join(args.out, "results.md"), "w") as file:
         file.write(header + "\n" + table + "\n")
