@@ -161,7 +161,7 @@ def main(argv=None):
     table = markdown_table(results)
     if len(args.seeds) > 1:
         table += "\n\n" + spread_table(results, args.runs)
-    header = (f"Benchmark on {args.dataset}, noise level {args.noise_level or 0.2}, "
+    header = (f"Benchmark on {args.dataset}, noise level {args.noise_level or 'of each run'}, "
               f"{args.train_limit or 'all'} training images, full test set; "
               f"machine: {machine_description()}\n"
               f"Command: python -m tools.benchmark {' '.join(argv or sys.argv[1:])}\n")
