@@ -87,9 +87,10 @@ def neighbour_loss(second_half, outputs):
 
 
 class ScoreTheDenoiser(keras.callbacks.Callback):
-    """After each epoch, score `denoiser` on the clean test images, as `fit`'s validation
-    does for a model trained on clean targets: val_loss and val_psnr, for the history.
-    Where the model that trains is not the denoiser (neighbour pairs), `fit` cannot."""
+    """After each epoch, score `denoiser`'s answers to the noisy test images against the
+    clean ones, as `fit`'s validation does for a model trained on clean targets: val_loss
+    and val_psnr, for the history. Where the model that trains is not the denoiser
+    (neighbour pairs), `fit` cannot."""
 
     def __init__(self, denoiser, test_inputs, clean, batch_size):
         super().__init__()

@@ -173,9 +173,11 @@ print(f"{len(x_train)} training images, {len(x_test)} test images of {x_test.sha
 # docs/told-the-level.md): its test inputs then carry that level beside the pixels.
 #
 # No clean pictures? `target` (noisy_targets.py explains both): with "noisy", the
-# answer is another noisy copy of the picture (Noise2Noise); with "neighbours", each
-# training picture gets one noisy copy, made once, and the clean ones are forgotten:
-# the model learns from pairs of neighbour pixels of that copy alone (Neighbor2Neighbor).
+# answer is another noisy copy of the picture (Noise2Noise; a simulation, both copies
+# made from the clean picture; use --loss mse --noise gaussian-unclipped); with
+# "neighbours", each training picture gets one noisy copy, made once, and the clean ones
+# are forgotten: the model learns from pairs of neighbour pixels of that copy alone
+# (Neighbor2Neighbor).
 # Only the test pictures stay clean, to score it.
 
 # %%
@@ -301,7 +303,8 @@ if not args.quiet:
 # between the devices: the one `if` below hands `fit` this process's share of each
 # batch and the test images that divide evenly, and the other, after training, brings
 # the model back onto one device to score every test image (machinery/distribute.py).
-# With neighbour pairs, what `fit` trains is the trainee, whose output is no picture:
+# With neighbour pairs, what `fit` trains is the trainee, whose output is the denoised
+# first half stacked with the regulariser's shift, not a picture to score:
 # `noisy_targets.ScoreTheDenoiser` scores the autoencoder itself after each epoch instead.
 
 # %%

@@ -86,3 +86,13 @@ def processes():
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def signal_when(process, line_start, signal_number):
+    """Send `signal_number` once the process (start_script) prints a line starting with
+    `line_start`; its exit code and whole output, once it has ended."""
+    for line in process.stdout:
+        if line.startswith(line_start):
+            process.send_signal(signal_number)
+            break
+    return process.returncode, process.communicate(timeout=300)[0]

@@ -25,7 +25,7 @@ import data
 import dense_models
 from machinery import files, runs
 from tools import compare
-from conftest import REPOSITORY, read_metrics, run_script, start_script
+from conftest import REPOSITORY, read_metrics, run_script, signal_when, start_script
 
 SMALL_RUN = ["--model", "small", "--train-limit", 256, "--test-limit", 64, "--batch-size", 32]
 
@@ -35,15 +35,6 @@ def start(*arguments, script="train_conv.py"):
     return subprocess.Popen([sys.executable, str(REPOSITORY / script), *map(str, arguments)],
                             cwd=REPOSITORY, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-
-
-def signal_when(process, line_start, signal_number):
-    """Send `signal_number` once the process prints a line starting with `line_start`."""
-    for line in process.stdout:
-        if line.startswith(line_start):
-            process.send_signal(signal_number)
-            break
-    return process.returncode, process.communicate(timeout=300)[0]
 
 
 # ## Corrupt pictures and data files
@@ -456,11 +447,7 @@ def test_a_stopped_make_docs_stops_its_step_too_and_says_where(tmp_path):
 def test_a_stopped_comparison_says_so_in_one_line(tmp_path, tiny_data_dir):
     process = start_script("tools/compare.py", "--data-dir", tiny_data_dir, "--limit", 3,
                            "--workers", 1, "--out", tmp_path / "out")
-    for line in process.stdout:
-        if line.startswith("noisy input:"):  # it has begun to score
-            process.send_signal(signal.SIGTERM)
-            break
-    output = process.communicate(timeout=120)[0]
+    _, output = signal_when(process, "noisy input:", signal.SIGTERM)  # it has begun to score
     assert process.returncode == 143, output[-2000:]
     assert output.strip().splitlines()[-1] == (
         f"SIGTERM: stopped; nothing of this comparison was written into {tmp_path / 'out'}")

@@ -14,7 +14,7 @@ import conv_models
 import data
 import metrics
 import noise
-from conftest import read_metrics, run_script, start_script
+from conftest import read_metrics, run_script, signal_when, start_script
 
 
 def smooth_picture(height=96, width=128, channels=1):
@@ -211,11 +211,7 @@ def test_a_stopped_knob_says_so_in_one_line_and_writes_nothing(tmp_path):
     process = start_script("tools/knob.py", "--model",
                            save_told_level_model(tmp_path / "told.keras"), "--dataset",
                            tmp_path / "test", "--out", tmp_path / "out")
-    for line in process.stdout:
-        if line.startswith("  true sigma"):  # it has begun to score
-            process.send_signal(signal.SIGTERM)
-            break
-    output = process.communicate(timeout=120)[0]
+    _, output = signal_when(process, "  true sigma", signal.SIGTERM)  # it has begun to score
     assert process.returncode == 143, output[-2000:]
     assert output.strip().splitlines()[-1] == (
         f"SIGTERM: stopped; nothing of this run was written into {tmp_path / 'out'}")
