@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Every test of the project, as CI runs them (README: "bash tests/run.sh"), after the install
 # command of the README: every test on TensorFlow; the end-to-end tests again on JAX and on
-# PyTorch (every preset of both scripts trains, saves and loads on each backend); and the docs
-# site, built strictly, so that a broken link or a missing figure fails.
+# PyTorch (every preset that brings a layer of its own trains, saves and loads on each backend);
+# and the docs site, built strictly, so that a broken link or a missing figure fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,8 +10,8 @@ cd "$(dirname "$0")/.."
 .venv/bin/pip install --quiet -r requirements-backends.txt -r requirements-dev.txt
 
 # Two tests at a time (pytest-xdist's -n 2): most of a test's time is a script starting up,
-# which one core does alone.
-.venv/bin/python -m pytest -n 2
+# which one core does alone. --durations: the log names the slowest tests, where CI's time goes.
+.venv/bin/python -m pytest -n 2 --durations=15
 for backend in jax torch; do
     echo "== end-to-end tests with KERAS_BACKEND=$backend"
     KERAS_BACKEND=$backend .venv/bin/python -m pytest -n 2 tests/test_end_to_end.py

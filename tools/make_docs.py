@@ -53,6 +53,8 @@ SCRIPTS_WITH_DATA = ("train_conv.py", "train_dense.py", "tools.compare", "tools.
 QUICK_TRAINING = ["--train-limit", "300", "--test-limit", "50", "--epochs", "1"]
 # What --quick adds to every comparison: one classical method (the quickest to tune).
 QUICK_CLASSICAL = ["--classical", "gaussian-filter"]
+# What --quick adds to every step that scores photos: one photo.
+QUICK_PHOTOS = ["--limit", "1"]
 
 
 class Step(NamedTuple):
@@ -77,7 +79,7 @@ def bm3d_step(dataset, tune_dataset, channels, level):
     return Step(name, ["-m", "tools.compare", "--dataset", dataset, "--tune-dataset", tune_dataset,
                        "--channels", channels, "--noise", "gaussian-unclipped", "--noise-level",
                        level, "--classical", "bm3d", "--out", "{runs}/" + name],
-                ["--limit", "2"], "results.json")
+                QUICK_PHOTOS, "results.json")
 
 
 def told_level_step(dataset, channels, *models, self_ensemble=False):
@@ -89,7 +91,7 @@ def told_level_step(dataset, channels, *models, self_ensemble=False):
                        "gaussian-unclipped", "--noise-level", "25/255", "--sweep", "15/255",
                        "25/255", "50/255", "--classical", "--out", "{runs}/" + name,
                        *(["--self-ensemble"] if self_ensemble else []), "--models", *models],
-                ["--limit", "2"], "results.json")
+                QUICK_PHOTOS, "results.json")
 
 
 STEPS = [
@@ -134,7 +136,7 @@ STEPS = [
                            "models/unet-psnr-train400-blind.keras",
                            "models/unet-train400-sigma25.keras",
                            "models/unet-train400-blind.keras"],
-         ["--limit", "2", *QUICK_CLASSICAL], "results.json",
+         [*QUICK_PHOTOS, *QUICK_CLASSICAL], "results.json",
          (("psnr.png", "compare-bsd68-psnr.png"),)),
     Step("compare-cbsd68", ["-m", "tools.compare", "--dataset", "cbsd68", "--tune-dataset", "cbsd432",
                             "--channels", "3", "--noise", "gaussian-unclipped",
@@ -144,7 +146,7 @@ STEPS = [
                             "models/unet-psnr-cbsd432-blind.keras",
                             "models/unet-cbsd432-sigma25.keras",
                             "models/unet-cbsd432-blind.keras"],
-         ["--limit", "2", *QUICK_CLASSICAL], "results.json"),
+         [*QUICK_PHOTOS, *QUICK_CLASSICAL], "results.json"),
     # BM3D, the classical reference, on the same grey photos at sigma 25: only where the
     # optional bm3d package is installed (pip install bm3d; non-commercial use only).
     bm3d_step("bsd68", "train400", "1", "25/255"),
@@ -163,7 +165,7 @@ STEPS = [
     # ... and the strength knob: told the wrong level.
     Step("knob", ["-m", "tools.knob", "--model", "models/unet-level-train400.keras", "--dataset",
                   "bsd68", "--channels", "1", "--out", "{runs}/knob"],
-         ["--limit", "1", "--told-levels", "10/255", "40/255"], "knob.json",
+         [*QUICK_PHOTOS, "--told-levels", "10/255", "40/255"], "knob.json",
          (("knob.png", "knob.png"),)),
     # Your own pictures: a grey photo at sigma 25, and a face with shot noise.
     Step("photo", ["denoise.py", "--model", "models/unet-psnr-train400-sigma25.keras",
