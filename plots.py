@@ -8,6 +8,7 @@
 - `save_codes`: what a dense autoencoder keeps of each image: its code, drawn as a tile.
 - `save_rows`, `save_bar_chart`, `save_sweep`: tools/compare.py's pictures of many denoisers
   on the same test images.
+- `save_curves`: tools/curves.py's validation PSNR of several runs, epoch by epoch.
 
 Every figure is written to a PNG file, whole or not at all. The scripts call
 `prepare(show)` first: with `--show` the figures also open in windows at the end
@@ -195,6 +196,22 @@ def save_sweep(path, levels, curves, title):
         axis.plot(levels, np.array(psnrs, dtype=float), style, label=name,
                   color="gray" if style == "--" else None)
     axis.set(xlabel="test noise level", ylabel="mean PSNR (dB)", title=title)
+    axis.legend(fontsize=8)
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    save_figure(figure, path)
+    return figure
+
+
+def save_curves(path, curves, noisy_psnr, title):
+    """Save the validation PSNR per epoch of several runs on one axis (`curves`: run name ->
+    its history's "val_psnr", epoch 0 = untrained), beside the noisy input's PSNR."""
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    for name, psnrs in curves.items():
+        axis.plot(range(len(psnrs)), psnrs, "-", label=name)
+    axis.axhline(noisy_psnr, color="gray", linestyle="--", label="noisy input")
+    axis.set(xlabel="epoch", ylabel="validation PSNR (dB)", title=title)
+    axis.xaxis.get_major_locator().set_params(integer=True)
     axis.legend(fontsize=8)
     axis.grid(alpha=0.3)
     figure.tight_layout()

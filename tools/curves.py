@@ -1,0 +1,82 @@
+"""Curves: the validation PSNR of several training runs, epoch by epoch, side by side.
+
+A final score says where a run ended; its curve says how it got there, and what more
+training would still buy. Give the folders of runs that differ in one thing (the target,
+flips and rotations) and trained on the same data:
+
+  python -m tools.curves runs/clean-train400 runs/neighbours-train400 --out runs/curves
+
+Writes into --out: curves.png (one line per run, beside the noisy input's PSNR) and
+curves.md, the same numbers as a Markdown table: the validation PSNR of each run at
+evenly spaced epochs, and each run's training seconds. The numbers are each run's own
+metrics.json (its history), nothing is trained or scored again.
+"""
+
+import argparse
+import json
+import os
+
+import plots
+
+# How many epochs the table shows (evenly spaced, the last one always among them).
+TABLE_ROWS = 10
+
+
+def parse_arguments(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m tools.curves", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", metavar="RUN_FOLDER",
+                        help="folders of finished runs of train_conv.py or train_dense.py "
+                             "(each with its metrics.json)")
+    parser.add_argument("--out", required=True, help="the folder for curves.png and curves.md")
+    args = parser.parse_args(argv)
+    args.metrics = {}
+    for folder in args.runs:
+        name = os.path.basename(os.path.normpath(folder))
+        try:
+            with open(os.path.join(folder, "metrics.json")) as file:
+                args.metrics[name] = json.load(file)
+        except (OSError, ValueError) as error:
+            parser.error(f"{folder} holds no readable metrics.json (a finished run): {error}")
+    if len(args.metrics) < len(args.runs):
+        parser.error("two run folders have the same name: give folders of different names")
+    return args
+
+
+def shown_epochs(epochs):
+    """About TABLE_ROWS epochs from 0 (untrained) to `epochs`, evenly spaced."""
+    step = max(1, round(epochs / TABLE_ROWS))
+    return sorted({*range(0, epochs + 1, step), epochs})
+
+
+def markdown_table(metrics):
+    """Validation PSNR at evenly spaced epochs, a column per run; then each run's seconds."""
+    names = list(metrics)
+    longest = max(len(run["history"]["val_psnr"]) - 1 for run in metrics.values())
+    lines = ["| epoch | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for epoch in shown_epochs(longest):
+        cells = [f"{run['history']['val_psnr'][epoch]:.2f}"
+                 if epoch < len(run["history"]["val_psnr"]) else "" for run in metrics.values()]
+        lines.append(f"| {epoch} | " + " | ".join(cells) + " |")
+    lines.append("| training seconds | " + " | ".join(
+        f"{run['train_seconds']:,.0f}" for run in metrics.values()) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    args = parse_arguments(argv)
+    os.makedirs(args.out, exist_ok=True)
+    plots.prepare(show=False)
+    first = next(iter(args.metrics.values()))
+    curves = {name: run["history"]["val_psnr"] for name, run in args.metrics.items()}
+    plots.save_curves(os.path.join(args.out, "curves.png"), curves, first["noisy_psnr"],
+                      f"{first['dataset']}, validation PSNR per epoch")
+    table = markdown_table(args.metrics)
+    with open(os.path.join(args.out, "curves.md"), "w") as file:
+        file.write(table)
+    print(table)
+    print(f"wrote curves.png and curves.md in {args.out}")
+
+
+if __name__ == "__main__":
+    main()
