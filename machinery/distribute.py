@@ -268,6 +268,8 @@ def hold_the_roll_call(port, count, deadline, peer_timeout):
                 reply(connection, "taken")
                 connection.close()
             elif said.isdigit() and 0 < int(said) < count:
+                if said in present:  # that process left (its connection closed): forget it
+                    present[said].close()
                 reply(connection, "wait")
                 present[said] = connection
             else:  # not one of ours, or an id out of range: that process says so itself

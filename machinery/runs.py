@@ -288,9 +288,10 @@ def parse_arguments(description, recipes, knobs, folders=True, argv=None):
     args.batch_size = args.batch_size or recipe.batch_size
     args.noise_kind = args.noise_kind or recipe.noise
     check_dataset(parser, args, recipe, folders)
-    check_target(parser, args, recipe)
-    if folders and args.flip_rotate is None:
-        args.flip_rotate = args.dataset not in data.DATASETS  # photos only
+    if folders:  # train_conv.py: the target and the flips are its flags
+        check_target(parser, args, recipe)
+        if args.flip_rotate is None:
+            args.flip_rotate = args.dataset not in data.DATASETS  # photos only
     if args.noise_level is None:
         args.noise_level = noise.DEFAULT_LEVELS[args.noise_kind]
     try:
@@ -377,7 +378,7 @@ def check_dataset(parser, args, recipe, folders):
 def check_target(parser, args, recipe):
     """Neighbour pairs halve the training crops, and train the model through another
     model (noisy_targets.neighbour_trainer): a model of any size, alone, on one device."""
-    if getattr(args, "target", "clean") != "neighbours":
+    if args.target != "neighbours":
         return
     if args.dataset in data.DATASETS:
         parser.error("argument --target: neighbours halve each picture, and the halves of a "

@@ -116,3 +116,20 @@ def test_a_process_id_out_of_range_is_refused():
     with pytest.raises(ValueError, match="KERAS_DISTRIBUTION_PROCESS_ID is 2: each process "
                                          "needs an id of its own, from 0 to 1"):
         distribute.call_the_roll("127.0.0.1:1", 2, 2, peer_timeout=1)  # ids 0 and 1 only
+
+
+def test_a_process_that_left_the_roll_call_and_came_back_joins():
+    """Process 1 said its id, then ended (a crash, a Ctrl-C) before process 2 came, and is
+    started again: its id is free again, and the new process 1 joins."""
+    port = free_port()
+    address, peer_timeout = f"127.0.0.1:{port}", 20
+    process_0 = threading.Thread(target=distribute.call_the_roll,
+                                 args=(address, 3, 0, peer_timeout))
+    process_0.start()
+    time.sleep(0.5)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as gone:
+        gone.sendall(b"1\n")
+        assert gone.recv(16).strip() == b"wait"
+    outcomes = roll_call_of((("1 again", 1), ("2", 2)), port)  # a cluster of 3
+    process_0.join(timeout=peer_timeout)
+    assert outcomes == {"1 again": "joined", "2": "joined"} and not process_0.is_alive()
