@@ -639,8 +639,12 @@ def stop_cleanly_on_signals(folder):
             print(f"\n{name}: the run had finished; its files are in {folder}",
                   file=sys.stderr, flush=True)
             os._exit(0)  # at once: Python's own exit handlers are what a stop interrupts
-        print(f"\n{name}: stopped after {finished_epochs(folder)} finished epoch(s); continue "
-              f"with: {resume_command(folder)}", file=sys.stderr)
+        message = (f"\n{name}: stopped after {finished_epochs(folder)} finished epoch(s); "
+                   f"continue with: {resume_command(folder)}\n")
+        if distribute.process_count() > 1:  # every process is stopped, each on its own:
+            # JAX's goodbye at exit would wait for the others, or abort when one has gone
+            distribute.exit_at_once(128 + signal_number, message)
+        print(message, end="", file=sys.stderr)
         STOPPING.append(signal_number)
         sys.exit(128 + signal_number)
 
