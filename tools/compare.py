@@ -255,8 +255,11 @@ def how_trained(metrics_path):
         if run is None:
             return "trained model"
         dataset = os.path.basename(os.path.normpath(run["dataset"]))  # a folder: its name
+        target = run.get("target", "clean")  # older runs trained on clean targets alone
         return (f"{run['model']}, {run['loss']}, {run['epochs']} epochs, trained on "
-                f"{dataset} at {run['noise']} {noise.level_text(run['noise_level'])}")
+                f"{dataset} at {run['noise']} {noise.level_text(run['noise_level'])}"
+                + ("" if target == "clean" else f", {target} as targets")
+                + (", turned and mirrored" if run.get("flip_rotate") else ""))
     except (OSError, ValueError, KeyError, TypeError, RecursionError) as error:  # damaged
         return f"trained model ({os.path.basename(metrics_path)} is unreadable: {error!r})"
 
