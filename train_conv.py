@@ -275,14 +275,15 @@ with distribute.scope(args.devices):
     autoencoder = conv_models.MODELS[args.model].build((height, width, image_channels))
     learning_rate_schedule = keras.optimizers.schedules.CosineDecay(
         args.learning_rate, decay_steps=args.epochs * len(train_batches), alpha=0.05)
-    autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate_schedule),
-                        loss=metrics.LOSSES[args.loss], metrics=[metrics.psnr])
+    optimizer = keras.optimizers.Adam(learning_rate_schedule)
+    autoencoder.compile(optimizer=optimizer, loss=metrics.LOSSES[args.loss],
+                        metrics=[metrics.psnr])
     trainee = autoencoder  # the model `fit` trains
     if args.target == "neighbours":  # the autoencoder, inside a model of neighbour pairs
         trainee = noisy_targets.neighbour_trainer(autoencoder,
                                                   (crop_size, crop_size, image_channels))
-        trainee.compile(optimizer=keras.optimizers.Adam(learning_rate_schedule),
-                        loss=noisy_targets.neighbour_loss)
+        # The same optimizer: it trains the autoencoder's weights, and is saved with them.
+        trainee.compile(optimizer=optimizer, loss=noisy_targets.neighbour_loss)
 if not args.quiet:
     autoencoder.summary(line_length=100)
 

@@ -1,6 +1,8 @@
 """Training without clean pictures (noisy_targets.py, `--target` of train_conv.py):
 Noise2Noise's second noisy copy, and Neighbor2Neighbor's pairs of neighbour pixels."""
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -58,6 +60,24 @@ def test_neighbour_batches_are_made_of_the_noisy_pictures_alone():
     np.testing.assert_array_equal(first, batches[0][0][1])  # seeded: the same masks again
 
 
+def test_neighbour_masks_are_drawn_from_the_epoch_so_a_resumed_run_draws_them_again():
+    pictures = np.random.default_rng(0).random((4, 16, 16, 1), dtype="float32")
+
+    def masks_of_epoch(epoch):  # a fresh run's batches, as --resume makes them, at `epoch`
+        batches = noise.NoisyBatches(pictures, "gaussian-unclipped", 0.1, batch_size=4, seed=0,
+                                     target="neighbours")
+        batches.set_epoch(epoch)
+        return batches[0][0][1:]
+
+    straight = noise.NoisyBatches(pictures, "gaussian-unclipped", 0.1, batch_size=4, seed=0,
+                                  target="neighbours")
+    straight.on_epoch_end()
+    straight.on_epoch_end()  # epoch 2, after two whole epochs
+    for mask, resumed in zip(straight[0][0][1:], masks_of_epoch(2), strict=True):
+        np.testing.assert_array_equal(mask, resumed)
+    assert not np.array_equal(masks_of_epoch(1)[0], masks_of_epoch(2)[0])  # fresh each epoch
+
+
 def test_the_neighbour_loss_is_the_gap_plus_the_regulariser():
     denoiser = conv_models.MODELS["dncnn"].build((None, None, 1))
     trainer = noisy_targets.neighbour_trainer(denoiser, (16, 16, 1))
@@ -112,8 +132,11 @@ def test_neighbours_train_on_a_folder_of_noisy_pictures_alone(noisy_photos, tmp_
     metrics = read_metrics(tmp_path / "run")
     assert metrics["target"] == "neighbours" and metrics["train_images"] == 16
     assert len(metrics["history"]["val_psnr"]) == 3  # untrained, then each epoch
-    model = keras.saving.load_model(tmp_path / "run" / "model.keras")  # the denoiser alone
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        model = keras.saving.load_model(tmp_path / "run" / "model.keras")  # the denoiser alone
     assert model.input_shape == (None, None, None, 1)
+    assert not [warning for warning in warned if "optimizer" in str(warning.message)]  # whole
 
 
 def test_neighbours_on_digits_say_why_not(tmp_path):
