@@ -1,14 +1,15 @@
 """Curves: the validation PSNR of several training runs, epoch by epoch, side by side.
 
 A final score says where a run ended; its curve says how it got there, and what more
-training would still buy. Give the folders of runs that differ in one thing (the target,
-flips and rotations) and trained on the same data:
+training would still buy. Give the folders of runs trained on the same data that differ in
+what you want to compare (for example the target, or flips and rotations on or off):
 
   python -m tools.curves runs/clean-train400 runs/neighbours-train400 --out runs/curves
 
-Writes into --out: curves.png (one line per run, beside the noisy input's PSNR) and
-curves.md, the same numbers as a Markdown table: the validation PSNR of each run at
-evenly spaced epochs, and each run's training seconds. The numbers are each run's own
+The validation PSNR is each run's score on its test images after every epoch (epoch 0:
+the untrained model). Writes into --out: curves.png (one line per run, beside the first
+run's noisy input PSNR) and curves.md, the same numbers as a Markdown table: the validation
+PSNR of each run at evenly spaced epochs, and each run's training seconds. The numbers are each run's own
 metrics.json (its history), nothing is trained or scored again.
 """
 
