@@ -9,15 +9,15 @@ what you want to compare (for example the target, or flips and rotations on or o
 The validation PSNR is each run's score on its test images after every epoch (epoch 0:
 the untrained model). Writes into --out: curves.png (one line per run, beside the first
 run's noisy input PSNR) and curves.md, the same numbers as a Markdown table: the validation
-PSNR of each run at evenly spaced epochs, and each run's training seconds. The numbers are each run's own
-metrics.json (its history), nothing is trained or scored again.
+PSNR of each run at evenly spaced epochs, and each run's training seconds. The numbers are
+each run's own metrics.json (its history): nothing is trained or scored again.
 """
 
 import argparse
-import json
 import os
 
 import plots
+from machinery import files, runs
 
 # How many epochs the table shows (evenly spaced, the last one always among them).
 TABLE_ROWS = 10
@@ -35,10 +35,11 @@ def parse_arguments(argv=None):
     for folder in args.runs:
         name = os.path.basename(os.path.normpath(folder))
         try:
-            with open(os.path.join(folder, "metrics.json")) as file:
-                args.metrics[name] = json.load(file)
+            args.metrics[name] = files.read_json(os.path.join(folder, runs.METRICS_FILE), None)
         except (OSError, ValueError) as error:
             parser.error(f"{folder} holds no readable metrics.json (a finished run): {error}")
+        if args.metrics[name] is None:
+            parser.error(f"{folder} holds no readable metrics.json (a finished run)")
     if len(args.metrics) < len(args.runs):
         parser.error("two run folders have the same name: give folders of different names")
     return args
@@ -50,17 +51,16 @@ def shown_epochs(epochs):
     return sorted({*range(0, epochs + 1, step), epochs})
 
 
-def markdown_table(metrics):
-    """Validation PSNR at evenly spaced epochs, a column per run; then each run's seconds."""
-    names = list(metrics)
-    longest = max(len(run["history"]["val_psnr"]) - 1 for run in metrics.values())
-    lines = ["| epoch | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+def markdown_table(curves, seconds):
+    """Validation PSNR at evenly spaced epochs, a column per run (`curves`: run name -> its
+    PSNRs per epoch); then each run's training seconds."""
+    longest = max(len(psnrs) - 1 for psnrs in curves.values())
+    lines = ["| epoch | " + " | ".join(curves) + " |", "|---" * (len(curves) + 1) + "|"]
     for epoch in shown_epochs(longest):
-        cells = [f"{run['history']['val_psnr'][epoch]:.2f}"
-                 if epoch < len(run["history"]["val_psnr"]) else "" for run in metrics.values()]
+        cells = [f"{psnrs[epoch]:.2f}" if epoch < len(psnrs) else "" for psnrs in curves.values()]
         lines.append(f"| {epoch} | " + " | ".join(cells) + " |")
-    lines.append("| training seconds | " + " | ".join(
-        f"{run['train_seconds']:,.0f}" for run in metrics.values()) + " |")
+    lines.append("| training seconds | "
+                 + " | ".join(f"{second:,.0f}" for second in seconds) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -72,7 +72,7 @@ def main(argv=None):
     curves = {name: run["history"]["val_psnr"] for name, run in args.metrics.items()}
     plots.save_curves(os.path.join(args.out, "curves.png"), curves, first["noisy_psnr"],
                       f"{first['dataset']}, validation PSNR per epoch")
-    table = markdown_table(args.metrics)
+    table = markdown_table(curves, [run["train_seconds"] for run in args.metrics.values()])
     with open(os.path.join(args.out, "curves.md"), "w") as file:
         file.write(table)
     print(table)
