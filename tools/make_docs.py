@@ -26,6 +26,7 @@ import glob
 import importlib.metadata
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -51,6 +52,10 @@ PACKAGES = ("keras", "tensorflow", "jax", "torch", "numpy", "scikit-image", "mat
 SCRIPTS_WITH_DATA = ("train_conv.py", "train_dense.py", "tools.compare", "tools.knob")
 # What --quick adds to every training run: 300 images, one epoch.
 QUICK_TRAINING = ["--train-limit", "300", "--test-limit", "50", "--epochs", "1"]
+# The Noise2Noise lesson's recipe on digits, for the clean target and the noisy one alike:
+# the MSE and noise that averages to zero, as the lesson explains; 4000 digits, as
+# tools/benchmark.py measured its seeds.
+NOISE2NOISE_RECIPE = ["--loss", "mse", "--noise", "gaussian-unclipped", "--train-limit", "4000"]
 # What --quick adds to every comparison: one classical method (the quickest to tune).
 QUICK_CLASSICAL = ["--classical", "gaussian-filter"]
 # What --quick adds to every step that scores photos: one photo.
@@ -120,6 +125,14 @@ STEPS = [
              "--dataset", "fashion_mnist", "--noise-level", "6"),
     # Blind denoising: one model for a range of noise levels.
     training("blind", "train_conv.py", "--noise-level", "0.05:0.5", figures=("levels.png",)),
+    # No clean pictures: the default U-Net aimed at the clean digits, and at another noisy
+    # copy (Noise2Noise), on 4000 digits; then their validation curves together.
+    training("clean-target", "train_conv.py", *NOISE2NOISE_RECIPE, figures=()),
+    training("noise2noise", "train_conv.py", *NOISE2NOISE_RECIPE, "--target", "noisy",
+             figures=()),
+    Step("noisy-target-curves", ["-m", "tools.curves", "{runs}/clean-target", "{runs}/noise2noise",
+                                 "--out", "{runs}/noisy-target-curves"],
+         [], "curves.md", (("curves.png", "noisy-target-curves.png"),)),
     # Against classical denoisers: on digits, with a sweep over noise levels ...
     Step("compare-mnist", ["-m", "tools.compare", "--limit", "1000", "--sweep", "0.05", "0.1", "0.2",
                            "0.3", "0.4", "0.5", "--out", "{runs}/compare-mnist", "--models",
@@ -316,15 +329,19 @@ def score_cells(scores):
 
 
 def found_table(args, name):
-    """The table a finished tools/compare.py or tools/speed.py step wrote, under its command, and
-    the PSNR of each method at every level of a tools/compare.py --sweep."""
-    if not finished(next(step for step in STEPS if step.name == name), args):
+    """The table a finished tools/compare.py, tools/speed.py or tools/curves.py step wrote,
+    under its command, and the PSNR of each method at every level of a tools/compare.py
+    --sweep."""
+    step = next(step for step in STEPS if step.name == name)
+    if not finished(step, args):
         return "(not made yet)"
-    with open(os.path.join(args.runs, name, "results.md")) as file:
+    markdown = "curves.md" if step.result == "curves.md" else "results.md"
+    with open(os.path.join(args.runs, name, markdown)) as file:
         text = file.read()
-    table = text[text.index("\n|") + 1:] if "\n|" in text else text
+    first_row = re.search(r"^\|", text, re.MULTILINE)  # the lines above it left out
+    table = text[first_row.start():] if first_row else text
     found = f"`{read_command(args, name)}`\n\n{table.strip()}"
-    summary = files.read_json(os.path.join(args.runs, name, "results.json"), None)
+    summary = files.read_json(os.path.join(args.runs, name, "results.json"), {})
     if "sweep" in summary:
         found += "\n\nPSNR (dB) at each test noise level:\n\n" + sweep_table(summary)
     return found
@@ -412,6 +429,9 @@ def write_results(args, argv):
         "## The lessons' runs\n\nMNIST or Fashion-MNIST: the PSNR (dB) and SSIM between the "
         "clean test images and the noisy input or the denoised output, means over the test "
         "images.\n\n" + training_table(args),
+        "## No clean pictures: Noise2Noise on digits\n\nValidation PSNR (dB) on the clean "
+        "test digits after each epoch (0: untrained), of the runs clean-target and noise2noise "
+        "above.\n\n" + found_table(args, "noisy-target-curves"),
         "## Against classical denoisers: digits\n\n" + found_table(args, "compare-mnist"),
         "## Against classical denoisers: grey photos (BSD68)\n\n"
         + found_table(args, "compare-bsd68"),
