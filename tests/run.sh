@@ -6,8 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# JAX and PyTorch, and pytest, Jupytext, papermill and mkdocs (already there: nothing to do).
-.venv/bin/pip install --quiet -r requirements-backends.txt -r requirements-dev.txt
+# JAX and PyTorch; pytest, Jupytext, papermill and mkdocs; tf2onnx and onnxruntime for
+# tools/export.py (already there: nothing to do).
+.venv/bin/pip install --quiet -r requirements-backends.txt -r requirements-dev.txt -r requirements-export.txt
 
 # Two tests at a time (pytest-xdist's -n 2): most of a test's time is a script starting up,
 # which one core does alone. --durations: the log names the slowest tests, where CI's time goes.

@@ -1,0 +1,71 @@
+"""tools/export.py: a model written as ONNX runs in onnxruntime as it runs in Keras, and an
+export that differs, or a model that cannot be loaded, is refused without a file."""
+
+import numpy as np
+import pytest
+
+onnxruntime = pytest.importorskip("onnxruntime", reason="pip install -r requirements-export.txt")
+
+import conv_models  # noqa: E402
+import dense_models  # noqa: E402
+import noise  # noqa: E402
+from tools import export  # noqa: E402
+
+
+def saved(builder, input_shape, path):
+    """An untrained model of `builder`, saved as a .keras file at `path` (its weights are
+    random, which is all an export check needs)."""
+    builder(input_shape).save(path)
+    return path
+
+
+def test_a_told_the_level_model_exports_and_onnxruntime_matches_keras_at_another_size(
+        tmp_path, capsys):
+    model_path = saved(conv_models.build_unet_level, (None, None, 1), tmp_path / "level.keras")
+    export.main([str(model_path), "--out", str(tmp_path / "onnx")])
+    printed = capsys.readouterr().out
+    assert "largest difference from Keras" in printed and "`noise_level` (N, 1)" in printed
+    assert "multiples of 8" in printed
+    # A size the tool did not check, and two pictures told two levels: the same outputs.
+    import denoise
+
+    model = denoise.load_model(str(model_path))
+    session = onnxruntime.InferenceSession(str(tmp_path / "onnx" / "level.onnx"))
+    assert [tensor.name for tensor in session.get_inputs()] == ["noisy", "noise_level"]
+    pictures = np.random.default_rng(1).random((2, 24, 56, 1), np.float32)
+    inputs = noise.model_inputs(pictures, [0.05, 0.2], told_the_level=True)
+    (exported,) = session.run(None, inputs)
+    assert exported.shape == pictures.shape
+    assert np.max(np.abs(exported - np.asarray(model(inputs)))) < export.TOLERANCE
+    assert sorted(path.name for path in (tmp_path / "onnx").iterdir()) == ["level.onnx"]
+
+
+def test_a_model_of_fixed_size_says_its_size(tmp_path, capsys):
+    model_path = saved(dense_models.build_deep, (28, 28, 1), tmp_path / "deep.keras")
+    export.main([str(model_path), "--out", str(tmp_path)])
+    assert "28x28 pixels only" in capsys.readouterr().out
+    assert (tmp_path / "deep.onnx").stat().st_size > 0
+
+
+def test_an_export_that_differs_or_a_model_that_will_not_load_is_refused_without_a_file(
+        tmp_path, capsys, monkeypatch):
+    good = saved(conv_models.build_unet_psnr, (None, None, 1), tmp_path / "good.keras")
+    (tmp_path / "broken.keras").write_bytes(b"not a zip archive")
+    monkeypatch.setattr(export, "TOLERANCE", -1.0)  # every difference, even 0, is too large
+    with pytest.raises(SystemExit) as raised:
+        export.main([str(tmp_path / "broken.keras"), str(good), "--out", str(tmp_path / "onnx")])
+    assert raised.value.code == 1
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert errors[0].startswith("error: ") and "broken.keras: not a .keras model file" in errors[0]
+    assert "good.keras: the ONNX model's output differs from Keras' by up to" in errors[1]
+    assert errors[1].endswith("not written") and len(errors) == 2
+    assert list((tmp_path / "onnx").iterdir()) == []  # nothing, not even a partial file
+
+
+def test_an_onnx_file_already_there_is_kept_without_overwrite(tmp_path, capsys):
+    model_path = saved(conv_models.build_unet_psnr, (None, None, 1), tmp_path / "m.keras")
+    (tmp_path / "m.onnx").write_text("earlier work")
+    with pytest.raises(SystemExit):
+        export.main([str(model_path), "--out", str(tmp_path)])
+    assert "add --overwrite" in capsys.readouterr().err
+    assert (tmp_path / "m.onnx").read_text() == "earlier work"

@@ -1,0 +1,169 @@
+"""Export trained models to ONNX, to run them outside Keras: with onnxruntime, in a browser.
+
+  pip install -r requirements-export.txt     # tf2onnx, onnx and onnxruntime
+  python -m tools.export models/unet-level-train400.keras --out exported
+  python -m tools.export models/*.keras --out exported     # every ready-trained model
+
+Writes OUT/<name>.onnx for each model: Keras' own `model.export(..., format="onnx")`, which
+hands the TensorFlow graph of the model to tf2onnx. That route exists on the TensorFlow
+backend only, so this tool always runs on TensorFlow, whatever KERAS_BACKEND says (a model
+saved on any backend loads on any other).
+
+Then it checks each exported model: onnxruntime and Keras denoise the same pictures of the
+tool's own (a smooth pattern with Gaussian noise, at two sizes), and it prints the largest
+difference between their outputs. Above 1e-4 the export is refused: the file is not
+written, and the exit code is 1. It also says what the exported model takes: its inputs by
+name (`noisy`, and `noise_level` for a model told the level), and the picture sizes: any
+height and width that are multiples of 8 for a fully convolutional model (every preset of
+train_conv.py; pad a picture to them, as denoise.py does), or the one size of a model with
+a fixed input.
+"""
+
+import argparse
+import os
+import sys
+import warnings
+
+# Keras' ONNX export goes through TensorFlow's graph: TensorFlow, whatever the user's backend.
+os.environ["KERAS_BACKEND"] = "tensorflow"
+
+from machinery import tensorflow_logs  # noqa: F401  (before Keras: quiets TensorFlow's logs)
+
+import keras
+import numpy as np
+
+import denoise
+import noise
+from machinery import files, signals
+
+# The largest difference between the ONNX and the Keras outputs that is accepted (pixels on
+# the 0-1 scale; a difference of 1e-4 is 0.03 of a level of 255).
+TOLERANCE = 1e-4
+# The sizes of the check pictures of a fully convolutional model: a square and a wide one.
+CHECK_SIZES = ((64, 64), (40, 96))
+# The noise of the check pictures (sigma 25 of 255), which a model told the level is told.
+CHECK_LEVEL = 25 / 255
+
+
+def parse_arguments(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m tools.export", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("models", nargs="+", metavar="MODEL",
+                        help="trained .keras models (from train_conv.py, train_dense.py, or "
+                             "models/)")
+    parser.add_argument("--out", required=True,
+                        help="the folder for the .onnx files (made if missing)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace .onnx files that are already there")
+    args = parser.parse_args(argv)
+    names = [os.path.basename(path).removesuffix(".keras") for path in args.models]
+    if len(set(names)) < len(names):
+        parser.error("two models have the same file name: give models of different names")
+    return args
+
+
+def check_pictures(shape):
+    """Noisy pictures to check an export on, for a model whose input shape is `shape`
+    (None, H, W, C): a smooth pattern with Gaussian noise, at the model's fixed size or at
+    each of CHECK_SIZES."""
+    sizes = [shape[1:3]] if None not in shape[1:3] else CHECK_SIZES
+    pictures = []
+    for height, width in sizes:
+        rows, columns = np.meshgrid(np.linspace(0, 3, height), np.linspace(0, 5, width),
+                                    indexing="ij")
+        pattern = 0.5 + 0.4 * np.sin(rows) * np.cos(columns)
+        picture = np.repeat(pattern[np.newaxis, ..., np.newaxis], shape[3], axis=-1)
+        pictures.append(noise.add_noise(picture.astype(np.float32), "gaussian-unclipped",
+                                        CHECK_LEVEL, seed=0))
+    return pictures
+
+
+def largest_difference(model, session, pictures):
+    """The largest difference between Keras' and onnxruntime's outputs on `pictures`."""
+    told_the_level = noise.takes_noise_level(model)
+    difference = 0.0
+    for picture in pictures:
+        inputs = noise.model_inputs(picture, CHECK_LEVEL, told_the_level)
+        feeds = inputs if told_the_level else {session.get_inputs()[0].name: inputs}
+        expected = np.asarray(model(inputs, training=False))
+        (exported,) = session.run(None, feeds)
+        difference = max(difference, float(np.max(np.abs(exported - expected))))
+    return difference
+
+
+def sizes_taken(model):
+    """What pictures the exported model takes, in words."""
+    shape = denoise.image_shape(model)
+    channels = "grey (1 channel)" if shape[3] == 1 else f"{shape[3]} channels"
+    inputs = ("`noisy` (N, H, W, C) and `noise_level` (N, 1), the noise's standard deviation "
+              "on the 0-1 scale" if noise.takes_noise_level(model) else "`noisy` (N, H, W, C)")
+    if None in shape[1:3]:
+        size = f"any height and width that are multiples of {denoise.PAD_MULTIPLE}"
+    else:
+        size = f"{shape[1]}x{shape[2]} pixels only"
+    return f"inputs {inputs}; {channels}, {size}, pixels from 0 to 1"
+
+
+def export(path, out, overwrite):
+    """Export the model at `path` into `out`, check it, and say what it takes; raise
+    denoise.PictureError (a model that cannot be loaded, or whose export differs)."""
+    model = denoise.load_model(path)
+    target = os.path.join(out, os.path.basename(path).removesuffix(".keras") + ".onnx")
+    if os.path.exists(target) and not overwrite:
+        raise denoise.PictureError(f"{target} is already there; add --overwrite to replace it")
+    pictures = check_pictures(denoise.image_shape(model))
+    differences = []
+
+    def write_and_check(temporary):
+        differences.append(write_onnx(model, pictures, temporary))
+        if differences[0] > TOLERANCE:
+            raise denoise.PictureError(
+                f"{path}: the ONNX model's output differs from Keras' by up to "
+                f"{differences[0]:.2g} (more than {TOLERANCE:g}); not written")
+
+    files.replace_atomically(target, write_and_check)  # written whole, and only if it passed
+    print(f"{path} -> {target}: largest difference from Keras {differences[0]:.1e}; "
+          f"{sizes_taken(model)}")
+
+
+def write_onnx(model, pictures, path):
+    """Write `model` as ONNX at `path`; return the largest difference between its outputs
+    and Keras' on `pictures`."""
+    import onnxruntime  # here, so that --help works without it
+
+    told_the_level = noise.takes_noise_level(model)
+    model(noise.model_inputs(pictures[0], CHECK_LEVEL, told_the_level),
+          training=False)  # Keras exports only a model that has been called once
+    with warnings.catch_warnings():  # tf2onnx's own NumPy deprecation warnings
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        model.export(path, format="onnx", verbose=False)
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    return largest_difference(model, session, pictures)
+
+
+def main(argv=None):
+    args = parse_arguments(argv)
+    if keras.backend.backend() != "tensorflow":  # Keras was imported before this module set it
+        sys.exit("error: the ONNX export runs on TensorFlow only: run it as "
+                 "KERAS_BACKEND=tensorflow python -m tools.export ...")
+    signals.stop_in_one_line("every model exported before it is whole; none is half written")
+    try:
+        import onnxruntime  # noqa: F401
+        import tf2onnx  # noqa: F401
+    except ImportError as error:
+        sys.exit(f"error: {error.name} is not installed: pip install -r requirements-export.txt")
+    os.makedirs(args.out, exist_ok=True)
+    failures = 0
+    for path in args.models:
+        try:
+            export(path, args.out, args.overwrite)
+        except denoise.PictureError as error:
+            failures += 1
+            print(f"error: {error}", file=sys.stderr)
+    if failures:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
