@@ -90,7 +90,9 @@ def models_not_there(text, root):
         for path in KERAS_PATH.findall(command):
             folder, _, name = path.rpartition("/")
             # runs/ holds what training writes here, and is never committed (.gitignore).
-            committed = (root / path).is_file() and not path.startswith("runs/")
+            # A shell pattern (models/*.keras) names the committed files that match it.
+            committed = (any(root.glob(path)) if "*" in path else (root / path).is_file()) \
+                and not path.startswith("runs/")
             if not committed and not (name == "model.keras" and folder in trained):
                 missing.append(path)
         if TRAINING.search(command):
@@ -112,6 +114,7 @@ def test_the_model_check_finds_a_model_no_earlier_command_made(tmp_path):
 python train_conv.py --model small \\
     --out runs/small    # a comment: runs/commented/model.keras
 python -m tools.compare --models models/ready.keras runs/small/model.keras
+python -m tools.export models/*.keras runs/*.keras models/none*.keras --out exported
 python denoise.py --model runs/nowhere/model.keras photo.png --out runs/denoised
 python denoise.py --model runs/later/model.keras photo.png
 python train_conv.py --out runs/later
@@ -123,7 +126,8 @@ python -c "import keras; keras.models.load_model('runs/denoised/model.keras')"
     assert list(commands(page))[0] == "python train_conv.py --model small --out runs/small"
     # Loaded before it is trained, or from the --out of something other than a training.
     assert models_not_there(page, tmp_path) == [
-        "runs/nowhere/model.keras", "runs/later/model.keras", "runs/denoised/model.keras"]
+        "runs/*.keras", "models/none*.keras", "runs/nowhere/model.keras",
+        "runs/later/model.keras", "runs/denoised/model.keras"]
 
 
 def test_the_glossary_explains_psnr_and_the_lessons_point_to_it():

@@ -1,22 +1,24 @@
-"""Export trained models to ONNX, to run them outside Keras: with onnxruntime, in a browser.
+"""Export trained models to ONNX, to run them outside Keras: with onnxruntime, for example,
+in Python or in a browser.
 
   pip install -r requirements-export.txt     # tf2onnx, onnx and onnxruntime
   python -m tools.export models/unet-level-train400.keras --out exported
   python -m tools.export models/*.keras --out exported     # every ready-trained model
 
-Writes OUT/<name>.onnx for each model: Keras' own `model.export(..., format="onnx")`, which
-hands the TensorFlow graph of the model to tf2onnx. That route exists on the TensorFlow
-backend only, so this tool always runs on TensorFlow, whatever KERAS_BACKEND says (a model
-saved on any backend loads on any other).
+Writes OUT/<name>.onnx for each model, with Keras' own `model.export(..., format="onnx")`,
+which hands the model's TensorFlow graph to tf2onnx. That route exists on the TensorFlow
+backend only, so this tool always runs on TensorFlow, whatever the environment variable
+KERAS_BACKEND says (a model saved on any backend loads on any other).
 
-Then it checks each exported model: onnxruntime and Keras denoise the same pictures of the
-tool's own (a smooth pattern with Gaussian noise, at two sizes), and it prints the largest
-difference between their outputs. Above 1e-4 the export is refused: the file is not
-written, and the exit code is 1. It also says what the exported model takes: its inputs by
-name (`noisy`, and `noise_level` for a model told the level), and the picture sizes: any
-height and width that are multiples of 8 for a fully convolutional model (every preset of
-train_conv.py; pad a picture to them, as denoise.py does), or the one size of a model with
-a fixed input.
+Then it checks each exported model: onnxruntime and Keras denoise the same pictures, made by
+the tool itself (a smooth pattern with Gaussian noise, at two sizes), and it prints the
+largest difference between their outputs. Above 1e-4 (on the 0-1 pixel scale) the export is
+refused: the file is not written, and the exit code is 1. It also says what the exported
+model takes: its inputs by name (`noisy`, and `noise_level` for a model told the level), and
+the picture sizes. A fully convolutional model (most presets of train_conv.py) takes any
+height and width that are multiples of 8: pad a picture up to such a size, as denoise.py
+does. A model with a fixed input size (`small`, `unet-dense`, the dense models) takes that
+size only.
 """
 
 import argparse
