@@ -7,8 +7,8 @@ again, and check them:
   python -m tools.make_docs --quick   # the same files from tiny runs, in a few minutes
 
 Each step below is a command of the project's own (a training script, tools/compare.py,
-denoise.py, tools/speed.py, tools/checkerboard.py), started as a user starts it, with its output
-folder under --runs.
+denoise.py, tools/speed.py, tools/checkerboard.py, tools/curves.py), started as a user starts
+it, with its output folder under --runs.
 A step whose folder already holds its finished result is found, not made again: a second
 call redoes only what is missing or failed (delete a step's folder to make it anew).
 Then the figures the steps made are copied into <docs>/figures/, each at most about
