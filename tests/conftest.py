@@ -44,19 +44,25 @@ def write_idx(path, array):
         file.write(header + array.astype(np.uint8).tobytes())
 
 
-@pytest.fixture
-def tiny_data_dir(tmp_path):
-    """A data directory laid out like ../shared/data, with 6 train and 4 test images."""
+def write_data_dir(folder, test_images=4):
+    """Lay `folder` out like ../shared/data: MNIST and Fashion-MNIST of random pixels, with 6
+    train images and `test_images` test images each."""
     rng = np.random.default_rng(0)
-    for folder in ("mnist", "fashion-mnist"):
-        directory = tmp_path / folder
-        directory.mkdir()
-        for split, count in (("train", 6), ("t10k", 4)):
+    for dataset in ("mnist", "fashion-mnist"):
+        directory = folder / dataset
+        directory.mkdir(parents=True)
+        for split, count in (("train", 6), ("t10k", test_images)):
             write_idx(directory / f"{split}-images-idx3-ubyte.gz",
                       rng.integers(0, 256, (count, 28, 28), dtype=np.uint8))
             write_idx(directory / f"{split}-labels-idx1-ubyte.gz",
                       rng.integers(0, 10, count, dtype=np.uint8))
-    return tmp_path
+    return folder
+
+
+@pytest.fixture
+def tiny_data_dir(tmp_path):
+    """A data directory laid out like ../shared/data, with 6 train and 4 test images."""
+    return write_data_dir(tmp_path)
 
 
 def free_port():

@@ -25,7 +25,8 @@ import data
 import dense_models
 from machinery import files, runs
 from tools import compare
-from conftest import REPOSITORY, read_metrics, run_script, signal_when, start_script
+from conftest import (REPOSITORY, read_metrics, run_script, signal_when, start_script,
+                      write_data_dir)
 
 SMALL_RUN = ["--model", "small", "--train-limit", 256, "--test-limit", 64, "--batch-size", 32]
 
@@ -444,8 +445,11 @@ def test_a_stopped_make_docs_stops_its_step_too_and_says_where(tmp_path):
     assert not (runs_folder / "default" / "metrics.json").exists()
 
 
-def test_a_stopped_comparison_says_so_in_one_line(tmp_path, tiny_data_dir):
-    process = start_script("tools/compare.py", "--data-dir", tiny_data_dir, "--limit", 3,
+def test_a_stopped_comparison_says_so_in_one_line(tmp_path):
+    # 2000 test images: seconds of scoring after the line that sends the signal, so that
+    # the comparison cannot end before the signal comes, however busy the machine.
+    data_dir = write_data_dir(tmp_path / "data", test_images=2000)
+    process = start_script("tools/compare.py", "--data-dir", data_dir, "--limit", 2000,
                            "--workers", 1, "--out", tmp_path / "out")
     _, output = signal_when(process, "noisy input:", signal.SIGTERM)  # it has begun to score
     assert process.returncode == 143, output[-2000:]
