@@ -80,19 +80,6 @@ def check_pictures(shape):
     return pictures
 
 
-def largest_difference(model, session, pictures):
-    """The largest difference between Keras' and onnxruntime's outputs on `pictures`."""
-    told_the_level = noise.takes_noise_level(model)
-    difference = 0.0
-    for picture in pictures:
-        inputs = noise.model_inputs(picture, CHECK_LEVEL, told_the_level)
-        feeds = inputs if told_the_level else {session.get_inputs()[0].name: inputs}
-        expected = np.asarray(model(inputs, training=False))
-        (exported,) = session.run(None, feeds)
-        difference = max(difference, float(np.max(np.abs(exported - expected))))
-    return difference
-
-
 def sizes_taken(model):
     """What pictures the exported model takes, in words."""
     shape = denoise.image_shape(model)
@@ -111,8 +98,9 @@ def export(path, out, overwrite):
     denoise.PictureError (a model that cannot be loaded, or whose export differs)."""
     model = denoise.load_model(path)
     target = os.path.join(out, os.path.basename(path).removesuffix(".keras") + ".onnx")
-    if os.path.exists(target) and not overwrite:
-        raise denoise.PictureError(f"{target} is already there; add --overwrite to replace it")
+    already_there = f"{target} is already there; add --overwrite to replace it"
+    if os.path.exists(target) and not overwrite:  # before the export's work
+        raise denoise.PictureError(already_there)
     pictures = check_pictures(denoise.image_shape(model))
     differences = []
 
@@ -123,7 +111,13 @@ def export(path, out, overwrite):
                 f"{path}: the ONNX model's output differs from Keras' by up to "
                 f"{differences[0]:.2g} (more than {TOLERANCE:g}); not written")
 
-    files.replace_atomically(target, write_and_check)  # written whole, and only if it passed
+    # Written whole, and only if it passed; without --overwrite, never over a file, also one
+    # that another process wrote meanwhile.
+    write = files.replace_atomically if overwrite else files.create_atomically
+    try:
+        write(target, write_and_check)
+    except FileExistsError:
+        raise denoise.PictureError(already_there) from None
     print(f"{path} -> {target}: largest difference from Keras {differences[0]:.1e}; "
           f"{sizes_taken(model)}")
 
@@ -134,14 +128,19 @@ def write_onnx(model, pictures, path):
     import onnxruntime  # here, so that --help works without it
 
     told_the_level = noise.takes_noise_level(model)
-    model(noise.model_inputs(pictures[0], CHECK_LEVEL, told_the_level),
-          training=False)  # Keras exports only a model that has been called once
+    inputs = [noise.model_inputs(picture, CHECK_LEVEL, told_the_level) for picture in pictures]
+    # Keras' outputs first: Keras exports only a model that has been called.
+    expected = [np.asarray(model(batch, training=False)) for batch in inputs]
     with warnings.catch_warnings():  # tf2onnx's own NumPy deprecation warnings
         warnings.simplefilter("ignore", FutureWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
         model.export(path, format="onnx", verbose=False)
     session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
-    return largest_difference(model, session, pictures)
+    first_input = session.get_inputs()[0].name
+    exported = [session.run(None, batch if told_the_level else {first_input: batch})[0]
+                for batch in inputs]
+    return max(float(np.max(np.abs(ours - keras_output)))
+               for ours, keras_output in zip(exported, expected))
 
 
 def main(argv=None):
