@@ -102,7 +102,7 @@ def build_unet_psnr(input_shape):
       the way, so the last few tenths of a dB on MNIST's black background (most of its
       pixels are exactly 0) come slowly. Here the last convolution is linear, and a
       ReLU with max_value=1 clips it to [0, 1]: the background can come out exactly 0.
-    - The loss is minus the PSNR of each image (metrics.psnr_loss), the very score we
+    - The loss is minus the PSNR of each image (training.psnr_loss), the very score we
       report, instead of cross-entropy or squared error summed over all pixels.
     The same parameters as `unet`, trained in batches of 64 (twice the steps per epoch).
     tools/benchmark.py measures each change alone.

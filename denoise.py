@@ -1,6 +1,12 @@
 """Denoise your own pictures with a trained model.
 
   python denoise.py --model runs/unet-psnr-mnist/model.keras photo.png [more.png ...] --out DIR
+  python denoise.py --model exported/unet-level-train400.onnx photo.png --out DIR
+
+The model is a .keras file, or an .onnx one that tools/export.py wrote from it. An .onnx
+model runs on onnxruntime alone: Keras and TensorFlow are not imported, and need not be
+installed (pip install -r requirements-onnx.txt is enough). Everything below is the same
+for both, and so are the pictures, to within 1e-4 before rounding to whole levels.
 
 Writes DIR/<name>_denoised.png for each picture, at the picture's own size, channels and
 bit depth: 8 bits (any PNG, JPEG or TIFF; a JPEG gives a PNG, so no second lossy
@@ -52,20 +58,17 @@ import os
 import signal
 import sys
 import zipfile
+from typing import NamedTuple
 
-from machinery import tensorflow_logs  # noqa: F401  (before Keras: quiets TensorFlow's logs)
-
-import keras
 import numpy as np
 import png
 from PIL import Image
 
-import conv_models  # (registers the LevelMap layer of unet-level models)
 import data
-import metrics  # (registers the psnr metric and loss that saved models name)
-import noise  # (registers the TrainingGaussianNoise layer)
+import metrics
+import noise
 import plots
-from machinery import files, runs
+from machinery import files
 
 # A fully convolutional model sees pictures larger than this many pixels a side in tiles.
 TILE_SIZE = 512
@@ -111,7 +114,9 @@ def parse_arguments(argv=None):
                         help="PNG, JPEG or TIFF files to denoise (8-bit, 16-bit PNG, or "
                              "16-bit grey TIFF)")
     parser.add_argument("--model", required=True,
-                        help="a trained model.keras file (from train_conv.py or train_dense.py)")
+                        help="a trained model: a .keras file (from train_conv.py or "
+                             "train_dense.py), or an .onnx file (from tools/export.py), which "
+                             "runs without Keras and TensorFlow")
     parser.add_argument("--out", default="denoised",
                         help="the folder for the denoised pictures (default: denoised)")
     parser.add_argument("--overwrite", action="store_true",
@@ -132,7 +137,7 @@ def parse_arguments(argv=None):
                              "times slower; meant for photos, which face any way (measured "
                              "better there: docs/results.md), not for digits or clothes, "
                              "which have an up and a down (default: once)")
-    parser.add_argument("--tile", type=runs.positive_int, default=TILE_SIZE,
+    parser.add_argument("--tile", type=int, default=TILE_SIZE,
                         help=f"largest side, in pixels, that a fully convolutional model "
                              f"sees at once; larger pictures go in tiles; a multiple of "
                              f"{PAD_MULTIPLE}, at least {MIN_TILE} (default: {TILE_SIZE})")
@@ -157,22 +162,87 @@ def parse_arguments(argv=None):
 # ## The model
 
 def load_model(path):
-    """Load a model.keras with safe mode on, and check that it maps images to images."""
+    """Load a trained model, .keras or .onnx, and check that it maps images to images."""
     if not os.path.isfile(path):
         raise PictureError(f"{path}: no such model file")
-    if not zipfile.is_zipfile(path):
-        raise PictureError(f"{path}: not a .keras model file (one is a zip archive; this "
-                           "one is not, or it is cut short)")
-    try:
-        model = keras.saving.load_model(path, safe_mode=True)
-    except Exception as error:  # not a zip, not a Keras model, an unknown layer...
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise PictureError(f"{path}: not a Keras model file we can load ({reason})") from None
+    model = OnnxModel(path) if path.endswith(".onnx") else load_keras_model(path)
     shape = image_shape(model)
     if not (len(shape) == 4 and tuple(model.output_shape) == shape):
         raise PictureError(f"{path}: not an image denoiser (its input is {shape}, its output "
                            f"{getattr(model, 'output_shape', None)})")
     return model
+
+
+def load_keras_model(path):
+    """A model.keras, loaded with safe mode on.
+
+    Keras (and TensorFlow under it) is imported here, not at the top, so that an .onnx
+    model runs without them; the project's modules that define the custom layers, loss
+    and metric that a saved model names are imported with it, which registers them.
+    """
+    if not zipfile.is_zipfile(path):
+        raise PictureError(f"{path}: not a .keras model file (one is a zip archive; this "
+                           "one is not, or it is cut short)")
+    try:
+        from machinery import tensorflow_logs  # noqa: F401  (before Keras: quiets TensorFlow's logs)
+
+        import keras
+
+        import conv_models  # noqa: F401  (registers the LevelMap layer of unet-level models)
+        import training  # noqa: F401  (registers the psnr metric and loss, and the noise layer)
+    except ModuleNotFoundError as error:  # only requirements-onnx.txt is installed
+        raise PictureError(f"{path}: a .keras model needs {error.name}: pip install -r "
+                           "requirements.txt (or run an exported .onnx model)") from None
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except Exception as error:  # not a zip, not a Keras model, an unknown layer...
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise PictureError(f"{path}: not a Keras model file we can load ({reason})") from None
+
+
+class ModelInput(NamedTuple):
+    """An input of a model: its name, and its shape, None where any size will do."""
+    name: str
+    shape: tuple
+
+
+class OnnxModel:
+    """A model exported as ONNX (tools/export.py), run by onnxruntime without Keras.
+
+    It answers the three things this script asks of a Keras model: its `inputs` (names
+    and shapes), its `output_shape`, and `predict`. So the padding, the tiles, the
+    self-ensemble and the noise level below are the same code for both, and give the
+    same pictures (within 1e-4: tests/test_denoise_onnx.py).
+    """
+
+    def __init__(self, path):
+        try:
+            import onnxruntime  # here: only an .onnx model needs it
+        except ImportError:
+            raise PictureError(f"{path}: onnxruntime is not installed: pip install -r "
+                               "requirements-onnx.txt") from None
+        try:
+            self.session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+        except Exception as error:  # not an ONNX file, cut short, an unknown operator...
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise PictureError(f"{path}: not an ONNX model we can run ({reason})") from None
+        # ONNX names a size that varies ("unk__12", or nothing); Keras says None.
+        self.inputs = [ModelInput(tensor.name, known_sizes(tensor.shape))
+                       for tensor in self.session.get_inputs()]
+        self.output_shape = known_sizes(self.session.get_outputs()[0].shape)
+
+    def predict(self, inputs, verbose=0):
+        """The model's output for `inputs`: an array of pictures, or a dict of arrays by
+        input name (noise.model_inputs); `verbose` is Keras', and says nothing here."""
+        if not isinstance(inputs, dict):
+            inputs = {self.inputs[0].name: inputs}
+        feed = {name: np.asarray(value, np.float32) for name, value in inputs.items()}
+        return self.session.run(None, feed)[0]
+
+
+def known_sizes(shape):
+    """An ONNX shape as Keras writes it: whole numbers kept, a named or unknown size None."""
+    return tuple(size if isinstance(size, int) else None for size in shape)
 
 
 def image_shape(model):
@@ -463,12 +533,12 @@ def stop_if_asked(received):
 
 def main(argv=None):
     args = parse_arguments(argv)
-    stop_signals = stop_after_the_picture_in_progress()
     plots.prepare(show=False)
     try:
         model = load_model(args.model)
     except PictureError as error:
         sys.exit(f"error: {error}")
+    stop_signals = stop_after_the_picture_in_progress()  # after Keras: it sets its own
     if args.noise_level is not None and not args.add_noise and not noise.takes_noise_level(model):
         sys.exit(f"error: --noise-level: {args.model} is not told the noise level (it "
                  "guesses it); leave --noise-level out, or use a unet-level model")

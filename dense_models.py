@@ -19,7 +19,7 @@ resize-convolution" and `shallow32` the 784-32-784 one of "the tiny autoencoders
 import keras
 from keras import layers
 
-import noise
+import training
 from machinery.runs import Recipe
 
 # The hidden layer sizes of the deep dense denoiser's encoder (its write-up's); its decoder mirrors them.
@@ -70,7 +70,7 @@ def build_noise_layer(input_shape, stddev):
     pixels = input_shape[0] * input_shape[1] * input_shape[2]
     encoder_inputs = keras.Input(shape=input_shape)
     x = layers.Flatten()(encoder_inputs)
-    x = noise.TrainingGaussianNoise(stddev)(x)
+    x = training.TrainingGaussianNoise(stddev)(x)
     x = layers.Dense(NOISE_LAYER_LATENT)(x)
     code = layers.LeakyReLU()(x)
     encoder = keras.Model(encoder_inputs, code, name="encoder")

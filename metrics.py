@@ -5,17 +5,15 @@ for images in [0, 1]: +3 dB halves the squared error. SSIM (structural similarit
 compares local means, contrasts and correlations, and is closer to what an eye notices;
 1.0 means identical.
 
-`psnr` is written with keras.ops so that Keras can report it after every epoch of
-training (Keras has no PSNR metric), and `psnr_loss` so that a model can learn on it;
-the final scores use tested implementations: TensorFlow's tf.image.psnr, and
-scikit-image's SSIM in the form tf.image.ssim computes (`ssim`).
+The scores here are NumPy and scikit-image's: they score the outputs of any model, also
+one run without Keras (denoise.py with an ONNX model). The PSNR that Keras reports after
+every epoch of training, and the loss that aims at the score, are written with keras.ops
+in training.py.
 """
 
 import math
 
-import keras
 import numpy as np
-import tensorflow as tf
 from skimage.metrics import structural_similarity
 
 import noise
@@ -26,57 +24,27 @@ MIN_MSE = 1e-10
 SSIM_WINDOW = 11
 
 
-@keras.saving.register_keras_serializable(package="denoise")
-def psnr(y_true, y_pred):
-    """PSNR of each image in a batch (peak 1.0): a Keras metric, averaged by Keras.
-
-    Registered, because a saved model.keras names its metrics: loading one needs
-    `import metrics` first (or `keras.models.load_model(path, compile=False)`).
-    """
-    squared_error = keras.ops.square(keras.ops.cast(y_true, y_pred.dtype) - y_pred)
-    mse = keras.ops.mean(keras.ops.reshape(squared_error, (keras.ops.shape(y_pred)[0], -1)), axis=1)
-    return -10.0 / math.log(10.0) * keras.ops.log(keras.ops.maximum(mse, MIN_MSE))
-
-
-@keras.saving.register_keras_serializable(package="denoise")
-def psnr_loss(y_true, y_pred):
-    """Minus the PSNR of each image, in dB: a loss whose best value is the score we report.
-
-    Mean squared error adds up the squared errors of every pixel of a batch, so the
-    images with the largest errors dominate each step and an image that is almost right
-    hardly counts. We score a model by its mean PSNR per image, a mean of logarithms of
-    each image's own error: halving a small error counts as much as halving a large one.
-    Training on minus that mean aims at exactly the score (the PSNR loss of HINet,
-    Chen et al., 2021). Its value reads directly: -26.0 is 26.0 dB on the training batches.
-    """
-    return -psnr(y_true, y_pred)
-
-
-# The losses a training script can name (--loss): psnr is minus each image's PSNR.
-LOSSES = {"mse": "mean_squared_error", "bce": "binary_crossentropy", "psnr": psnr_loss}
-
-
-def image_quality(clean, images, batch_size=500):
+def image_quality(clean, images):
     """Mean PSNR and SSIM of `images` against `clean`, pixels in [0, 1].
 
     Both are arrays (N, H, W, C), or lists of (H, W, C) arrays whose sizes may differ
-    (BSD68 mixes portrait and landscape photos). Scored a batch of one size at a time,
-    so that memory stays small for large test sets.
+    (BSD68 mixes portrait and landscape photos). Each image is scored on its own, and the
+    scores are averaged, so that every image counts the same however large it is. PSNR is
+    written out (the formula above, in float64), capped at 100 dB by MIN_MSE.
     """
     if len(clean) != len(images):
         raise ValueError(f"{len(clean)} clean images but {len(images)} to score")
     psnr_values, ssim_values = [], []
-    for batch in same_size_batches(clean, images, batch_size):
-        a, b = (tf.convert_to_tensor(np.stack(side), tf.float32) for side in zip(*batch))
-        if min(a.shape[1:3]) < SSIM_WINDOW:
+    for original, image in zip(clean, images):
+        if original.shape != image.shape:
+            raise ValueError(f"shapes differ: clean {original.shape}, image {image.shape}")
+        if min(original.shape[:2]) < SSIM_WINDOW:
             raise ValueError(f"SSIM needs images of at least {SSIM_WINDOW}x{SSIM_WINDOW} "
-                             f"pixels, not {a.shape[1]}x{a.shape[2]}")
-        psnr_values.append(tf.minimum(tf.image.psnr(a, b, max_val=1.0), 100.0).numpy())
-        ssim_values.append([ssim(x, y) for x, y in batch])
-    return {
-        "psnr": float(np.mean(np.concatenate(psnr_values))),
-        "ssim": float(np.mean(np.concatenate(ssim_values))),
-    }
+                             f"pixels, not {original.shape[0]}x{original.shape[1]}")
+        squared_error = np.mean(np.square(np.asarray(image, np.float64) - original))
+        psnr_values.append(10 * math.log10(1.0 / max(squared_error, MIN_MSE)))
+        ssim_values.append(ssim(original, image))
+    return {"psnr": float(np.mean(psnr_values)), "ssim": float(np.mean(ssim_values))}
 
 
 def ssim(clean, image):
@@ -87,20 +55,6 @@ def ssim(clean, image):
     return structural_similarity(np.asarray(clean, np.float32), np.asarray(image, np.float32),
                                  data_range=1.0, gaussian_weights=True, sigma=1.5,
                                  use_sample_covariance=False, channel_axis=-1)
-
-
-def same_size_batches(clean, images, batch_size):
-    """Yield lists of at most `batch_size` (clean, image) pairs, all of one shape."""
-    batch = []
-    for pair in zip(clean, images):
-        if pair[0].shape != pair[1].shape:
-            raise ValueError(f"shapes differ: clean {pair[0].shape}, image {pair[1].shape}")
-        if batch and (len(batch) == batch_size or pair[0].shape != batch[0][0].shape):
-            yield batch
-            batch = []
-        batch.append(pair)
-    if batch:
-        yield batch
 
 
 def score_at_levels(model, clean, kind, levels):

@@ -10,11 +10,8 @@ Four kinds of noise, each a function (images, level, rng) -> new float32 images:
                (the lower the peak), the noisier the picture.
 - salt-pepper: a fraction `level` of the pixels is set to 0 or to 1, half each.
 
-Two ways to feed noise to a model while it trains, so that it never sees the same noisy
-copy twice (a fixed noisy copy is easy to memorise; fresh noise is not):
-
-- NoisyBatches, a keras.utils.PyDataset that corrupts each batch as it is drawn;
-- TrainingGaussianNoise, a layer inside the model that adds noise only while training.
+How a model meets fresh noise while it trains is training.py's part. This module
+is NumPy alone, so that denoise.py can run an exported (ONNX) model without Keras.
 
 The test set is different on purpose: `noisy_test_images` corrupts it with a fixed seed
 of its own, so every model and every run is scored on exactly the same noisy images.
@@ -24,12 +21,9 @@ import argparse
 import math
 import warnings
 
-import keras
 import numpy as np
 import skimage.restoration
 
-import data
-import noisy_targets
 
 NOISE_KINDS = ("gaussian", "gaussian-unclipped", "poisson", "salt-pepper")
 # The levels each kind takes, LOW to HIGH: a Gaussian standard deviation up to ten times
@@ -233,132 +227,3 @@ def orient(images, orientations):
     `orientation % 4` quarter turns, of the mirrored image when `orientation >= 4`."""
     return np.stack([np.rot90(image[:, ::-1] if orientation >= 4 else image, orientation % 4)
                      for image, orientation in zip(images, orientations)])
-
-
-class NoisyBatches(keras.utils.PyDataset):
-    """Batches of (noisy, clean) images, with fresh noise and a fresh order every epoch.
-
-    `images` is an array (N, H, W, C), or, with `crop_size`, a list of pictures of any
-    sizes, from which each batch cuts random crop_size x crop_size windows.
-
-    Every batch is a function of (seed, epoch, batch index) alone, so a run is
-    reproducible and can be resumed at any epoch. With `kind=None` the batches are
-    (clean, clean) pairs, for a model that adds its own noise (TrainingGaussianNoise).
-    With `tell_level`, each batch also tells each image's noise level (`model_inputs`).
-    `target` is what the model learns to answer (noisy_targets.py): "clean", or
-    "noisy", another noisy copy of the same image (Noise2Noise); with "neighbours", the
-    images are noisy ones already (`corrupt_once`), no noise is added, and each batch
-    is a pair of neighbour-pixel halves of each (Neighbor2Neighbor).
-    With `flip_rotate`, each clean image is first turned and mirrored one of its 8 ways
-    (`orient`), as DnCNN and its successors train: a photo has no up or down.
-
-    Keras calls `on_epoch_end` after every epoch, and once before the first: on the
-    TensorFlow backend it reads two batches to learn their shapes, then starts afresh.
-    DrawEpochNoise, below, therefore also sets the epoch as each one begins, so that
-    a resumed run draws the same noise.
-    """
-
-    def __init__(self, images, kind, level, batch_size, seed, crop_size=None, tell_level=False,
-                 flip_rotate=False, target="clean", **kwargs):
-        super().__init__(**kwargs)
-        if kind is not None:
-            check_level(kind, level)
-        self.images = images
-        self.kind = kind
-        self.level = level
-        self.batch_size = batch_size
-        self.seed = seed
-        self.crop_size = crop_size
-        self.tell_level = tell_level
-        self.flip_rotate = flip_rotate
-        self.target = target
-        self.set_epoch(0)
-
-    def set_epoch(self, epoch):
-        """Draw the order of `epoch` (also how a resumed run catches up)."""
-        self.epoch = epoch
-        self.order = np.random.default_rng([self.seed, epoch]).permutation(len(self.images))
-
-    def __len__(self):
-        return math.ceil(len(self.images) / self.batch_size)
-
-    def __getitem__(self, index):
-        picked = self.order[index * self.batch_size : (index + 1) * self.batch_size]
-        rng = np.random.default_rng([self.seed, self.epoch, index])
-        if self.crop_size is None:
-            clean = self.images[picked]
-        else:  # pictures of any size: a fresh random crop of each, every epoch
-            clean = np.stack([data.random_crop(self.images[i], self.crop_size, rng) for i in picked])
-        if self.flip_rotate:  # each picture in one of its 8 orientations
-            clean = orient(clean, rng.integers(ORIENTATIONS, size=len(clean)))
-        if self.target == "neighbours":  # the pictures are noisy ones: pairs from each alone
-            return noisy_targets.neighbour_pairs(clean, rng)
-        if self.kind is None:
-            return clean, clean
-        levels = draw_levels(self.level, len(clean), rng)
-        noisy = CORRUPTIONS[self.kind](clean, levels, rng)
-        if self.target == "noisy":  # Noise2Noise: the answer is another noisy copy
-            return model_inputs(noisy, levels, self.tell_level), CORRUPTIONS[self.kind](
-                clean, levels, rng)
-        return model_inputs(noisy, levels, self.tell_level), clean
-
-    def on_epoch_end(self):
-        self.set_epoch(self.epoch + 1)
-
-
-class DrawEpochNoise(keras.callbacks.Callback):
-    """Give NoisyBatches the noise and order of each epoch as it begins (pass to fit).
-
-    NoisyBatches counts epochs itself, but Keras also reads a few batches before
-    training starts; setting the epoch here makes epoch k draw the same noise whether
-    the run went straight through or was resumed at epoch k.
-    """
-
-    def __init__(self, batches):
-        super().__init__()
-        self.batches = batches
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.batches.set_epoch(epoch)
-
-
-@keras.saving.register_keras_serializable(package="denoise")
-class TrainingGaussianNoise(keras.layers.Layer):
-    """Adds N(0, stddev^2) noise while training; lets inputs through unchanged otherwise.
-
-    Keras has a GaussianNoise layer that does this, but it refuses a stddev above 1, and
-    the noise-layer autoencoder's write-up trains at stddev 2 and 6. Writing the layer is
-    also the lesson: `training` is how a layer behaves differently in `fit` and in
-    `predict`. No clipping: the model sees the raw noisy values, as in that write-up.
-    """
-
-    def __init__(self, stddev, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        if not (math.isfinite(stddev) and stddev >= 0):
-            raise ValueError(f"stddev must be a finite number >= 0, not {stddev}")
-        self.stddev = float(stddev)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
-
-    def call(self, inputs, training=False):
-        if not training or self.stddev == 0:
-            return inputs
-        noise = keras.random.normal(
-            keras.ops.shape(inputs), stddev=self.stddev, dtype=inputs.dtype, seed=self.seed_generator
-        )
-        return inputs + noise
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def save_own_variables(self, store):
-        """Save the noise generator's state with the weights (Keras saves only weights),
-        so that a run resumed from a backup draws the noise it would have drawn."""
-        store["seed_state"] = self.seed_generator.state
-
-    def load_own_variables(self, store):
-        if "seed_state" in store:
-            self.seed_generator.state.assign(store["seed_state"])
-
-    def get_config(self):
-        return {**super().get_config(), "stddev": self.stddev, "seed": self.seed}

@@ -16,7 +16,7 @@ clean picture exists (a camera's own photos), two ideas still give it something 
   (each pixel is shifted from its neighbour), so a second term, the regulariser, keeps the
   model's answer on the halves consistent with its answer on the whole picture.
 
-`NoisyBatches` (noise.py) makes the pairs; this module makes the masks that pick the
+`NoisyBatches` (training.py) makes the pairs; this module makes the masks that pick the
 pixels, the model that trains a denoiser on neighbour pairs, and its loss.
 """
 

@@ -39,9 +39,9 @@ several devices) lives in machinery/, and comes in by name where it is used.
 #
 # `tensorflow_logs` comes first: it keeps TensorFlow's harmless start-up lines off the
 # terminal. Then Keras, and this project's modules, one per idea: `data` loads
-# pictures, `noise` corrupts them, `conv_models` builds the models, `noisy_targets`
-# trains them without clean pictures, `metrics` scores them, `plots` draws them; `runs`
-# and `distribute` are the machinery.
+# pictures, `noise` corrupts them, `conv_models` builds the models, `training` feeds them
+# fresh noise and holds the PSNR loss, `noisy_targets` trains them without clean pictures,
+# `metrics` scores them, `plots` draws them; `runs` and `distribute` are the machinery.
 
 # %%
 try:  # the project's modules sit beside this file, and Python looks for them from here
@@ -59,6 +59,7 @@ import metrics
 import noise
 import noisy_targets
 import plots
+import training
 from machinery import distribute, runs
 
 # %% [markdown]
@@ -184,7 +185,7 @@ print(f"{len(x_train)} training images, {len(x_test)} test images of {x_test.sha
 told_the_level = conv_models.MODELS[args.model].told_the_level  # unet-level only
 if args.target == "neighbours":  # from here on, training sees noisy pictures only
     x_train = noise.corrupt_once(x_train, args.noise_kind, args.noise_level, args.seed)
-train_batches = noise.NoisyBatches(x_train, args.noise_kind, args.noise_level, args.batch_size,
+train_batches = training.NoisyBatches(x_train, args.noise_kind, args.noise_level, args.batch_size,
                                    seed=args.seed, crop_size=crop_size, tell_level=told_the_level,
                                    flip_rotate=args.flip_rotate, target=args.target)
 x_test_noisy = noise.noisy_test_images(x_test, args.noise_kind, args.noise_level)
@@ -276,8 +277,8 @@ with distribute.scope(args.devices):
     learning_rate_schedule = keras.optimizers.schedules.CosineDecay(
         args.learning_rate, decay_steps=args.epochs * len(train_batches), alpha=0.05)
     optimizer = keras.optimizers.Adam(learning_rate_schedule)
-    autoencoder.compile(optimizer=optimizer, loss=metrics.LOSSES[args.loss],
-                        metrics=[metrics.psnr])
+    autoencoder.compile(optimizer=optimizer, loss=training.LOSSES[args.loss],
+                        metrics=[training.psnr])
     trainee = autoencoder  # the model `fit` trains
     if args.target == "neighbours":  # the autoencoder, inside a model of neighbour pairs
         trainee = noisy_targets.neighbour_trainer(autoencoder,
@@ -317,7 +318,7 @@ untrained = autoencoder.evaluate(*validation, batch_size=args.batch_size, verbos
 print(f"untrained: val_loss {untrained['loss']:.4f}, val_psnr {untrained['psnr']:.2f} dB")
 epoch_log = runs.EpochLog(args.out, untrained, quiet=args.quiet)
 callbacks = [
-    noise.DrawEpochNoise(train_batches),  # tells the batches the epoch: new noise each one
+    training.DrawEpochNoise(train_batches),  # tells the batches the epoch: new noise each one
     keras.callbacks.TerminateOnNaN(),  # stop at once if the loss is no number (NaN)
     keras.callbacks.ProgbarLogger(),  # Keras' progress bar (on a terminal; see verbose)
     epoch_log,  # a line per epoch, and the history, kept in epochs.json across a --resume

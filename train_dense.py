@@ -42,8 +42,9 @@ Presets (--model), from the write-ups this project reproduces
 #
 # `tensorflow_logs` comes first: it keeps TensorFlow's harmless start-up lines off the
 # terminal. Then Keras, and this project's modules, one per idea: `data` loads
-# pictures, `noise` corrupts them, `dense_models` builds the models, `metrics` scores
-# them, `plots` draws them; `runs` and `distribute` are the machinery.
+# pictures, `noise` corrupts them, `dense_models` builds the models, `training` feeds
+# them fresh noise and holds the PSNR loss, `metrics` scores them, `plots` draws them;
+# `runs` and `distribute` are the machinery.
 
 # %%
 try:  # the project's modules sit beside this file, and Python looks for them from here
@@ -60,6 +61,7 @@ import dense_models
 import metrics
 import noise
 import plots
+import training
 from machinery import distribute, runs
 
 # %% [markdown]
@@ -142,7 +144,7 @@ print(f"{len(x_train)} training images, {len(x_test)} test images of {x_test.sha
 
 # %%
 in_model_noise = args.model == "noise-layer"  # its own layer adds the noise while training
-train_batches = noise.NoisyBatches(x_train, None if in_model_noise else args.noise_kind,
+train_batches = training.NoisyBatches(x_train, None if in_model_noise else args.noise_kind,
                                    args.noise_level, args.batch_size, seed=args.seed)
 x_test_noisy = noise.noisy_test_images(x_test, args.noise_kind, args.noise_level)
 before = metrics.image_quality(x_test, x_test_noisy)
@@ -180,7 +182,7 @@ with distribute.scope(args.devices):
     learning_rate_schedule = keras.optimizers.schedules.CosineDecay(
         args.learning_rate, decay_steps=args.epochs * len(train_batches), alpha=0.05)
     autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate_schedule),
-                        loss=metrics.LOSSES[args.loss], metrics=[metrics.psnr])
+                        loss=training.LOSSES[args.loss], metrics=[training.psnr])
 if not args.quiet:
     autoencoder.summary(line_length=100)
 
@@ -205,7 +207,7 @@ untrained = autoencoder.evaluate(*validation, batch_size=args.batch_size, verbos
 print(f"untrained: val_loss {untrained['loss']:.4f}, val_psnr {untrained['psnr']:.2f} dB")
 epoch_log = runs.EpochLog(args.out, untrained, quiet=args.quiet)
 callbacks = [
-    noise.DrawEpochNoise(train_batches),  # tells the batches the epoch: new noise each one
+    training.DrawEpochNoise(train_batches),  # tells the batches the epoch: new noise each one
     keras.callbacks.TerminateOnNaN(),  # stop at once if the loss is no number (NaN)
     keras.callbacks.ProgbarLogger(),  # Keras' progress bar (on a terminal; see verbose)
     epoch_log,  # a line per epoch, and the history, kept in epochs.json across a --resume

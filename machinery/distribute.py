@@ -506,7 +506,7 @@ class ShareOfEachBatch(keras.utils.PyDataset):
         self.batches.on_epoch_end()
 
     def set_epoch(self, epoch):
-        """As NoisyBatches.set_epoch (noise.DrawEpochNoise calls it)."""
+        """As NoisyBatches.set_epoch (training.DrawEpochNoise calls it)."""
         self.batches.set_epoch(epoch)
 
 

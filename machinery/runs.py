@@ -31,9 +31,9 @@ import numpy as np
 import tensorflow as tf
 
 import data
-import metrics
 import noise
 import noisy_targets
+import training
 from machinery import distribute, files
 
 # Where runs go when --out is not given: runs/<model>-<dataset>, numbered if taken.
@@ -66,7 +66,7 @@ class Recipe(NamedTuple):
     """A model preset: the function that builds it, and how it trains by default."""
 
     build: Callable
-    loss: str  # a key of metrics.LOSSES
+    loss: str  # a key of training.LOSSES
     epochs: int
     description: str
     batch_size: int = 128
@@ -170,7 +170,7 @@ def build_parser(description, recipes, default_model, folders):
                                  "one noisy copy of each training picture made once, its "
                                  "neighbour pixels (Neighbor2Neighbor; photos, one device). The "
                                  "test pictures are clean, to score the model (default: clean)")
-    parser.add_argument("--loss", choices=metrics.LOSSES, default=None,
+    parser.add_argument("--loss", choices=training.LOSSES, default=None,
                         help="mse (mean squared error), bce (binary cross-entropy) or psnr "
                              "(minus the PSNR of each image, in dB) (default: the preset's own)")
     parser.add_argument("--epochs", type=positive_int, default=None,

@@ -9,7 +9,7 @@ import sys
 import keras
 import pytest
 
-import metrics  # noqa: F401  (registers the psnr metric and loss that a saved model names)
+import training  # noqa: F401  (registers the psnr metric and loss that a saved model names)
 from conftest import REPOSITORY, read_metrics
 
 SCRIPTS = ["train_conv.py", "train_dense.py"]

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import noise
+import training
 
 
 def gray_images(value=0.5, shape=(200, 28, 28, 1)):
@@ -98,7 +99,7 @@ def test_a_range_is_scored_at_levels_across_it_and_tested_at_its_middle():
 
 
 def test_batches_over_a_range_give_each_image_its_own_level():
-    batches = noise.NoisyBatches(gray_images(shape=(256, 28, 28, 1)), "gaussian-unclipped",
+    batches = training.NoisyBatches(gray_images(shape=(256, 28, 28, 1)), "gaussian-unclipped",
                                  [0.05, 0.5], batch_size=256, seed=0)
     noisy, clean = batches[0]
     levels = (noisy - clean).reshape(256, -1).std(axis=1)  # one level per image
@@ -126,7 +127,7 @@ def test_nonsense_levels_are_refused(kind, level):
 
 def test_noisy_batches_pair_noisy_inputs_with_their_clean_targets():
     images = np.random.default_rng(0).random((10, 28, 28, 1), dtype=np.float32)
-    batches = noise.NoisyBatches(images, "gaussian", 0.2, batch_size=4, seed=0)
+    batches = training.NoisyBatches(images, "gaussian", 0.2, batch_size=4, seed=0)
     assert len(batches) == 3
     sizes = [len(batches[i][0]) for i in range(len(batches))]
     assert sizes == [4, 4, 2]
@@ -138,26 +139,26 @@ def test_noisy_batches_pair_noisy_inputs_with_their_clean_targets():
 
 def test_noisy_batches_draw_fresh_noise_and_order_each_epoch_reproducibly():
     images = np.random.default_rng(0).random((64, 28, 28, 1), dtype=np.float32)
-    batches = noise.NoisyBatches(images, "gaussian", 0.2, batch_size=64, seed=5)
+    batches = training.NoisyBatches(images, "gaussian", 0.2, batch_size=64, seed=5)
     first_noisy, first_clean = batches[0]
     np.testing.assert_array_equal(first_noisy, batches[0][0])  # same epoch: same batch
     batches.on_epoch_end()
     second_noisy, second_clean = batches[0]
     assert not np.array_equal(first_clean, second_clean)  # new order
     assert not np.array_equal(first_noisy - first_clean, second_noisy - second_clean)
-    again = noise.NoisyBatches(images, "gaussian", 0.2, batch_size=64, seed=5)
+    again = training.NoisyBatches(images, "gaussian", 0.2, batch_size=64, seed=5)
     again.set_epoch(1)  # as a resumed run would
     np.testing.assert_array_equal(again[0][0], second_noisy)
 
 
 def test_noisy_batches_without_a_kind_give_clean_pairs():
     images = np.random.default_rng(0).random((8, 28, 28, 1), dtype=np.float32)
-    inputs, targets = noise.NoisyBatches(images, None, 0.2, batch_size=8, seed=0)[0]
+    inputs, targets = training.NoisyBatches(images, None, 0.2, batch_size=8, seed=0)[0]
     np.testing.assert_array_equal(inputs, targets)
 
 
 def test_fit_draws_fresh_noise_in_every_epoch():
-    class RecordingBatches(noise.NoisyBatches):
+    class RecordingBatches(training.NoisyBatches):
         def __getitem__(self, index):
             noisy, clean = super().__getitem__(index)
             drawn.append((self.epoch, float((noisy - clean).sum())))
@@ -180,7 +181,7 @@ def test_fit_draws_fresh_noise_in_every_epoch():
 
 
 def test_the_noise_layer_adds_noise_only_while_training():
-    layer = noise.TrainingGaussianNoise(6.0, seed=1)
+    layer = training.TrainingGaussianNoise(6.0, seed=1)
     inputs = np.zeros((100, 784), dtype=np.float32)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(inputs)), inputs)
     trained = keras.ops.convert_to_numpy(layer(inputs, training=True))
@@ -189,36 +190,36 @@ def test_the_noise_layer_adds_noise_only_while_training():
 
 def test_the_noise_layer_refuses_a_negative_stddev():
     with pytest.raises(ValueError, match="stddev"):
-        noise.TrainingGaussianNoise(-1.0)
+        training.TrainingGaussianNoise(-1.0)
 
 
 def test_a_model_with_the_noise_layer_saves_and_loads_in_safe_mode(tmp_path):
     inputs = keras.Input((8,))
-    noisy = noise.TrainingGaussianNoise(2.0)(inputs)
+    noisy = training.TrainingGaussianNoise(2.0)(inputs)
     model = keras.Model(inputs, keras.layers.Dense(3)(noisy))
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras")  # safe_mode is on by default
     x = np.ones((2, 8), dtype=np.float32)
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
-    assert isinstance(loaded.layers[1], noise.TrainingGaussianNoise)
+    assert isinstance(loaded.layers[1], training.TrainingGaussianNoise)
     assert loaded.layers[1].stddev == 2.0
 
 
 def test_the_noise_layer_saves_where_its_noise_generator_stands(tmp_path):
     inputs = keras.Input((8,))
-    model = keras.Model(inputs, noise.TrainingGaussianNoise(1.0, seed=3)(inputs))
+    model = keras.Model(inputs, training.TrainingGaussianNoise(1.0, seed=3)(inputs))
     zeros = np.zeros((2, 8), dtype=np.float32)
     model(zeros, training=True)  # move the generator on
     model.save_weights(tmp_path / "m.weights.h5")
     expected = keras.ops.convert_to_numpy(model(zeros, training=True))
-    restored = keras.Model(inputs, noise.TrainingGaussianNoise(1.0, seed=3)(inputs))
+    restored = keras.Model(inputs, training.TrainingGaussianNoise(1.0, seed=3)(inputs))
     restored.load_weights(tmp_path / "m.weights.h5")
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(restored(zeros, training=True)),
                                   expected)
 
 
 def test_draw_epoch_noise_gives_training_epoch_k_the_noise_of_epoch_k():
-    class RecordingBatches(noise.NoisyBatches):
+    class RecordingBatches(training.NoisyBatches):
         def __getitem__(self, index):
             drawn.append(self.epoch)
             return super().__getitem__(index)
@@ -229,14 +230,14 @@ def test_draw_epoch_noise_gives_training_epoch_k_the_noise_of_epoch_k():
     model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(1, 1)])
     model.compile(optimizer="adam", loss="mse")
     model.fit(batches, epochs=3, shuffle=False, verbose=0,
-              callbacks=[noise.DrawEpochNoise(batches)])
+              callbacks=[training.DrawEpochNoise(batches)])
     assert drawn[-6:] == [0, 0, 1, 1, 2, 2]  # after the batches Keras reads to learn shapes
 
 
 def test_noisy_batches_cut_fresh_crops_from_pictures_of_any_size():
     rng = np.random.default_rng(0)
     pictures = [rng.random((20 + i, 30 - i, 3), dtype=np.float32) for i in range(5)]
-    batches = noise.NoisyBatches(pictures, "gaussian", 0.1, batch_size=2, seed=0, crop_size=16)
+    batches = training.NoisyBatches(pictures, "gaussian", 0.1, batch_size=2, seed=0, crop_size=16)
     noisy, clean = batches[0]
     assert noisy.shape == clean.shape == (2, 16, 16, 3) and len(batches) == 3
     np.testing.assert_array_equal(clean, batches[0][1])  # a function of (seed, epoch, index)
@@ -258,16 +259,16 @@ def test_the_eight_orientations_are_eight_different_pictures_of_the_same_pixels(
 def test_flip_rotate_draws_every_orientation_from_the_seed_epoch_and_batch():
     rng = np.random.default_rng(0)
     pictures = [rng.random((20, 24, 1), dtype=np.float32) for _ in range(64)]
-    batches = noise.NoisyBatches(pictures, "gaussian", 0.1, batch_size=64, seed=3, crop_size=8,
+    batches = training.NoisyBatches(pictures, "gaussian", 0.1, batch_size=64, seed=3, crop_size=8,
                                  flip_rotate=True)
-    plain = noise.NoisyBatches(pictures, "gaussian", 0.1, batch_size=64, seed=3, crop_size=8)
+    plain = training.NoisyBatches(pictures, "gaussian", 0.1, batch_size=64, seed=3, crop_size=8)
     clean, unturned = batches[0][1], plain[0][1]
     # The same crops (drawn first), each in one of the 8 orientations; all 8 appear.
     found = [next(k for k in range(8) if np.array_equal(noise.orient(crop[None], [k])[0], turned))
              for crop, turned in zip(unturned, clean)]
     assert sorted(set(found)) == list(range(8))
     np.testing.assert_array_equal(clean, batches[0][1])  # a function of (seed, epoch, index)
-    again = noise.NoisyBatches(pictures, "gaussian", 0.1, batch_size=64, seed=3, crop_size=8,
+    again = training.NoisyBatches(pictures, "gaussian", 0.1, batch_size=64, seed=3, crop_size=8,
                                flip_rotate=True)
     np.testing.assert_array_equal(batches[0][0], again[0][0])  # the noise too
     batches.set_epoch(1)

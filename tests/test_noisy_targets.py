@@ -12,6 +12,7 @@ from PIL import Image
 import conv_models
 import noise
 import noisy_targets
+import training
 
 
 def test_each_2x2_cell_gives_two_different_pixels_drawn_from_the_seed():
@@ -38,7 +39,7 @@ def test_a_half_holds_the_pixel_its_mask_picks_in_each_cell():
 
 def test_noise2noise_batches_answer_with_another_noisy_copy():
     clean = np.full((8, 16, 16, 1), 0.5, "float32")
-    batches = noise.NoisyBatches(clean, "gaussian-unclipped", 0.1, batch_size=8, seed=0,
+    batches = training.NoisyBatches(clean, "gaussian-unclipped", 0.1, batch_size=8, seed=0,
                                  target="noisy")
     noisy, target = batches[0]
     assert not np.allclose(target, clean) and not np.allclose(target, noisy)
@@ -51,7 +52,7 @@ def test_neighbour_batches_are_made_of_the_noisy_pictures_alone():
     """The pictures given are the noisy ones (noise.corrupt_once): no noise is added, and
     the target is half of the very picture that is the input."""
     pictures = np.random.default_rng(0).random((4, 16, 16, 1), dtype="float32")
-    batches = noise.NoisyBatches(pictures, "gaussian-unclipped", 0.1, batch_size=4, seed=0,
+    batches = training.NoisyBatches(pictures, "gaussian-unclipped", 0.1, batch_size=4, seed=0,
                                  target="neighbours")
     (inputs, first, second), target = batches[0]
     np.testing.assert_array_equal(np.sort(inputs, axis=0), np.sort(pictures, axis=0))
@@ -64,12 +65,12 @@ def test_neighbour_masks_are_drawn_from_the_epoch_so_a_resumed_run_draws_them_ag
     pictures = np.random.default_rng(0).random((4, 16, 16, 1), dtype="float32")
 
     def masks_of_epoch(epoch):  # a fresh run's batches, as --resume makes them, at `epoch`
-        batches = noise.NoisyBatches(pictures, "gaussian-unclipped", 0.1, batch_size=4, seed=0,
+        batches = training.NoisyBatches(pictures, "gaussian-unclipped", 0.1, batch_size=4, seed=0,
                                      target="neighbours")
         batches.set_epoch(epoch)
         return batches[0][0][1:]
 
-    straight = noise.NoisyBatches(pictures, "gaussian-unclipped", 0.1, batch_size=4, seed=0,
+    straight = training.NoisyBatches(pictures, "gaussian-unclipped", 0.1, batch_size=4, seed=0,
                                   target="neighbours")
     straight.on_epoch_end()
     straight.on_epoch_end()  # epoch 2, after two whole epochs

@@ -6,6 +6,7 @@ import pytest
 
 import conv_models
 import noise
+import training
 from machinery import files, runs
 from conftest import run_script
 
@@ -17,7 +18,7 @@ def test_a_loss_that_turns_nan_stops_the_run_and_says_so(tmp_path):
     outputs = keras.layers.Lambda(lambda x: keras.ops.log(x - 2.0))(features)  # log(-2) = NaN
     model = keras.Model(inputs, outputs)
     model.compile(optimizer="adam", loss="mse")
-    batches = noise.NoisyBatches(images, "gaussian", 0.2, batch_size=8, seed=0)
+    batches = training.NoisyBatches(images, "gaussian", 0.2, batch_size=8, seed=0)
     epoch_log = runs.EpochLog(str(tmp_path), {"loss": 1.0, "psnr": 0.0}, quiet=True)
     with pytest.raises(SystemExit) as raised:
         model.fit(batches, epochs=3, validation_data=(images, images), verbose=0,

@@ -42,11 +42,10 @@ from machinery import tensorflow_logs  # noqa: F401  (before Keras: quiets Tenso
 import keras
 import numpy as np
 
-import conv_models  # (registers the LevelMap layer of unet-level models)
 import data
-import denoise
-import metrics  # (registers the psnr metric that saved models name)
-import noise  # (registers the TrainingGaussianNoise layer)
+import denoise  # (its load_model registers the custom layers, loss and metric a model names)
+import metrics
+import noise
 import plots
 from machinery import files, runs, signals
 from tools import classical

@@ -125,8 +125,6 @@ def export(path, out, overwrite):
 def write_onnx(model, pictures, path):
     """Write `model` as ONNX at `path`; return the largest difference between its outputs
     and Keras' on `pictures`."""
-    import onnxruntime  # here, so that --help works without it
-
     told_the_level = noise.takes_noise_level(model)
     inputs = [noise.model_inputs(picture, CHECK_LEVEL, told_the_level) for picture in pictures]
     # Keras' outputs first: Keras exports only a model that has been called.
@@ -135,10 +133,8 @@ def write_onnx(model, pictures, path):
         warnings.simplefilter("ignore", FutureWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
         model.export(path, format="onnx", verbose=False)
-    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
-    first_input = session.get_inputs()[0].name
-    exported = [session.run(None, batch if told_the_level else {first_input: batch})[0]
-                for batch in inputs]
+    onnx_model = denoise.OnnxModel(path)  # what denoise.py runs an .onnx model with
+    exported = [onnx_model.predict(batch) for batch in inputs]
     return max(float(np.max(np.abs(ours - keras_output)))
                for ours, keras_output in zip(exported, expected))
 

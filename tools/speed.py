@@ -35,8 +35,8 @@ import numpy as np
 
 import conv_models
 import dense_models
-import metrics
 import noise
+import training
 from machinery import runs, signals
 from tools.benchmark import machine_description
 
@@ -103,7 +103,7 @@ def build_preset(name):
 def images_per_second(name, steps):
     """Training and denoising speed of one preset on this process's backend."""
     model, recipe, shape = build_preset(name)
-    model.compile(optimizer="adam", loss=metrics.LOSSES[recipe.loss])
+    model.compile(optimizer="adam", loss=training.LOSSES[recipe.loss])
     rng = np.random.default_rng(0)
     images = rng.random((steps * recipe.batch_size, *shape), dtype=np.float32)
     noisy = noise.add_noise(images, "gaussian", 0.2, rng)

@@ -1,0 +1,104 @@
+"""denoise.py with an exported .onnx model: the same pictures as with the .keras model it
+came from (within 1e-4), through the same padding, tiles, self-ensemble and noise level, in
+a process where Keras and TensorFlow cannot be imported."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import REPOSITORY, run_script
+from PIL import Image
+
+pytest.importorskip("onnxruntime", reason="pip install -r requirements-export.txt")
+pytest.importorskip("tf2onnx", reason="pip install -r requirements-export.txt")
+
+import dense_models  # noqa: E402
+import denoise  # noqa: E402
+from tools import export  # noqa: E402
+
+TOLD_THE_LEVEL = REPOSITORY / "models" / "unet-level-train400.keras"
+# Runs a script with `import keras` and `import tensorflow` made to fail, as where only
+# requirements-onnx.txt is installed.
+WITHOUT_KERAS = ("import runpy, sys; sys.modules.update(keras=None, tensorflow=None); "
+                 "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
+
+
+def run_denoise_without_keras(*arguments):
+    """Run `python denoise.py arguments...` where Keras and TensorFlow cannot be imported."""
+    return subprocess.run([sys.executable, "-c", WITHOUT_KERAS, str(REPOSITORY / "denoise.py"),
+                           *map(str, arguments)], cwd=REPOSITORY, capture_output=True, text=True,
+                          timeout=600)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """{name: (.keras path, .onnx path)}: the grey told-the-level model of models/, and a
+    dense model of fixed size (random weights, which is all a comparison needs)."""
+    folder = tmp_path_factory.mktemp("onnx")
+    dense = folder / "deep.keras"
+    dense_models.build_deep((28, 28, 1)).save(dense)
+    export.main([str(TOLD_THE_LEVEL), str(dense), "--out", str(folder)])
+    return {"level": (TOLD_THE_LEVEL, folder / "unet-level-train400.onnx"),
+            "dense": (dense, folder / "deep.onnx")}
+
+
+def a_noisy_picture(height, width, channels, seed=0):
+    rng = np.random.default_rng(seed)
+    rows, columns = np.meshgrid(np.linspace(0, 4, height), np.linspace(0, 6, width),
+                                indexing="ij")
+    clean = 0.5 + 0.3 * np.sin(rows)[..., None] * np.cos(columns[..., None] + np.arange(channels))
+    return (clean + rng.normal(0, 25 / 255, clean.shape)).astype(np.float32)
+
+
+def test_an_onnx_model_answers_as_its_keras_model_does(exported):
+    keras_path, onnx_path = exported["level"]
+    onnx_model = denoise.load_model(str(onnx_path))
+    assert onnx_model.inputs[0].name == "noisy" and onnx_model.inputs[1].name == "noise_level"
+    assert denoise.image_shape(onnx_model) == denoise.image_shape(denoise.load_model(str(keras_path)))
+
+
+@pytest.mark.parametrize("name, shape, tile, ensemble", [
+    ("level", (70, 90, 3), 32, True),   # a grey model on colour: tiles, channel by channel, x8
+    ("level", (45, 61, 1), 512, False),  # padded to 48x64, whole
+    ("dense", (40, 50, 1), 512, False),  # a fixed size: always tiles of 28x28
+])
+def test_the_same_picture_through_onnx_and_keras(exported, name, shape, tile, ensemble):
+    keras_path, onnx_path = exported[name]
+    level = 30 / 255 if name == "level" else None
+    picture = a_noisy_picture(*shape)
+    outputs = [denoise.denoise_picture(denoise.load_model(str(path)), picture, tile, ensemble, level)
+               for path in (keras_path, onnx_path)]
+    assert outputs[0].shape == shape
+    assert np.max(np.abs(outputs[0] - outputs[1])) < 1e-4
+
+
+def test_denoise_py_runs_an_onnx_model_without_keras_and_tensorflow(exported, tmp_path):
+    keras_path, onnx_path = exported["level"]
+    clean = np.clip(a_noisy_picture(60, 80, 1, seed=1)[..., 0], 0, 1)
+    Image.fromarray(np.round(clean * 255).astype(np.uint8)).save(tmp_path / "photo.png")
+    arguments = [tmp_path / "photo.png", "--add-noise", "gaussian-unclipped", "--noise-level",
+                 "25/255", "--self-ensemble", "--tile", "32"]
+    with_keras = run_script("denoise.py", "--model", keras_path, *arguments, "--out", tmp_path / "k")
+    assert with_keras.returncode == 0, with_keras.stderr
+    without = run_denoise_without_keras("--model", onnx_path, *arguments, "--out", tmp_path / "o")
+    assert without.returncode == 0, without.stderr
+    # The same PSNRs printed, and the same pixels written (rounded to 8 bits: one level at most).
+    assert with_keras.stdout.splitlines()[0] == without.stdout.splitlines()[0]
+    assert "PSNR noisy" in without.stdout
+    for kind in ("denoised", "noisy"):
+        pixels = [np.asarray(Image.open(tmp_path / side / f"photo_{kind}.png"), np.int16)
+                  for side in ("k", "o")]
+        assert np.max(np.abs(pixels[0] - pixels[1])) <= 1
+    # Without Keras, a .keras model is refused in one line, and a file that is not ONNX too.
+    refused = run_denoise_without_keras("--model", keras_path, tmp_path / "photo.png",
+                                        "--out", tmp_path / "r")
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines() == [
+        f"error: {keras_path}: a .keras model needs tensorflow: pip install -r requirements.txt "
+        "(or run an exported .onnx model)"]
+    (tmp_path / "broken.onnx").write_bytes(b"not a model")
+    broken = run_script("denoise.py", "--model", tmp_path / "broken.onnx", tmp_path / "photo.png",
+                        "--out", tmp_path / "r")
+    assert broken.returncode == 1
+    assert broken.stderr.startswith(f"error: {tmp_path / 'broken.onnx'}: not an ONNX model we can run")
