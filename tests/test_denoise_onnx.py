@@ -102,3 +102,15 @@ def test_denoise_py_runs_an_onnx_model_without_keras_and_tensorflow(exported, tm
                         "--out", tmp_path / "r")
     assert broken.returncode == 1
     assert broken.stderr.startswith(f"error: {tmp_path / 'broken.onnx'}: not an ONNX model we can run")
+
+
+def test_onnx_speed_times_both_and_finds_the_same_picture(tmp_path):
+    """tools/onnx_speed.py, on a small photo: a row of seconds, and at most a level apart."""
+    from tools import onnx_speed
+
+    onnx_speed.main(["--models", str(TOLD_THE_LEVEL), "--size", "64", "--repeats", "1",
+                     "--out", str(tmp_path)])
+    row = (tmp_path / "results.md").read_text().splitlines()[-1].split("|")
+    assert row[1].strip() == "unet-level-train400" and "64x64, 1 channel(s)" in row[2]
+    keras_seconds, onnx_seconds, difference = float(row[3]), float(row[4]), int(row[6])
+    assert keras_seconds > 0 and onnx_seconds > 0 and difference <= 1

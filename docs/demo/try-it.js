@@ -1,0 +1,361 @@
+// The "Try it" page: denoise a picture in the browser with an exported (ONNX) model.
+//
+// It does what denoise.py does for a picture that fits in one piece: pad it by reflection
+// to a multiple of 8 pixels a side (the U-Net halves it three times), run the model, cut
+// the padding off, clip to [0, 1]; a grey model denoises a colour picture one channel at a
+// time, and a colour model a grey picture as RGB, then averaged. The models, the runtime
+// and the samples are made by `python -m tools.try_it` (models/models.json lists them).
+// window.tryIt exposes the page's state to the tests (tests/test_try_it.py).
+
+import * as ort from "./ort/ort.wasm.min.mjs";
+
+ort.env.wasm.wasmPaths = new URL("./ort/", import.meta.url).href;
+ort.env.wasm.numThreads = 1; // threads need cross-origin isolation, which a static site lacks
+
+const PAD_MULTIPLE = 8;
+const MAX_PIXELS = 1_000_000; // larger pictures are refused, so that the tab stays responsive
+const NOISE_SEED = 20240;
+
+const element = (id) => document.getElementById(id);
+const state = {
+  picture: null, // {width, height, channels, pixels: Float32Array, HxWxC in [0, 1]}
+  clean: null, // the picture, when noise was added to it (else unknown)
+  noisy: null, // what the model is given (unclipped, as in training)
+  denoised: null,
+  sessions: {}, // model name -> ort.InferenceSession, made on first use
+  runs: 0, // finished denoisings, for the tests
+  message: "",
+  ready: false,
+};
+window.tryIt = state;
+
+function say(text) {
+  state.message = text;
+  element("try-status").textContent = text;
+}
+
+// ## Pictures in: any file the browser can decode, as floats in [0, 1]
+
+async function readPicture(blob) {
+  const bitmap = await createImageBitmap(blob, {
+    colorSpaceConversion: "none", premultiplyAlpha: "none",
+  });
+  const { width, height } = bitmap;
+  if (width * height > MAX_PIXELS) {
+    bitmap.close();
+    throw new Error(`${width}x${height} pixels is too large for this page (at most ` +
+      `${MAX_PIXELS.toLocaleString("en")} pixels): crop it first, or use denoise.py, which tiles`);
+  }
+  const canvas = new OffscreenCanvas(width, height);
+  const context = canvas.getContext("2d");
+  context.drawImage(bitmap, 0, 0);
+  bitmap.close();
+  const rgba = context.getImageData(0, 0, width, height).data;
+  let grey = true;
+  for (let i = 0; i < rgba.length && grey; i += 4) {
+    grey = rgba[i] === rgba[i + 1] && rgba[i] === rgba[i + 2];
+  }
+  const channels = grey ? 1 : 3;
+  const pixels = new Float32Array(width * height * channels);
+  for (let p = 0; p < width * height; p++) {
+    for (let c = 0; c < channels; c++) pixels[p * channels + c] = rgba[p * 4 + c] / 255;
+  }
+  return { width, height, channels, pixels };
+}
+
+// ## Noise: Gaussian, of standard deviation sigma/255, from a seeded generator
+
+function seededUniform(seed) {
+  // mulberry32: a small generator, so that the same sigma gives the same noise every time
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function addNoise(picture, sigma) {
+  const uniform = seededUniform(NOISE_SEED);
+  const noisy = new Float32Array(picture.pixels.length);
+  for (let i = 0; i < noisy.length; i++) {
+    const normal = Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
+    noisy[i] = picture.pixels[i] + (sigma / 255) * normal; // not clipped, as in training
+  }
+  return { ...picture, pixels: noisy };
+}
+
+// The noise level of a picture, as denoise.py's `auto` estimates it: in the finest details
+// (here the diagonal detail of 2x2 blocks, a Haar wavelet), a photo has little but noise
+// has as much as anywhere; their median absolute value / 0.6745 is the noise's standard
+// deviation (Donoho's rule), averaged over the channels. Fine texture adds a little.
+function estimateSigma(picture) {
+  const { width, height, channels, pixels } = picture;
+  let total = 0;
+  for (let c = 0; c < channels; c++) {
+    const details = [];
+    for (let y = 0; y + 1 < height; y += 2) {
+      for (let x = 0; x + 1 < width; x += 2) {
+        const at = (dy, dx) => pixels[((y + dy) * width + x + dx) * channels + c];
+        details.push(Math.abs(at(0, 0) - at(0, 1) - at(1, 0) + at(1, 1)) / 2);
+      }
+    }
+    details.sort((a, b) => a - b);
+    total += details[Math.floor(details.length / 2)] / 0.6745;
+  }
+  return (total / channels) * 255;
+}
+
+// ## The model: pad, run, cut, clip
+
+function reflect(index, length) {
+  // NumPy's "reflect" padding: the edge pixel is not repeated (5 6 7 | 6 5)
+  return index < length ? index : 2 * (length - 1) - index;
+}
+
+async function session(name) {
+  if (!state.sessions[name]) {
+    const model = state.models.find((m) => m.name === name);
+    state.sessions[name] = await ort.InferenceSession.create(
+      new URL(model.file, import.meta.url).href, { executionProviders: ["wasm"] });
+  }
+  return state.sessions[name];
+}
+
+async function runModel(model, picture, level) {
+  // One picture with the model's own channels -> its denoised pixels, same shape.
+  const { width, height, channels, pixels } = picture;
+  const paddedHeight = Math.ceil(height / PAD_MULTIPLE) * PAD_MULTIPLE;
+  const paddedWidth = Math.ceil(width / PAD_MULTIPLE) * PAD_MULTIPLE;
+  const padded = new Float32Array(paddedHeight * paddedWidth * channels);
+  for (let y = 0; y < paddedHeight; y++) {
+    for (let x = 0; x < paddedWidth; x++) {
+      const from = (reflect(y, height) * width + reflect(x, width)) * channels;
+      for (let c = 0; c < channels; c++) {
+        padded[(y * paddedWidth + x) * channels + c] = pixels[from + c];
+      }
+    }
+  }
+  const feeds = {};
+  const takesLevel = model.inputNames.includes("noise_level");
+  const imageInput = model.inputNames.find((name) => name !== "noise_level");
+  feeds[imageInput] = new ort.Tensor("float32", padded, [1, paddedHeight, paddedWidth, channels]);
+  if (takesLevel) feeds.noise_level = new ort.Tensor("float32", new Float32Array([level / 255]), [1, 1]);
+  const output = (await model.run(feeds))[model.outputNames[0]].data;
+  const result = new Float32Array(width * height * channels);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      for (let c = 0; c < channels; c++) {
+        const value = output[(y * paddedWidth + x) * channels + c];
+        result[(y * width + x) * channels + c] = Math.min(1, Math.max(0, value));
+      }
+    }
+  }
+  return result;
+}
+
+function channel(picture, c) {
+  const { width, height, channels, pixels } = picture;
+  const one = new Float32Array(width * height);
+  for (let p = 0; p < width * height; p++) one[p] = pixels[p * channels + c];
+  return { width, height, channels: 1, pixels: one };
+}
+
+async function denoisePicture(model, modelChannels, picture, level) {
+  const { width, height, channels } = picture;
+  if (modelChannels === channels) return runModel(model, picture, level);
+  const result = new Float32Array(width * height * channels);
+  if (modelChannels === 1) { // a grey model: one colour channel at a time
+    for (let c = 0; c < channels; c++) {
+      const denoised = await runModel(model, channel(picture, c), level);
+      for (let p = 0; p < width * height; p++) result[p * channels + c] = denoised[p];
+    }
+    return result;
+  }
+  // a colour model on a grey picture: as RGB, then the channels averaged
+  const rgb = new Float32Array(width * height * 3);
+  for (let p = 0; p < width * height; p++) rgb.fill(picture.pixels[p], p * 3, p * 3 + 3);
+  const denoised = await runModel(model, { width, height, channels: 3, pixels: rgb }, level);
+  for (let p = 0; p < width * height; p++) {
+    result[p] = (denoised[p * 3] + denoised[p * 3 + 1] + denoised[p * 3 + 2]) / 3;
+  }
+  return result;
+}
+
+// ## Scores and drawing
+
+function psnr(clean, image) {
+  let sum = 0;
+  for (let i = 0; i < clean.length; i++) {
+    const value = Math.min(1, Math.max(0, image[i]));
+    sum += (value - clean[i]) ** 2;
+  }
+  return 10 * Math.log10(1 / Math.max(sum / clean.length, 1e-10));
+}
+
+function toImageData(picture, pixels) {
+  const { width, height, channels } = picture;
+  const image = new ImageData(width, height);
+  for (let p = 0; p < width * height; p++) {
+    for (let k = 0; k < 3; k++) {
+      const value = pixels[p * channels + (channels === 1 ? 0 : k)];
+      image.data[p * 4 + k] = Math.round(Math.min(1, Math.max(0, value)) * 255);
+    }
+    image.data[p * 4 + 3] = 255;
+  }
+  return image;
+}
+
+function draw(id, picture, pixels) {
+  const canvas = element(id);
+  canvas.width = picture ? picture.width : 0;
+  canvas.height = picture ? picture.height : 0;
+  if (picture && pixels) canvas.getContext("2d").putImageData(toImageData(picture, pixels), 0, 0);
+}
+
+function drawCompare() {
+  const canvas = element("try-compare");
+  const left = element("try-compare-with").value === "clean" ? state.clean : state.noisy;
+  if (!state.denoised || !left) {
+    canvas.width = canvas.height = 0;
+    return;
+  }
+  const picture = state.noisy;
+  const zoom = Number(element("try-zoom").value);
+  const split = Math.round((picture.width * Number(element("try-split").value)) / 100);
+  const both = toImageData(picture, state.denoised);
+  const before = toImageData(picture, left.pixels);
+  for (let y = 0; y < picture.height; y++) {
+    for (let x = 0; x < split; x++) {
+      for (let k = 0; k < 4; k++) both.data[(y * picture.width + x) * 4 + k] = before.data[(y * picture.width + x) * 4 + k];
+    }
+  }
+  const full = new OffscreenCanvas(picture.width, picture.height);
+  full.getContext("2d").putImageData(both, 0, 0);
+  canvas.width = picture.width * zoom;
+  canvas.height = picture.height * zoom;
+  const context = canvas.getContext("2d");
+  context.imageSmoothingEnabled = false; // enlarged pixels stay square
+  context.drawImage(full, 0, 0, canvas.width, canvas.height);
+  context.fillStyle = "#ff0";
+  context.fillRect(split * zoom, 0, 1, canvas.height);
+}
+
+// ## The page's steps
+
+function currentModel() {
+  return state.models.find((m) => m.name === element("try-model").value);
+}
+
+function updateStrength() {
+  const model = currentModel();
+  const told = model && model.toldTheLevel;
+  element("try-strength").disabled = !told;
+  element("try-strength-label").style.opacity = told ? 1 : 0.5;
+  element("try-strength-value").textContent = element("try-strength").value;
+}
+
+function setStrength(sigma) {
+  element("try-strength").value = String(Math.round(sigma));
+  updateStrength();
+}
+
+function makeNoisy() {
+  // The noisy picture from the picture and the noise settings; clears the old output.
+  const picture = state.picture;
+  state.denoised = null;
+  draw("try-denoised", null);
+  if (!picture) return;
+  const asIs = element("try-as-is").checked;
+  const sigma = Number(element("try-sigma").value);
+  element("try-sigma").disabled = asIs;
+  element("try-sigma-value").textContent = String(sigma);
+  state.clean = asIs ? null : picture;
+  state.noisy = asIs ? picture : addNoise(picture, sigma);
+  setStrength(asIs ? estimateSigma(picture) : sigma);
+  draw("try-clean", state.clean, state.clean && state.clean.pixels);
+  draw("try-noisy", state.noisy, state.noisy.pixels);
+  element("try-psnr").textContent = state.clean
+    ? `noisy: ${psnr(state.clean.pixels, state.noisy.pixels).toFixed(2)} dB` : "";
+  drawCompare();
+}
+
+async function openPicture(blob, name) {
+  try {
+    state.picture = await readPicture(blob);
+    say(`${name}: ${state.picture.width}x${state.picture.height} pixels, ` +
+        `${state.picture.channels === 1 ? "grey" : "colour"}`);
+  } catch (error) {
+    state.picture = state.clean = state.noisy = null;
+    ["try-clean", "try-noisy", "try-denoised"].forEach((id) => draw(id, null));
+    say(`${name}: ${error.message}`);
+  }
+  makeNoisy();
+}
+
+async function denoise() {
+  if (!state.noisy) return;
+  const model = currentModel();
+  const button = element("try-denoise");
+  button.disabled = true;
+  say(`denoising with ${model.name}…`);
+  try {
+    const started = performance.now();
+    const level = Number(element("try-strength").value);
+    state.denoised = await denoisePicture(await session(model.name), model.channels, state.noisy, level);
+    draw("try-denoised", state.noisy, state.denoised);
+    const seconds = ((performance.now() - started) / 1000).toFixed(2);
+    const told = model.toldTheLevel ? `, told sigma ${level}` : "";
+    element("try-psnr").textContent = state.clean
+      ? `noisy: ${psnr(state.clean.pixels, state.noisy.pixels).toFixed(2)} dB, denoised: ` +
+        `${psnr(state.clean.pixels, state.denoised).toFixed(2)} dB${told}` : `denoised${told}`;
+    say(`denoised with ${model.name} in ${seconds} s`);
+    drawCompare();
+  } catch (error) {
+    say(`the model failed: ${error.message}`);
+  } finally {
+    state.runs += 1;
+    button.disabled = false;
+  }
+}
+
+async function start() {
+  let listing;
+  try {
+    listing = await (await fetch(new URL("models/models.json", import.meta.url))).json();
+  } catch (error) {
+    say("The models are not there: run `python -m tools.try_it` before `mkdocs serve`.");
+    return;
+  }
+  state.models = listing.models;
+  for (const model of state.models) element("try-model").add(new Option(model.label, model.name));
+  for (const sample of listing.samples) element("try-sample").add(new Option(sample.label, sample.file));
+  await session(state.models[0].name); // the runtime starts with the first model
+  element("try-sample").addEventListener("change", openSample);
+  element("try-file").addEventListener("change", () => {
+    const file = element("try-file").files[0];
+    if (file) openPicture(file, file.name);
+  });
+  element("try-as-is").addEventListener("change", makeNoisy);
+  element("try-sigma").addEventListener("input", makeNoisy);
+  element("try-model").addEventListener("change", updateStrength);
+  element("try-strength").addEventListener("input", updateStrength);
+  element("try-denoise").addEventListener("click", denoise);
+  for (const id of ["try-split", "try-zoom", "try-compare-with"]) {
+    element(id).addEventListener("input", drawCompare);
+  }
+  updateStrength();
+  await openSample();
+  element("try-denoise").disabled = false;
+  state.ready = true;
+  say(`ready: onnxruntime-web ${listing.runtime}, ${state.models.length} models`);
+}
+
+async function openSample() {
+  const file = element("try-sample").value;
+  const response = await fetch(new URL(file, import.meta.url));
+  await openPicture(await response.blob(), file.split("/").pop());
+}
+
+start();

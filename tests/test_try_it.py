@@ -1,0 +1,166 @@
+"""The docs' "Try it" page in a real browser (Debian's chromium, driven by Playwright), against
+the built site served on 127.0.0.1: the runtime starts, a noisy picture the test makes is
+denoised as Python's onnxruntime denoises it, the strength knob changes the output, a picture
+too large is refused with a message, and no request leaves 127.0.0.1."""
+
+import functools
+import http.server
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from urllib.parse import urlparse
+
+import numpy as np
+import pytest
+from conftest import REPOSITORY
+from PIL import Image
+
+pytest.importorskip("onnxruntime", reason="pip install -r requirements-export.txt")
+pytest.importorskip("tf2onnx", reason="pip install -r requirements-export.txt")
+playwright = pytest.importorskip("playwright.sync_api", reason="pip install -r requirements-dev.txt")
+
+import denoise  # noqa: E402
+from tools import try_it  # noqa: E402
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """The docs site built with the page's models and runtime, served on 127.0.0.1: its URL."""
+    folder = tmp_path_factory.mktemp("try-it")
+    try_it.main(["--out", str(folder / "demo")])
+    subprocess.run([sys.executable, "-m", "mkdocs", "build", "--quiet", "--site-dir",
+                    str(folder / "site")], cwd=REPOSITORY, check=True,
+                   env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    for made in ("models", "ort"):  # what the build of docs/ lacks: the made files
+        shutil.copytree(folder / "demo" / made, folder / "site" / "demo" / made, dirs_exist_ok=True)
+    server = serve(folder / "site")
+    yield f"http://127.0.0.1:{server.server_address[1]}", folder
+    server.shutdown()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *arguments):
+        pass
+
+
+def serve(folder):
+    """Serve `folder` on 127.0.0.1 in a thread; return the server (its port is chosen free)."""
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_a_runtime_package_that_is_not_the_pinned_one_is_refused_and_nothing_written(
+        tmp_path, monkeypatch, capsys):
+    (tmp_path / "served").mkdir()
+    (tmp_path / "served" / "package.tgz").write_bytes(b"not the package")
+    server = serve(tmp_path / "served")
+    monkeypatch.setattr(try_it, "ORT_WEB_URL",
+                        f"http://127.0.0.1:{server.server_address[1]}/package.tgz")
+    with pytest.raises(SystemExit) as raised:
+        try_it.fetch_runtime(tmp_path / "ort")
+    server.shutdown()
+    assert "is not the package pinned" in str(raised.value)
+    assert not (tmp_path / "ort").exists()
+
+
+@pytest.fixture(scope="module")
+def page(site):
+    """The page, loaded and ready; every request it makes is noted, and any that is not for
+    127.0.0.1 is stopped."""
+    if CHROMIUM is None:
+        pytest.skip("no chromium here: on Debian or Ubuntu, apt-get install chromium (.ci/run does)")
+    url, _ = site
+    requests = []
+
+    def only_here(route):
+        address = urlparse(route.request.url)
+        if address.scheme in ("data", "blob") or address.hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            route.abort()
+
+    with playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, headless=True)
+        context = browser.new_context(service_workers="block")
+        context.route("**/*", only_here)
+        context.on("request", lambda request: requests.append(request.url))
+        page = context.new_page()
+        page.goto(f"{url}/try-it/")
+        page.wait_for_function("window.tryIt && window.tryIt.ready", timeout=60_000)
+        yield page, requests
+        browser.close()
+    assert [address for address in requests if urlparse(address).hostname not in ("127.0.0.1", None)] == []
+
+
+def denoise_on_the_page(page, **settings):
+    """Set the page's controls (select, check and range values by element id), press
+    Denoise, and return its denoised pixels as an (H, W, C) array."""
+    runs = page.evaluate("window.tryIt.runs")
+    for name, value in settings.items():
+        page.evaluate("""([id, value]) => {
+            const control = document.getElementById(id);
+            if (control.type === "checkbox") control.checked = value; else control.value = value;
+            control.dispatchEvent(new Event(control.type === "range" ? "input" : "change"));
+        }""", [name, value])
+    page.click("#try-denoise")
+    page.wait_for_function(f"window.tryIt.runs > {runs}", timeout=60_000)
+    state = page.evaluate("""() => ({message: window.tryIt.message,
+        noisy: {height: window.tryIt.noisy.height, width: window.tryIt.noisy.width,
+                channels: window.tryIt.noisy.channels},
+        denoised: Array.from(window.tryIt.denoised || [])})""")
+    assert state["message"].startswith("denoised with"), state["message"]
+    noisy = state["noisy"]
+    return np.array(state["denoised"], np.float32).reshape(
+        noisy["height"], noisy["width"], noisy["channels"])
+
+
+def test_the_page_denoises_a_picture_as_python_does_and_the_knob_changes_it(page, site, tmp_path):
+    page, _ = page
+    _, folder = site
+    rng = np.random.default_rng(3)
+    rows, columns = np.meshgrid(np.linspace(0, 3, 90), np.linspace(0, 5, 122), indexing="ij")
+    clean = 0.5 + 0.35 * np.sin(rows) * np.cos(columns)
+    noisy = np.clip(clean + rng.normal(0, 25 / 255, clean.shape), 0, 1)
+    pixels = np.round(noisy * 255).astype(np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "noisy.png")
+    page.set_input_files("#try-file", str(tmp_path / "noisy.png"))
+    page.wait_for_function("window.tryIt.message.startsWith('noisy.png: 122x90')")
+    told_25 = denoise_on_the_page(page, **{"try-as-is": True, "try-model": "unet-level-train400",
+                                           "try-strength": "25"})
+    model = denoise.load_model(str(folder / "demo" / "models" / "unet-level-train400.onnx"))
+    expected = denoise.denoise_picture(model, pixels[..., None].astype(np.float32) / 255,
+                                       level=25 / 255)
+    off = np.abs(told_25 - expected) > 1 / 255
+    assert told_25.shape == expected.shape and off.mean() < 0.001
+    told_50 = denoise_on_the_page(page, **{"try-strength": "50"})
+    assert np.abs(told_50 - told_25).mean() > 1 / 255  # told more, it smooths more
+    assert told_50.std() < told_25.std()
+
+
+def test_a_sample_with_added_noise_gets_its_psnr_and_a_grey_model_denoises_colour(page):
+    page, _ = page
+    page.evaluate("""() => { const select = document.getElementById("try-sample");
+        select.value = "samples/astronaut.png"; select.dispatchEvent(new Event("change")); }""")
+    page.wait_for_function("window.tryIt.message.startsWith('astronaut.png: 256x256 pixels, colour')")
+    denoised = denoise_on_the_page(page, **{"try-as-is": False, "try-sigma": "25",
+                                            "try-model": "unet-train400-blind"})
+    assert denoised.shape == (256, 256, 3)
+    text = page.inner_text("#try-psnr")
+    noisy_psnr, denoised_psnr = (float(part.split(":")[1].split("dB")[0]) for part in text.split(","))
+    assert denoised_psnr > noisy_psnr + 3
+
+
+def test_a_picture_too_large_is_refused_with_a_message(page, tmp_path):
+    page, _ = page
+    Image.new("L", (1100, 1000), 128).save(tmp_path / "large.png")
+    page.set_input_files("#try-file", str(tmp_path / "large.png"))
+    page.wait_for_function("window.tryIt.message.startsWith('large.png:')")
+    message = page.evaluate("window.tryIt.message")
+    assert "1100x1000 pixels is too large for this page" in message
+    assert page.evaluate("window.tryIt.noisy") is None
