@@ -1,12 +1,13 @@
 """Denoise your own pictures with a trained model.
 
   python denoise.py --model runs/unet-psnr-mnist/model.keras photo.png [more.png ...] --out DIR
-  python denoise.py --model exported/unet-level-train400.onnx photo.png --out DIR
+  python denoise.py --model exported/unet-psnr-cbsd432-blind.onnx photo.png --out DIR
 
 The model is a .keras file, or an .onnx one that tools/export.py wrote from it. An .onnx
-model runs on onnxruntime alone: Keras and TensorFlow are not imported, and need not be
-installed (pip install -r requirements-onnx.txt is enough). Everything below is the same
-for both, and so are the pictures, to within 1e-4 before rounding to whole levels.
+model runs on onnxruntime instead of Keras and TensorFlow, which are then not imported,
+and need not be installed (pip install -r requirements-onnx.txt is enough). Everything
+below is the same for both, and so are the pictures, to within 1e-4 before they are
+rounded to 8 or 16 bits.
 
 Writes DIR/<name>_denoised.png for each picture, at the picture's own size, channels and
 bit depth: 8 bits (any PNG, JPEG or TIFF; a JPEG gives a PNG, so no second lossy
@@ -68,7 +69,7 @@ import data
 import metrics
 import noise
 import plots
-from machinery import files
+from machinery import files, signals
 
 # A fully convolutional model sees pictures larger than this many pixels a side in tiles.
 TILE_SIZE = 512
@@ -165,7 +166,7 @@ def load_model(path):
     """Load a trained model, .keras or .onnx, and check that it maps images to images."""
     if not os.path.isfile(path):
         raise PictureError(f"{path}: no such model file")
-    model = OnnxModel(path) if path.endswith(".onnx") else load_keras_model(path)
+    model = OnnxModel(path) if path.lower().endswith(".onnx") else load_keras_model(path)
     shape = image_shape(model)
     if not (len(shape) == 4 and tuple(model.output_shape) == shape):
         raise PictureError(f"{path}: not an image denoiser (its input is {shape}, its output "
@@ -226,18 +227,32 @@ class OnnxModel:
         except Exception as error:  # not an ONNX file, cut short, an unknown operator...
             reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
             raise PictureError(f"{path}: not an ONNX model we can run ({reason})") from None
-        # ONNX names a size that varies ("unk__12", or nothing); Keras says None.
-        self.inputs = [ModelInput(tensor.name, known_sizes(tensor.shape))
-                       for tensor in self.session.get_inputs()]
+        # ONNX names a size that varies ("unk__12", or nothing); Keras says None. The
+        # pictures' input comes first, as in Keras, whatever it is called; the level last.
+        tensors = sorted(self.session.get_inputs(), key=lambda tensor: tensor.name == "noise_level")
+        self.inputs = [ModelInput(tensor.name, known_sizes(tensor.shape)) for tensor in tensors]
         self.output_shape = known_sizes(self.session.get_outputs()[0].shape)
 
-    def predict(self, inputs, verbose=0):
-        """The model's output for `inputs`: an array of pictures, or a dict of arrays by
-        input name (noise.model_inputs); `verbose` is Keras', and says nothing here."""
-        if not isinstance(inputs, dict):
-            inputs = {self.inputs[0].name: inputs}
-        feed = {name: np.asarray(value, np.float32) for name, value in inputs.items()}
-        return self.session.run(None, feed)[0]
+    def predict(self, inputs, verbose=0, batch_size=None):
+        """The model's output for `inputs`: an array of pictures, or a dict of arrays
+        (noise.model_inputs: "noisy", and "noise_level"), `batch_size` pictures at a time
+        (all at once if None, one at a time for a model exported for one); `verbose` is
+        Keras', and says nothing here. ValueError with onnxruntime's reason if it refuses."""
+        pictures = inputs["noisy"] if isinstance(inputs, dict) else inputs
+        feed = {self.inputs[0].name: np.asarray(pictures, np.float32)}
+        if isinstance(inputs, dict) and "noise_level" in inputs:
+            feed["noise_level"] = np.asarray(inputs["noise_level"], np.float32)
+        if self.inputs[0].shape[0] == 1:
+            batch_size = 1
+        batch_size = batch_size or len(pictures)
+        try:
+            return np.concatenate([
+                self.session.run(None, {name: value[start : start + batch_size]
+                                        for name, value in feed.items()})[0]
+                for start in range(0, len(pictures), batch_size)])
+        except Exception as error:  # onnxruntime refuses a size, a type, a rank...
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise ValueError(f"onnxruntime: {reason}") from None
 
 
 def known_sizes(shape):
@@ -440,7 +455,7 @@ def denoise_file(model, path, args):
     has_alpha = pixels.shape[-1] in (2, 4)
     colour, alpha = (pixels[..., :-1], pixels[..., -1:]) if has_alpha else (pixels, None)
     model_channels = image_shape(model)[-1]
-    if model_channels != colour.shape[-1]:
+    if model_channels != colour.shape[-1] and {model_channels, colour.shape[-1]} == {1, 3}:
         print(f"note: {path} has {colour.shape[-1]} colour channel(s), the model "
               f"{model_channels}: " + ("each channel is denoised alone"
               if model_channels == 1 else "denoised as RGB, then averaged to grey"))
@@ -533,6 +548,7 @@ def stop_if_asked(received):
 
 def main(argv=None):
     args = parse_arguments(argv)
+    signals.stop_in_one_line("nothing was written")  # while the model loads
     plots.prepare(show=False)
     try:
         model = load_model(args.model)

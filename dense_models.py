@@ -7,7 +7,7 @@ its recipe: the builder, and how it trains by default.
 
 They live here rather than in train_dense.py, as nanoGPT keeps its model in model.py:
 the lesson script runs from top to bottom, cell by cell, and so cannot be imported
-without training; tools/speed.py and the tests import the builders from here.
+without running a whole training; tools/speed.py and the tests import the builders from here.
 
 Where the presets come from: `deep` is the 784-500-300-100-300-500-784 denoiser of
 the write-up "the deep dense denoiser", `noise-layer` the in-model noise layer of "the

@@ -11,8 +11,6 @@ every epoch of training, and the loss that aims at the score, are written with k
 in training.py.
 """
 
-import math
-
 import numpy as np
 from skimage.metrics import structural_similarity
 
@@ -42,7 +40,8 @@ def image_quality(clean, images):
             raise ValueError(f"SSIM needs images of at least {SSIM_WINDOW}x{SSIM_WINDOW} "
                              f"pixels, not {original.shape[0]}x{original.shape[1]}")
         squared_error = np.mean(np.square(np.asarray(image, np.float64) - original))
-        psnr_values.append(10 * math.log10(1.0 / max(squared_error, MIN_MSE)))
+        with np.errstate(divide="ignore"):  # an infinite error (a model gone wrong): -inf dB
+            psnr_values.append(10 * np.log10(1.0 / max(squared_error, MIN_MSE)))
         ssim_values.append(ssim(original, image))
     return {"psnr": float(np.mean(psnr_values)), "ssim": float(np.mean(ssim_values))}
 

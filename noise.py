@@ -11,7 +11,8 @@ Four kinds of noise, each a function (images, level, rng) -> new float32 images:
 - salt-pepper: a fraction `level` of the pixels is set to 0 or to 1, half each.
 
 How a model meets fresh noise while it trains is training.py's part. This module
-is NumPy alone, so that denoise.py can run an exported (ONNX) model without Keras.
+needs no Keras (NumPy and scikit-image), so that denoise.py can run an exported (ONNX)
+model without it.
 
 The test set is different on purpose: `noisy_test_images` corrupts it with a fixed seed
 of its own, so every model and every run is scored on exactly the same noisy images.

@@ -2,17 +2,18 @@
 in every batch, and the PSNR as a metric and a loss.
 
 - Fresh noise, so that a model never sees the same noisy copy twice (a fixed noisy copy is
-  easy to memorise; fresh noise is not), two ways: NoisyBatches, a keras.utils.PyDataset
-  that corrupts each batch as it is drawn (with DrawEpochNoise, the callback that keeps its
-  epochs in step with fit's); and TrainingGaussianNoise, a layer inside the model that adds
-  noise only while training.
+  easy to memorise; fresh noise is not), in one of two ways:
+  - NoisyBatches hands `fit` its batches (it is a keras.utils.PyDataset, Keras' way to
+    make batches in Python), and corrupts each one as it is drawn; DrawEpochNoise, a
+    callback (code that `fit` calls as each epoch begins), tells it which epoch it is;
+  - TrainingGaussianNoise is a layer inside the model that adds noise only while training.
 - `psnr`, which Keras reports after every epoch (Keras has no PSNR metric), and
   `psnr_loss`, minus it, for a model that aims at the score itself; both written with
   keras.ops, which run on every backend. LOSSES names what `--loss` can choose.
 
 The noise itself (its kinds and levels) is noise.py's, and the final scores of a trained
-model are metrics.py's; both are NumPy alone, so that denoise.py can run an exported
-(ONNX) model without Keras.
+model are metrics.py's; both need no Keras (NumPy and scikit-image), so that denoise.py can
+run an exported (ONNX) model without it.
 """
 
 import math

@@ -1,8 +1,11 @@
 """tools/export.py: a model written as ONNX runs in onnxruntime as it runs in Keras, and an
 export that differs, or a model that cannot be loaded, is refused without a file."""
 
+import re
+
 import numpy as np
 import pytest
+from conftest import REPOSITORY
 
 onnxruntime = pytest.importorskip("onnxruntime", reason="pip install -r requirements-export.txt")
 
@@ -69,3 +72,15 @@ def test_an_onnx_file_already_there_is_kept_without_overwrite(tmp_path, capsys):
         export.main([str(model_path), "--out", str(tmp_path)])
     assert "add --overwrite" in capsys.readouterr().err
     assert (tmp_path / "m.onnx").read_text() == "earlier work"
+
+
+@pytest.mark.parametrize("model_path", sorted((REPOSITORY / "models").glob("*.keras")),
+                         ids=lambda path: path.stem)
+def test_every_model_of_models_exports_and_answers_as_in_keras(model_path, tmp_path, capsys):
+    """Each ready-trained model, checked by the tool at two sizes (a model told the level
+    with its level too): written, and within the tolerance."""
+    export.export(str(model_path), str(tmp_path), overwrite=False)
+    printed = capsys.readouterr().out
+    difference = float(re.search(r"largest difference from Keras (\S+);", printed).group(1))
+    assert difference < export.TOLERANCE
+    assert (tmp_path / f"{model_path.stem}.onnx").stat().st_size > 0

@@ -149,18 +149,23 @@ def test_a_sample_with_added_noise_gets_its_psnr_and_a_grey_model_denoises_colou
         select.value = "samples/astronaut.png"; select.dispatchEvent(new Event("change")); }""")
     page.wait_for_function("window.tryIt.message.startsWith('astronaut.png: 256x256 pixels, colour')")
     denoised = denoise_on_the_page(page, **{"try-as-is": False, "try-sigma": "25",
-                                            "try-model": "unet-train400-blind"})
+                                            "try-model": "unet-psnr-train400-blind"})
     assert denoised.shape == (256, 256, 3)
     text = page.inner_text("#try-psnr")
     noisy_psnr, denoised_psnr = (float(part.split(":")[1].split("dB")[0]) for part in text.split(","))
     assert denoised_psnr > noisy_psnr + 3
 
 
-def test_a_picture_too_large_is_refused_with_a_message(page, tmp_path):
+@pytest.mark.parametrize("name, picture, complaint", [
+    ("large.png", Image.new("L", (1100, 1000), 128), "1100x1000 pixels is too large for this page"),
+    ("small.png", Image.new("L", (12, 40), 128), "12x40 pixels is too small (at least 16x16)"),
+    ("clear.png", Image.new("RGBA", (32, 32), (0, 0, 0, 0)), "has transparent pixels"),
+])
+def test_a_picture_the_page_cannot_take_is_refused_with_a_message(page, tmp_path, name, picture,
+                                                                    complaint):
     page, _ = page
-    Image.new("L", (1100, 1000), 128).save(tmp_path / "large.png")
-    page.set_input_files("#try-file", str(tmp_path / "large.png"))
-    page.wait_for_function("window.tryIt.message.startsWith('large.png:')")
-    message = page.evaluate("window.tryIt.message")
-    assert "1100x1000 pixels is too large for this page" in message
+    picture.save(tmp_path / name)
+    page.set_input_files("#try-file", str(tmp_path / name))
+    page.wait_for_function(f"window.tryIt.message.startsWith('{name}:')")
+    assert complaint in page.evaluate("window.tryIt.message")
     assert page.evaluate("window.tryIt.noisy") is None

@@ -96,6 +96,8 @@ def sizes_taken(model):
 def export(path, out, overwrite):
     """Export the model at `path` into `out`, check it, and say what it takes; raise
     denoise.PictureError (a model that cannot be loaded, or whose export differs)."""
+    if not path.endswith(".keras"):
+        raise denoise.PictureError(f"{path}: not a .keras model (the export starts from one)")
     model = denoise.load_model(path)
     target = os.path.join(out, os.path.basename(path).removesuffix(".keras") + ".onnx")
     already_there = f"{target} is already there; add --overwrite to replace it"

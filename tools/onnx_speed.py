@@ -10,13 +10,16 @@ noise of sigma 25), then run, as a user would, in a fresh process each time:
 
 Each command is timed whole (Python starting, imports, loading the model, reading, tiles,
 writing), --repeats times, and its fastest time is kept: the other runs were slowed by
-something else. The .keras model runs on Keras' backend (KERAS_BACKEND; TensorFlow unless
-set), the .onnx one on onnxruntime's CPU provider. Writes results.md (the table) into --out.
+something else. The same commands on the photo shrunk to 64x64 say how much of that
+time is starting, before any denoising. The .keras model runs on Keras' backend
+(KERAS_BACKEND; TensorFlow unless set), the .onnx one on onnxruntime's CPU provider.
+Writes results.md (the table) into --out.
 
   python -m tools.onnx_speed --out runs/onnx-speed
 """
 
 import argparse
+import importlib.metadata
 import os
 import subprocess
 import sys
@@ -32,11 +35,16 @@ from machinery import files, signals
 from tools import export
 from tools.benchmark import machine_description
 
+# The script timed, wherever this tool is started from.
+DENOISE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "denoise.py")
 # Each kind of model meets the first photo of the test set of its channels.
 PHOTO_SETS = {1: "bsd68", 3: "cbsd68"}
 # The noise of the large photo: sigma 25 of 255, what the models were trained around.
 NOISE_LEVEL = 25 / 255
 NOISE_SEED = 0
+# What starting costs (Python, the imports, loading the model) is measured by the same
+# command on the photo shrunk to this many pixels a side, where denoising takes no time.
+START_SIZE = 64
 
 
 def parse_arguments(argv=None):
@@ -61,8 +69,8 @@ def parse_arguments(argv=None):
 
 
 def large_noisy_photo(channels, size, path):
-    """Write the first photo of the test set for `channels`, enlarged to size x size, with
-    Gaussian noise of sigma 25, at `path`."""
+    """Write the first photo of the test set for `channels`, resized to size x size, with
+    Gaussian noise of sigma 25, at `path`; return where it comes from."""
     folder = data.photo_set_folder(PHOTO_SETS[channels])
     first = sorted(name for name in os.listdir(folder) if not name.startswith("."))[0]
     pixels, _ = data.read_image(os.path.join(folder, first))
@@ -102,27 +110,36 @@ def main(argv=None):
         name = os.path.basename(path).removesuffix(".keras")
         export.export(path, args.out, overwrite=True)
         channels = denoise.image_shape(denoise.load_model(path))[-1]
-        photo = os.path.join(args.out, f"noisy-{name}.png")
-        source = large_noisy_photo(channels, args.size, photo)
+        photos = {size: os.path.join(args.out, f"noisy-{name}-{size}.png")
+                  for size in (args.size, START_SIZE)}
+        for size, photo in photos.items():
+            source = large_noisy_photo(channels, size, photo)
         seconds = {}
         for runtime, model in (("keras", path), ("onnx", os.path.join(args.out, f"{name}.onnx"))):
-            command = [sys.executable, "denoise.py", "--model", model, photo, "--overwrite",
-                       "--out", os.path.join(args.out, runtime)]
-            seconds[runtime] = fastest_run(command, args.repeats)
-            print(f"{name}, {runtime}: {seconds[runtime]:.1f} s")
+            for size, photo in photos.items():
+                command = [sys.executable, DENOISE, "--model", model, photo, "--overwrite",
+                           "--out", os.path.join(args.out, runtime)]
+                seconds[runtime, size] = fastest_run(command, args.repeats)
+                print(f"{name}, {runtime}, {size}x{size}: {seconds[runtime, size]:.1f} s")
         difference = largest_difference(
-            *(os.path.join(args.out, runtime, f"noisy-{name}_denoised.png")
+            *(os.path.join(args.out, runtime, f"noisy-{name}-{args.size}_denoised.png")
               for runtime in ("keras", "onnx")))
         rows.append(f"| {name} | {source}, {args.size}x{args.size}, {channels} channel(s) | "
-                    f"{seconds['keras']:.1f} | {seconds['onnx']:.1f} | "
-                    f"{seconds['keras'] / seconds['onnx']:.1f} | {difference} |")
+                    f"{seconds['keras', args.size]:.1f} | {seconds['keras', START_SIZE]:.1f} | "
+                    f"{seconds['onnx', args.size]:.1f} | {seconds['onnx', START_SIZE]:.1f} | "
+                    f"{seconds['keras', args.size] / seconds['onnx', args.size]:.1f} | "
+                    f"{difference} |")
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
     table = "\n".join([
         f"machine: {machine_description()}",
+        "versions: " + ", ".join(f"{package} {importlib.metadata.version(package)}"
+                                 for package in (backend, "keras", "onnxruntime")),
         f"command: python -m tools.onnx_speed {' '.join(argv if argv is not None else sys.argv[1:])}",
         "",
-        "| model | noisy photo (sigma 25) | .keras on " + os.environ.get("KERAS_BACKEND", "tensorflow")
-        + " (s) | .onnx on onnxruntime (s) | times faster | largest pixel difference (of 255) |",
-        "|---|---|---|---|---|---|",
+        f"| model | noisy photo (sigma 25) | .keras on {backend} (s) | of which starting "
+        f"(s) | .onnx on onnxruntime (s) | of which starting (s) | times faster | largest "
+        "pixel difference (steps of 1/255) |",
+        "|---|---|---|---|---|---|---|---|",
         *rows,
     ])
 

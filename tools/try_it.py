@@ -5,11 +5,12 @@ the reader's browser, and the sample photos.
 
 Writes into --out (docs/demo by default, where the page looks):
 
-- models/<name>.onnx: five models of models/, written and checked by tools/export.py, and
-  models.json, which tells the page their names, what each is for, and the sample photos;
+- models/<name>.onnx: five models of models/ (MODELS), written and checked by
+  tools/export.py, and models.json, which tells the page their names, what each is for,
+  and the sample photos;
 - ort/: onnxruntime-web, the WebAssembly build of onnxruntime, at version ORT_WEB_VERSION:
   its package is fetched from the npm registry and checked against the registry's sha512
-  (pinned below), and the three files the page needs are kept (about 11 MB);
+  (pinned below: 20 MB), and the three files the page needs are kept (11 MB);
 - samples/*.png: small photos from scikit-image's own collection (CC0 or public domain).
 
 The models and the runtime are made, not committed (.gitignore): the samples are committed,
@@ -19,6 +20,7 @@ as the page ships with them. What exists already is kept: a second call is quick
 import argparse
 import base64
 import hashlib
+import http.client
 import io
 import os
 import sys
@@ -42,13 +44,14 @@ ORT_WEB_URL = ("https://registry.npmjs.org/onnxruntime-web/-/onnxruntime-web-"
 # What the page needs of the package: the module it imports, and the WebAssembly runtime
 # (single-threaded here: threads would need headers a static site cannot count on).
 ORT_WEB_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
-# The models the page offers: file in models/ -> what the page calls it.
+# The models the page offers (the best of models/ for each kind of picture): file in
+# models/ -> what it was trained on, as the page says it, with the file's name.
 MODELS = {
-    "unet-train400-blind": "blind, grey photos (sigma 15 to 50)",
-    "unet-cbsd432-blind": "blind, colour photos (sigma 15 to 50)",
-    "unet-level-train400": "told the level, grey photos (sigma 10 to 55)",
-    "unet-level-cbsd432": "told the level, colour photos (sigma 10 to 55)",
-    "unet-mnist-blind": "blind, grey digits (noise factor 0.05 to 0.5)",
+    "unet-psnr-train400-blind": "blind, grey photos, sigma 15 to 50",
+    "unet-psnr-cbsd432-blind": "blind, colour photos, sigma 15 to 50",
+    "unet-level-train400": "told the level, grey photos, sigma 10 to 55",
+    "unet-level-cbsd432": "told the level, colour photos, sigma 10 to 55",
+    "unet-mnist-blind": "blind, grey digits, noise factor 0.05 to 0.5 (sigma about 13 to 128)",
 }
 # The sample photos: file name -> (scikit-image's picture, its licence). Each is cut to at
 # most SAMPLE_SIDE pixels a side around its middle, so that the page denoises it in a second.
@@ -73,7 +76,8 @@ def parse_arguments(argv=None):
 def fetch_runtime(folder):
     """Put ORT_WEB_FILES of onnxruntime-web ORT_WEB_VERSION into `folder`, unless there."""
     stamp = os.path.join(folder, "VERSION")
-    if os.path.exists(stamp):
+    if os.path.exists(stamp) and all(os.path.exists(os.path.join(folder, name))
+                                     for name in ORT_WEB_FILES):
         with open(stamp) as file:
             if file.read().strip() == ORT_WEB_VERSION:
                 return
@@ -81,7 +85,7 @@ def fetch_runtime(folder):
     try:
         with urllib.request.urlopen(ORT_WEB_URL, timeout=120) as response:
             package = response.read()
-    except OSError as error:  # offline, a registry that does not answer
+    except (OSError, http.client.HTTPException) as error:  # offline, a download cut short
         sys.exit(f"error: cannot fetch {ORT_WEB_URL} ({error}); nothing was written")
     digest = base64.b64encode(hashlib.sha512(package).digest()).decode()
     if digest != ORT_WEB_SHA512:
@@ -111,7 +115,7 @@ def export_models(models_dir, folder):
         if not os.path.exists(path):
             export.export(os.path.join(models_dir, f"{name}.keras"), folder, overwrite=False)
         model = denoise.load_model(path)
-        listing.append({"file": f"models/{name}.onnx", "name": name, "label": label,
+        listing.append({"file": f"models/{name}.onnx", "name": name, "label": f"{label} ({name})",
                         "channels": denoise.image_shape(model)[-1],
                         "toldTheLevel": noise.takes_noise_level(model)})
     return listing

@@ -1,8 +1,9 @@
 // The "Try it" page: denoise a picture in the browser with an exported (ONNX) model.
 //
 // It does what denoise.py does for a picture that fits in one piece: pad it by reflection
-// to a multiple of 8 pixels a side (the U-Net halves it three times), run the model, cut
-// the padding off, clip to [0, 1]; a grey model denoises a colour picture one channel at a
+// to a multiple of 8 pixels a side, as denoise.py pads (each down-sampling of a U-Net
+// halves the sides, which must divide evenly), run the model, cut the padding off, clip
+// to [0, 1]; a grey model denoises a colour picture one channel at a
 // time, and a colour model a grey picture as RGB, then averaged. The models, the runtime
 // and the samples are made by `python -m tools.try_it` (models/models.json lists them).
 // window.tryIt exposes the page's state to the tests (tests/test_try_it.py).
@@ -10,17 +11,20 @@
 import * as ort from "./ort/ort.wasm.min.mjs";
 
 ort.env.wasm.wasmPaths = new URL("./ort/", import.meta.url).href;
-ort.env.wasm.numThreads = 1; // threads need cross-origin isolation, which a static site lacks
+// The "threaded" build runs on one thread too: more threads need the page to be served with
+// cross-origin isolation headers, which a static site cannot count on.
+ort.env.wasm.numThreads = 1;
 
 const PAD_MULTIPLE = 8;
 const MAX_PIXELS = 1_000_000; // larger pictures are refused, so that the tab stays responsive
+const MIN_SIDE = 16; // smaller ones too, as denoise.py refuses them (data.MIN_SIDE)
 const NOISE_SEED = 20240;
 
 const element = (id) => document.getElementById(id);
 const state = {
   picture: null, // {width, height, channels, pixels: Float32Array, HxWxC in [0, 1]}
   clean: null, // the picture, when noise was added to it (else unknown)
-  noisy: null, // what the model is given (unclipped, as in training)
+  noisy: null, // what the model is given (unclipped, as the photo models were trained)
   denoised: null,
   sessions: {}, // model name -> ort.InferenceSession, made on first use
   runs: 0, // finished denoisings, for the tests
@@ -46,11 +50,21 @@ async function readPicture(blob) {
     throw new Error(`${width}x${height} pixels is too large for this page (at most ` +
       `${MAX_PIXELS.toLocaleString("en")} pixels): crop it first, or use denoise.py, which tiles`);
   }
+  if (Math.min(width, height) < MIN_SIDE) {
+    bitmap.close();
+    throw new Error(`${width}x${height} pixels is too small (at least ${MIN_SIDE}x${MIN_SIDE})`);
+  }
   const canvas = new OffscreenCanvas(width, height);
   const context = canvas.getContext("2d");
   context.drawImage(bitmap, 0, 0);
   bitmap.close();
   const rgba = context.getImageData(0, 0, width, height).data;
+  for (let i = 3; i < rgba.length; i += 4) {
+    if (rgba[i] < 255) {
+      throw new Error("has transparent pixels: this page takes opaque pictures " +
+        "(denoise.py keeps the transparency)");
+    }
+  }
   let grey = true;
   for (let i = 0; i < rgba.length && grey; i += 4) {
     grey = rgba[i] === rgba[i + 1] && rgba[i] === rgba[i + 2];
@@ -80,16 +94,19 @@ function addNoise(picture, sigma) {
   const uniform = seededUniform(NOISE_SEED);
   const noisy = new Float32Array(picture.pixels.length);
   for (let i = 0; i < noisy.length; i++) {
+    // Box-Muller: two uniform draws in [0, 1) make one draw of the bell curve N(0, 1)
     const normal = Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
     noisy[i] = picture.pixels[i] + (sigma / 255) * normal; // not clipped, as in training
   }
   return { ...picture, pixels: noisy };
 }
 
-// The noise level of a picture, as denoise.py's `auto` estimates it: in the finest details
-// (here the diagonal detail of 2x2 blocks, a Haar wavelet), a photo has little but noise
-// has as much as anywhere; their median absolute value / 0.6745 is the noise's standard
-// deviation (Donoho's rule), averaged over the channels. Fine texture adds a little.
+// The noise level of a picture, the idea of denoise.py's `auto`: in the finest details, a
+// photo has little but noise has as much as anywhere; their median absolute value / 0.6745
+// is the noise's standard deviation (Donoho's rule), averaged over the channels. Here the
+// finest details are those of the simplest wavelet (Haar: the diagonal difference of each
+// 2x2 block), where scikit-image uses another, so the two can differ a little; fine texture
+// adds a little to both.
 function estimateSigma(picture) {
   const { width, height, channels, pixels } = picture;
   let total = 0;
@@ -110,7 +127,8 @@ function estimateSigma(picture) {
 // ## The model: pad, run, cut, clip
 
 function reflect(index, length) {
-  // NumPy's "reflect" padding: the edge pixel is not repeated (5 6 7 | 6 5)
+  // NumPy's "reflect" padding: the edge pixel is not repeated (5 6 7 | 6 5); at most 7
+  // pixels are added to a side of at least MIN_SIDE, so one reflection is enough
   return index < length ? index : 2 * (length - 1) - index;
 }
 
@@ -300,10 +318,16 @@ async function denoise() {
   const button = element("try-denoise");
   button.disabled = true;
   say(`denoising with ${model.name}…`);
+  const noisy = state.noisy;
   try {
     const started = performance.now();
     const level = Number(element("try-strength").value);
-    state.denoised = await denoisePicture(await session(model.name), model.channels, state.noisy, level);
+    const denoised = await denoisePicture(await session(model.name), model.channels, noisy, level);
+    if (state.noisy !== noisy) { // the picture or its noise changed meanwhile
+      say("the picture changed while it was denoised: press Denoise again");
+      return;
+    }
+    state.denoised = denoised;
     draw("try-denoised", state.noisy, state.denoised);
     const seconds = ((performance.now() - started) / 1000).toFixed(2);
     const told = model.toldTheLevel ? `, told sigma ${level}` : "";
@@ -331,7 +355,12 @@ async function start() {
   state.models = listing.models;
   for (const model of state.models) element("try-model").add(new Option(model.label, model.name));
   for (const sample of listing.samples) element("try-sample").add(new Option(sample.label, sample.file));
-  await session(state.models[0].name); // the runtime starts with the first model
+  try {
+    await session(state.models[0].name); // the runtime starts with the first model
+  } catch (error) {
+    say(`The runtime did not start (${error.message}): run \`python -m tools.try_it\` again.`);
+    return;
+  }
   element("try-sample").addEventListener("change", openSample);
   element("try-file").addEventListener("change", () => {
     const file = element("try-file").files[0];
