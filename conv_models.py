@@ -33,29 +33,32 @@ DNCNN_FILTERS = 64
 LEVEL_UNET_FILTERS = (32, 64, 128)
 
 
-def unet_features(inputs, dense_code_units=None, filters_per_scale=UNET_FILTERS):
+def unet_features(inputs, dense_code_units=None, filters_per_scale=UNET_FILTERS, skips=True):
     """The body of a small U-Net: from the input to its last full-resolution features.
 
     Two convolutions at each scale, halved by max-pooling down to a bottleneck, then
     doubled back by UpSampling2D; each upsampled map is concatenated with the encoder's
     map of the same scale (a skip connection) before its two convolutions. With
     `dense_code_units`, the bottleneck also gets a dense code of the whole map
-    (`whole_map_code`) between its two convolutions.
+    (`whole_map_code`) between its two convolutions. With `skips=False`, nothing is
+    concatenated: the same layers, widths and pooling make a plain autoencoder
+    (`unet-noskip`, to measure what the skips bring).
     """
     x = inputs
-    skips = []
+    encoder_maps = []
     for filters in filters_per_scale[:-1]:  # encoder: two convolutions, remember, halve
         x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
         x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
-        skips.append(x)
+        encoder_maps.append(x)
         x = layers.MaxPooling2D(2)(x)
     x = layers.Conv2D(filters_per_scale[-1], 3, padding="same", activation="relu")(x)  # bottleneck
     if dense_code_units:
         x = layers.Concatenate()([x, whole_map_code(x, dense_code_units)])
     x = layers.Conv2D(filters_per_scale[-1], 3, padding="same", activation="relu")(x)
-    for filters, skip in zip(reversed(filters_per_scale[:-1]), reversed(skips)):  # decoder
-        x = layers.UpSampling2D(2)(x)
-        x = layers.Concatenate()([x, skip])
+    for filters, encoder_map in zip(reversed(filters_per_scale[:-1]), reversed(encoder_maps)):
+        x = layers.UpSampling2D(2)(x)  # decoder: double, join the skip, two convolutions
+        if skips:
+            x = layers.Concatenate()([x, encoder_map])
         x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
         x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
     return x
@@ -94,18 +97,32 @@ def build_unet(input_shape):
     return keras.Model(inputs, outputs, name="unet")
 
 
+def build_unet_noskip(input_shape):
+    """`unet` without its skip connections: the same layers, widths, output and recipe.
+
+    Nothing is handed across, so everything the decoder draws comes up through the 7x7
+    bottleneck, as in the plain autoencoders. Its decoder's convolutions take fewer
+    channels in (no concatenated map), so it has somewhat fewer weights than `unet`.
+    Trained beside `unet`, it measures what the skips alone bring (docs/unet.md).
+    """
+    inputs = keras.Input(shape=input_shape)
+    features = unet_features(inputs, skips=False)
+    outputs = layers.Conv2D(input_shape[-1], 1, activation="sigmoid")(features)
+    return keras.Model(inputs, outputs, name="unet_noskip")
+
+
 def build_unet_psnr(input_shape):
     """The default: the same U-Net, with an output that can reach 0 and 1, trained on PSNR.
 
     Two changes, both at the end of the network:
     - A sigmoid approaches 0 and 1 but never reaches them, and its slope vanishes on
-      the way, so the last few tenths of a dB on MNIST's black background (most of its
-      pixels are exactly 0) come slowly. Here the last convolution is linear, and a
-      ReLU with max_value=1 clips it to [0, 1]: the background can come out exactly 0.
+      the way. Here the last convolution is linear, and a ReLU with max_value=1 clips it
+      to [0, 1]: slope 1 inside the pixel range, and MNIST's black background (most of
+      its pixels are exactly 0) can come out exactly 0.
     - The loss is minus the PSNR of each image (training.psnr_loss), the very score we
       report, instead of cross-entropy or squared error summed over all pixels.
     The same parameters as `unet`, trained in batches of 64 (twice the steps per epoch).
-    tools/benchmark.py measures each change alone.
+    docs/results-one-change.md measures each change alone (tools/benchmark.py).
     """
     inputs = keras.Input(shape=input_shape)
     outputs = clipped_linear_output(unet_features(inputs), input_shape[-1])
@@ -320,6 +337,7 @@ MODELS = {
                          "level (a second input); train it on a range", batch_size=16,
                          noise="gaussian-unclipped", told_the_level=True),
     "unet": Recipe(build_unet, "bce", 3, "small U-Net with skip connections"),
+    "unet-noskip": Recipe(build_unet_noskip, "bce", 3, "unet without its skip connections"),
     "small": Recipe(build_small, "bce", 10, "the tiny autoencoders: 16-8-8 filters, 4,385 parameters; "
                     "28x28 images only", only_size=28, any_size=False),
     "wide": Recipe(build_wide, "bce", 3, "codes and resize-convolution: 64-64-32 filters, resize-convolution"),

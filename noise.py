@@ -107,6 +107,15 @@ def level_text(level):
     return ":".join(f"{end:g}" for end in level) if is_range(level) else f"{level:g}"
 
 
+def describe(kind, level):
+    """The noise as the literature names it: unclipped Gaussian by its sigma on the 0-255
+    scale ("sigma 25", for a level of 25/255); other noise by kind and level."""
+    if kind == "gaussian-unclipped":
+        scaled = [end * 255 for end in level] if is_range(level) else level * 255
+        return f"sigma {level_text(scaled)}"
+    return f"{kind} {level_text(level)}"
+
+
 def is_range(level):
     """Is `level` a range [low, high] (a list, or a tuple) rather than one number?"""
     return isinstance(level, (list, tuple))

@@ -17,6 +17,7 @@ works on machines with no display. In a notebook they appear below their cells.
 """
 
 import math
+import textwrap
 
 import matplotlib
 import matplotlib.patches
@@ -77,13 +78,28 @@ def save_rows(path, clean, rows, count=10):
 
 
 def most_detailed_crop(image, height, width):
-    """The (top, left) of the height x width window of `image` whose pixels vary most:
-    where a denoiser's loss of detail, or the noise it left, is easiest to see."""
+    """The (top, left) of the height x width window with the most fine detail, away from
+    the picture's border: where a denoiser's loss of detail, or the noise it left, is
+    easiest to see.
+
+    Detail is the mean difference between neighbouring pixels. A window's spread of
+    values (its standard deviation) would favour one strong edge between two flat areas,
+    such as a face against the background at the picture's edge, where there is little
+    to see enlarged.
+    """
     grey = image.mean(axis=-1)
-    spread = {(top, left): grey[top : top + height, left : left + width].std()
-              for top in range(0, grey.shape[0] - height + 1, max(1, height // 2))
-              for left in range(0, grey.shape[1] - width + 1, max(1, width // 2))}
-    return max(spread, key=spread.get)
+    detail = np.zeros_like(grey)
+    detail[:-1, :] += np.abs(np.diff(grey, axis=0))  # to the pixel below
+    detail[:, :-1] += np.abs(np.diff(grey, axis=1))  # to the pixel on the right
+
+    def starts(size, length):  # every half window, those that touch the border left out
+        every = list(range(0, length - size + 1, max(1, size // 2)))
+        inside = [start for start in every if 0 < start and start + size < length]
+        return inside or every
+
+    scores = {(top, left): detail[top : top + height, left : left + width].mean()
+              for top in starts(height, grey.shape[0]) for left in starts(width, grey.shape[1])}
+    return max(scores, key=scores.get)
 
 
 def save_side_by_side(path, clean, versions, columns=4, zoom=4):
@@ -173,19 +189,24 @@ def save_codes(path, images, codes, reconstructions, count=10):
 
 
 def save_bar_chart(path, names, psnrs, colours, title):
-    """Save a horizontal bar per method, in its colour, with its mean PSNR beside it."""
-    figure, axis = plt.subplots(figsize=(7, 0.4 * len(names) + 1.2))
+    """Save a horizontal bar per method, in its colour, with its mean PSNR beside it.
+
+    The axis starts at 0 dB, so that a bar's length is its score: an axis cut just below
+    the lowest bar would make a 0.3 dB gap look like a doubling. The labels give the gaps.
+    """
+    figure, axis = plt.subplots(figsize=(7, 0.4 * len(names) + 1.4))
     bars = axis.barh(names, psnrs, color=colours)
     axis.bar_label(bars, fmt="%.2f", padding=3, fontsize=8)
     axis.invert_yaxis()  # the first method on top, as in the table
-    axis.set(xlabel="mean PSNR (dB)", title=title)
-    axis.set_xlim(min(psnrs) - 2, max(psnrs) + 2)
+    axis.set(xlabel="mean PSNR (dB)")
+    axis.set_title(textwrap.fill(title, 70), fontsize=10)  # wrapped, never cut off
+    axis.set_xlim(min(0, *psnrs), max(psnrs) * 1.12)
     figure.tight_layout()
     save_figure(figure, path)
     return figure
 
 
-def save_sweep(path, levels, curves, title):
+def save_sweep(path, levels, curves, title, xlabel="test noise level"):
     """Save PSNR against the test noise level, one line per method (`curves`: name -> PSNRs;
     None where a method failed, left as a gap)."""
     figure, axis = plt.subplots(figsize=(7, 4.5))
@@ -195,7 +216,7 @@ def save_sweep(path, levels, curves, title):
         style = "--" if name == "noisy input" else "o-"
         axis.plot(levels, np.array(psnrs, dtype=float), style, label=name,
                   color="gray" if style == "--" else None)
-    axis.set(xlabel="test noise level", ylabel="mean PSNR (dB)", title=title)
+    axis.set(xlabel=xlabel, ylabel="mean PSNR (dB)", title=title)
     axis.legend(fontsize=8)
     axis.grid(alpha=0.3)
     figure.tight_layout()

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tools import make_docs
+from tools import make_docs, published
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -64,6 +64,51 @@ def test_every_number_the_readme_and_lessons_quote_is_in_the_results():
             if number not in results:
                 missing.append(f"{page.relative_to(ROOT)}: {number}")
     assert not missing
+
+
+def statements(text):
+    """A page's prose as its sentences, each table row on its own."""
+    for paragraph in re.split(r"\n\s*\n", prose(text)):
+        if paragraph.lstrip().startswith("|"):
+            yield from paragraph.splitlines()
+        else:
+            yield from re.split(r"(?<=[.!?])\s+", paragraph)
+
+
+def published_number_faults(text, measured):
+    """The numbers of `text` that break the rule for published numbers: in a sentence (or
+    table row) that says "published", a number that is not in tools/published.py's table;
+    elsewhere, a number of that table that no measured result holds, quoted unmarked."""
+    numbers = {f"{psnr:.2f}" for row in published.PUBLISHED for psnr in row.psnr}
+    faults = []
+    for statement in statements(text):
+        marked = "published" in statement.lower()
+        for number in NUMBER.findall(statement):
+            if (number not in numbers) if marked else (number in numbers and number not in measured):
+                faults.append(f"{number} in: {statement.strip()[:100]}")
+    return faults
+
+
+def test_a_published_number_is_marked_published_and_sits_in_the_published_table():
+    measured = "".join(page.read_text() for page in DOCS.glob("results*.md")
+                       if page.name != "results-published.md")
+    faults = []
+    for page in PAGES:
+        if not page.name.startswith("results"):
+            faults += [f"{page.relative_to(ROOT)}: {fault}"
+                       for fault in published_number_faults(page.read_text(), measured)]
+    assert not faults
+    # The check itself: a published number unmarked, a made-up one marked, a right one.
+    assert len(published_number_faults("FFDNet scores 31.63 dB. Ours 31.41 dB.", "31.41")) == 1
+    assert len(published_number_faults("FFDNet's published score: 31.99 dB.", "")) == 1
+    assert not published_number_faults("| FFDNet, published | 31.63 | 29.19 |", "")
+
+
+def test_the_published_page_is_the_published_table_with_a_paper_for_every_row():
+    assert (DOCS / "results-published.md").read_text() == published.page()
+    for row in published.PUBLISHED:
+        assert len(row.psnr) == len(published.SIGMAS)
+        assert re.search(r", (19|20)\d\d$", row.source), row  # authors, title, venue, year
 
 
 def test_numbers_are_found_in_prose_and_not_in_code():
@@ -205,6 +250,9 @@ def test_make_docs_quick_makes_every_figure_and_table(tmp_path):
     for step in make_docs.STEPS:
         if step.result == "metrics.json":  # a row of the lessons' table, with its command
             assert f"| {step.name} | `python {step.command[0]}" in results  # a training script
+    rows = {line.split(" | ")[0]: line for line in results.splitlines() if line.startswith("| ")}
+    assert "| gaussian 0.2 |" in rows["| default"]  # each row says the level it was scored at:
+    assert "| gaussian 0.275 |" in rows["| blind"]  # a blind run, its range's middle
     # A second call finds every run and trains nothing again.
     again = subprocess.run(
         [sys.executable, "-m", "tools.make_docs", "--quick", "--runs", str(tmp_path / "runs"),

@@ -31,7 +31,7 @@ SAME_ON_EVERY_BACKEND = pytest.mark.skipif(BACKEND != "tensorflow",
 # `unet` is `unet-psnr` with a sigmoid at its end; `shallow64` is `shallow32` with a wider
 # code; `wide` has `small`'s layers (Conv2D, MaxPooling2D, UpSampling2D); `transpose` has
 # `strided`'s Conv2DTranspose and `small`'s MaxPooling2D.
-ALSO_RUN_BY_ANOTHER_PRESET = ("unet", "shallow64", "wide", "transpose")
+ALSO_RUN_BY_ANOTHER_PRESET = ("unet", "unet-noskip", "shallow64", "wide", "transpose")
 QUICK = ["--train-limit", 256, "--test-limit", 64, "--epochs", 1, "--batch-size", 16]
 PRESETS = [("train_dense.py", name) for name in dense_models.MODELS] + [
     ("train_conv.py", name) for name in conv_models.MODELS if name != "rgb128"  # photos: below

@@ -85,6 +85,23 @@ def test_the_unet_psnr_output_reaches_exact_black_and_white_where_a_sigmoid_cann
             assert (y == expected).all()
 
 
+def test_unet_noskip_is_the_unet_with_nothing_concatenated():
+    """The skip comparison changes one thing: the same convolutions, filters and output,
+    and no Concatenate (so the decoder's convolutions take in fewer channels)."""
+    unet, noskip = build(conv_models, "unet"), build(conv_models, "unet-noskip")
+
+    def convolutions(model):
+        return [(layer.filters, layer.kernel_size, layer.activation.__name__)
+                for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+
+    assert convolutions(noskip) == convolutions(unet)
+    assert any(isinstance(layer, keras.layers.Concatenate) for layer in unet.layers)
+    assert not any(isinstance(layer, keras.layers.Concatenate) for layer in noskip.layers)
+    # Each decoder scale's first 3x3 convolution took in the skip's `filters` channels too:
+    skipped = sum(3 * 3 * filters * filters for filters in conv_models.UNET_FILTERS[:-1])
+    assert unet.count_params() - noskip.count_params() == skipped
+
+
 def test_unet_dense_adds_a_dense_code_of_the_whole_bottleneck_to_unet_psnr():
     model = build(conv_models, "unet-dense")
     filters = conv_models.UNET_FILTERS[-1]

@@ -80,6 +80,13 @@ def test_a_range_of_levels_is_written_low_colon_high():
             noise.level_or_range_argument(text)
 
 
+def test_photo_noise_is_named_by_its_sigma_of_255_as_papers_name_it():
+    assert noise.describe("gaussian-unclipped", 25 / 255) == "sigma 25"
+    assert noise.describe("gaussian-unclipped", [15 / 255, 50 / 255]) == "sigma 15:50"
+    assert noise.describe("gaussian", 0.275) == "gaussian 0.275"
+    assert noise.describe("poisson", 30) == "poisson 30"
+
+
 @pytest.mark.parametrize("kind, level", [
     ("gaussian", [0.5, 0.1]), ("gaussian", [0.2, 0.2]), ("poisson", [0.0, 10.0]),
     ("salt-pepper", [0.1, 1.5]),

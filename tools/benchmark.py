@@ -14,7 +14,7 @@ Writes, into --out: one folder per run (with its model, metrics and pictures), a
 each run, results.json and results.md (the Markdown table).
 
 Example:
-  python -m tools.benchmark                                 # every run below (about 70 minutes)
+  python -m tools.benchmark                                 # every run below (over an hour)
   python -m tools.benchmark --runs unet strided-mse --dataset fashion_mnist
   python -m tools.benchmark --runs clean-target noise2noise --seeds 0 1 2 --train-limit 10000
 """
@@ -43,10 +43,18 @@ RUNS = {
     "strided": ("train_conv.py", ["--model", "strided"]),
     "strided-mse": ("train_conv.py", ["--model", "strided", "--loss", "mse"]),
     "unet": ("train_conv.py", ["--model", "unet"]),
+    "unet-noskip": ("train_conv.py", ["--model", "unet-noskip"]),  # what the skips bring
     "unet-psnr": ("train_conv.py", []),  # the default run: no --model, no recipe flags
     "unet-psnr-8": ("train_conv.py", ["--epochs", "8"]),  # what 10 minutes of training reach
     "unet-dense": ("train_conv.py", ["--model", "unet-dense"]),
     "unet-dense-8": ("train_conv.py", ["--model", "unet-dense", "--epochs", "8"]),
+    # Aiming at the score (docs/aim-at-the-score.md), one change at a time from `unet`
+    # (sigmoid output, cross-entropy, batches of 128) to `unet-psnr` (clipped output, PSNR
+    # loss, batches of 64), 3 epochs each: first the batch, then the loss, then the output,
+    # then the loss again.
+    "unet-64": ("train_conv.py", ["--model", "unet", "--batch-size", "64"]),
+    "unet-mse-64": ("train_conv.py", ["--model", "unet", "--loss", "mse", "--batch-size", "64"]),
+    "unet-psnr-mse": ("train_conv.py", ["--model", "unet-psnr", "--loss", "mse"]),
     # Noise2Noise (docs/noisy-targets.md): the default U-Net, on unclipped noise with the MSE
     # loss (whose best answer to a noisy target is its mean, the clean digit), trained on
     # clean targets and on another noisy copy; one change between the two.

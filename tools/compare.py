@@ -299,7 +299,7 @@ def score_everything(pool, args, level, models, clean, tuning_clean):
     noisy = noise.noisy_test_images(clean, args.noise, level)
     tuning_noisy = noise.corrupt_each(tuning_clean, args.noise, level, TUNING_NOISE_SEED)
     rows, outputs = [], {}
-    print(f"\n{args.noise} noise at {level:.4g}: {len(clean)} test images")
+    print(f"\n{noise.describe(args.noise, level)}: {len(clean)} test images")
 
     def record(name, kind, run):
         """Call run() -> (denoised, seconds, setting); add its scores, or why it failed."""
@@ -367,7 +367,7 @@ def write_text(path, text):
 def write_results(args, rows, sweep, clean, outputs):
     """Write results.md, results.json, psnr.png, samples.png and (with --sweep) sweep.png."""
     command = "python " + " ".join(["-m", "tools.compare", *sys.argv[1:]])
-    what = f"{args.dataset}, {args.noise} noise at {args.noise_level:.4g}, {len(clean)} test images"
+    what = f"{args.dataset}, {noise.describe(args.noise, args.noise_level)}, {len(clean)} test images"
     machine = machine_description()
     header = (f"{what}\nmachine: {machine}, {args.workers} worker processes\n"
               f"command: {command}\n")
@@ -391,8 +391,11 @@ def write_results(args, rows, sweep, clean, outputs):
     else:
         plots.save_rows(path("samples.png"), clean, outputs, SAMPLE_COUNT)
     if sweep:
-        plots.save_sweep(path("sweep.png"), sweep["levels"], sweep["psnr"],
-                         f"{args.dataset}, {args.noise} noise")
+        photo_scale = args.noise == "gaussian-unclipped"  # sigma on 0-255, as papers give it
+        plots.save_sweep(path("sweep.png"), [level * (255 if photo_scale else 1)
+                                             for level in sweep["levels"]], sweep["psnr"],
+                         f"{args.dataset}, {args.noise} noise",
+                         "test noise: sigma (of 255)" if photo_scale else "test noise level")
     files.replace_atomically(path("results.md"),
                              lambda temporary: write_text(temporary, header + "\n" + table + "\n"))
     files.write_json(path("results.json"), summary)

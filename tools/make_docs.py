@@ -111,8 +111,13 @@ STEPS = [
     training("transpose", "train_conv.py", "--model", "transpose"),
     training("wide", "train_conv.py", "--model", "wide"),
     training("small", "train_conv.py", "--model", "small"),
-    # Skip connections: the U-Net.
+    # Skip connections: the U-Net, and the same network without its skips (one change),
+    # their validation curves together.
     training("unet", "train_conv.py", "--model", "unet", figures=("samples.png", "history.png")),
+    training("unet-noskip", "train_conv.py", "--model", "unet-noskip", figures=()),
+    Step("skip-curves", ["-m", "tools.curves", "{runs}/unet", "{runs}/unet-noskip",
+                         "--out", "{runs}/skip-curves"],
+         [], "curves.md", (("curves.png", "skip-curves.png"),)),
     # Aiming at the score, and the all-black pitfall.
     training("strided-mse", "train_conv.py", "--model", "strided", "--loss", "mse",
              figures=("samples.png", "history.png")),
@@ -309,16 +314,19 @@ def read_command(args, name):
 
 
 def training_table(args):
-    """One row per finished training step: how it was trained and how well it denoises."""
-    lines = [("| run | command | parameters | epochs | training seconds | test images | "
-              "noisy PSNR | PSNR | SSIM |"), "|---|---|---|---|---|---|---|---|---|"]
+    """One row per finished training step: how it was trained and how well it denoises,
+    with the noise level its test images were made at (a range's middle, for a blind run)."""
+    lines = [("| run | command | parameters | epochs | training seconds | test noise | "
+              "test images | noisy PSNR | PSNR | SSIM |"), "|---" * 10 + "|"]
     for step in STEPS:
         if step.result != "metrics.json" or not finished(step, args):
             continue
         scores = files.read_json(os.path.join(args.runs, step.name, "metrics.json"), None)
+        test_noise = noise.describe(scores["noise"], noise.middle_level(scores["noise_level"]))
         lines.append(f"| {step.name} | `{read_command(args, step.name)}` | "
                      f"{scores['params']:,} | {scores['epochs']} | "
-                     f"{scores['train_seconds']:.0f} | {score_cells(scores)} |")
+                     f"{scores['train_seconds']:.0f} | {test_noise} | "
+                     f"{score_cells(scores)} |")
     return "\n".join(lines)
 
 
@@ -349,7 +357,7 @@ def found_table(args, name):
 
 def sweep_table(summary):
     """tools/compare.py's sweep as a table: a row per method, a column per noise level."""
-    levels = [noise_text(summary["noise"], level) for level in summary["sweep"]["levels"]]
+    levels = [noise.describe(summary["noise"], level) for level in summary["sweep"]["levels"]]
     lines = ["| method | " + " | ".join(levels) + " |", "|---|" + "---|" * len(levels)]
     for method, psnrs in summary["sweep"]["psnr"].items():
         if all(psnr is None for psnr in psnrs):  # not run at all (bm3d, not installed)
@@ -357,15 +365,6 @@ def sweep_table(summary):
         cells = ["failed" if psnr is None else f"{psnr:.2f}" for psnr in psnrs]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def noise_text(kind, level):
-    """How the literature names a photo's noise: unclipped Gaussian by its sigma on the
-    0-255 scale ("sigma 25"); other noise by kind and level."""
-    if kind == "gaussian-unclipped":
-        scaled = [end * 255 for end in level] if noise.is_range(level) else level * 255
-        return f"sigma {noise.level_text(scaled)}"
-    return f"{kind} {noise.level_text(level)}"
 
 
 def knob_table(args):
@@ -393,7 +392,7 @@ def models_table():
         scores = files.read_json(path, None)
         lines.append(f"| `{os.path.basename(path).removesuffix('.metrics.json')}` | "
                      f"{os.path.basename(scores['dataset'])} | "
-                     f"{noise_text(scores['noise'], scores['noise_level'])} | "
+                     f"{noise.describe(scores['noise'], scores['noise_level'])} | "
                      f"{score_cells(scores)} |")
     return "\n".join(lines)
 
@@ -429,6 +428,9 @@ def write_results(args, argv):
         "## The lessons' runs\n\nMNIST or Fashion-MNIST: the PSNR (dB) and SSIM between the "
         "clean test images and the noisy input or the denoised output, means over the test "
         "images.\n\n" + training_table(args),
+        "## Skip connections: the U-Net with and without them\n\nValidation PSNR (dB) on the "
+        "test digits after each epoch (0: untrained), of the runs unet and unet-noskip above."
+        "\n\n" + found_table(args, "skip-curves"),
         "## No clean pictures: Noise2Noise on digits\n\nValidation PSNR (dB) on the clean "
         "test digits after each epoch (0: untrained), of the runs clean-target and noise2noise "
         "above.\n\n" + found_table(args, "noisy-target-curves"),

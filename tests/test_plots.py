@@ -1,0 +1,31 @@
+"""The figures' choices that a reader would be misled by if they went wrong: which part of
+a photo is enlarged, and where a bar chart's axis starts."""
+
+import numpy as np
+
+import plots
+
+
+def test_the_enlarged_crop_is_fine_detail_inside_the_picture_not_an_edge_at_its_border():
+    image = np.zeros((64, 64, 1), np.float32)
+    image[:, 56:] = 1.0  # one strong edge near the right border, flat on either side
+    checkerboard = (np.indices((16, 16)).sum(axis=0) % 2) * 0.3
+    image[24:40, 16:32, 0] = checkerboard  # fine detail, well inside
+    top, left = plots.most_detailed_crop(image, 16, 16)
+    assert (top, left) == (24, 16)
+
+
+def test_a_crop_as_large_as_the_picture_is_the_picture():
+    assert plots.most_detailed_crop(np.zeros((8, 8, 3)), 8, 8) == (0, 0)
+
+
+def test_bars_start_at_zero_and_a_long_title_is_wrapped_not_cut(tmp_path):
+    plots.prepare(show=False)
+    title = "bsd68, sigma 25, 68 test images, with a title long enough to run past the figure"
+    figure = plots.save_bar_chart(tmp_path / "psnr.png", ["noisy input", "bm3d", "unet"],
+                                  [20.2, 28.6, 28.9], ["gray", "orange", "blue"], title)
+    axis = figure.axes[0]
+    assert axis.get_xlim()[0] == 0 and axis.get_xlim()[1] > 28.9
+    assert "\n" in axis.get_title() and axis.get_title().replace("\n", " ") == title
+    assert (tmp_path / "psnr.png").stat().st_size > 0
+    plots.close_figures()
