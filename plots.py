@@ -194,13 +194,20 @@ def save_bar_chart(path, names, psnrs, colours, title):
     The axis starts at 0 dB, so that a bar's length is its score: an axis cut just below
     the lowest bar would make a 0.3 dB gap look like a doubling. The labels give the gaps.
     """
-    figure, axis = plt.subplots(figsize=(7, 0.4 * len(names) + 1.4))
-    bars = axis.barh(names, psnrs, color=colours)
-    axis.bar_label(bars, fmt="%.2f", padding=3, fontsize=8)
+    shown = [(name, psnr, colour) for name, psnr, colour in zip(names, psnrs, colours)
+             if np.isfinite(psnr)]  # a model gone wrong (-inf dB) stays in the table only
+    figure, axis = plt.subplots(figsize=(7, 0.4 * len(shown) + 1.4))
+    if shown:
+        names, psnrs, colours = zip(*shown)
+        bars = axis.barh(names, psnrs, color=colours)
+        axis.bar_label(bars, fmt="%.2f", padding=3, fontsize=8)
     axis.invert_yaxis()  # the first method on top, as in the table
     axis.set(xlabel="mean PSNR (dB)")
     axis.set_title(textwrap.fill(title, 70), fontsize=10)  # wrapped, never cut off
-    axis.set_xlim(min(0, *psnrs), max(psnrs) * 1.12)
+    values = [0.0, *(psnr for _, psnr, _ in shown)]
+    low, high = min(values), max(values)
+    room = 0.12 * (high - low) or 1  # for the labels beside the bars
+    axis.set_xlim(low - (room if low < 0 else 0), high + room)
     figure.tight_layout()
     save_figure(figure, path)
     return figure

@@ -83,6 +83,7 @@ def test_a_range_of_levels_is_written_low_colon_high():
 def test_photo_noise_is_named_by_its_sigma_of_255_as_papers_name_it():
     assert noise.describe("gaussian-unclipped", 25 / 255) == "sigma 25"
     assert noise.describe("gaussian-unclipped", [15 / 255, 50 / 255]) == "sigma 15:50"
+    assert noise.describe("gaussian-unclipped", [0.0392157, 0.215686]) == "sigma 10:55"
     assert noise.describe("gaussian", 0.275) == "gaussian 0.275"
     assert noise.describe("poisson", 30) == "poisson 30"
 

@@ -29,3 +29,17 @@ def test_bars_start_at_zero_and_a_long_title_is_wrapped_not_cut(tmp_path):
     assert "\n" in axis.get_title() and axis.get_title().replace("\n", " ") == title
     assert (tmp_path / "psnr.png").stat().st_size > 0
     plots.close_figures()
+
+
+def test_negative_and_failed_scores_still_make_a_chart_whose_bars_all_show(tmp_path):
+    """A noise-layer run's noisy input scores below 0 dB; a model gone wrong, -inf."""
+    plots.prepare(show=False)
+    figure = plots.save_bar_chart(tmp_path / "psnr.png", ["noisy input", "model", "broken"],
+                                  [-6.0, -3.0, float("-inf")], ["gray", "blue", "red"], "t")
+    left, right = figure.axes[0].get_xlim()
+    assert left < -6.0 and right >= 0.0
+    assert [label.get_text() for label in figure.axes[0].get_yticklabels()] == ["noisy input",
+                                                                                "model"]
+    plots.save_bar_chart(tmp_path / "none.png", ["broken"], [float("-inf")], ["red"], "t")
+    assert (tmp_path / "none.png").stat().st_size > 0
+    plots.close_figures()

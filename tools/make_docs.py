@@ -315,14 +315,15 @@ def read_command(args, name):
 
 def training_table(args):
     """One row per finished training step: how it was trained and how well it denoises,
-    with the noise level its test images were made at (a range's middle, for a blind run)."""
+    with the noise its test images were made with (at a range's middle, for a blind run),
+    as the lessons on digits write it: kind and level, not sigma of 255."""
     lines = [("| run | command | parameters | epochs | training seconds | test noise | "
               "test images | noisy PSNR | PSNR | SSIM |"), "|---" * 10 + "|"]
     for step in STEPS:
         if step.result != "metrics.json" or not finished(step, args):
             continue
         scores = files.read_json(os.path.join(args.runs, step.name, "metrics.json"), None)
-        test_noise = noise.describe(scores["noise"], noise.middle_level(scores["noise_level"]))
+        test_noise = f"{scores['noise']} {noise.level_text(noise.middle_level(scores['noise_level']))}"
         lines.append(f"| {step.name} | `{read_command(args, step.name)}` | "
                      f"{scores['params']:,} | {scores['epochs']} | "
                      f"{scores['train_seconds']:.0f} | {test_noise} | "
