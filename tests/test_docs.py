@@ -283,7 +283,8 @@ def test_make_docs_quick_makes_every_figure_and_table(tmp_path):
     for step in make_docs.STEPS:
         if step.result == "metrics.json":  # a row of the lessons' table, with its command
             assert f"| {step.name} | `python {step.command[0]}" in results  # a training script
-    rows = {line.split(" | ")[0]: line for line in results.splitlines() if line.startswith("| ")}
+    rows = {line.split(" | ")[0]: line for line in results.splitlines()  # the lessons' table
+            if line.startswith("| ") and " | `python train_" in line}
     assert "| gaussian 0.2 |" in rows["| default"]  # each row says the level it was scored at:
     assert "| gaussian 0.275 |" in rows["| blind"]  # a blind run, its range's middle
     # A second call finds every run and trains nothing again.
