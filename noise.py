@@ -111,7 +111,8 @@ def describe(kind, level):
     """The noise as the literature names it: unclipped Gaussian by its sigma on the 0-255
     scale ("sigma 25", for a level of 25/255); other noise by kind and level."""
     if kind == "gaussian-unclipped":  # rounded: 0.215686 (55/255 as printed) is sigma 55
-        scaled = [round(end * 255, 1) for end in level] if is_range(level) else round(level * 255, 1)
+        scaled = ([round(end * 255, 1) for end in level] if is_range(level)
+                  else round(level * 255, 1))
         return f"sigma {level_text(scaled)}"
     return f"{kind} {level_text(level)}"
 

@@ -191,8 +191,9 @@ def save_codes(path, images, codes, reconstructions, count=10):
 def save_bar_chart(path, names, psnrs, colours, title):
     """Save a horizontal bar per method, in its colour, with its mean PSNR beside it.
 
-    The axis starts at 0 dB, so that a bar's length is its score: an axis cut just below
-    the lowest bar would make a 0.3 dB gap look like a doubling. The labels give the gaps.
+    The axis starts at 0 dB (or below, for scores under 0), so that a bar's length is its
+    score: an axis cut just below the lowest bar would make a 0.3 dB gap look like a
+    doubling. The labels give the gaps.
     """
     shown = [(name, psnr, colour) for name, psnr, colour in zip(names, psnrs, colours)
              if np.isfinite(psnr)]  # a model gone wrong (-inf dB) stays in the table only

@@ -367,7 +367,8 @@ def write_text(path, text):
 def write_results(args, rows, sweep, clean, outputs):
     """Write results.md, results.json, psnr.png, samples.png and (with --sweep) sweep.png."""
     command = "python " + " ".join(["-m", "tools.compare", *sys.argv[1:]])
-    what = f"{args.dataset}, {noise.describe(args.noise, args.noise_level)}, {len(clean)} test images"
+    what = (f"{args.dataset}, {noise.describe(args.noise, args.noise_level)}, "
+            f"{len(clean)} test images")
     machine = machine_description()
     header = (f"{what}\nmachine: {machine}, {args.workers} worker processes\n"
               f"command: {command}\n")

@@ -323,7 +323,8 @@ def training_table(args):
         if step.result != "metrics.json" or not finished(step, args):
             continue
         scores = files.read_json(os.path.join(args.runs, step.name, "metrics.json"), None)
-        test_noise = f"{scores['noise']} {noise.level_text(noise.middle_level(scores['noise_level']))}"
+        test_level = noise.middle_level(scores["noise_level"])
+        test_noise = f"{scores['noise']} {noise.level_text(test_level)}"
         lines.append(f"| {step.name} | `{read_command(args, step.name)}` | "
                      f"{scores['params']:,} | {scores['epochs']} | "
                      f"{scores['train_seconds']:.0f} | {test_noise} | "
