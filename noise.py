@@ -107,14 +107,22 @@ def level_text(level):
     return ":".join(f"{end:g}" for end in level) if is_range(level) else f"{level:g}"
 
 
+def sigma_scale(kind):
+    """255 for unclipped Gaussian noise, which the photo papers name by its sigma on the
+    0-255 scale; 1 for every other kind, named by its level as it is."""
+    return 255 if kind == "gaussian-unclipped" else 1
+
+
 def describe(kind, level):
     """The noise as the literature names it: unclipped Gaussian by its sigma on the 0-255
     scale ("sigma 25", for a level of 25/255); other noise by kind and level."""
-    if kind == "gaussian-unclipped":  # rounded: 0.215686 (55/255 as printed) is sigma 55
-        scaled = ([round(end * 255, 1) for end in level] if is_range(level)
-                  else round(level * 255, 1))
-        return f"sigma {level_text(scaled)}"
-    return f"{kind} {level_text(level)}"
+    scale = sigma_scale(kind)
+    if scale == 1:
+        return f"{kind} {level_text(level)}"
+    # rounded: 0.215686 (55/255 as printed) is sigma 55
+    scaled = ([round(end * scale, 1) for end in level] if is_range(level)
+              else round(level * scale, 1))
+    return f"sigma {level_text(scaled)}"
 
 
 def is_range(level):

@@ -93,13 +93,13 @@ def published_number_faults(text, measured):
     of a method it names. Elsewhere, a number of the row of a method the statement names is
     a published number quoted unmarked; so is any number of the published table that no
     measured result (`measured`) holds."""
+    every_number = {f"{psnr:.2f}" for row in published.PUBLISHED for psnr in row.psnr}
     faults = []
     for statement in statements(text):
         lowered = statement.lower()
         marked = "published" in lowered and "not published" not in lowered
         rows = published_rows(statement)
         numbers = {f"{psnr:.2f}" for row in rows for psnr in row.psnr}
-        every_number = {f"{psnr:.2f}" for row in published.PUBLISHED for psnr in row.psnr}
         for number in NUMBER.findall(statement):
             if marked:
                 wrong = number not in numbers

@@ -28,9 +28,10 @@ SAME_ON_EVERY_BACKEND = pytest.mark.skipif(BACKEND != "tensorflow",
                                            reason="the same on every backend")
 # Presets built only of layers that another preset also has, run on TensorFlow only: on JAX
 # and PyTorch, CI's time goes to the presets that bring a layer or a padding of their own.
-# `unet` is `unet-psnr` with a sigmoid at its end; `shallow64` is `shallow32` with a wider
-# code; `wide` has `small`'s layers (Conv2D, MaxPooling2D, UpSampling2D); `transpose` has
-# `strided`'s Conv2DTranspose and `small`'s MaxPooling2D.
+# `unet` is `unet-psnr` with a sigmoid at its end; `unet-noskip` is `unet` less its
+# Concatenate; `shallow64` is `shallow32` with a wider code; `wide` has `small`'s layers
+# (Conv2D, MaxPooling2D, UpSampling2D); `transpose` has `strided`'s Conv2DTranspose and
+# `small`'s MaxPooling2D.
 ALSO_RUN_BY_ANOTHER_PRESET = ("unet", "unet-noskip", "shallow64", "wide", "transpose")
 QUICK = ["--train-limit", 256, "--test-limit", 64, "--epochs", 1, "--batch-size", 16]
 PRESETS = [("train_dense.py", name) for name in dense_models.MODELS] + [

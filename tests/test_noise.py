@@ -86,6 +86,7 @@ def test_photo_noise_is_named_by_its_sigma_of_255_as_papers_name_it():
     assert noise.describe("gaussian-unclipped", [0.0392157, 0.215686]) == "sigma 10:55"
     assert noise.describe("gaussian", 0.275) == "gaussian 0.275"
     assert noise.describe("poisson", 30) == "poisson 30"
+    assert noise.sigma_scale("gaussian-unclipped") == 255 and noise.sigma_scale("gaussian") == 1
 
 
 @pytest.mark.parametrize("kind, level", [

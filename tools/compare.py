@@ -392,11 +392,10 @@ def write_results(args, rows, sweep, clean, outputs):
     else:
         plots.save_rows(path("samples.png"), clean, outputs, SAMPLE_COUNT)
     if sweep:
-        photo_scale = args.noise == "gaussian-unclipped"  # sigma on 0-255, as papers give it
-        plots.save_sweep(path("sweep.png"), [level * (255 if photo_scale else 1)
-                                             for level in sweep["levels"]], sweep["psnr"],
-                         f"{args.dataset}, {args.noise} noise",
-                         "test noise: sigma (of 255)" if photo_scale else "test noise level")
+        scale = noise.sigma_scale(args.noise)  # sigma on 0-255 for photo noise, as papers give it
+        plots.save_sweep(path("sweep.png"), [level * scale for level in sweep["levels"]],
+                         sweep["psnr"], f"{args.dataset}, {args.noise} noise",
+                         "test noise: sigma (of 255)" if scale != 1 else "test noise level")
     files.replace_atomically(path("results.md"),
                              lambda temporary: write_text(temporary, header + "\n" + table + "\n"))
     files.write_json(path("results.json"), summary)
