@@ -1,5 +1,6 @@
 """tools/compare.py run as a user would: every method in the table, failures reported, not raised."""
 
+import argparse
 import json
 
 import keras
@@ -10,7 +11,7 @@ from PIL import Image
 import data
 import metrics
 import noise
-from tools import classical, compare
+from tools import classical, compare, published
 from conftest import run_script
 
 
@@ -139,3 +140,32 @@ def test_a_missing_test_folder_is_one_line(tmp_path):
     assert finished.returncode == 1
     assert finished.stderr.strip().splitlines()[-1].startswith("error: ")
     assert "Traceback" not in finished.stderr
+
+
+@pytest.mark.parametrize("dataset, channels, noise_kind, level, published_bars", [
+    ("bsd68", 1, "gaussian-unclipped", 25 / 255, ["BM3D", "DnCNN-S", "FFDNet", "DRUNet"]),
+    ("cbsd68", 3, "gaussian-unclipped", 50 / 255, ["CBM3D", "CDnCNN", "FFDNet", "DRUNet"]),
+    ("cbsd68", 1, "gaussian-unclipped", 25 / 255, []),  # the papers scored it in colour
+    ("bsd68", 1, "gaussian", 25 / 255, []),  # clipped noise: not the papers' noise
+    ("bsd68", 1, "gaussian-unclipped", 30 / 255, []),  # no published sigma 30
+])
+def test_the_papers_scores_stand_beside_ours_only_where_they_were_scored_the_same_way(
+        dataset, channels, noise_kind, level, published_bars, tmp_path, monkeypatch):
+    drawn = {}
+    monkeypatch.setattr(compare.plots, "save_bar_chart",
+                        lambda path, names, psnrs, colours, title: drawn.update(
+                            names=names, psnrs=psnrs, colours=colours, title=title))
+    args = argparse.Namespace(dataset=dataset, channels=channels, noise=noise_kind,
+                              noise_level=level, workers=1, out=str(tmp_path))
+    ours = {"method": "unet", "kind": "model", "setting": "s", "psnr": 28.9, "ssim": 0.8,
+            "seconds_per_image": 0.1}
+    clean = [np.zeros((80, 80, channels), np.float32)]
+    compare.write_results(args, [ours], None, clean, {"unet": clean})
+    assert drawn["names"] == ["unet", *(f"{method} (published)" for method in published_bars)]
+    sigma = round(level * 255)
+    for name, psnr in zip(drawn["names"][1:], drawn["psnrs"][1:]):
+        row = next(row for row in published.PUBLISHED if row.dataset == dataset
+                   and f"{row.method} (published)" == name)
+        assert psnr == row.psnr[published.SIGMAS.index(sigma)]
+    assert ("(published)" in drawn["title"]) == bool(published_bars)
+    assert "published" not in (tmp_path / "results.md").read_text()  # measured numbers only

@@ -46,6 +46,20 @@ PUBLISHED = [
 ]
 
 
+# The photo sets of the table, and the channels the papers scored them in.
+CHANNELS = {"bsd68": 1, "cbsd68": 3}
+
+
+def scores_at(dataset, channels, noise_kind, level):
+    """The published (method, PSNR) pairs for a comparison run the papers' way: on BSD68 in
+    grey or CBSD68 in colour, Gaussian noise unclipped, at one of SIGMAS (level on 0-1);
+    none for any other set, channels, noise or level."""
+    if CHANNELS.get(dataset) != channels or noise_kind != "gaussian-unclipped":
+        return []
+    at = [index for index, sigma in enumerate(SIGMAS) if abs(sigma - level * 255) < 1e-6]
+    return [(row.method, row.psnr[at[0]]) for row in PUBLISHED if row.dataset == dataset and at]
+
+
 def markdown_table():
     """A row per published number set: the method, the photos, its PSNR at each sigma, and
     the paper it comes from."""
