@@ -9,7 +9,9 @@ what you want to compare (for example the target, or flips and rotations on or o
 The validation PSNR is each run's score on its test images after every epoch (epoch 0:
 the untrained model). Writes into --out: curves.png (one line per run, beside the first
 run's noisy input PSNR) and curves.md, the same numbers as a Markdown table: the validation
-PSNR of each run at evenly spaced epochs, and each run's training seconds. The numbers are
+PSNR of each run at evenly spaced epochs, then each run's training loss in its last epoch
+(where a loss levels off: against noisy targets, it cannot fall below the noise's own
+variance) and its training seconds. The numbers are
 each run's own metrics.json (its history): nothing is trained or scored again.
 """
 
@@ -51,14 +53,17 @@ def shown_epochs(epochs):
     return sorted({*range(0, epochs + 1, step), epochs})
 
 
-def markdown_table(curves, seconds):
+def markdown_table(curves, final_losses, seconds):
     """Validation PSNR at evenly spaced epochs, a column per run (`curves`: run name -> its
-    PSNRs per epoch); then each run's training seconds."""
+    PSNRs per epoch); then each run's training loss in its last epoch, and its training
+    seconds."""
     longest = max(len(psnrs) - 1 for psnrs in curves.values())
     lines = ["| epoch | " + " | ".join(curves) + " |", "|---" * (len(curves) + 1) + "|"]
     for epoch in shown_epochs(longest):
         cells = [f"{psnrs[epoch]:.2f}" if epoch < len(psnrs) else "" for psnrs in curves.values()]
         lines.append(f"| {epoch} | " + " | ".join(cells) + " |")
+    lines.append("| final training loss | "
+                 + " | ".join(f"{loss:.5f}" for loss in final_losses) + " |")
     lines.append("| training seconds | "
                  + " | ".join(f"{second:,.0f}" for second in seconds) + " |")
     return "\n".join(lines) + "\n"
@@ -72,7 +77,8 @@ def main(argv=None):
     curves = {name: run["history"]["val_psnr"] for name, run in args.metrics.items()}
     plots.save_curves(os.path.join(args.out, "curves.png"), curves, first["noisy_psnr"],
                       f"{first['dataset']}, validation PSNR per epoch")
-    table = markdown_table(curves, [run["train_seconds"] for run in args.metrics.values()])
+    table = markdown_table(curves, [run["history"]["loss"][-1] for run in args.metrics.values()],
+                           [run["train_seconds"] for run in args.metrics.values()])
     with open(os.path.join(args.out, "curves.md"), "w") as file:
         file.write(table)
     print(table)
