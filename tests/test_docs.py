@@ -266,6 +266,23 @@ def test_the_committed_figures_are_small_and_each_is_shown():
         assert f"figures/{figure.name}" in shown, f"{figure.name} is on no page"
 
 
+# A row of results.md's table of figures: the figure, the step that made it, its digest.
+FIGURE_ROW = re.compile(r"^\| (\S+\.png) \| (\S+) \| ([0-9a-f]{16}) \|$", re.MULTILINE)
+
+
+def figure_digests(results):
+    """Each figure results.md's table lists, with the digest make_docs wrote it with."""
+    return {name: digest for name, _, digest in FIGURE_ROW.findall(results)}
+
+
+def test_every_committed_figure_is_the_one_the_last_make_docs_call_wrote():
+    """A figure remade by hand, or by another call than the one results.md comes from, has
+    another digest than the one results.md lists."""
+    listed = figure_digests((DOCS / "results.md").read_text())
+    for figure in (DOCS / "figures").glob("*.png"):
+        assert listed.get(figure.name) == make_docs.file_digest(figure), figure.name
+
+
 def test_make_docs_quick_makes_every_figure_and_table(tmp_path):
     """The command that makes the docs still works: --quick, every step on tiny runs."""
     finished = subprocess.run(
@@ -276,6 +293,9 @@ def test_make_docs_quick_makes_every_figure_and_table(tmp_path):
     made = {path.name for path in (tmp_path / "docs" / "figures").glob("*.png")}
     assert made == {path.name for path in (DOCS / "figures").glob("*.png")}
     results = (tmp_path / "docs" / "results.md").read_text()
+    assert figure_digests(results) == {
+        path.name: make_docs.file_digest(path) for path in (tmp_path / "docs" / "figures").glob(
+            "*.png")}
     for stamp in ("- command: `python -m tools.make_docs --quick", "- date: ", "- commit: ",
                   "- packages: keras ", "- machine: "):
         assert stamp in results

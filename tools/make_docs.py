@@ -3,8 +3,11 @@
 The pictures and numbers of the docs come from this one script, so anyone can make them
 again, and check them:
 
-  python -m tools.make_docs           # full runs, as the committed docs were made (~90 min, 2 cores)
+  python -m tools.make_docs           # full runs, as the committed docs were made
   python -m tools.make_docs --quick   # the same files from tiny runs, in a few minutes
+
+The full runs took about two hours on 2 CPU cores, BM3D included (pip install bm3d; each
+step's seconds are printed as it ends).
 
 Each step below is a command of the project's own (a training script, tools/compare.py,
 denoise.py, tools/speed.py, tools/checkerboard.py, tools/curves.py), started as a user starts
@@ -23,6 +26,7 @@ that the committed docs stay those of the full runs.
 import argparse
 import datetime
 import glob
+import hashlib
 import importlib.metadata
 import io
 import os
@@ -40,7 +44,7 @@ from PIL import Image
 import data
 import noise
 from machinery import files, signals
-from tools import benchmark
+from tools import benchmark, classical
 
 # The step whose command runs now, if one does (a stop stops it too: signals.run_child).
 RUNNING = []
@@ -58,6 +62,10 @@ QUICK_TRAINING = ["--train-limit", "300", "--test-limit", "50", "--epochs", "1"]
 NOISE2NOISE_RECIPE = ["--loss", "mse", "--noise", "gaussian-unclipped", "--train-limit", "4000"]
 # What --quick adds to every comparison: one classical method (the quickest to tune).
 QUICK_CLASSICAL = ["--classical", "gaussian-filter"]
+# The classical methods but BM3D, for the comparisons that would take too long with it on a
+# CPU: BM3D takes about half a second a digit and ten seconds a colour photo, at every level
+# of a sweep. The grey photos keep it; colour photos get it in a step of its own.
+ALL_BUT_BM3D = ["--classical", *(name for name in classical.METHOD_NAMES if name != "bm3d")]
 # What --quick adds to every step that scores photos: one photo.
 QUICK_PHOTOS = ["--limit", "1"]
 
@@ -140,12 +148,15 @@ STEPS = [
          [], "curves.md", (("curves.png", "noisy-target-curves.png"),)),
     # Against classical denoisers: on digits, with a sweep over noise levels ...
     Step("compare-mnist", ["-m", "tools.compare", "--limit", "1000", "--sweep", "0.05", "0.1", "0.2",
-                           "0.3", "0.4", "0.5", "--out", "{runs}/compare-mnist", "--models",
+                           "0.3", "0.4", "0.5", *ALL_BUT_BM3D, "--out", "{runs}/compare-mnist",
+                           "--models",
                            "{runs}/default/model.keras", "{runs}/blind/model.keras",
                            "{runs}/deep/model.keras", "{runs}/small/model.keras"],
          ["--limit", "20", *QUICK_CLASSICAL], "results.json",
          (("psnr.png", "compare-mnist-psnr.png"), ("sweep.png", "compare-mnist-sweep.png"))),
-    # ... and on photos at sigma 15, 25 and 50, with the ready-trained models of models/.
+    # ... and on photos at sigma 15, 25 and 50, with the ready-trained models of models/
+    # (and BM3D on the grey ones, where the optional bm3d package is installed: pip install
+    # bm3d; non-commercial use only).
     Step("compare-bsd68", ["-m", "tools.compare", "--dataset", "bsd68", "--tune-dataset", "train400",
                            "--channels", "1", "--noise", "gaussian-unclipped",
                            "--noise-level", "25/255", "--sweep", "15/255", "25/255", "50/255",
@@ -159,15 +170,14 @@ STEPS = [
     Step("compare-cbsd68", ["-m", "tools.compare", "--dataset", "cbsd68", "--tune-dataset", "cbsd432",
                             "--channels", "3", "--noise", "gaussian-unclipped",
                             "--noise-level", "25/255", "--sweep", "15/255", "25/255",
-                            "50/255", "--out", "{runs}/compare-cbsd68", "--models",
+                            "50/255", *ALL_BUT_BM3D, "--out", "{runs}/compare-cbsd68",
+                            "--models",
                             "models/unet-psnr-cbsd432-sigma25.keras",
                             "models/unet-psnr-cbsd432-blind.keras",
                             "models/unet-cbsd432-sigma25.keras",
                             "models/unet-cbsd432-blind.keras"],
-         [*QUICK_PHOTOS, *QUICK_CLASSICAL], "results.json"),
-    # BM3D, the classical reference, on the same grey photos at sigma 25: only where the
-    # optional bm3d package is installed (pip install bm3d; non-commercial use only).
-    bm3d_step("bsd68", "train400", "1", "25/255"),
+         [*QUICK_PHOTOS, *QUICK_CLASSICAL], "results.json",
+         (("psnr.png", "compare-cbsd68-psnr.png"),)),
     # Told the noise level: one model for every level, beside the blind one and the
     # specialist, told the true level and (a row of its own) the level it estimates ...
     told_level_step("bsd68", "1", "models/unet-level-train400.keras",
@@ -293,19 +303,37 @@ def save_small(source, target):
 
 def copy_figures(args):
     """Copy every finished step's figures into <docs>/figures/, and remove the figures
-    there that no step makes any more."""
+    there that no step makes any more. Returns a (figure, step, SHA-256) row for each copied,
+    so that results.md can say which command made each figure, and a test can check that
+    the committed figure is that one."""
     folder = os.path.join(args.docs, "figures")
     os.makedirs(folder, exist_ok=True)
     made = {name for step in STEPS for _, name in step.figures}
     for stale in set(os.listdir(folder)) - made:
         os.remove(os.path.join(folder, stale))
+    copied = []
     for step in STEPS:
         if not finished(step, args):
             continue
         for figure, name in step.figures:
-            size = save_small(os.path.join(args.runs, step.name, figure),
-                              os.path.join(folder, name))
+            target = os.path.join(folder, name)
+            size = save_small(os.path.join(args.runs, step.name, figure), target)
             print(f"  figures/{name}: {size / 1000:.0f} KB")
+            copied.append((name, step.name, file_digest(target)))
+    return copied
+
+
+def file_digest(path):
+    """The first 16 hexadecimal digits of a file's SHA-256: enough to tell two figures apart."""
+    with open(path, "rb") as file:
+        return hashlib.sha256(file.read()).hexdigest()[:16]
+
+
+def figures_table(copied):
+    """A row per figure this call wrote: which step made it, and its digest."""
+    lines = ["| figure | made by the step | SHA-256 (first 16 digits) |", "|---|---|---|"]
+    lines += [f"| {name} | {step} | {digest} |" for name, step, digest in copied]
+    return "\n".join(lines)
 
 
 def read_command(args, name):
@@ -422,7 +450,7 @@ def stamp(args, argv):
             f"earlier call, at the commit of that time\n")
 
 
-def write_results(args, argv):
+def write_results(args, argv, copied):
     sections = [
         "# Results\n\nEvery number the README and the lessons quote comes from this page, and "
         "this page from `python -m tools.make_docs`, which reruns or finds each run below. Each "
@@ -439,7 +467,6 @@ def write_results(args, argv):
         "## Against classical denoisers: digits\n\n" + found_table(args, "compare-mnist"),
         "## Against classical denoisers: grey photos (BSD68)\n\n"
         + found_table(args, "compare-bsd68"),
-        "## BM3D on the grey photos (BSD68, sigma 25)\n\n" + found_table(args, "bm3d-bsd68"),
         "## Against classical denoisers: colour photos (CBSD68)\n\n"
         + found_table(args, "compare-cbsd68"),
         "## CBM3D on the colour photos (CBSD68, sigma 15)\n\n" + found_table(args, "bm3d-cbsd68"),
@@ -453,6 +480,9 @@ def write_results(args, argv):
         "commands are in models/README.md).\n\n" + models_table(),
         "## Speed of each backend\n\nImages per second on the machine above.\n\n"
         + found_table(args, "speed"),
+        "## The figures\n\nEvery figure under figures/ as this call wrote it, with the step "
+        "whose command made it (its table is above) and the start of the file's SHA-256, "
+        "which tests/test_docs.py checks against the file.\n\n" + figures_table(copied),
     ]
     path = os.path.join(args.docs, "results.md")
     with open(path, "w") as file:
@@ -469,8 +499,8 @@ def main(argv=None):
     for step in STEPS:
         if step.name in args.steps and not finished(step, args) and not run_step(step, args):
             failed.append(step.name)
-    copy_figures(args)
-    write_results(args, argv)
+    copied = copy_figures(args)
+    write_results(args, argv, copied)
     if failed:
         sys.exit(f"error: {', '.join(failed)} failed; see {args.runs}/<step>.log")
 
