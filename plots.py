@@ -204,7 +204,7 @@ def save_bar_chart(path, names, psnrs, colours, title):
         axis.bar_label(bars, fmt="%.2f", padding=3, fontsize=8)
     axis.invert_yaxis()  # the first method on top, as in the table
     axis.set(xlabel="mean PSNR (dB)")
-    axis.set_title(textwrap.fill(title, 70), fontsize=10)  # wrapped, never cut off
+    axis.set_title(textwrap.fill(title, 60), fontsize=10)  # wrapped, never cut off
     values = [0.0, *(psnr for _, psnr, _ in shown)]
     low, high = min(values), max(values)
     room = 0.12 * (high - low) or 1  # for the labels beside the bars

@@ -43,3 +43,16 @@ def test_negative_and_failed_scores_still_make_a_chart_whose_bars_all_show(tmp_p
     plots.save_bar_chart(tmp_path / "none.png", ["broken"], [float("-inf")], ["red"], "t")
     assert (tmp_path / "none.png").stat().st_size > 0
     plots.close_figures()
+
+
+def test_a_long_title_stays_inside_the_figure_beside_long_method_names(tmp_path):
+    """The title is centred over the bars, which long method names push to the right."""
+    plots.prepare(show=False)
+    title = ("bsd68, sigma 25, 68 test images; a bar marked (published) is a paper's score, "
+             "on noise of its own draw")
+    names = ["noisy input", "unet-psnr-train400-sigma25", "DnCNN-S (published)"]
+    figure = plots.save_bar_chart(tmp_path / "psnr.png", names, [20.2, 28.9, 29.2],
+                                  ["gray", "blue", "green"], title)
+    box = figure.axes[0].title.get_window_extent(figure.canvas.get_renderer())
+    assert 0 <= box.x0 and box.x1 <= figure.bbox.width
+    plots.close_figures()
