@@ -19,8 +19,9 @@ trained at one level cope with others?
 
 Writes into --out: results.md (the Markdown table), results.json, psnr.png (a bar
 chart; on BSD68 in grey or CBSD68 in colour at sigma 15, 25 or 50, with the published
-scores of tools/published.py beside ours), samples.png (the same test images under every method) and, with --sweep,
-sweep.png. A method that fails is reported in the table, not a crash.
+scores of tools/published.py beside ours), samples.png (the same test images under every
+method) and, with --sweep, sweep.png. A method that fails is reported in the table, not a
+crash.
 
 Examples:
   python -m tools.compare --models runs/unet-psnr-mnist/model.keras --limit 1000

@@ -11,8 +11,8 @@ the untrained model). Writes into --out: curves.png (one line per run, beside th
 run's noisy input PSNR) and curves.md, the same numbers as a Markdown table: the validation
 PSNR of each run at evenly spaced epochs, then each run's training loss in its last epoch
 (where a loss levels off: against noisy targets, it cannot fall below the noise's own
-variance) and its training seconds. The numbers are
-each run's own metrics.json (its history): nothing is trained or scored again.
+variance) and its training seconds. The numbers are each run's own metrics.json (its
+history): nothing is trained or scored again.
 """
 
 import argparse

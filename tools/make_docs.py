@@ -63,8 +63,8 @@ NOISE2NOISE_RECIPE = ["--loss", "mse", "--noise", "gaussian-unclipped", "--train
 # What --quick adds to every comparison: one classical method (the quickest to tune).
 QUICK_CLASSICAL = ["--classical", "gaussian-filter"]
 # The classical methods but BM3D, for the comparisons that would take too long with it on a
-# CPU: BM3D takes about half a second a digit and ten seconds a colour photo, at every level
-# of a sweep. The grey photos keep it; colour photos get it in a step of its own.
+# CPU: BM3D is by far the slowest (its seconds per image are in results.md), and a sweep runs
+# it at every level. The grey photos keep it; colour photos get it in a step of its own.
 ALL_BUT_BM3D = ["--classical", *(name for name in classical.METHOD_NAMES if name != "bm3d")]
 # What --quick adds to every step that scores photos: one photo.
 QUICK_PHOTOS = ["--limit", "1"]
