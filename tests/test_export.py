@@ -10,6 +10,7 @@ from conftest import REPOSITORY
 onnxruntime = pytest.importorskip("onnxruntime", reason="pip install -r requirements-export.txt")
 
 import conv_models  # noqa: E402
+import denoise  # noqa: E402
 import dense_models  # noqa: E402
 import noise  # noqa: E402
 from tools import export  # noqa: E402
@@ -30,8 +31,6 @@ def test_a_told_the_level_model_exports_and_onnxruntime_matches_keras_at_another
     assert "largest difference from Keras" in printed and "`noise_level` (N, 1)" in printed
     assert "multiples of 8" in printed
     # A size the tool did not check, and two pictures told two levels: the same outputs.
-    import denoise
-
     model = denoise.load_model(str(model_path))
     session = onnxruntime.InferenceSession(str(tmp_path / "onnx" / "level.onnx"))
     assert [tensor.name for tensor in session.get_inputs()] == ["noisy", "noise_level"]
@@ -83,4 +82,39 @@ def test_every_model_of_models_exports_and_answers_as_in_keras(model_path, tmp_p
     printed = capsys.readouterr().out
     difference = float(re.search(r"largest difference from Keras (\S+);", printed).group(1))
     assert difference < export.TOLERANCE
-    assert (tmp_path / f"{model_path.stem}.onnx").stat().st_size > 0
+    exported = denoise.load_model(str(tmp_path / f"{model_path.stem}.onnx"))  # an image denoiser
+    assert exported.output_shape == denoise.load_model(str(model_path)).output_shape
+
+
+def test_a_wrong_output_shape_that_tf2onnx_declared_is_replaced_by_keras_one(tmp_path):
+    """tf2onnx once declared (1, N, H, W, 1) for outputs of (N, H, W, 1); denoise.py then
+    refused the model. Here an ONNX file that declares that, given Keras' shape."""
+    import onnx
+    from onnx import helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["noisy"], ["denoised"])], "identity",
+        [helper.make_tensor_value_info("noisy", onnx.TensorProto.FLOAT, [None, None, None, 1])],
+        [helper.make_tensor_value_info("denoised", onnx.TensorProto.FLOAT,
+                                       [1, None, None, None, 1])])
+    path = str(tmp_path / "declared.onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    with pytest.raises(denoise.PictureError, match="not an image denoiser"):
+        denoise.load_model(path)
+    export.declare_output_shape(path, (None, None, None, 1))
+    model = denoise.load_model(path)
+    assert model.output_shape == (None, None, None, 1)
+    pictures = np.random.default_rng(0).random((2, 8, 16, 1), np.float32)
+    np.testing.assert_array_equal(model.predict(pictures), pictures)  # the graph is unchanged
+
+
+def test_an_export_whose_outputs_have_another_shape_is_refused_without_a_file(
+        tmp_path, monkeypatch):
+    model_path = saved(conv_models.build_unet_psnr, (None, None, 1), tmp_path / "m.keras")
+    predict = denoise.OnnxModel.predict
+    monkeypatch.setattr(denoise.OnnxModel, "predict",  # one axis more, of size 1
+                        lambda self, inputs, **options: predict(self, inputs, **options)[None])
+    with pytest.raises(denoise.PictureError, match=r"outputs are \(1, 1, 64, 64, 1\), Keras' "
+                                                   r"\(1, 64, 64, 1\); not written"):
+        export.export(str(model_path), str(tmp_path / "onnx"), overwrite=False)
+    assert list((tmp_path / "onnx").iterdir()) == []
