@@ -13,7 +13,8 @@ Each step below is a command of the project's own (a training script, tools/comp
 denoise.py, tools/speed.py, tools/checkerboard.py, tools/curves.py), started as a user starts
 it, with its output folder under --runs.
 A step whose folder already holds its finished result is found, not made again: a second
-call redoes only what is missing or failed (delete a step's folder to make it anew).
+call redoes only what is missing or failed (delete a step's folder to make it anew). A step
+that reads a file of models/ is made again when that file has changed since.
 Then the figures the steps made are copied into <docs>/figures/, each at most about
 200 KB so that it can be committed, and <docs>/results.md gets every table, stamped with
 the command, the date, the commit, the package versions and the machine.
@@ -66,6 +67,8 @@ QUICK_CLASSICAL = ["--classical", "gaussian-filter"]
 # CPU: BM3D is by far the slowest (its seconds per image are in results.md), and a sweep runs
 # it at every level. The grey photos keep it; colour photos get it in a step of its own.
 ALL_BUT_BM3D = ["--classical", *(name for name in classical.METHOD_NAMES if name != "bm3d")]
+# The file in a step's folder with the digests of the models/ files its run read.
+MODELS_READ = "models-read.json"
 # What --quick adds to every step that scores photos: one photo.
 QUICK_PHOTOS = ["--limit", "1"]
 
@@ -253,8 +256,17 @@ def command_of(step, args):
 
 
 def finished(step, args):
-    """Has the step's run finished (in an earlier call, or this one)?"""
-    return os.path.exists(os.path.join(args.runs, step.name, step.result))
+    """Has the step's run finished (in an earlier call, or this one), from the files of
+    models/ that are there now? A run of a model since replaced is not found: it is remade."""
+    folder = os.path.join(args.runs, step.name)
+    return (os.path.exists(os.path.join(folder, step.result))
+            and files.read_json(os.path.join(folder, MODELS_READ), {}) == models_read(step))
+
+
+def models_read(step):
+    """The digest of each file of models/ that the step's command reads."""
+    return {part: file_digest(part) if os.path.exists(part) else None
+            for part in step.command if part.startswith("models/")}
 
 
 def run_step(step, args):
@@ -275,6 +287,7 @@ def run_step(step, args):
     if returncode == 0:
         with open(os.path.join(folder, "command.txt"), "w") as file:
             file.write("python " + " ".join(command) + "\n")
+        files.write_json(os.path.join(folder, MODELS_READ), models_read(step))
     return returncode == 0
 
 
