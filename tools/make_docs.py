@@ -337,7 +337,7 @@ def copy_figures(args):
 
 
 def file_digest(path):
-    """The first 16 hexadecimal digits of a file's SHA-256: enough to tell two figures apart."""
+    """The first 16 hexadecimal digits of a file's SHA-256: enough to tell two versions apart."""
     with open(path, "rb") as file:
         return hashlib.sha256(file.read()).hexdigest()[:16]
 
