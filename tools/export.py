@@ -148,8 +148,8 @@ def write_onnx(model, pictures, path):
 
 
 def declare_output_shape(path, shape):
-    """Write Keras' output shape into the ONNX file at `path`, as the shape its output declares
-    (None as a named size), which denoise.py reads to tell an image denoiser.
+    """Write Keras' output shape into the ONNX file at `path`, as the shape its one output
+    declares (None as a named size), which denoise.py reads to tell an image denoiser.
 
     tf2onnx's own declaration is not always right: now and then (in CI, and once in about
     fifteen exports of the same model here) it declared (1, N, H, W, 1) for outputs of
