@@ -300,7 +300,8 @@ def test_every_committed_figure_is_the_one_the_last_make_docs_call_wrote():
         assert listed.get(figure.name) == make_docs.file_digest(figure), figure.name
 
 
-def test_a_found_run_is_made_again_when_a_model_it_read_has_changed(tmp_path, monkeypatch):
+def test_a_found_run_is_made_again_when_its_command_or_a_model_it_read_has_changed(
+        tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     committed = tmp_path / "models" / "m.keras"
     trained = tmp_path / "runs" / "trained" / "model.keras"
@@ -319,8 +320,10 @@ def test_a_found_run_is_made_again_when_a_model_it_read_has_changed(tmp_path, mo
         assert not make_docs.finished(step, args)
         model.write_bytes(b"the first model")
         assert make_docs.finished(step, args)
-    (tmp_path / "runs" / "scored" / make_docs.MODELS_READ).unlink()
-    assert not make_docs.finished(step, args)  # no record of what it read: made again too
+    changed = step._replace(command=[*step.command, "--another-option"])
+    assert not make_docs.finished(changed, args)  # a command changed since: made again
+    (tmp_path / "runs" / "scored" / make_docs.MADE_FROM).unlink()
+    assert not make_docs.finished(step, args)  # no record of what it was made from: made again
 
 
 def test_make_docs_quick_makes_every_figure_and_table(tmp_path):

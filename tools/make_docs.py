@@ -14,8 +14,8 @@ denoise.py, tools/speed.py, tools/checkerboard.py, tools/curves.py), started as 
 it, with its output folder under --runs.
 A step whose folder already holds its finished result is found, not made again: a second
 call redoes only what is missing or failed (delete a step's folder to make it anew). A step
-that reads a model file (of models/, or trained by an earlier step) is made again when that
-file has changed since.
+whose command has changed since, or a model file it reads (of models/, or trained by an
+earlier step), is made again.
 Then the figures the steps made are copied into <docs>/figures/, each at most about
 200 KB so that it can be committed, and <docs>/results.md gets every table, stamped with
 the command, the date, the commit, the package versions and the machine.
@@ -68,8 +68,9 @@ QUICK_CLASSICAL = ["--classical", "gaussian-filter"]
 # CPU: BM3D is by far the slowest (its seconds per image are in results.md), and a sweep runs
 # it at every level. The grey photos keep it; colour photos get it in a step of its own.
 ALL_BUT_BM3D = ["--classical", *(name for name in classical.METHOD_NAMES if name != "bm3d")]
-# The file in a step's folder with the digests of the model files its run read.
-MODELS_READ = "models-read.json"
+# The file in a step's folder that says what its run was made from: the step's command and
+# the digests of the model files it read.
+MADE_FROM = "made-from.json"
 # What --quick adds to every step that scores photos: one photo.
 QUICK_PHOTOS = ["--limit", "1"]
 
@@ -258,28 +259,30 @@ def command_of(step, args):
 
 
 def finished(step, args):
-    """Has the step's run finished (in an earlier call, or this one), from the files of
-    models/ that are there now? A run of a model since replaced is not found: it is remade."""
+    """Has the step's run finished (in an earlier call, or this one), made from what the
+    step reads now? A run of a command since changed, or of a model since replaced, is not
+    found: it is made again."""
     folder = os.path.join(args.runs, step.name)
     return (os.path.exists(os.path.join(folder, step.result))
-            and files.read_json(os.path.join(folder, MODELS_READ), {}) == models_read(step, args))
+            and files.read_json(os.path.join(folder, MADE_FROM), None) == made_from(step, args))
 
 
-def models_read(step, args):
-    """The digest of each model file the step's command reads: one of models/, or one that
-    an earlier step trained ({runs}/default/model.keras); None for one not there."""
-    read = {}
+def made_from(step, args):
+    """What the step's run is made from: its command (placeholders unfilled, with what
+    --quick adds) and the digest of each model file it reads, one of models/ or one that an
+    earlier step trained ({runs}/default/model.keras); None for one not there."""
+    models = {}
     for part in step.command:
         if part.endswith((".keras", ".onnx")):
             path = part.format(runs=args.runs)
-            read[part] = file_digest(path) if os.path.exists(path) else None
-    return read
+            models[part] = file_digest(path) if os.path.exists(path) else None
+    return {"command": step.command + (step.quick if args.quick else []), "models": models}
 
 
 def run_step(step, args):
     """Run one step's command, its output in <runs>/<name>.log; False if it failed."""
     command = command_of(step, args)
-    models = models_read(step, args)  # before the run: a model replaced meanwhile is not it
+    source = made_from(step, args)  # before the run: a model replaced meanwhile is not it
     folder = os.path.join(args.runs, step.name)
     if os.path.isdir(folder):  # an unfinished try: start it anew
         shutil.rmtree(folder)
@@ -295,7 +298,7 @@ def run_step(step, args):
     if returncode == 0:
         with open(os.path.join(folder, "command.txt"), "w") as file:
             file.write("python " + " ".join(command) + "\n")
-        files.write_json(os.path.join(folder, MODELS_READ), models)
+        files.write_json(os.path.join(folder, MADE_FROM), source)
     return returncode == 0
 
 
