@@ -50,7 +50,6 @@ import time
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 # What --distribute with no device names uses: every GPU (on JAX, every device it has).
 ALL_GPUS = "all"
@@ -123,6 +122,8 @@ def check_devices(setting, peer_timeout=PEER_TIMEOUT_SECONDS):
 
 def check_tensorflow_devices(setting):
     """check_devices on TensorFlow: its GPUs, or the CPU split into logical devices."""
+    import tensorflow as tf  # here, not above: JAX and PyTorch run without TensorFlow
+
     if setting == ALL_GPUS:
         names = logical_device_names("GPU")
         if not names:
@@ -149,6 +150,8 @@ def present_devices(names, present, backend):
 
 def logical_device_names(kind=None):
     """TensorFlow's logical devices (of `kind`, such as "GPU"), named as device_names names them."""
+    import tensorflow as tf
+
     return [device.name.removeprefix("/device:") for device in tf.config.list_logical_devices(kind)]
 
 
@@ -446,6 +449,8 @@ def scope(names):
     if not names:
         return contextlib.nullcontext()
     if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
         strategy = tf.distribute.MirroredStrategy(devices=[f"/{name}" for name in names])
         print(f"training on {strategy.num_replicas_in_sync} device(s) at once")  # its own count
         return strategy.scope()
@@ -464,6 +469,8 @@ def scope(names):
 def replicas():
     """How many copies of the model the current scope trains, as the engine itself says."""
     if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
         return tf.distribute.get_strategy().num_replicas_in_sync
     distribution = keras.distribution.distribution()
     return distribution.device_mesh.devices.size if distribution else 1

@@ -28,7 +28,6 @@ from typing import Callable, NamedTuple
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 import data
 import noise
@@ -566,6 +565,8 @@ def start(description, recipes, knobs, folders=True):
     """
     args = parse_arguments(description, recipes, knobs, folders)
     if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf  # here, not above: JAX and PyTorch run without TensorFlow
+
         tf.config.experimental.enable_op_determinism()
     print(f"{args.model} on {args.dataset}, {args.noise_kind} noise at "
           f"{noise.level_text(args.noise_level)}, {args.epochs} epochs -> {args.out}")

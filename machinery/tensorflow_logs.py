@@ -14,9 +14,13 @@ a traceback (until the script installs its own handling of Ctrl-C).
 To see every log line, set TF_CPP_MIN_LOG_LEVEL=0: this module then leaves them be. Any
 other value is raised to 3 (TensorFlow itself sets 1 in its process, and every process
 started from one that imported TensorFlow, such as a test's, inherits it).
+
+Where TensorFlow is not installed (a machine that runs Keras on JAX or PyTorch alone),
+there is nothing to quiet, and nothing is imported.
 """
 
 import contextlib
+import importlib.util
 import os
 import signal
 import sys
@@ -62,4 +66,5 @@ def import_tensorflow(quiet):
 QUIET = os.environ.get("TF_CPP_MIN_LOG_LEVEL") != "0"
 if QUIET:
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-import_tensorflow(QUIET)
+if importlib.util.find_spec("tensorflow") is not None:
+    import_tensorflow(QUIET)
