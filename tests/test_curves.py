@@ -33,6 +33,16 @@ def test_each_run_gets_a_line_and_a_column_at_evenly_spaced_epochs(tmp_path):
     assert matplotlib.image.imread(tmp_path / "out" / "curves.png").shape[0] > 100
 
 
+def test_a_kept_metrics_file_is_named_for_its_model(tmp_path):
+    run = finished_run(tmp_path / "run", [10.0, 25.0, 27.0], 30)
+    kept = tmp_path / "unet-level-train400.metrics.json"
+    kept.write_text((run / "metrics.json").read_text())
+    curves.main([str(kept), str(run), "--out", str(tmp_path / "out")])
+    lines = (tmp_path / "out" / "curves.md").read_text().splitlines()
+    assert lines[0] == "| epoch | unet-level-train400 | run |"
+    assert lines[4] == "| 2 | 27.00 | 27.00 |"
+
+
 def test_a_folder_without_a_finished_run_is_one_line(tmp_path, capsys):
     (tmp_path / "unfinished").mkdir()
     with pytest.raises(SystemExit) as stop:

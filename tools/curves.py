@@ -6,6 +6,9 @@ what you want to compare (for example the target, or flips and rotations on or o
 
   python -m tools.curves runs/clean-train400 runs/neighbours-train400 --out runs/curves
 
+A run's metrics.json kept on its own (models/<name>.metrics.json, a copy of the run's) does
+as well as its folder: the run is then called <name>.
+
 The validation PSNR is each run's score on its test images after every epoch (epoch 0:
 the untrained model). Writes into --out: curves.png (one line per run, beside the first
 run's noisy input PSNR) and curves.md, the same numbers as a Markdown table: the validation
@@ -28,16 +31,17 @@ TABLE_ROWS = 10
 def parse_arguments(argv=None):
     parser = argparse.ArgumentParser(prog="python -m tools.curves", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", nargs="+", metavar="RUN_FOLDER",
+    parser.add_argument("runs", nargs="+", metavar="RUN",
                         help="folders of finished runs of train_conv.py or train_dense.py "
-                             "(each with its metrics.json)")
+                             "(each with its metrics.json), or such metrics.json files kept "
+                             "as <name>.metrics.json")
     parser.add_argument("--out", required=True, help="the folder for curves.png and curves.md")
     args = parser.parse_args(argv)
     args.metrics = {}
     for folder in args.runs:
-        name = os.path.basename(os.path.normpath(folder))
+        name, path = run_name_and_metrics(folder)
         try:
-            args.metrics[name] = files.read_json(os.path.join(folder, runs.METRICS_FILE), None)
+            args.metrics[name] = files.read_json(path, None)
         except (OSError, ValueError) as error:
             parser.error(f"{folder} holds no readable metrics.json (a finished run): {error}")
         if args.metrics[name] is None:
@@ -45,6 +49,13 @@ def parse_arguments(argv=None):
     if len(args.metrics) < len(args.runs):
         parser.error("two run folders have the same name: give folders of different names")
     return args
+
+
+def run_name_and_metrics(run):
+    """(the run's name, its metrics.json) for a run's folder or a kept <name>.metrics.json."""
+    if os.path.isfile(run) and run.endswith("." + runs.METRICS_FILE):
+        return os.path.basename(run).removesuffix("." + runs.METRICS_FILE), run
+    return os.path.basename(os.path.normpath(run)), os.path.join(run, runs.METRICS_FILE)
 
 
 def shown_epochs(epochs):

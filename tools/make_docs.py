@@ -202,6 +202,12 @@ STEPS = [
          [*QUICK_PHOTOS, "--told-levels", "10/255", "40/255"], "knob.json",
          (("knob.png", "knob.png"),)),
     # Your own pictures: a grey photo at sigma 25, and a face with shot noise.
+    # What turns and mirrors bring: the grey told-the-level model's validation curve beside
+    # that of the same command without them (both trained on a GPU: models/README.md).
+    Step("flip-curves", ["-m", "tools.curves", "models/unet-level-train400.metrics.json",
+                         "models/records/unet-level-train400-noflip.metrics.json",
+                         "--out", "{runs}/flip-curves"],
+         [], "curves.md", (("curves.png", "flip-curves.png"),)),
     Step("photo", ["denoise.py", "--model", "models/unet-psnr-train400-sigma25.keras",
                    "--add-noise", "gaussian-unclipped", "--noise-level", "25/255",
                    "{set12}/01.png", "--out", "{runs}/photo"],
@@ -269,11 +275,12 @@ def finished(step, args):
 
 def made_from(step, args):
     """What the step's run is made from: its command (placeholders unfilled, with what
-    --quick adds) and the digest of each model file it reads, one of models/ or one that an
-    earlier step trained ({runs}/default/model.keras); None for one not there."""
+    --quick adds) and the digest of each model file (or kept metrics.json) it reads, one of
+    models/ or one that an earlier step trained ({runs}/default/model.keras); None for one
+    not there."""
     models = {}
     for part in step.command:
-        if part.endswith((".keras", ".onnx")):
+        if part.endswith((".keras", ".onnx", ".metrics.json")):
             path = part.format(runs=args.runs)
             models[part] = file_digest(path) if os.path.exists(path) else None
     return {"command": step.command + (step.quick if args.quick else []), "models": models}
@@ -500,6 +507,12 @@ def write_results(args, argv, copied):
         "## Told the noise level, averaged over 8 orientations: colour photos (CBSD68)\n\n"
         + found_table(args, "told-level-cbsd68-x8"),
         "## The strength knob: told the wrong level (BSD68)\n\n" + knob_table(args),
+        "## Turns and mirrors: the grey told-the-level recipe with and without them\n\n"
+        "Validation PSNR (dB) after each epoch (0: untrained) on the 128x128 centre crops "
+        "of the first 24 BSD68 photos, of two runs of the same command on a GPU, one with "
+        "`--no-flip-rotate` (models/README.md): `unet-level-train400`, the committed model, "
+        "and `unet-level-train400-noflip`, whose model was not kept.\n\n"
+        + found_table(args, "flip-curves"),
         "## The ready-trained models in models/\n\nScored when they were trained (the "
         "commands are in models/README.md).\n\n" + models_table(),
         "## Speed of each backend\n\nImages per second on the machine above.\n\n"
