@@ -509,7 +509,8 @@ def write_results(args, argv, copied):
         "## The strength knob: told the wrong level (BSD68)\n\n" + knob_table(args),
         "## Turns and mirrors: the grey told-the-level recipe with and without them\n\n"
         "Validation PSNR (dB) after each epoch (0: untrained) on the 128x128 centre crops "
-        "of the first 24 BSD68 photos, of two runs of the same command on a GPU, one with "
+        "of the first 24 BSD68 photos at sigma 32.5 (the middle of the training range), of "
+        "two runs of the same command on a GPU, one with "
         "`--no-flip-rotate` (models/README.md): `unet-level-train400`, the committed model, "
         "and `unet-level-train400-noflip`, whose model was not kept.\n\n"
         + found_table(args, "flip-curves"),
