@@ -129,7 +129,7 @@ def test_denoise_py_runs_an_onnx_model_without_keras_and_tensorflow(exported, tm
                                         "--out", tmp_path / "r")
     assert refused.returncode == 1
     assert refused.stderr.strip().splitlines() == [
-        f"error: {keras_path}: a .keras model needs tensorflow: pip install -r requirements.txt "
+        f"error: {keras_path}: a .keras model needs keras: pip install -r requirements.txt "
         "(or run an exported .onnx model)"]
     (tmp_path / "broken.onnx").write_bytes(b"not a model")
     broken = run_script("denoise.py", "--model", tmp_path / "broken.onnx", tmp_path / "photo.png",

@@ -201,13 +201,13 @@ STEPS = [
                   "bsd68", "--channels", "1", "--out", "{runs}/knob"],
          [*QUICK_PHOTOS, "--told-levels", "10/255", "40/255"], "knob.json",
          (("knob.png", "knob.png"),)),
-    # Your own pictures: a grey photo at sigma 25, and a face with shot noise.
     # What turns and mirrors bring: the grey told-the-level model's validation curve beside
     # that of the same command without them (both trained on a GPU: models/README.md).
     Step("flip-curves", ["-m", "tools.curves", "models/unet-level-train400.metrics.json",
                          "models/records/unet-level-train400-noflip.metrics.json",
                          "--out", "{runs}/flip-curves"],
          [], "curves.md", (("curves.png", "flip-curves.png"),)),
+    # Your own pictures: a grey photo at sigma 25, and a face with shot noise.
     Step("photo", ["denoise.py", "--model", "models/unet-psnr-train400-sigma25.keras",
                    "--add-noise", "gaussian-unclipped", "--noise-level", "25/255",
                    "{set12}/01.png", "--out", "{runs}/photo"],
