@@ -31,6 +31,22 @@ def run_script(script, *arguments, env=None):
     )
 
 
+# Runs a script with `import` of some modules made to fail (None in sys.modules), as where
+# they are not installed: argv[1] names them, comma-separated; the rest is the script's.
+WITHOUT_MODULES = ("import runpy, sys; sys.modules.update(dict.fromkeys(sys.argv[1].split(','))); "
+                   "sys.argv = sys.argv[2:]; runpy.run_path(sys.argv[0], run_name='__main__')")
+
+
+def run_script_without(modules, script, *arguments):
+    """Run `python script arguments...` from the repository root, as run_script does, where
+    each of `modules` (such as "tensorflow") cannot be imported; return the result."""
+    return subprocess.run(
+        [sys.executable, "-c", WITHOUT_MODULES, ",".join(modules), str(REPOSITORY / script),
+         *map(str, arguments)],
+        cwd=REPOSITORY, capture_output=True, text=True, timeout=600,
+    )
+
+
 def read_metrics(folder):
     return json.loads((Path(folder) / "metrics.json").read_text())
 

@@ -2,12 +2,9 @@
 came from (within 1e-4), through the same padding, tiles, self-ensemble and noise level, in
 a process where Keras and TensorFlow cannot be imported."""
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
-from conftest import REPOSITORY, run_script
+from conftest import REPOSITORY, run_script, run_script_without
 from PIL import Image
 
 pytest.importorskip("onnxruntime", reason="pip install -r requirements-export.txt")
@@ -18,17 +15,9 @@ import denoise  # noqa: E402
 from tools import export  # noqa: E402
 
 TOLD_THE_LEVEL = REPOSITORY / "models" / "unet-level-train400.keras"
-# Runs a script with `import keras` and `import tensorflow` made to fail, as where only
-# requirements-onnx.txt is installed.
-WITHOUT_KERAS = ("import runpy, sys; sys.modules.update(keras=None, tensorflow=None); "
-                 "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
-
-
-def run_denoise_without_keras(*arguments):
-    """Run `python denoise.py arguments...` where Keras and TensorFlow cannot be imported."""
-    return subprocess.run([sys.executable, "-c", WITHOUT_KERAS, str(REPOSITORY / "denoise.py"),
-                           *map(str, arguments)], cwd=REPOSITORY, capture_output=True, text=True,
-                          timeout=600)
+# Keras and TensorFlow made impossible to import, as where only requirements-onnx.txt is
+# installed.
+WITHOUT_KERAS = ("keras", "tensorflow")
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +104,8 @@ def test_denoise_py_runs_an_onnx_model_without_keras_and_tensorflow(exported, tm
                  "25/255", "--self-ensemble", "--tile", "32"]
     with_keras = run_script("denoise.py", "--model", keras_path, *arguments, "--out", tmp_path / "k")
     assert with_keras.returncode == 0, with_keras.stderr
-    without = run_denoise_without_keras("--model", onnx_path, *arguments, "--out", tmp_path / "o")
+    without = run_script_without(WITHOUT_KERAS, "denoise.py", "--model", onnx_path, *arguments,
+                                 "--out", tmp_path / "o")
     assert without.returncode == 0, without.stderr
     # The same PSNRs printed, and the same pixels written (rounded to 8 bits: one level at most).
     assert with_keras.stdout.splitlines()[0] == without.stdout.splitlines()[0]
@@ -125,8 +115,8 @@ def test_denoise_py_runs_an_onnx_model_without_keras_and_tensorflow(exported, tm
                   for side in ("k", "o")]
         assert np.max(np.abs(pixels[0] - pixels[1])) <= 1
     # Without Keras, a .keras model is refused in one line, and a file that is not ONNX too.
-    refused = run_denoise_without_keras("--model", keras_path, tmp_path / "photo.png",
-                                        "--out", tmp_path / "r")
+    refused = run_script_without(WITHOUT_KERAS, "denoise.py", "--model", keras_path,
+                                 tmp_path / "photo.png", "--out", tmp_path / "r")
     assert refused.returncode == 1
     assert refused.stderr.strip().splitlines() == [
         f"error: {keras_path}: a .keras model needs keras: pip install -r requirements.txt "
