@@ -19,7 +19,7 @@ import contextlib
 import json
 import math
 import os
-import shutil
+import re
 import signal
 import sys
 import time
@@ -45,6 +45,9 @@ FAILED_FILE = "FAILED.txt"  # the reason a run failed, instead of metrics
 ARGUMENTS_FILE = "arguments.json"  # the arguments it was started with
 EPOCHS_FILE = "epochs.json"  # losses, PSNR and seconds of every finished epoch
 BACKUP_FOLDER = "backup"  # weights and optimizer state after the last finished epoch
+# What Keras' BackupAndRestore writes in it (as Backup below writes them): the only files
+# that --overwrite, or a run's end, removes from there.
+BACKUP_FILES = ("latest.weights.h5", "training_metadata.json")
 # The signals that stop a run cleanly: Ctrl-C, and what `kill` or a job scheduler sends.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # The signal of a stop under way, if one came (see EpochLog.on_train_batch_end).
@@ -401,6 +404,10 @@ def start_run_folder(parser, args):
     elif os.path.isdir(args.out) and os.listdir(args.out) and not args.overwrite:
         parser.error(f"argument --out: {args.out} already holds files; choose another "
                      "folder, pass --resume to continue it, or --overwrite to start anew")
+    elif os.path.isdir(args.out) and os.listdir(args.out) and not is_a_run_folder(args.out):
+        parser.error(f"argument --overwrite: {args.out} holds files but no run (no "
+                     f"{ARGUMENTS_FILE}, or a {BACKUP_FOLDER} that is not a folder of its "
+                     "own); --overwrite replaces only a run's files: choose another folder")
     try:
         os.makedirs(args.out, exist_ok=True)
     except OSError as error:
@@ -409,12 +416,53 @@ def start_run_folder(parser, args):
     for stale in (METRICS_FILE, FAILED_FILE, EPOCHS_FILE):  # with --overwrite: start anew
         if os.path.exists(os.path.join(args.out, stale)):
             os.remove(os.path.join(args.out, stale))
-    shutil.rmtree(os.path.join(args.out, BACKUP_FOLDER), ignore_errors=True)
+    remove_backup(args.out)
     arguments = {key: value for key, value in vars(args).items() if key not in HOW_TO_RUN}
     try:
         files.write_json(os.path.join(args.out, ARGUMENTS_FILE), arguments)
     except OSError as error:  # a full disk, a read-only place
         parser.error(f"argument --out: cannot write in {args.out}: {error.strerror}")
+
+
+def is_a_run_folder(folder):
+    """Does `folder` hold a run: its arguments.json (a file, not a link) of a JSON object,
+    and a backup folder, if any, that is a folder and not a link to one elsewhere? Only in
+    such a folder does --overwrite remove a run's files: a folder of the user's own, whose
+    metrics.json or backup/ are theirs, is never emptied."""
+    arguments = os.path.join(folder, ARGUMENTS_FILE)
+    backup = os.path.join(folder, BACKUP_FOLDER)
+    if os.path.islink(arguments) or not os.path.isfile(arguments):
+        return False
+    if os.path.lexists(backup) and (os.path.islink(backup) or not os.path.isdir(backup)):
+        return False
+    try:
+        return isinstance(files.read_json(arguments, None), dict)
+    except (OSError, ValueError):
+        return False
+
+
+def written_by_backup(name):
+    """Is `name` a file that Backup writes: one of BACKUP_FILES, its temporary name while
+    it is written (files.temporary_name), or the .bkp copy Keras keeps while it saves?"""
+    for backup_file in BACKUP_FILES:
+        stem, _, extensions = backup_file.partition(".")
+        if re.fullmatch(rf"{stem}(\.partial-\d+)?\.{re.escape(extensions)}(\.bkp)?", name):
+            return True
+    return False
+
+
+def remove_backup(folder):
+    """Remove the run's backup: the files Backup wrote in <folder>/backup, then that folder
+    if nothing else is left in it. Nothing else there, and nothing behind a link, is removed."""
+    backup = os.path.join(folder, BACKUP_FOLDER)
+    if os.path.islink(backup) or not os.path.isdir(backup):
+        return
+    for name in filter(written_by_backup, os.listdir(backup)):
+        path = os.path.join(backup, name)
+        if os.path.isfile(path) or os.path.islink(path):
+            os.remove(path)
+    with contextlib.suppress(OSError):  # not empty: what is left is not ours to remove
+        os.rmdir(backup)
 
 
 def given_on_the_command_line(description, recipes, folders, argv):
@@ -494,8 +542,8 @@ def read_resume_state(folder, recipes, folders):
     if epochs is not None and not all(map(is_epoch_record, epochs)):
         raise ValueError(f"{path} holds something other than a record of each epoch")
     backup = os.path.join(folder, BACKUP_FOLDER)
-    if os.path.exists(backup) and not os.path.isdir(backup):
-        raise ValueError(f"{backup} is not a folder")
+    if os.path.lexists(backup) and (os.path.islink(backup) or not os.path.isdir(backup)):
+        raise ValueError(f"{backup} is not a folder of the run's own (a file, or a link)")
     path, metadata = read(os.path.join(BACKUP_FOLDER, "training_metadata.json"), dict)
     weights = os.path.join(backup, "latest.weights.h5")
     if (metadata is None) != (not os.path.exists(weights)):
@@ -827,6 +875,6 @@ def finish(args, model, epoch_log, scores, train_images):
     if not in_notebook():  # done: a stop from now on would only cut Python's exit short
         for signal_number in STOP_SIGNALS:
             signal.signal(signal_number, signal.SIG_IGN)
-    shutil.rmtree(os.path.join(args.out, BACKUP_FOLDER), ignore_errors=True)  # done with it
+    remove_backup(args.out)  # done with it
     print(f"saved the model, metrics, and pictures in {args.out}")
     return results

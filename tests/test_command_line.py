@@ -123,6 +123,70 @@ def test_an_existing_out_folder_is_never_overwritten_silently(tmp_path, capsys):
     assert (tmp_path / "metrics.json").read_text() == "earlier work"
 
 
+def release_held_folders():
+    """As if the run that parse() started had ended: its folder is no longer held."""
+    for descriptor in runs.HELD_FOLDERS:
+        os.close(descriptor)
+    runs.HELD_FOLDERS.clear()
+
+
+def test_overwrite_refuses_a_folder_that_holds_no_run(tmp_path, capsys):
+    """--overwrite removes a run's metrics.json and backup/: in a folder of the user's own,
+    whose files of those names are theirs, it removes nothing and stops in one line."""
+    (tmp_path / "backup").mkdir()
+    (tmp_path / "backup" / "thesis.tex").write_text("a year of work")
+    (tmp_path / "metrics.json").write_text("my own metrics")
+    with pytest.raises(SystemExit) as raised:
+        parse(["--overwrite", "--out", str(tmp_path)])
+    assert raised.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
+        f"argument --overwrite: {tmp_path} holds files but no run (no arguments.json, or a "
+        "backup that is not a folder of its own); --overwrite replaces only a run's files: "
+        "choose another folder")
+    assert (tmp_path / "backup" / "thesis.tex").read_text() == "a year of work"
+    assert (tmp_path / "metrics.json").read_text() == "my own metrics"
+
+
+def test_overwrite_removes_only_what_a_run_wrote_in_its_backup(tmp_path):
+    parse(["--out", str(tmp_path)])  # a run's folder: its arguments.json
+    release_held_folders()
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    ours = ["latest.weights.h5", "training_metadata.json", "latest.weights.h5.bkp",
+            "latest.partial-12.weights.h5", "training_metadata.partial-3.json"]
+    for name in [*ours, "notes.txt", "latest.weights.h5.mine"]:
+        (backup / name).write_text("x")
+    (tmp_path / "epochs.json").write_text("[]")
+    parse(["--overwrite", "--out", str(tmp_path)])
+    release_held_folders()
+    assert sorted(os.listdir(backup)) == ["latest.weights.h5.mine", "notes.txt"]
+    assert not (tmp_path / "epochs.json").exists()
+    for name in ["notes.txt", "latest.weights.h5.mine"]:
+        (backup / name).unlink()
+    parse(["--overwrite", "--out", str(tmp_path)])
+    release_held_folders()
+    assert not backup.exists()  # left empty: removed
+
+
+def test_overwrite_refuses_a_backup_that_links_elsewhere(tmp_path, capsys):
+    """A backup/ that is a link would have the new run write its weights, and --overwrite
+    remove files, in a folder that is not the run's."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "latest.weights.h5").write_text("someone else's")
+    run = tmp_path / "run"
+    parse(["--out", str(run)])
+    release_held_folders()
+    (run / "backup").symlink_to(elsewhere)
+    with pytest.raises(SystemExit):
+        parse(["--overwrite", "--out", str(run)])
+    assert "argument --overwrite" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parse(["--resume", "--out", str(run)])
+    assert "not a folder of the run's own" in capsys.readouterr().err
+    assert (elsewhere / "latest.weights.h5").read_text() == "someone else's"
+
+
 def test_without_out_each_run_gets_a_new_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "runs" / "unet-mnist").mkdir(parents=True)
@@ -167,9 +231,7 @@ def test_resume_refuses_a_changed_setting_in_one_line_naming_it(tmp_path, capsys
     parse(["--model", "small", "--epochs", "30", "--out", str(tmp_path)])
     from machinery import files
 
-    for descriptor in runs.HELD_FOLDERS:  # as if that run had ended
-        os.close(descriptor)
-    runs.HELD_FOLDERS.clear()
+    release_held_folders()
     with pytest.raises(SystemExit) as raised:
         parse(["--resume", "--out", str(tmp_path), "--epochs", "3"])
     error = capsys.readouterr().err.strip().splitlines()[-1]

@@ -2,6 +2,7 @@
 small enough to commit, and tools/make_docs.py, which makes them, still working."""
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -283,19 +284,10 @@ def test_the_committed_figures_are_small_and_each_is_shown():
         assert f"figures/{figure.name}" in shown, f"{figure.name} is on no page"
 
 
-# A row of results.md's table of figures: the figure, the step that made it, its digest.
-FIGURE_ROW = re.compile(r"^\| (\S+\.png) \| (\S+) \| ([0-9a-f]{16}) \|$", re.MULTILINE)
-
-
-def figure_digests(results):
-    """Each figure results.md's table lists, with the digest make_docs wrote it with."""
-    return {name: digest for name, _, digest in FIGURE_ROW.findall(results)}
-
-
 def test_every_committed_figure_is_the_one_the_last_make_docs_call_wrote():
     """A figure remade by hand, or by another call than the one results.md comes from, has
     another digest than the one results.md lists."""
-    listed = figure_digests((DOCS / "results.md").read_text())
+    listed = make_docs.figure_digests((DOCS / "results.md").read_text())
     for figure in (DOCS / "figures").glob("*.png"):
         assert listed.get(figure.name) == make_docs.file_digest(figure), figure.name
 
@@ -326,6 +318,46 @@ def test_a_found_run_is_made_again_when_its_command_or_a_model_it_read_has_chang
     assert not make_docs.finished(step, args)  # no record of what it was made from: made again
 
 
+def test_make_docs_removes_or_writes_over_nothing_it_did_not_write(tmp_path):
+    """A --runs or --docs folder of the user's own: a folder or log of a step's name, a
+    results.md, a figure of a step's name; make_docs stops in one line, before any run."""
+    runs, docs = tmp_path / "runs", tmp_path / "docs"
+    (runs / "default").mkdir(parents=True)
+    (runs / "default" / "notes.txt").write_text("mine")
+    (runs / "unet.log").write_text("my log")
+    (docs / "figures").mkdir(parents=True)
+    (docs / "results.md").write_text("# My results")
+    (docs / "figures" / "knob.png").write_bytes(b"my figure")
+    with pytest.raises(SystemExit) as raised:
+        make_docs.main(["--runs", str(runs), "--docs", str(docs), "--steps", "default", "unet"])
+    message = str(raised.value.code)
+    for path in (runs / "default", runs / "unet", docs / "results.md",
+                 docs / "figures" / "knob.png"):
+        assert str(path) in message
+    assert message.startswith("error: ") and "\n" not in message
+    assert (runs / "default" / "notes.txt").read_text() == "mine"
+    assert (runs / "unet.log").read_text() == "my log"
+    assert (docs / "results.md").read_text() == "# My results"
+
+
+def test_make_docs_removes_only_the_stale_figures_it_wrote(tmp_path):
+    """A figure no step makes any more is removed if results.md lists it as written, with
+    the same digest; any other file in figures/ is left as it is."""
+    figures = tmp_path / "docs" / "figures"
+    figures.mkdir(parents=True)
+    for name in ("retired.png", "changed.png", "mine.png"):
+        (figures / name).write_bytes(name.encode())
+    written = {name: make_docs.file_digest(figures / name) for name in ("retired.png", "changed.png")}
+    (figures / "changed.png").write_bytes(b"edited by hand since")
+    (tmp_path / "docs" / "results.md").write_text(
+        make_docs.RESULTS_START + "\n\n" + make_docs.figures_table(
+            [(name, "a-step", digest) for name, digest in written.items()]))
+    args = argparse.Namespace(runs=str(tmp_path / "runs"), docs=str(tmp_path / "docs"),
+                              quick=False, data_dir=None)
+    assert make_docs.copy_figures(args) == []  # no step finished there
+    assert sorted(os.listdir(figures)) == ["changed.png", "mine.png"]
+
+
 def test_make_docs_quick_makes_every_figure_and_table(tmp_path):
     """The command that makes the docs still works: --quick, every step on tiny runs."""
     finished = subprocess.run(
@@ -336,7 +368,7 @@ def test_make_docs_quick_makes_every_figure_and_table(tmp_path):
     made = {path.name for path in (tmp_path / "docs" / "figures").glob("*.png")}
     assert made == {path.name for path in (DOCS / "figures").glob("*.png")}
     results = (tmp_path / "docs" / "results.md").read_text()
-    assert figure_digests(results) == {
+    assert make_docs.figure_digests(results) == {
         path.name: make_docs.file_digest(path) for path in (tmp_path / "docs" / "figures").glob(
             "*.png")}
     for stamp in ("- command: `python -m tools.make_docs --quick", "- date: ", "- commit: ",

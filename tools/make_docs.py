@@ -71,6 +71,11 @@ ALL_BUT_BM3D = ["--classical", *(name for name in classical.METHOD_NAMES if name
 # The file in a step's folder that says what its run was made from: the step's command and
 # the digests of the model files it read.
 MADE_FROM = "made-from.json"
+# The first line of each step's log (<runs>/<step>.log): the sign that the log, and the
+# step's folder beside it, are this script's to write over or remove.
+LOG_HEADER = "# written by python -m tools.make_docs: this step's command, then its output\n"
+# A row of results.md's table of figures: the figure, the step that made it, its digest.
+FIGURE_ROW = re.compile(r"^\| (\S+\.png) \| (\S+) \| ([0-9a-f]{16}) \|$", re.MULTILINE)
 # What --quick adds to every step that scores photos: one photo.
 QUICK_PHOTOS = ["--limit", "1"]
 
@@ -291,11 +296,13 @@ def run_step(step, args):
     command = command_of(step, args)
     source = made_from(step, args)  # before the run: a model replaced meanwhile is not it
     folder = os.path.join(args.runs, step.name)
-    if os.path.isdir(folder):  # an unfinished try: start it anew
+    if os.path.isdir(folder):  # an unfinished try (steps_not_ours checked it is ours): anew
         shutil.rmtree(folder)
     print("$ python", " ".join(command), flush=True)
     start = time.perf_counter()
     with open(os.path.join(args.runs, f"{step.name}.log"), "w") as log:
+        log.write(f"{LOG_HEADER}$ python {' '.join(command)}\n")
+        log.flush()  # before the child's output, which goes to the same file
         RUNNING.append(step.name)
         returncode = signals.run_child([sys.executable, *command], stdout=log,
                                        stderr=subprocess.STDOUT).returncode
@@ -307,6 +314,67 @@ def run_step(step, args):
             file.write("python " + " ".join(command) + "\n")
         files.write_json(os.path.join(folder, MADE_FROM), source)
     return returncode == 0
+
+
+def steps_not_ours(steps, args):
+    """The steps whose folder or log under --runs this script did not write: a folder or
+    <step>.log of the same name that is the user's own, which a run of the step would
+    remove or write over. Ours: a log that begins with LOG_HEADER, or a folder that holds
+    the made-from.json of a run that finished."""
+    def ours(step):
+        folder = os.path.join(args.runs, step.name)
+        log = os.path.join(args.runs, f"{step.name}.log")
+        if not os.path.lexists(folder) and not os.path.lexists(log):
+            return True
+        finished_here = (not os.path.islink(folder)
+                         and os.path.isfile(os.path.join(folder, MADE_FROM)))
+        return not os.path.islink(folder) and (finished_here or starts_with(log, LOG_HEADER))
+    return [step for step in steps if not ours(step)]
+
+
+def starts_with(path, text):
+    """Is `path` a file (not a link) that begins with `text`?"""
+    if os.path.islink(path) or not os.path.isfile(path):
+        return False
+    with open(path, "rb") as file:
+        return file.read(len(text.encode())) == text.encode()
+
+
+def figure_digests(results):
+    """Each figure results.md's table lists, with the digest make_docs wrote it with."""
+    return {name: digest for name, _, digest in FIGURE_ROW.findall(results)}
+
+
+def figures_written_here(args):
+    """The files of <docs>/figures that this script wrote and nobody changed since: those
+    the table of the results.md beside them lists, with the same digest. Only these are
+    written over or removed; any other file there is left as it is."""
+    folder = os.path.join(args.docs, "figures")
+    results = os.path.join(args.docs, "results.md")
+    if not os.path.isfile(results) or not os.path.isdir(folder):
+        return set()
+    with open(results, encoding="utf-8", errors="replace") as file:
+        listed = figure_digests(file.read())
+    return {name for name in os.listdir(folder)
+            if name in listed and not os.path.islink(os.path.join(folder, name))
+            and file_digest(os.path.join(folder, name)) == listed[name]}
+
+
+def docs_not_ours(args):
+    """The files under --docs that a call would write over but this script did not write:
+    a results.md not begun as ours, or a figure of a step's name that the table of
+    results.md does not list as written (changed by hand since, or the user's own)."""
+    results = os.path.join(args.docs, "results.md")
+    theirs = []
+    if os.path.lexists(results) and not starts_with(results, RESULTS_START):
+        theirs.append(results)
+    folder = os.path.join(args.docs, "figures")
+    if os.path.isdir(folder):
+        made = {name for step in STEPS for _, name in step.figures}
+        written = figures_written_here(args)
+        theirs += [os.path.join(folder, name) for name in sorted(made & set(os.listdir(folder)))
+                   if name not in written]
+    return theirs
 
 
 def where_it_stopped():
@@ -334,13 +402,13 @@ def save_small(source, target):
 
 def copy_figures(args):
     """Copy every finished step's figures into <docs>/figures/, and remove the figures
-    there that no step makes any more. Returns a (figure, step, SHA-256) row for each copied,
+    there that no step makes any more (of those this script wrote: figures_written_here). Returns a (figure, step, SHA-256) row for each copied,
     so that results.md can say which command made each figure, and a test can check that
     the committed figure is that one."""
     folder = os.path.join(args.docs, "figures")
     os.makedirs(folder, exist_ok=True)
     made = {name for step in STEPS for _, name in step.figures}
-    for stale in set(os.listdir(folder)) - made:
+    for stale in figures_written_here(args) - made:  # of a step since removed: ours to remove
         os.remove(os.path.join(folder, stale))
     copied = []
     for step in STEPS:
@@ -481,11 +549,15 @@ def stamp(args, argv):
             f"earlier call, at the commit of that time\n")
 
 
+# How results.md begins: the sign that a results.md is this script's to write over.
+RESULTS_START = ("# Results\n\nEvery number the README and the lessons quote comes from this "
+                 "page, and this page from `python -m tools.make_docs`")
+
+
 def write_results(args, argv, copied):
     sections = [
-        "# Results\n\nEvery number the README and the lessons quote comes from this page, and "
-        "this page from `python -m tools.make_docs`, which reruns or finds each run below. Each "
-        "table gives the command that made it.\n\n" + stamp(args, argv),
+        RESULTS_START + ", which reruns or finds each run below. Each table gives the "
+        "command that made it.\n\n" + stamp(args, argv),
         "## The lessons' runs\n\nMNIST or Fashion-MNIST: the PSNR (dB) and SSIM between the "
         "clean test images and the noisy input or the denoised output, means over the test "
         "images.\n\n" + training_table(args),
@@ -533,6 +605,12 @@ def main(argv=None):
     args = parse_arguments(argv)
     signals.stop_in_one_line(where_it_stopped)
     os.makedirs(args.runs, exist_ok=True)
+    to_make = [step for step in STEPS if step.name in args.steps and not finished(step, args)]
+    theirs = [os.path.join(args.runs, step.name) for step in steps_not_ours(to_make, args)]
+    theirs += docs_not_ours(args)
+    if theirs:
+        sys.exit(f"error: {', '.join(theirs)}: not written by this script, which would write "
+                 "over or remove it; move it away, or choose another --runs or --docs")
     failed = []
     for step in STEPS:
         if step.name in args.steps and not finished(step, args) and not run_step(step, args):
