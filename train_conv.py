@@ -184,7 +184,8 @@ print(f"{len(x_train)} training images, {len(x_test)} test images of {x_test.sha
 # %%
 told_the_level = conv_models.MODELS[args.model].told_the_level  # unet-level only
 if args.target == "neighbours":  # from here on, training sees noisy pictures only
-    x_train = noise.corrupt_once(x_train, args.noise_kind, args.noise_level, args.seed)
+    x_train = noise.corrupt_once([data.to_float(image) for image in x_train], args.noise_kind,
+                                 args.noise_level, args.seed)
 train_batches = training.NoisyBatches(x_train, args.noise_kind, args.noise_level, args.batch_size,
                                    seed=args.seed, crop_size=crop_size, tell_level=told_the_level,
                                    flip_rotate=args.flip_rotate, target=args.target)
