@@ -1,10 +1,13 @@
 """The docs' "Try it" page in a real browser (Debian's chromium, driven by Playwright), against
 the built site served on 127.0.0.1: the runtime starts, a noisy picture the test makes is
-denoised as Python's onnxruntime denoises it, the strength knob changes the output, a picture
-too large is refused with a message, and no request leaves 127.0.0.1."""
+denoised as Python's onnxruntime denoises it, the strength knob changes the output, the model
+runs in a worker while the page keeps answering, a picture the page cannot take (too large,
+too small, transparent, not a picture) is refused with a message and clears what the
+previous one showed, so does a model that fails, and no request leaves 127.0.0.1."""
 
 import functools
 import http.server
+import io
 import os
 import shutil
 import subprocess
@@ -156,16 +159,105 @@ def test_a_sample_with_added_noise_gets_its_psnr_and_a_grey_model_denoises_colou
     assert denoised_psnr > noisy_psnr + 3
 
 
-@pytest.mark.parametrize("name, picture, complaint", [
-    ("large.png", Image.new("L", (1100, 1000), 128), "1100x1000 pixels is too large for this page"),
-    ("small.png", Image.new("L", (12, 40), 128), "12x40 pixels is too small (at least 16x16)"),
-    ("clear.png", Image.new("RGBA", (32, 32), (0, 0, 0, 0)), "has transparent pixels"),
-])
-def test_a_picture_the_page_cannot_take_is_refused_with_a_message(page, tmp_path, name, picture,
-                                                                    complaint):
+def show_a_result(page):
+    """Open a small colour picture, add noise, denoise it: the page shows a result and scores."""
+    rows, columns = np.meshgrid(np.linspace(0, 1, 40), np.linspace(0, 1, 48), indexing="ij")
+    picture = np.stack([rows, columns, (rows + columns) / 2], axis=-1)
+    page.set_input_files("#try-file", files=[{"name": "good.png", "mimeType": "image/png",
+                                              "buffer": png(Image.fromarray(np.uint8(picture * 255)))}])
+    page.wait_for_function("window.tryIt.message.startsWith('good.png:')")
+    denoise_on_the_page(page, **{"try-as-is": False, "try-sigma": "25",
+                                 "try-model": "unet-psnr-train400-blind"})
+    assert "denoised:" in page.inner_text("#try-psnr")
+
+
+def png(picture):
+    buffer = io.BytesIO()
+    picture.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def shown(page):
+    """What the page shows of a picture: its pictures' sizes, the scores, and the state."""
+    return page.evaluate("""() => ({
+        sizes: ["try-clean", "try-noisy", "try-denoised", "try-compare"].map((id) =>
+            [document.getElementById(id).width, document.getElementById(id).height]),
+        scores: document.getElementById("try-psnr").textContent,
+        noisy: window.tryIt.noisy !== null, denoised: window.tryIt.denoised !== null})""")
+
+
+REFUSED = [  # name, content, complaint
+    # 1-bit, 48 kB, and 400 million pixels: the page reads its size from the header, and
+    # refuses it at once; decoded, it took 9 s and froze the page for 5
+    ("huge.png", lambda: png(Image.new("1", (20000, 20000))),
+     "20000x20000 pixels is too large for this page"),
+    ("large.png", lambda: png(Image.new("L", (1100, 1000), 128)),
+     "1100x1000 pixels is too large for this page"),
+    ("small.png", lambda: png(Image.new("L", (12, 40), 128)),
+     "12x40 pixels is too small (at least 16x16)"),
+    ("clear.png", lambda: png(Image.new("RGBA", (32, 32), (0, 0, 0, 0))), "has transparent pixels"),
+    ("broken.png", lambda: b"\x89PNG\r\n\x1a\n and then not a picture", "cannot be opened"),
+]
+
+
+@pytest.mark.parametrize("name, content, complaint", REFUSED, ids=[name for name, *_ in REFUSED])
+def test_a_picture_the_page_cannot_take_is_refused_with_a_message_and_clears_the_last_one(
+        page, name, content, complaint):
     page, _ = page
-    picture.save(tmp_path / name)
-    page.set_input_files("#try-file", str(tmp_path / name))
-    page.wait_for_function(f"window.tryIt.message.startsWith('{name}:')")
+    show_a_result(page)
+    page.set_input_files("#try-file", files=[{"name": name, "mimeType": "image/png",
+                                              "buffer": content()}])
+    page.wait_for_function(f"window.tryIt.message.startsWith('{name}:')", timeout=5_000)
     assert complaint in page.evaluate("window.tryIt.message")
-    assert page.evaluate("window.tryIt.noisy") is None
+    assert shown(page) == {"sizes": [[0, 0]] * 4, "scores": "", "noisy": False, "denoised": False}
+
+
+def test_a_model_that_fails_says_so_and_clears_the_last_result(page):
+    page, _ = page
+    show_a_result(page)
+    page.context.route("**/models/unet-mnist-blind.onnx",
+                       lambda route: route.fulfill(body=b"not a model"))
+    runs = page.evaluate("window.tryIt.runs")
+    page.select_option("#try-model", "unet-mnist-blind")
+    page.click("#try-denoise")
+    page.wait_for_function(f"window.tryIt.runs > {runs}", timeout=60_000)
+    page.context.unroute("**/models/unet-mnist-blind.onnx")
+    assert page.evaluate("window.tryIt.message").startswith("the model failed:")
+    after = shown(page)
+    assert after["sizes"][2:] == [[0, 0], [0, 0]] and not after["denoised"]  # no result, no compare
+    assert after["noisy"] and after["scores"].startswith("noisy:") and "denoised" not in after["scores"]
+
+
+def test_the_model_runs_in_a_worker_and_the_page_keeps_answering(page):
+    """A model's run is one long call: on the page's thread, it froze the tab till the end
+    (5 s for 481x321 colour pixels, 34 s for 1000x1000). In the worker, the page's timers
+    keep firing, and the button counts the seconds."""
+    page, _ = page
+    assert any(worker.url.endswith("/demo/try-it-worker.js") for worker in page.workers)
+    rng = np.random.default_rng(4)
+    picture = Image.fromarray(rng.integers(0, 256, (320, 480, 3), dtype=np.uint8))
+    page.set_input_files("#try-file", files=[{"name": "colour.png", "mimeType": "image/png",
+                                              "buffer": png(picture)}])
+    page.wait_for_function("window.tryIt.message.startsWith('colour.png: 480x320 pixels, colour')")
+    page.select_option("#try-model", "unet-psnr-train400-blind")  # grey: three runs, a while
+    runs = page.evaluate("window.tryIt.runs")
+    page.evaluate("""() => {  // a timer every 10 ms notes how long each wait between ticks was
+        window.gaps = [];
+        let last = performance.now();
+        window.ticker = setInterval(() => {
+            const now = performance.now();
+            window.gaps.push(now - last);
+            last = now;
+        }, 10);
+    }""")
+    page.click("#try-denoise")
+    assert page.inner_text("#try-denoise").startswith("Denoising…")  # the page answers at once
+    page.wait_for_function(f"window.tryIt.runs > {runs}", timeout=120_000)
+    gaps = page.evaluate("clearInterval(window.ticker), window.gaps")
+    message = page.evaluate("window.tryIt.message")
+    assert message.startswith("denoised with")
+    seconds = float(message.split(" in ")[1].removesuffix(" s"))
+    # on the page's thread, the longest wait was the whole run; now at most what drawing
+    # and scoring the result takes
+    assert max(gaps) < seconds * 1000 / 4, (max(gaps), seconds)
+    assert page.inner_text("#try-denoise") == "Denoise"

@@ -1,22 +1,14 @@
 // The "Try it" page: denoise a picture in the browser with an exported (ONNX) model.
 //
-// It does what denoise.py does for a picture that fits in one piece: pad it by reflection
-// to a multiple of 8 pixels a side, as denoise.py pads (each down-sampling of a U-Net
-// halves the sides, which must divide evenly), run the model, cut the padding off, clip
-// to [0, 1]; a grey model denoises a colour picture one channel at a
-// time, and a colour model a grey picture as RGB, then averaged. The models, the runtime
-// and the samples are made by `python -m tools.try_it` (models/models.json lists them).
-// window.tryIt exposes the page's state to the tests (tests/test_try_it.py).
+// The page reads the picture, adds the noise, draws and scores; the model runs in a Web
+// Worker (try-it-worker.js), so that the tab stays responsive while it works: it pads the
+// picture as denoise.py does, runs the model and cuts the padding off. The models, the
+// runtime and the samples are made by `python -m tools.try_it` (models/models.json lists
+// them). window.tryIt exposes the page's state to the tests (tests/test_try_it.py).
 
-import * as ort from "./ort/ort.wasm.min.mjs";
-
-ort.env.wasm.wasmPaths = new URL("./ort/", import.meta.url).href;
-// The "threaded" build runs on one thread too: more threads need the page to be served with
-// cross-origin isolation headers, which a static site cannot count on.
-ort.env.wasm.numThreads = 1;
-
-const PAD_MULTIPLE = 8;
-const MAX_PIXELS = 1_000_000; // larger pictures are refused, so that the tab stays responsive
+// Larger pictures are refused: the model's time grows with the pixels (tens of seconds for
+// a million colour ones), and so does the memory the page and the runtime take.
+const MAX_PIXELS = 1_000_000;
 const MIN_SIDE = 16; // smaller ones too, as denoise.py refuses them (data.MIN_SIDE)
 const NOISE_SEED = 20240;
 
@@ -26,7 +18,6 @@ const state = {
   clean: null, // the picture, when noise was added to it (else unknown)
   noisy: null, // what the model is given (unclipped, as the photo models were trained)
   denoised: null,
-  sessions: {}, // model name -> ort.InferenceSession, made on first use
   runs: 0, // finished denoisings, for the tests
   message: "",
   ready: false,
@@ -40,20 +31,40 @@ function say(text) {
 
 // ## Pictures in: any file the browser can decode, as floats in [0, 1]
 
-async function readPicture(blob) {
-  const bitmap = await createImageBitmap(blob, {
-    colorSpaceConversion: "none", premultiplyAlpha: "none",
+function pictureSize(blob) {
+  // The width and height of a picture, from its header: an <img> knows them once the file
+  // has loaded, and decodes the pixels only when it is drawn, which this one never is. So a
+  // picture too large is refused before it takes the memory and the time of its pixels (a
+  // small file can hold a huge picture: a PNG of one colour, 20000x20000, is 50 kB).
+  return new Promise((resolve, reject) => {
+    const image = new Image();
+    const url = URL.createObjectURL(blob);
+    image.onload = () => {
+      URL.revokeObjectURL(url);
+      resolve({ width: image.naturalWidth, height: image.naturalHeight });
+    };
+    image.onerror = () => {
+      URL.revokeObjectURL(url);
+      reject(new Error("cannot be opened: not a picture this browser reads (PNG, JPEG, WebP), " +
+        "or a damaged one"));
+    };
+    image.src = url;
   });
-  const { width, height } = bitmap;
+}
+
+async function readPicture(blob) {
+  const { width, height } = await pictureSize(blob);
   if (width * height > MAX_PIXELS) {
-    bitmap.close();
     throw new Error(`${width}x${height} pixels is too large for this page (at most ` +
       `${MAX_PIXELS.toLocaleString("en")} pixels): crop it first, or use denoise.py, which tiles`);
   }
   if (Math.min(width, height) < MIN_SIDE) {
-    bitmap.close();
     throw new Error(`${width}x${height} pixels is too small (at least ${MIN_SIDE}x${MIN_SIDE})`);
   }
+  // The pixels as they are in the file: no colour profile applied, no alpha multiplied in
+  const bitmap = await createImageBitmap(blob, {
+    colorSpaceConversion: "none", premultiplyAlpha: "none",
+  });
   const canvas = new OffscreenCanvas(width, height);
   const context = canvas.getContext("2d");
   context.drawImage(bitmap, 0, 0);
@@ -124,81 +135,34 @@ function estimateSigma(picture) {
   return (total / channels) * 255;
 }
 
-// ## The model: pad, run, cut, clip
+// ## The model, in a Web Worker (try-it-worker.js)
 
-function reflect(index, length) {
-  // NumPy's "reflect" padding: the edge pixel is not repeated (5 6 7 | 6 5); at most 7
-  // pixels are added to a side of at least MIN_SIDE, so one reflection is enough
-  return index < length ? index : 2 * (length - 1) - index;
-}
+const worker = new Worker(new URL("./try-it-worker.js", import.meta.url), { type: "module" });
+const waiting = new Map(); // request id -> the {resolve, reject} of its promise
+let lastRequest = 0;
+let workerFailure = null; // the Error that stopped the worker, if it stopped
 
-async function session(name) {
-  if (!state.sessions[name]) {
-    const model = state.models.find((m) => m.name === name);
-    state.sessions[name] = await ort.InferenceSession.create(
-      new URL(model.file, import.meta.url).href, { executionProviders: ["wasm"] });
-  }
-  return state.sessions[name];
-}
+worker.onmessage = ({ data: { id, pixels, error } }) => {
+  const { resolve, reject } = waiting.get(id);
+  waiting.delete(id);
+  if (error === undefined) resolve(pixels); else reject(new Error(error));
+};
+// The worker itself failed: its script or the runtime's did not load (not made, or not
+// served), or it ran out of memory. Nothing it was asked will be answered.
+worker.onerror = (event) => {
+  event.preventDefault(); // said on the page, not again in the console
+  workerFailure = new Error(event.message || "the worker that runs the model stopped");
+  for (const { reject } of waiting.values()) reject(workerFailure);
+  waiting.clear();
+};
 
-async function runModel(model, picture, level) {
-  // One picture with the model's own channels -> its denoised pixels, same shape.
-  const { width, height, channels, pixels } = picture;
-  const paddedHeight = Math.ceil(height / PAD_MULTIPLE) * PAD_MULTIPLE;
-  const paddedWidth = Math.ceil(width / PAD_MULTIPLE) * PAD_MULTIPLE;
-  const padded = new Float32Array(paddedHeight * paddedWidth * channels);
-  for (let y = 0; y < paddedHeight; y++) {
-    for (let x = 0; x < paddedWidth; x++) {
-      const from = (reflect(y, height) * width + reflect(x, width)) * channels;
-      for (let c = 0; c < channels; c++) {
-        padded[(y * paddedWidth + x) * channels + c] = pixels[from + c];
-      }
-    }
-  }
-  const feeds = {};
-  const takesLevel = model.inputNames.includes("noise_level");
-  const imageInput = model.inputNames.find((name) => name !== "noise_level");
-  feeds[imageInput] = new ort.Tensor("float32", padded, [1, paddedHeight, paddedWidth, channels]);
-  if (takesLevel) feeds.noise_level = new ort.Tensor("float32", new Float32Array([level / 255]), [1, 1]);
-  const output = (await model.run(feeds))[model.outputNames[0]].data;
-  const result = new Float32Array(width * height * channels);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      for (let c = 0; c < channels; c++) {
-        const value = output[(y * paddedWidth + x) * channels + c];
-        result[(y * width + x) * channels + c] = Math.min(1, Math.max(0, value));
-      }
-    }
-  }
-  return result;
-}
-
-function channel(picture, c) {
-  const { width, height, channels, pixels } = picture;
-  const one = new Float32Array(width * height);
-  for (let p = 0; p < width * height; p++) one[p] = pixels[p * channels + c];
-  return { width, height, channels: 1, pixels: one };
-}
-
-async function denoisePicture(model, modelChannels, picture, level) {
-  const { width, height, channels } = picture;
-  if (modelChannels === channels) return runModel(model, picture, level);
-  const result = new Float32Array(width * height * channels);
-  if (modelChannels === 1) { // a grey model: one colour channel at a time
-    for (let c = 0; c < channels; c++) {
-      const denoised = await runModel(model, channel(picture, c), level);
-      for (let p = 0; p < width * height; p++) result[p * channels + c] = denoised[p];
-    }
-    return result;
-  }
-  // a colour model on a grey picture: as RGB, then the channels averaged
-  const rgb = new Float32Array(width * height * 3);
-  for (let p = 0; p < width * height; p++) rgb.fill(picture.pixels[p], p * 3, p * 3 + 3);
-  const denoised = await runModel(model, { width, height, channels: 3, pixels: rgb }, level);
-  for (let p = 0; p < width * height; p++) {
-    result[p] = (denoised[p * 3] + denoised[p * 3 + 1] + denoised[p * 3 + 2]) / 3;
-  }
-  return result;
+function inWorker(model, picture = null, level = 0) {
+  // Ask the worker to denoise `picture` with `model` (or, without a picture, only to open
+  // the model): a promise of the denoised pixels. The picture is copied to the worker.
+  if (workerFailure) return Promise.reject(workerFailure);
+  const id = ++lastRequest;
+  worker.postMessage({ id, model: { file: model.file, channels: model.channels }, picture, level });
+  return new Promise((resolve, reject) => waiting.set(id, { resolve, reject }));
 }
 
 // ## Scores and drawing
@@ -279,24 +243,43 @@ function setStrength(sigma) {
   updateStrength();
 }
 
-function makeNoisy() {
-  // The noisy picture from the picture and the noise settings; clears the old output.
-  const picture = state.picture;
+function showScores(told = "") {
+  // The PSNR of the noisy picture and of the denoised one, where the clean one is known
+  const scores = [];
+  if (state.clean) scores.push(`noisy: ${psnr(state.clean.pixels, state.noisy.pixels).toFixed(2)} dB`);
+  if (state.denoised) {
+    scores.push(state.clean
+      ? `denoised: ${psnr(state.clean.pixels, state.denoised).toFixed(2)} dB${told}` : `denoised${told}`);
+  }
+  element("try-psnr").textContent = scores.join(", ");
+}
+
+function clearResult() {
+  // The denoised picture and its score go: they belong to another picture, or the model failed
   state.denoised = null;
   draw("try-denoised", null);
-  if (!picture) return;
-  const asIs = element("try-as-is").checked;
-  const sigma = Number(element("try-sigma").value);
-  element("try-sigma").disabled = asIs;
-  element("try-sigma-value").textContent = String(sigma);
-  state.clean = asIs ? null : picture;
-  state.noisy = asIs ? picture : addNoise(picture, sigma);
-  setStrength(asIs ? estimateSigma(picture) : sigma);
-  draw("try-clean", state.clean, state.clean && state.clean.pixels);
-  draw("try-noisy", state.noisy, state.noisy.pixels);
-  element("try-psnr").textContent = state.clean
-    ? `noisy: ${psnr(state.clean.pixels, state.noisy.pixels).toFixed(2)} dB` : "";
+  showScores();
   drawCompare();
+}
+
+function makeNoisy() {
+  // The noisy picture from the picture and the noise settings, or none without a picture
+  // (it failed to open): either way, what was shown of the previous one goes.
+  const picture = state.picture;
+  if (picture) {
+    const asIs = element("try-as-is").checked;
+    const sigma = Number(element("try-sigma").value);
+    element("try-sigma").disabled = asIs;
+    element("try-sigma-value").textContent = String(sigma);
+    state.clean = asIs ? null : picture;
+    state.noisy = asIs ? picture : addNoise(picture, sigma);
+    setStrength(asIs ? estimateSigma(picture) : sigma);
+  } else {
+    state.clean = state.noisy = null;
+  }
+  draw("try-clean", state.clean, state.clean && state.clean.pixels);
+  draw("try-noisy", state.noisy, state.noisy && state.noisy.pixels);
+  clearResult();
 }
 
 async function openPicture(blob, name) {
@@ -305,8 +288,7 @@ async function openPicture(blob, name) {
     say(`${name}: ${state.picture.width}x${state.picture.height} pixels, ` +
         `${state.picture.channels === 1 ? "grey" : "colour"}`);
   } catch (error) {
-    state.picture = state.clean = state.noisy = null;
-    ["try-clean", "try-noisy", "try-denoised"].forEach((id) => draw(id, null));
+    state.picture = null;
     say(`${name}: ${error.message}`);
   }
   makeNoisy();
@@ -318,27 +300,33 @@ async function denoise() {
   const button = element("try-denoise");
   button.disabled = true;
   say(`denoising with ${model.name}…`);
+  // The button counts the seconds meanwhile: a large picture takes a while, and the count
+  // shows that the page is working (the worker does, the page stays free to answer)
+  const started = performance.now();
+  const seconds = () => (performance.now() - started) / 1000;
+  button.textContent = "Denoising… 0 s";
+  const counter = setInterval(() => {
+    button.textContent = `Denoising… ${seconds().toFixed(0)} s`;
+  }, 1000);
   const noisy = state.noisy;
   try {
-    const started = performance.now();
     const level = Number(element("try-strength").value);
-    const denoised = await denoisePicture(await session(model.name), model.channels, noisy, level);
+    const denoised = await inWorker(model, noisy, level);
     if (state.noisy !== noisy) { // the picture or its noise changed meanwhile
       say("the picture changed while it was denoised: press Denoise again");
       return;
     }
     state.denoised = denoised;
     draw("try-denoised", state.noisy, state.denoised);
-    const seconds = ((performance.now() - started) / 1000).toFixed(2);
-    const told = model.toldTheLevel ? `, told sigma ${level}` : "";
-    element("try-psnr").textContent = state.clean
-      ? `noisy: ${psnr(state.clean.pixels, state.noisy.pixels).toFixed(2)} dB, denoised: ` +
-        `${psnr(state.clean.pixels, state.denoised).toFixed(2)} dB${told}` : `denoised${told}`;
-    say(`denoised with ${model.name} in ${seconds} s`);
+    showScores(model.toldTheLevel ? `, told sigma ${level}` : "");
+    say(`denoised with ${model.name} in ${seconds().toFixed(2)} s`);
     drawCompare();
   } catch (error) {
+    clearResult();
     say(`the model failed: ${error.message}`);
   } finally {
+    clearInterval(counter);
+    button.textContent = "Denoise";
     state.runs += 1;
     button.disabled = false;
   }
@@ -356,7 +344,7 @@ async function start() {
   for (const model of state.models) element("try-model").add(new Option(model.label, model.name));
   for (const sample of listing.samples) element("try-sample").add(new Option(sample.label, sample.file));
   try {
-    await session(state.models[0].name); // the runtime starts with the first model
+    await inWorker(state.models[0]); // the runtime starts with the first model
   } catch (error) {
     say(`The runtime did not start (${error.message}): run \`python -m tools.try_it\` again.`);
     return;
