@@ -43,6 +43,13 @@ def run_child(command, **options):
     return subprocess.CompletedProcess(command, child.returncode, output, errors)
 
 
+def end_in_one_line(signal_number, what_happened):
+    """Print "<SIGNAL>: <what_happened>" and exit with 128 + the signal's number."""
+    print(f"\n{signal.Signals(signal_number).name}: {what_happened}", file=sys.stderr,
+          flush=True)
+    sys.exit(128 + signal_number)
+
+
 def stop_in_one_line(what_is_kept):
     """From now on, a stop signal stops the children of run_child, prints
     "<SIGNAL>: stopped; <what_is_kept>" and exits.
@@ -56,9 +63,7 @@ def stop_in_one_line(what_is_kept):
         for child in CHILDREN:  # run_child waits for each as the stop unwinds
             child.terminate()
         kept = what_is_kept() if callable(what_is_kept) else what_is_kept
-        print(f"\n{signal.Signals(signal_number).name}: stopped; {kept}", file=sys.stderr,
-              flush=True)
-        sys.exit(128 + signal_number)
+        end_in_one_line(signal_number, f"stopped; {kept}")
 
     for number in STOP_SIGNALS:
         signal.signal(number, stop)

@@ -8,8 +8,8 @@ TF_CPP_MIN_LOG_LEVEL hides what TensorFlow logs once its logging has started; th
 lines it writes before that ("All log messages before absl::InitializeLog() is called
 are written to STDERR") ignore the level, so TensorFlow is imported here with the
 process's standard error pointed at /dev/null for that moment. A Python error in the
-import is still shown whole. A Ctrl-C while the program starts ends it with one line, not
-a traceback (until the script installs its own handling of Ctrl-C).
+import is still shown whole. A Ctrl-C or SIGTERM while the program starts ends it with one
+line, not a traceback nor a silent exit (until the script installs its own handling).
 
 To see every log line, set TF_CPP_MIN_LOG_LEVEL=0: this module then leaves them be. Any
 other value is raised to 3 (TensorFlow itself sets 1 in its process, and every process
@@ -24,6 +24,8 @@ import importlib.util
 import os
 import signal
 import sys
+
+from machinery import signals
 
 
 @contextlib.contextmanager
@@ -40,27 +42,29 @@ def standard_error_discarded():
         os.close(saved)
 
 
-def stop_on_ctrl_c(signal_number, frame):
-    """Until a script installs its own: Ctrl-C ends the program with one line, exit 130."""
-    print("\nstopped (Ctrl-C)", file=sys.stderr)
-    sys.exit(130)
+def stop_while_starting(signal_number, frame):
+    """Until a script installs its own: Ctrl-C or SIGTERM ends the program with one line,
+    exit 130 or 143."""
+    signals.end_in_one_line(signal_number, "stopped while starting; nothing was written")
 
 
 def import_tensorflow(quiet):
     """Import TensorFlow, its start-up lines discarded if `quiet`. The import takes seconds;
-    a Ctrl-C meanwhile is only noted (TensorFlow's own code is not interrupted halfway),
-    and ends the program with one line once the import is done."""
-    pressed = []
+    a Ctrl-C or SIGTERM meanwhile is only noted (TensorFlow's own code is not interrupted
+    halfway, and a line printed now would go to /dev/null), and ends the program with one
+    line once the import is done."""
+    received = []
     in_notebook = "ipykernel" in sys.modules  # a notebook's kernel keeps its own Ctrl-C
     if not in_notebook:
-        signal.signal(signal.SIGINT, lambda signal_number, frame: pressed.append(signal_number))
+        for signal_number in signals.STOP_SIGNALS:
+            signal.signal(signal_number, lambda number, frame: received.append(number))
     with standard_error_discarded() if quiet else contextlib.nullcontext():
         import tensorflow  # noqa: F401  (the import that logs before logging starts)
-    if pressed:
-        print("stopped while TensorFlow was starting", file=sys.stderr)
-        sys.exit(130)
+    if received:
+        stop_while_starting(received[0], None)
     if not in_notebook:
-        signal.signal(signal.SIGINT, stop_on_ctrl_c)
+        for signal_number in signals.STOP_SIGNALS:
+            signal.signal(signal_number, stop_while_starting)
 
 
 QUIET = os.environ.get("TF_CPP_MIN_LOG_LEVEL") != "0"

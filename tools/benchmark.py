@@ -5,7 +5,7 @@ Each run is the training script itself, started as a user would start it
 learner gets: test PSNR/SSIM of the noisy input and of the denoised output (the same
 fixed noisy test images for every run), training seconds, and the whole run's seconds
 (start-up, loading, training, scoring and saving). A run that fails is reported in the
-table, not a crash.
+table, not a crash; the tool then exits with code 1, once every run has had its turn.
 
 To score the trained models beside classical denoisers, and at other noise levels, give
 their model.keras files to tools/compare.py.
@@ -21,6 +21,7 @@ Example:
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -28,7 +29,8 @@ import subprocess
 import sys
 import time
 
-from machinery import signals
+import noise
+from machinery import files, signals
 
 # Every run: name -> (script, extra arguments). Each preset trains with its own recipe
 # (loss and epochs); "strided-mse" is the TensorFlow tutorial's recipe exactly (MSE).
@@ -66,6 +68,35 @@ COLUMNS = ("run", "seed", "model", "loss", "epochs", "params", "train_seconds", 
            "noisy_psnr", "psnr", "noisy_ssim", "ssim")
 
 
+def whole_number(lowest, highest=math.inf):
+    """argparse type: a whole number from `lowest` to `highest`, checked here, so that a
+    wrong value is one line now rather than a failed run an hour later (the scripts' own
+    types are in machinery/runs.py, which imports Keras)."""
+    allowed = f">= {lowest}" if highest == math.inf else f"from {lowest} to {highest}"
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+        if not lowest <= value <= highest:
+            raise argparse.ArgumentTypeError(f"must be a whole number {allowed}, not {text}")
+        return value
+
+    return parse
+
+
+def gaussian_level(text):
+    """argparse type of --noise-level: a level that every run's Gaussian noise takes, such
+    as 0.3 or 25/255; kept as written, to be passed on to the scripts."""
+    level = noise.level_argument(text)
+    try:
+        noise.check_level("gaussian", level)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
 def parse_arguments(argv=None):
     parser = argparse.ArgumentParser(prog="python -m tools.benchmark", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -73,12 +104,13 @@ def parse_arguments(argv=None):
                         help="which runs, in this order (default: all)")
     parser.add_argument("--dataset", default="mnist", choices=("mnist", "fashion_mnist"),
                         help="the dataset every run uses (default: mnist)")
-    parser.add_argument("--noise-level", default=None,
-                        help="Gaussian noise factor for every run (default: the scripts' 0.2)")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0],
+    parser.add_argument("--noise-level", type=gaussian_level, default=None,
+                        help="Gaussian noise factor for every run, 0 to 10 (default: the "
+                             "scripts' 0.2)")
+    parser.add_argument("--seeds", nargs="+", type=whole_number(0, 2**32 - 1), default=[0],
                         help="run each run once per seed; with several, a second table gives "
                              "each run's mean PSNR and its spread (default: 0)")
-    parser.add_argument("--train-limit", default=None,
+    parser.add_argument("--train-limit", type=whole_number(1), default=None,
                         help="train every run on the first N training images (default: all)")
     parser.add_argument("--data-dir", default=None,
                         help="passed on to the scripts (default: $DENOISE_DATA_DIR or download)")
@@ -102,7 +134,7 @@ def run_one(name, seed, args):
     for option, value in (("--noise-level", args.noise_level),
                           ("--train-limit", args.train_limit), ("--data-dir", args.data_dir)):
         if value is not None:
-            command += [option, value]
+            command += [option, str(value)]
     print("$", " ".join(command[1:]), flush=True)
     start = time.perf_counter()
     with open(os.path.join(args.out, f"{name}.log"), "w") as log:
@@ -173,12 +205,29 @@ def main(argv=None):
               f"{args.train_limit or 'all'} training images, full test set; "
               f"machine: {machine_description()}\n"
               f"Command: python -m tools.benchmark {' '.join(argv or sys.argv[1:])}\n")
-    with open(os.path.join(args.out, "results.md"), "w") as file:
-        file.write(header + "\n" + table + "\n")
-    with open(os.path.join(args.out, "results.json"), "w") as file:
-        json.dump({"machine": machine_description(), "results": results}, file, indent=2)
+    try:
+        write_results(args.out, header + "\n" + table + "\n", results)
+    except OSError as error:  # a full disk, a folder that became read-only
+        sys.exit(f"error: could not write results.md and results.json into {args.out} "
+                 f"({error.strerror or error}); each run's own folder and log are kept")
     print("\n" + header + "\n" + table)
     print(f"\nwrote results.md and results.json in {args.out}")
+    failed = [f"{result['run']}.log" for result in results if "failed" in result]
+    if failed:
+        sys.exit(f"error: {len(failed)} of {len(results)} runs failed: "
+                 f"{', '.join(failed)} in {args.out} {'says' if len(failed) == 1 else 'say'} why")
+
+
+def write_results(out, markdown, results):
+    """Write results.md and results.json into `out`, each whole or not at all."""
+
+    def write_markdown(temporary):
+        with open(temporary, "w") as file:
+            file.write(markdown)
+
+    files.replace_atomically(os.path.join(out, "results.md"), write_markdown)
+    files.write_json(os.path.join(out, "results.json"),
+                     {"machine": machine_description(), "results": results})
 
 
 if __name__ == "__main__":

@@ -22,8 +22,15 @@ way testing a network on its training images flatters the network.
 Candidate strengths are multiples of the noise's standard deviation as scikit-image
 estimates it from the noisy images (`estimate_sigma`), so the same grid fits every
 noise kind and level.
+
+Run alone, it lists each method with the strengths `tune` tries for noise of a given
+sigma; tools/compare.py scores them:
+
+  python -m tools.classical --noise-sigma 25/255
+  python -m tools.compare --classical median wavelet --limit 300
 """
 
+import argparse
 from dataclasses import dataclass
 from typing import Callable
 
@@ -117,3 +124,45 @@ def denoise_images(name, value, images):
     # reshape: some scikit-image functions drop a channel axis of size 1.
     return [np.clip(method.denoise(image.astype(np.float64), value), 0.0, 1.0)
             .reshape(image.shape).astype(np.float32) for image in images]
+
+
+def noise_sigma(text):
+    """argparse type of --noise-sigma: a Gaussian standard deviation, such as 25/255."""
+    sigma = noise.level_argument(text)
+    try:
+        noise.check_level("gaussian-unclipped", sigma)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return sigma
+
+
+def parse_arguments(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m tools.classical", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--noise-sigma", type=noise_sigma, default=25 / 255, metavar="SIGMA",
+                        help="the noise's standard deviation on the 0-1 scale, as "
+                             "estimate_noise_sigma would find it, for which to list the "
+                             "strengths tried (default: 25/255)")
+    return parser.parse_args(argv)
+
+
+def method_line(name, sigma):
+    """One method in words: what it tunes and the values tried at `sigma`, or why it is
+    missing."""
+    if name not in METHODS:
+        return f"{name}: {BM3D_MISSING}"
+    method = METHODS[name]
+    values = [f"{value:g}" for value in method.candidates(sigma) if value is not None]
+    return f"{name}: {method.parameter}" + (f", tried {', '.join(values)}" if values else "")
+
+
+def main(argv=None):
+    args = parse_arguments(argv)
+    print(f"The classical denoisers, and the strengths tried for noise of sigma "
+          f"{args.noise_sigma:.4g} (x255: {args.noise_sigma * 255:.3g}):")
+    for name in METHOD_NAMES:
+        print("  " + method_line(name, args.noise_sigma))
+
+
+if __name__ == "__main__":
+    main()

@@ -127,6 +127,9 @@ def export(path, out, overwrite):
         write(target, write_and_check)
     except FileExistsError:
         raise denoise.PictureError(already_there) from None
+    except OSError as error:  # a full disk, a read-only folder: no partial file is left
+        raise denoise.PictureError(f"{target}: could not write it ({error.strerror or error}); "
+                                   "not written") from None
     print(f"{path} -> {target}: largest difference from Keras {differences[0]:.1e}; "
           f"{sizes_taken(model)}")
 
@@ -169,6 +172,16 @@ def declare_output_shape(path, shape):
     onnx.save(onnx_model, path)
 
 
+def make_folder(out):
+    """Make the folder --out (if missing), or exit with one line that says why it cannot be."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        sys.exit(f"error: --out {out}: a file, not a folder: name a folder")
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as error:  # a file on its path, a read-only place
+        sys.exit(f"error: --out {out}: cannot make that folder ({error.strerror or error})")
+
+
 def main(argv=None):
     args = parse_arguments(argv)
     if keras.backend.backend() != "tensorflow":  # Keras was imported before this module set it
@@ -180,7 +193,7 @@ def main(argv=None):
         import tf2onnx  # noqa: F401
     except ImportError as error:
         sys.exit(f"error: {error.name} is not installed: pip install -r requirements-export.txt")
-    os.makedirs(args.out, exist_ok=True)
+    make_folder(args.out)
     failures = 0
     for path in args.models:
         try:

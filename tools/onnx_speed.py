@@ -59,6 +59,9 @@ def parse_arguments(argv=None):
                         help="the side of the square photo, in pixels (default: 2000)")
     parser.add_argument("--repeats", type=int, default=2,
                         help="how many times each command runs; the fastest counts (default: 2)")
+    parser.add_argument("--data-dir", default=None,
+                        help="a folder whose images/ holds BSD68 and CBSD68 (default: "
+                             "$DENOISE_DATA_DIR, else the Keras cache, downloaded there)")
     parser.add_argument("--out", required=True,
                         help="the folder for the ONNX models, the photos, the outputs and "
                              "results.md")
@@ -68,10 +71,10 @@ def parse_arguments(argv=None):
     return args
 
 
-def large_noisy_photo(channels, size, path):
+def large_noisy_photo(channels, size, path, data_dir):
     """Write the first photo of the test set for `channels`, resized to size x size, with
     Gaussian noise of sigma 25, at `path`; return where it comes from."""
-    folder = data.photo_set_folder(PHOTO_SETS[channels])
+    folder = data.photo_set_folder(PHOTO_SETS[channels], data_dir)
     first = sorted(name for name in os.listdir(folder) if not name.startswith("."))[0]
     pixels, _ = data.read_image(os.path.join(folder, first))
     image = Image.fromarray(np.round(pixels * 255).astype(np.uint8).squeeze(-1) if channels == 1
@@ -101,19 +104,35 @@ def largest_difference(first, second):
                              - np.asarray(Image.open(second), np.int16))))
 
 
+def channels_of_each(paths, data_dir):
+    """{path: its channels} of every model, once each has loaded and the photo set that it
+    meets is here (downloaded if need be): a broken model or missing photos stop the tool
+    before minutes of timing, not after."""
+    channels = {path: denoise.image_shape(denoise.load_model(path))[-1] for path in paths}
+    for count in set(channels.values()):
+        data.photo_set_folder(PHOTO_SETS[count], data_dir)
+    return channels
+
+
 def main(argv=None):
     args = parse_arguments(argv)
     signals.stop_in_one_line("nothing is measured until every model has run")
-    os.makedirs(args.out, exist_ok=True)
+    try:
+        channels_of = channels_of_each(args.models, args.data_dir)
+    except (denoise.PictureError, data.DatasetError) as error:
+        sys.exit(f"error: {error}")
+    export.make_folder(args.out)
     rows = []
-    for path in args.models:
+    for path, channels in channels_of.items():
         name = os.path.basename(path).removesuffix(".keras")
-        export.export(path, args.out, overwrite=True)
-        channels = denoise.image_shape(denoise.load_model(path))[-1]
+        try:
+            export.export(path, args.out, overwrite=True)
+        except denoise.PictureError as error:  # not a .keras model, a full disk
+            sys.exit(f"error: {error}")
         photos = {size: os.path.join(args.out, f"noisy-{name}-{size}.png")
                   for size in (args.size, START_SIZE)}
         for size, photo in photos.items():
-            source = large_noisy_photo(channels, size, photo)
+            source = large_noisy_photo(channels, size, photo, args.data_dir)
         seconds = {}
         for runtime, model in (("keras", path), ("onnx", os.path.join(args.out, f"{name}.onnx"))):
             for size, photo in photos.items():
