@@ -40,6 +40,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import shutil
 import socket
 import sys
@@ -47,6 +48,7 @@ import tarfile
 import tempfile
 import threading
 import time
+from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -61,6 +63,17 @@ KERAS_CLUSTER_VARIABLES = ("KERAS_DISTRIBUTION_JOB_ADDRESSES", "KERAS_DISTRIBUTI
 # The variables of a Slurm task from which JAX reads the cluster itself.
 SLURM_VARIABLES = ("SLURM_JOB_ID", "SLURM_STEP_NODELIST", "SLURM_NTASKS", "SLURM_PROCID",
                    "SLURM_LOCALID")
+
+
+class ClusterNames(NamedTuple):
+    """What the roll call's lines name, for one way of describing the cluster."""
+
+    process_id: str  # the variable that gives each process its id
+    port: str  # where the coordinator's port comes from
+
+
+KERAS_NAMES = ClusterNames("KERAS_DISTRIBUTION_PROCESS_ID", "KERAS_DISTRIBUTION_JOB_ADDRESSES")
+SLURM_NAMES = ClusterNames("SLURM_PROCID", "JAX_COORDINATOR_PORT or SLURM_JOB_ID")
 # How long a process waits for its peers to come, or to answer, by default (seconds).
 PEER_TIMEOUT_SECONDS = 120
 # This process's scratch folders (scratch_folder), removed as it exits.
@@ -190,11 +203,12 @@ def join_cluster(peer_timeout):
     """Connect this process to the others: the same command on every machine.
 
     Keras' own variables (what keras.distribution.initialize reads) or, in a Slurm job,
-    Slurm's own (which jax.distributed.initialize reads) describe the cluster. JAX's
-    initialize is called here directly, as keras.distribution.initialize calls it, only
-    so that a process whose peers never come, or stop answering, gives up after
-    `peer_timeout` seconds instead of JAX's five minutes. On the CPU, the processes
-    exchange gradients through Gloo, which JAX needs to be told to use.
+    Slurm's own (which jax.distributed.initialize reads) describe the cluster; either way,
+    a roll call first checks that each process id comes once. JAX's initialize is called
+    here directly, as keras.distribution.initialize calls it, only so that a process whose
+    peers never come, or stop answering, gives up after `peer_timeout` seconds instead of
+    JAX's five minutes. On the CPU, the processes exchange gradients through Gloo, which
+    JAX needs to be told to use.
     """
     import jax
 
@@ -206,7 +220,9 @@ def join_cluster(peer_timeout):
         call_the_roll(coordinator, cluster["num_processes"], cluster["process_id"],
                       peer_timeout)
     else:
-        cluster = {}  # JAX reads Slurm's variables itself
+        cluster = {}  # JAX reads Slurm's variables itself (each task's GPU among them)
+        call_the_roll(slurm_coordinator(os.environ), int(os.environ["SLURM_NTASKS"]),
+                      int(os.environ["SLURM_PROCID"]), peer_timeout, SLURM_NAMES)
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     # JAX ends a process whose peers do not come with a page of C++ log; ours says it
     # in one line, a few seconds before JAX would.
@@ -224,38 +240,55 @@ def join_cluster(peer_timeout):
         watchdog.cancel()
 
 
-def call_the_roll(coordinator, count, process_id, peer_timeout):
+def slurm_coordinator(environment):
+    """The address on which JAX, reading Slurm's variables, starts its coordination
+    service: the step's first node, on port JAX_COORDINATOR_PORT or 61440 + job id mod
+    4096 (jax/_src/clusters/slurm_cluster.py). The roll call must use that very port, so
+    that a process that comes after it finds JAX there, as with Keras' variables.
+
+    'node[001-004,010],gpu7' -> 'node001:<port>'; 'host-a,host-b' -> 'host-a:<port>'.
+    """
+    nodes = environment["SLURM_STEP_NODELIST"]
+    host = re.match(r"[^,\[]*", nodes).group()
+    if nodes[len(host):].startswith("["):  # a range of numbered nodes: the first one
+        host += re.match(r"[^,\-\]]*", nodes[len(host) + 1:]).group()
+    port = (environment.get("JAX_COORDINATOR_PORT")
+            or 61440 + int(environment["SLURM_JOB_ID"]) % 4096)
+    return f"{host}:{port}"
+
+
+def call_the_roll(coordinator, count, process_id, peer_timeout, names=KERAS_NAMES):
     """Check, before JAX joins them, that each process id comes once.
 
     JAX, given two processes with the same id, ends one of them after a wait with a page
-    of C++ log, and no word of the id. So first a roll call, on the coordinator's port,
-    before JAX takes it: process 0 listens there; every other process connects, says its
-    id, and is told "wait", or "taken" when a process still connected holds that id.
-    When every id has come, process 0 tells each "ok" and hands the port to JAX. A
-    process that comes after that finds JAX there, which answers no roll call: its id
-    has come already. Each waits `peer_timeout` seconds at most for the others.
+    of C++ log, and no word of the id; with Slurm's variables, it aborts every process of
+    the cluster so. So first a roll call, on the coordinator's port, before JAX takes it:
+    process 0 listens there; every other process connects, says its id, and is told
+    "wait", or "taken" when a process still connected holds that id. When every id has
+    come, process 0 tells each "ok" and hands the port to JAX. A process that comes after
+    that finds JAX there, which answers no roll call: its id has come already. Each waits
+    `peer_timeout` seconds at most for the others. `names` are the variables its lines name.
     """
     if not 0 <= process_id < count:
-        raise ValueError(f"KERAS_DISTRIBUTION_PROCESS_ID is {process_id}: each process needs "
+        raise ValueError(f"{names.process_id} is {process_id}: each process needs "
                          f"an id of its own, from 0 to {count - 1}")
     host, port = coordinator.rsplit(":", 1)
     deadline = time.monotonic() + peer_timeout
     if process_id == 0:
-        hold_the_roll_call(int(port), count, deadline, peer_timeout)
+        hold_the_roll_call(int(port), count, deadline, peer_timeout, names)
     else:
-        answer_the_roll_call(host, int(port), process_id, deadline, peer_timeout)
+        answer_the_roll_call(host, int(port), process_id, deadline, peer_timeout, names)
 
 
-def hold_the_roll_call(port, count, deadline, peer_timeout):
+def hold_the_roll_call(port, count, deadline, peer_timeout, names):
     """Process 0's side of `call_the_roll`: gather ids 1 to count - 1, each once."""
     try:
         server = socket.create_server(("", port))
     except OSError as error:  # JAX, given a port in use, may crash without a word
-        raise ValueError(f"process 0 cannot listen on port {port} of "
-                         f"KERAS_DISTRIBUTION_JOB_ADDRESSES ({error.strerror}): another "
-                         "program, or another process 0, uses it; choose a free port, or "
-                         "check that only one process has KERAS_DISTRIBUTION_PROCESS_ID=0"
-                         ) from None
+        raise ValueError(f"process 0 cannot listen on port {port} of {names.port} "
+                         f"({error.strerror}): another program, or another process 0, uses "
+                         "it; choose a free port, or check that only one process has "
+                         f"{names.process_id}=0") from None
     present = {}  # process id -> its connection, still open
     with server:
         server.settimeout(0.2)
@@ -282,7 +315,7 @@ def hold_the_roll_call(port, count, deadline, peer_timeout):
             connection.close()
 
 
-def answer_the_roll_call(host, port, process_id, deadline, peer_timeout):
+def answer_the_roll_call(host, port, process_id, deadline, peer_timeout, names):
     """Every other process's side of `call_the_roll`: say this id, wait for "ok"."""
     while time.monotonic() < deadline:
         try:
@@ -298,8 +331,8 @@ def answer_the_roll_call(host, port, process_id, deadline, peer_timeout):
             if heard == ["wait", "ok"]:
                 return
             if heard != ["wait"]:  # "taken", or JAX on the port: the roll call is over
-                raise ValueError(f"two processes have KERAS_DISTRIBUTION_PROCESS_ID="
-                                 f"{process_id}: give each process an id of its own")
+                raise ValueError(f"two processes have {names.process_id}={process_id}: "
+                                 "give each process an id of its own")
             break  # process 0 stopped waiting, or the time is up
     stop_waiting(peer_timeout)
 

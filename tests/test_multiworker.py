@@ -228,3 +228,23 @@ def test_a_coordinator_port_in_use_is_named_in_one_line(tmp_path, processes):
     assert f"process 0 cannot listen on port {port} of KERAS_DISTRIBUTION_JOB_ADDRESSES" in (
         output.strip().splitlines()[-1])
     assert "Traceback" not in output and not (tmp_path / "run").exists()
+
+
+def test_two_slurm_tasks_with_one_id_stop_one_of_them_in_one_line(tmp_path, processes):
+    """SLURM_PROCID=1 twice: JAX alone would abort every process with a page of C++ log;
+    the roll call stops one of the two in one line, and the others train."""
+    job_id = slurm_job_id_with_a_free_port()
+    started = start_together(processes, [slurm_task(job_id, 0), slurm_task(job_id, 1),
+                                         slurm_task(job_id, 1)],
+                             "--model", "unet", "--train-limit", 64, "--test-limit", 16,
+                             "--epochs", 1, "--batch-size", 32, "--distribute", "multi-worker",
+                             "--peer-timeout", PEER_TIMEOUT, "--out", tmp_path / "run")
+    (code_0, output_0), *ones = wait_for_all(started)
+    assert code_0 == 0, output_0[-3000:]
+    assert sorted(code for code, _ in ones) == [0, 2], [output[-3000:] for _, output in ones]
+    duplicate = next(output for code, output in ones if code == 2)
+    assert duplicate.strip().splitlines()[-1].endswith(
+        "argument --distribute: two processes have SLURM_PROCID=1: give each process an id "
+        "of its own")
+    assert "Traceback" not in duplicate and "Check failure" not in duplicate
+    assert len(read_metrics(tmp_path / "run")["history"]["loss"]) == 1
