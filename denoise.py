@@ -12,16 +12,22 @@ rounded to 8 or 16 bits.
 Writes DIR/<name>_denoised.png for each picture, at the picture's own size, channels and
 bit depth: 8 bits (any PNG, JPEG or TIFF; a JPEG gives a PNG, so no second lossy
 compression, and a palette picture an RGB one) or 16 bits (any PNG, a grey TIFF). Float
-and 32-bit pixels, and other colour spaces (CMYK), are refused in one line.
+and 32-bit pixels, and other colour spaces (CMYK), are refused in one line. Of a picture
+of several frames (a GIF, a TIFF of several pages), only the first is denoised, and a
+note says so.
 
 How a model meets a picture of any size:
 - a fully convolutional model (every preset of train_conv.py) takes the picture whole,
   padded by reflection to a multiple of 8 so that every down-sampling divides evenly,
-  and cropped back after; a picture larger than --tile pixels a side goes through in
-  tiles, so that memory stays bounded however large the picture;
-- a model with a fixed input size (the dense ones: 28x28) always sees tiles of its size.
+  and cropped back after; a picture larger than --tile pixels a side (at most 2048)
+  goes through in tiles, so that memory stays bounded however large the picture: the
+  tiles, and one float32 copy of the picture in which they are blended;
+- a model with a fixed input size (the dense ones: 28x28) always sees tiles of its size;
+  one larger than 2048 pixels a side is refused.
 Tiles overlap, and their outputs are blended with weights that fall off towards each
-tile's edge, so no seam shows where two tiles meet.
+tile's edge, so no seam shows where two tiles meet. A picture that takes longer than
+10 seconds says on stderr, every 10 seconds, how many tiles are done and about how long
+the rest will take.
 
 `--self-ensemble` denoises each picture in its 8 orientations (turned by quarter turns,
 mirrored or not), turns each output back and averages them, for 8 times the time: on
@@ -49,15 +55,22 @@ Bad input (a missing, empty, truncated, corrupt or non-image file, a picture too
 absurdly large, an output that cannot be written) gets one line on stderr; the other
 pictures are still denoised, and the exit code is 1. No input file is ever written over,
 nor an earlier output unless --overwrite, also when two runs write the same name at once.
-Ctrl-C or SIGTERM stops it after the picture in progress, with one line; every picture
-written by then is whole (a second Ctrl-C stops at once).
+A hostile model is refused in one line before it is loaded: an .onnx whose weights are
+to be read from outside its folder, a .keras that unzips to far more than a model does
+(a zip bomb). Ctrl-C or SIGTERM stops it after the picture in progress, with one line;
+every picture written by then is whole (a second one stops at once, also in the middle
+of an .onnx model that would run for ever).
 """
 
 import argparse
 import math
+import mmap
 import os
 import signal
 import sys
+import threading
+import time
+import warnings
 import zipfile
 from typing import NamedTuple
 
@@ -75,14 +88,34 @@ from machinery import files, signals
 TILE_SIZE = 512
 # Tiles overlap by this fraction of their side; the overlap is where they are blended.
 TILE_OVERLAP = 1 / 4
-# Tiles denoised in one call of the model (memory grows with it).
-TILES_PER_BATCH = 4
+# Tiles denoised in one call of the model: as many as hold this many pixels (four tiles
+# of TILE_SIZE), and at least one; the model's memory grows with it.
+BATCH_PIXELS = 4 * TILE_SIZE**2
 # Pictures are padded to a multiple of this for a fully convolutional model.
 PAD_MULTIPLE = 8
 # Pictures larger than this are refused (the smallest: data.MIN_SIDE, as for training).
 MAX_PIXELS = 100_000_000
 # The smallest --tile: below it, tiles are mostly overlap, and a picture takes minutes.
 MIN_TILE = 32
+# The largest --tile, and the largest side of a model's fixed input: one tile of it takes
+# half a GB in each of a U-Net's first layers (4000 made TensorFlow abort, out of memory).
+MAX_TILE = 2048
+# A .keras file (a zip) is refused before Keras reads it if it unzips to more than this
+# (the largest model in models/ unzips to 2 MB: Keras stores its members uncompressed)...
+MAX_KERAS_UNZIPPED = 2**30
+# ... or to more than this many times its own size, 1 MB at least: a "zip bomb", such as
+# a 2 GB member of zeros in a 2 MB file, which Keras would unpack into memory.
+MAX_KERAS_RATIO = 100
+# A long picture says how far it has come on stderr, every this many seconds.
+PROGRESS_SECONDS = 10
+# Rows of a picture turned into integers at once, as it is written.
+ROWS_AT_ONCE = 64
+# onnxruntime's log severity that lets only fatal errors through (0 is verbose, 3 error).
+ONNXRUNTIME_FATAL = 4
+# The main thread looks up from onnxruntime this often, to answer a stop signal, and
+# waits this long at most for a stopped run to end.
+STOP_CHECK_SECONDS = 0.1
+STOP_GRACE_SECONDS = 2
 # The noise that --add-noise draws: seeded, so a demo gives the same numbers every time.
 DEMO_NOISE_SEED = noise.TEST_NOISE_SEED
 # --noise-level auto: estimate each picture's noise level.
@@ -138,10 +171,10 @@ def parse_arguments(argv=None):
                              "times slower; meant for photos, which face any way (measured "
                              "better there: docs/results.md), not for digits or clothes, "
                              "which have an up and a down (default: once)")
-    parser.add_argument("--tile", type=int, default=TILE_SIZE,
+    parser.add_argument("--tile", type=tile_size, default=TILE_SIZE,
                         help=f"largest side, in pixels, that a fully convolutional model "
                              f"sees at once; larger pictures go in tiles; a multiple of "
-                             f"{PAD_MULTIPLE}, at least {MIN_TILE} (default: {TILE_SIZE})")
+                             f"{PAD_MULTIPLE}, {MIN_TILE} to {MAX_TILE} (default: {TILE_SIZE})")
     args = parser.parse_args(argv)
     if args.add_noise and args.noise_level == AUTO:
         parser.error("argument --noise-level: with --add-noise, give the level to add, "
@@ -154,10 +187,19 @@ def parse_arguments(argv=None):
             noise.check_level(args.add_noise or TOLD_NOISE, args.noise_level)
         except ValueError as error:
             parser.error(f"argument --noise-level: {error}")
-    if args.tile < MIN_TILE or args.tile % PAD_MULTIPLE:
-        parser.error(f"argument --tile: must be a multiple of {PAD_MULTIPLE} and at least "
-                     f"{MIN_TILE}, not {args.tile}")
     return args
+
+
+def tile_size(text):
+    """argparse type of --tile: a multiple of PAD_MULTIPLE from MIN_TILE to MAX_TILE."""
+    try:
+        size = int(text)
+    except ValueError:
+        size = None
+    if size is None or size % PAD_MULTIPLE or not MIN_TILE <= size <= MAX_TILE:
+        raise argparse.ArgumentTypeError(f"must be a multiple of {PAD_MULTIPLE} from "
+                                         f"{MIN_TILE} to {MAX_TILE}, not {text}")
+    return size
 
 
 # ## The model
@@ -171,6 +213,10 @@ def load_model(path):
     if not (len(shape) == 4 and tuple(model.output_shape) == shape):
         raise PictureError(f"{path}: not an image denoiser (its input is {shape}, its output "
                            f"{getattr(model, 'output_shape', None)})")
+    if any(side is not None and side > MAX_TILE for side in shape[1:3]):
+        raise PictureError(f"{path}: its fixed input of {shape[2]}x{shape[1]} pixels is larger "
+                           f"than the {MAX_TILE}x{MAX_TILE} we accept (each tile would take "
+                           "GBs)")
     return model
 
 
@@ -184,6 +230,7 @@ def load_keras_model(path):
     if not zipfile.is_zipfile(path):
         raise PictureError(f"{path}: not a .keras model file (one is a zip archive; this "
                            "one is not, or it is cut short)")
+    check_unzipped_size(path)
     try:
         from machinery import tensorflow_logs  # noqa: F401  (before Keras: quiets TensorFlow's logs)
 
@@ -195,10 +242,28 @@ def load_keras_model(path):
         raise PictureError(f"{path}: a .keras model needs {error.name}: pip install -r "
                            "requirements.txt (or run an exported .onnx model)") from None
     try:
-        return keras.saving.load_model(path, safe_mode=True)
+        with warnings.catch_warnings():  # a damaged file's warnings would come before our line
+            warnings.simplefilter("ignore")
+            return keras.saving.load_model(path, safe_mode=True)
     except Exception as error:  # not a zip, not a Keras model, an unknown layer...
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise PictureError(f"{path}: not a Keras model file we can load ({reason})") from None
+
+
+def check_unzipped_size(path):
+    """Refuse a .keras zip whose members unzip to more than MAX_KERAS_UNZIPPED bytes, or to
+    more than MAX_KERAS_RATIO times the file's size (1 MB at least), before Keras unpacks
+    them into memory. The sizes are those the zip's directory declares, which Python's
+    zipfile never reads past."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unzipped = sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as error:
+        raise PictureError(f"{path}: not a .keras model file we can read ({error})") from None
+    limit = min(MAX_KERAS_UNZIPPED, MAX_KERAS_RATIO * max(os.path.getsize(path), 2**20))
+    if unzipped > limit:
+        raise PictureError(f"{path}: unzips to {unzipped:,} bytes, more than the {limit:,} we "
+                           "accept for a file of its size (a zip bomb?)")
 
 
 class ModelInput(NamedTuple):
@@ -222,8 +287,16 @@ class OnnxModel:
         except ImportError:
             raise PictureError(f"{path}: onnxruntime is not installed: pip install -r "
                                "requirements-onnx.txt") from None
+        check_external_data(path)
+        # onnxruntime's own log lines (a failed load, a stopped run) would come before, or
+        # instead of, our one line: only fatal ones are let through.
+        onnxruntime.set_default_logger_severity(ONNXRUNTIME_FATAL)
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = ONNXRUNTIME_FATAL
+        self.run_options = onnxruntime.RunOptions
         try:
-            self.session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+            self.session = onnxruntime.InferenceSession(path, options,
+                                                        providers=["CPUExecutionProvider"])
         except Exception as error:  # not an ONNX file, cut short, an unknown operator...
             reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
             raise PictureError(f"{path}: not an ONNX model we can run ({reason})") from None
@@ -247,12 +320,167 @@ class OnnxModel:
         batch_size = batch_size or len(pictures)
         try:
             return np.concatenate([
-                self.session.run(None, {name: value[start : start + batch_size]
-                                        for name, value in feed.items()})[0]
+                self.run_stoppably({name: value[start : start + batch_size]
+                                    for name, value in feed.items()})
                 for start in range(0, len(pictures), batch_size)])
         except Exception as error:  # onnxruntime refuses a size, a type, a rank...
             reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
             raise ValueError(f"onnxruntime: {reason}") from None
+
+    def run_stoppably(self, feed):
+        """The model's first output for `feed`, computed in a worker thread while this one
+        waits, so that a stop signal is still answered at once.
+
+        Python runs signal handlers in the main thread only, between its own steps; a
+        session.run called there holds it in C++ for as long as the model runs, which for
+        a hostile model's Loop is for ever, and neither Ctrl-C nor SIGTERM got through.
+        When the wait ends in an exception (the second signal's SystemExit), the run is
+        told to stop, which onnxruntime does between two of its steps, and the exception
+        goes on once it has: a process that exits while onnxruntime still runs aborts.
+        One step that runs on and on is not waited for beyond STOP_GRACE_SECONDS.
+        The wait is on an Event, not on Thread.join, which a signal's exception can leave
+        believing that the thread has ended (Python 3.11 and 3.12).
+        """
+        options = self.run_options()
+        options.log_severity_level = ONNXRUNTIME_FATAL
+        result = {}
+        finished = threading.Event()
+
+        def run():
+            try:
+                result["outputs"] = self.session.run(None, feed, options)
+            except Exception as error:  # raised again in the main thread, below
+                result["error"] = error
+            finally:
+                finished.set()
+
+        threading.Thread(target=run, daemon=True).start()
+        try:
+            while not finished.wait(STOP_CHECK_SECONDS):  # a signal's handler runs in here
+                pass
+        except BaseException as stop:
+            options.terminate = True
+            if not finished.wait(STOP_GRACE_SECONDS):
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(stop.code if isinstance(stop, SystemExit) else 1)
+            raise
+        if "error" in result:
+            raise result["error"]
+        return result["outputs"][0]
+
+
+# ## External data of an ONNX model
+
+# Where ONNX keeps tensors, from onnx.proto: for each kind of message, the fields (by
+# number) that hold messages that may hold a tensor, and their kind. A tensor's field 13
+# is its external data: entries of a key (field 1) and a value (field 2).
+ONNX_MESSAGE_FIELDS = {
+    "model": {7: "graph", 20: "training", 25: "function"},
+    "training": {1: "graph", 2: "graph"},
+    "graph": {1: "node", 5: "tensor", 15: "sparse tensor"},
+    "node": {5: "attribute"},
+    "function": {7: "node", 11: "attribute"},
+    "attribute": {5: "tensor", 6: "graph", 10: "tensor", 11: "graph", 22: "sparse tensor",
+                  23: "sparse tensor"},
+    "sparse tensor": {1: "tensor", 2: "tensor"},
+    "tensor": {13: "entry"},
+}
+
+
+def check_external_data(path):
+    """Refuse, in one line, an .onnx model that names a file outside its own folder as its
+    external data: an absolute path, "..", or a link that resolves outside.
+
+    An .onnx file may keep its weights in other files, each named by a path ("location")
+    relative to the model's folder, which onnxruntime reads as it loads the model; a
+    hostile one could so read any file this user can. New onnxruntimes refuse such paths
+    themselves, older ones (requirements-onnx.txt allows 1.18) did not: so every location
+    is checked here first. The file is read by a small protobuf reader of our own rather
+    than by the onnx package, which requirements-onnx.txt does not install: one check,
+    the same wherever denoise.py runs (with onnx or without), which the tests then test.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    real_folder = os.path.realpath(folder)
+    for location in external_data_locations(path):
+        name = os.fsdecode(location)
+        outside = ("\0" in name or os.path.isabs(name) or ".." in name.split("/") or
+                   os.path.commonpath([os.path.realpath(os.path.join(folder, name)),
+                                       real_folder]) != real_folder)
+        if outside:
+            raise PictureError(f"{path}: its weights are to be read from {name!r}, outside "
+                               "the model's folder; refused")
+
+
+def external_data_locations(path):
+    """The "location" of every external-data entry of every tensor in an .onnx file, as
+    bytes (the file is mapped, not read into memory)."""
+    if os.path.getsize(path) == 0:  # nothing to map; onnxruntime says what is wrong
+        return []
+    try:
+        with open(path, "rb") as file, \
+                mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as buffer:
+            return list(locations_in(buffer))
+    except ValueError as error:  # not protobuf, or cut short
+        raise PictureError(f"{path}: not an ONNX model we can run ({error})") from None
+    except OSError as error:
+        raise PictureError(f"{path}: cannot read it ({error.strerror or error})") from None
+
+
+def locations_in(buffer):
+    """Walk an ONNX model in `buffer`, message by message, and yield each external-data
+    location. A stack, not recursion: a hostile model may nest graphs ever deeper."""
+    to_read = [("model", 0, len(buffer))]
+    while to_read:
+        kind, start, end = to_read.pop()
+        fields = protobuf_fields(buffer, start, end)
+        if kind == "entry":  # a key and a value; as in protobuf, the last of each counts
+            strings = {number: bytes(buffer[first:last]) for number, (first, last) in fields
+                       if number in (1, 2)}
+            if strings.get(1) == b"location":
+                yield strings.get(2, b"")
+            continue
+        to_read += [(ONNX_MESSAGE_FIELDS[kind][number], *span) for number, span in fields
+                    if number in ONNX_MESSAGE_FIELDS[kind]]
+
+
+def protobuf_fields(buffer, start, end):
+    """The fields of the protobuf message in buffer[start:end] that are messages, strings
+    or bytes, each as (field number, (start, end) of its content); the others are skipped.
+    ValueError if the message is not well formed."""
+    fields = []
+    position = start
+    while position < end:
+        key, position = read_varint(buffer, position, end)
+        number, wire_type = key >> 3, key & 7
+        if wire_type == 0:  # a whole number
+            position = read_varint(buffer, position, end)[1]
+        elif wire_type == 1 or wire_type == 5:  # 8 or 4 bytes
+            position += 8 if wire_type == 1 else 4
+        elif wire_type == 2:  # a length, then that many bytes
+            length, position = read_varint(buffer, position, end)
+            fields.append((number, (position, position + length)))
+            position += length
+        else:  # groups, which ONNX never uses, or nonsense
+            raise ValueError(f"protobuf wire type {wire_type} at byte {position}")
+    if position != end:
+        raise ValueError(f"a message runs past its end at byte {end}")
+    return fields
+
+
+def read_varint(buffer, position, end):
+    """The protobuf variable-length whole number at `position`, and where the next field
+    starts: 7 bits a byte, the lowest first, while the top bit is set."""
+    value = 0
+    for shift in range(0, 70, 7):
+        if position >= end:
+            break
+        byte = buffer[position]
+        position += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, position
+    raise ValueError(f"a number cut short at byte {position}")
 
 
 def known_sizes(shape):
@@ -287,9 +515,11 @@ def blend_weights(height, width, overlap):
     return np.outer(ramp(height), ramp(width))[..., np.newaxis]
 
 
-def denoise_with_tiles(model, image, tile_size, level=None):
+def denoise_with_tiles(model, image, tile_size, level=None, progress=None):
     """Apply `model` to an (H, W, C) image of any size, tile by tile, and blend the tiles;
-    a model told the noise level is told `level` for every tile."""
+    a model told the noise level is told `level` for every tile. Besides the tiles, the
+    memory it takes is the blended sums of the (padded) image, one float32 copy of it.
+    `progress` (a Progress) hears of every batch of tiles done."""
     height, width = image.shape[:2]
     fixed = image_shape(model)[1:3]
     if None in fixed:  # fully convolutional: any multiple of PAD_MULTIPLE will do
@@ -298,16 +528,18 @@ def denoise_with_tiles(model, image, tile_size, level=None):
     else:
         tile = fixed
     overlap = int(min(tile) * TILE_OVERLAP)
-    # Pad by reflection to at least one tile, so every tile lies inside the padded image.
-    padded = np.pad(image, ((0, max(0, tile[0] - height)), (0, max(0, tile[1] - width)), (0, 0)),
-                    mode="reflect")
+    # Pad by reflection to at least one tile, so every tile lies inside the padded image
+    # (a copy, made only where a side is shorter than a tile).
+    padding = ((0, max(0, tile[0] - height)), (0, max(0, tile[1] - width)), (0, 0))
+    padded = np.pad(image, padding, mode="reflect") if np.any(padding) else image
     corners = [(top, left) for top in tile_starts(padded.shape[0], tile[0], overlap)
                for left in tile_starts(padded.shape[1], tile[1], overlap)]
     weights = blend_weights(*tile, overlap)
     total = np.zeros(padded.shape, np.float32)
     weight_sum = np.zeros((*padded.shape[:2], 1), np.float32)
-    for first in range(0, len(corners), TILES_PER_BATCH):
-        batch = corners[first : first + TILES_PER_BATCH]
+    tiles_per_batch = max(1, BATCH_PIXELS // (tile[0] * tile[1]))
+    for first in range(0, len(corners), tiles_per_batch):
+        batch = corners[first : first + tiles_per_batch]
         tiles = np.stack([padded[top : top + tile[0], left : left + tile[1]] for top, left in batch])
         inputs = noise.model_inputs(tiles, level, told_the_level=level is not None)
         outputs = model.predict(inputs, verbose=0)
@@ -318,7 +550,48 @@ def denoise_with_tiles(model, image, tile_size, level=None):
         for (top, left), output in zip(batch, outputs):
             total[top : top + tile[0], left : left + tile[1]] += weights * output
             weight_sum[top : top + tile[0], left : left + tile[1]] += weights
-    return (total / weight_sum)[:height, :width]
+        if progress:
+            progress.tiles_done(first + len(batch), len(corners))
+    total /= weight_sum  # in place: no second copy of the image
+    return total[:height, :width]
+
+
+class Progress:
+    """Says on stderr how far a long picture has come, every PROGRESS_SECONDS: the tiles
+    done and about how long the rest will take (a 100-megapixel photo takes minutes).
+    A picture done sooner says nothing.
+
+    The picture is denoised in `passes` (the 8 orientations of the self-ensemble, each
+    colour channel for a grey model), each in tiles; denoise_with_tiles reports each
+    batch of tiles of each pass, and the time left is the time so far scaled up.
+    """
+
+    def __init__(self, name, passes):
+        self.name, self.passes, self.passes_begun = name, passes, 0
+        self.started = self.last_said = time.monotonic()
+
+    def begin_pass(self):
+        self.passes_begun += 1
+
+    def tiles_done(self, done, tiles):
+        """`done` of the `tiles` of the pass in progress are denoised."""
+        now = time.monotonic()
+        fraction = (self.passes_begun - 1 + done / tiles) / self.passes
+        if now - self.last_said < PROGRESS_SECONDS or fraction == 1:
+            return
+        self.last_said = now
+        left = (now - self.started) * (1 - fraction) / fraction
+        of_passes = f", pass {self.passes_begun} of {self.passes}" if self.passes > 1 else ""
+        print(f"{self.name}: {done} of {tiles} tiles done{of_passes} ({fraction:.0%}), "
+              f"about {duration(left)} left", file=sys.stderr, flush=True)
+
+
+def duration(seconds):
+    """Seconds as a person says them: "40 s", "7 min", "1 h 5 min"."""
+    minutes = round(seconds / 60)
+    if minutes < 1:
+        return f"{round(seconds)} s"
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
 
 
 # ## The self-ensemble
@@ -346,29 +619,43 @@ def orient_back(images, turns, mirrored):
 
 def self_ensemble(denoise, images):
     """The mean of denoise(images) over the 8 orientations of `images` (..., H, W, C),
-    each output turned back to the pictures' own orientation."""
-    outputs = [orient_back(denoise(np.ascontiguousarray(orient(images, *orientation))),
-                           *orientation) for orientation in ORIENTATIONS]
-    return np.mean(outputs, axis=0)
+    each output turned back to the pictures' own orientation. A running sum, so that
+    one output at a time is kept besides it, not all 8."""
+    total = None
+    for orientation in ORIENTATIONS:
+        output = orient_back(denoise(np.ascontiguousarray(orient(images, *orientation))),
+                             *orientation)
+        if total is None:
+            total = np.array(output, np.float32)  # a copy of its own to add the others to
+        else:
+            total += output
+    total /= len(ORIENTATIONS)
+    return total
 
 
-def denoise_picture(model, image, tile_size=TILE_SIZE, ensemble=False, level=None):
+def denoise_picture(model, image, tile_size=TILE_SIZE, ensemble=False, level=None,
+                    name=None):
     """Denoise an (H, W, 1 or 3) image whatever the model's channels; clip to [0, 1].
 
     A model told the noise level (unet-level) is told `level`, which it needs. With
-    `ensemble`, each picture is denoised in its 8 orientations (self_ensemble).
+    `ensemble`, each picture is denoised in its 8 orientations (self_ensemble). A picture
+    given a `name` says how far it has come on stderr if it takes long (Progress).
     """
     if noise.takes_noise_level(model) != (level is not None):
         raise PictureError("the model must be told the noise level" if level is None else
                            "the model is not told the noise level; leave --noise-level out")
+    model_channels, channels = image_shape(model)[-1], image.shape[-1]
+    passes = (len(ORIENTATIONS) if ensemble else 1) * (channels if model_channels == 1 else 1)
+    progress = Progress(name, passes) if name else None
+
+    def once(picture):
+        if progress:
+            progress.begin_pass()
+        return denoise_with_tiles(model, picture, tile_size, level, progress)
 
     def apply(picture):
-        if ensemble:
-            return self_ensemble(
-                lambda oriented: denoise_with_tiles(model, oriented, tile_size, level), picture)
-        return denoise_with_tiles(model, picture, tile_size, level)
+        return self_ensemble(once, picture) if ensemble else once(picture)
 
-    model_channels, channels = image_shape(model)[-1], image.shape[-1]
     if model_channels == channels:
         denoised = apply(image)
     elif model_channels == 1:  # a grey model: one colour channel at a time
@@ -378,7 +665,7 @@ def denoise_picture(model, image, tile_size=TILE_SIZE, ensemble=False, level=Non
         denoised = apply(np.repeat(image, 3, axis=-1)).mean(axis=-1, keepdims=True)
     else:
         raise PictureError(f"the model takes {model_channels} channels, the picture has {channels}")
-    return np.clip(denoised, 0.0, 1.0)
+    return np.clip(denoised, 0.0, 1.0, out=denoised)
 
 
 # ## Pictures in and out
@@ -394,6 +681,7 @@ def read_picture(path):
     try:
         with data.open_picture(path) as picture:  # the header only: is the size sane?
             width, height = picture.size
+            frames = getattr(picture, "n_frames", 1)  # a GIF's, an animated PNG's, a TIFF's pages
     except Exception as error:
         raise PictureError(f"{path}: not a PNG, JPEG or TIFF picture ({error})") from None
     if min(width, height) < data.MIN_SIDE:
@@ -403,17 +691,19 @@ def read_picture(path):
         raise PictureError(f"{path}: {width}x{height} pixels is more than the "
                            f"{MAX_PIXELS:,} pixels we accept")
     try:
-        return data.read_image(path)
+        pixels, bits = data.read_image(path)
     except data.DatasetError as error:
         raise PictureError(str(error)) from None
+    if frames > 1:
+        print(f"note: {path} has {frames} frames; only the first is denoised")
+    return pixels, bits
 
 
 def write_picture(path, pixels, bits, overwrite=False):
     """Write (H, W, C) pixels in [0, 1] as an 8- or 16-bit PNG, whole or not at all; over an
     existing file only with `overwrite` (else FileExistsError, even if another process
     made it a moment ago)."""
-    integer_type = np.uint16 if bits == 16 else np.uint8
-    integers = np.round(np.clip(pixels, 0.0, 1.0) * (2**bits - 1)).astype(integer_type)
+    integers = to_integers(pixels, bits)
     height, width, channels = integers.shape
 
     def write(temporary):
@@ -426,6 +716,17 @@ def write_picture(path, pixels, bits, overwrite=False):
             Image.fromarray(integers[..., 0] if channels == 1 else integers).save(temporary, "PNG")
 
     (files.replace_atomically if overwrite else files.create_atomically)(path, write)
+
+
+def to_integers(pixels, bits):
+    """(H, W, C) pixels in [0, 1] as 8- or 16-bit integers, rounded; a band of rows at a
+    time, so that no float copy of a large picture is made on the way."""
+    integers = np.empty(pixels.shape, np.uint16 if bits == 16 else np.uint8)
+    for top in range(0, len(pixels), ROWS_AT_ONCE):
+        band = np.clip(pixels[top : top + ROWS_AT_ONCE], 0.0, 1.0)
+        band *= 2**bits - 1
+        integers[top : top + ROWS_AT_ONCE] = np.round(band, out=band)
+    return integers
 
 
 def output_paths(path, args):
@@ -463,7 +764,7 @@ def denoise_file(model, path, args):
     if args.add_noise:
         noisy = noise.add_noise(colour, args.add_noise, args.noise_level, DEMO_NOISE_SEED)
     level = level_to_tell(model, noisy, args.noise_level)
-    if level is not None and not math.isfinite(level):  # a picture of one flat colour
+    if level is not None and not math.isfinite(level):  # flat, or almost all one value
         raise PictureError(f"{path}: its noise level cannot be estimated (the picture has no "
                            "detail to estimate it from); tell it with --noise-level, such as "
                            "25/255")
@@ -471,7 +772,7 @@ def denoise_file(model, path, args):
         print(f"{path}: noise level estimated at {level:.4f} (sigma {level * 255:.1f} of 255); "
               "--noise-level sets it")
     try:
-        denoised = denoise_picture(model, noisy, args.tile, args.self_ensemble, level)
+        denoised = denoise_picture(model, noisy, args.tile, args.self_ensemble, level, path)
     except PictureError as error:
         raise PictureError(f"{path}: {error}") from None
     except ValueError as error:  # a model that changes the size, or cannot take this one
@@ -528,6 +829,8 @@ def stop_after_the_picture_in_progress():
 
     def note(signal_number, frame):
         if received:  # the second time: at once (the file being written is removed)
+            print(f"{signal.Signals(signal_number).name}: stopped at once; the picture in "
+                  "progress is not written", file=sys.stderr, flush=True)
             sys.exit(128 + received[0])
         received.append(signal_number)
         print(f"\n{signal.Signals(signal_number).name}: stopping after the picture in "

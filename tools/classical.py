@@ -110,8 +110,10 @@ METHOD_NAMES = (*METHODS, "bm3d") if bm3d is None else tuple(METHODS)
 
 
 def estimate_noise_sigma(images):
-    """The mean noise standard deviation that scikit-image estimates in `images`."""
-    return float(np.mean([noise.estimate_noise_level(image) for image in images]))
+    """The mean noise standard deviation that scikit-image estimates in `images`, over
+    those that have the texture to estimate it from (noise.has_texture_to_estimate_from)."""
+    estimates = [noise.estimate_noise_level(image) for image in images]
+    return float(np.mean([level for level in estimates if not np.isnan(level)] or [np.nan]))
 
 
 def denoise_images(name, value, images):
