@@ -394,9 +394,9 @@ def check_external_data(path):
 
     An .onnx file may keep its weights in other files, each named by a path ("location")
     relative to the model's folder, which onnxruntime reads as it loads the model; a
-    hostile one could so read any file this user can. New onnxruntimes refuse such paths
-    themselves, older ones (requirements-onnx.txt allows 1.18) did not: so every location
-    is checked here first. The file is read by a small protobuf reader of our own rather
+    hostile one could so read any file this user can. onnxruntime refuses such paths
+    itself from 1.24 on (the floor of requirements-onnx.txt), older ones did not, and one
+    may still be installed: so every location is checked here first. The file is read by a small protobuf reader of our own rather
     than by the onnx package, which requirements-onnx.txt does not install: one check,
     the same wherever denoise.py runs (with onnx or without), which the tests then test.
     """
