@@ -107,6 +107,19 @@ def level_or_range_argument(text):
     return levels if len(levels) == 2 else levels[0]
 
 
+def level_of(kind):
+    """An argparse type: one noise level (a number, or a fraction such as 25/255) that makes
+    sense for noise of `kind` (check_level), or the reason it does not, in one line."""
+    def parse(text):
+        level = level_argument(text)
+        try:
+            check_level(kind, level)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+        return level
+    return parse
+
+
 def level_text(level):
     """0.2 -> '0.2'; [0.05, 0.5] -> '0.05:0.5', as --noise-level takes them."""
     return ":".join(f"{end:g}" for end in level) if is_range(level) else f"{level:g}"

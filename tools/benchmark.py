@@ -89,11 +89,7 @@ def whole_number(lowest, highest=math.inf):
 def gaussian_level(text):
     """argparse type of --noise-level: a level that every run's Gaussian noise takes, such
     as 0.3 or 25/255; kept as written, to be passed on to the scripts."""
-    level = noise.level_argument(text)
-    try:
-        noise.check_level("gaussian", level)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+    noise.level_of("gaussian")(text)
     return text
 
 

@@ -128,20 +128,11 @@ def denoise_images(name, value, images):
             .reshape(image.shape).astype(np.float32) for image in images]
 
 
-def noise_sigma(text):
-    """argparse type of --noise-sigma: a Gaussian standard deviation, such as 25/255."""
-    sigma = noise.level_argument(text)
-    try:
-        noise.check_level("gaussian-unclipped", sigma)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-    return sigma
-
-
 def parse_arguments(argv=None):
     parser = argparse.ArgumentParser(prog="python -m tools.classical", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--noise-sigma", type=noise_sigma, default=25 / 255, metavar="SIGMA",
+    parser.add_argument("--noise-sigma", type=noise.level_of("gaussian-unclipped"),
+                        default=25 / 255, metavar="SIGMA",
                         help="the noise's standard deviation on the 0-1 scale, as "
                              "estimate_noise_sigma would find it, for which to list the "
                              "strengths tried (default: 25/255)")
