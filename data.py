@@ -16,8 +16,8 @@ A folder of PNG, JPEG or TIFF pictures (photos: BSD68, Kodak24, faces, your own)
 `load_folder` as a list of float32 images in [0, 1], one (height, width, channels) array
 each, since the pictures of a folder need not share one size; `load_picture_dataset`
 splits one into training pictures (cropped at random while training) and test crops. The
-training pictures stay whole, so they are kept in their file's own 8 or 16 bits (`compact`)
-and each crop is made float32 as it is cut: a quarter of the memory of float32 for 8-bit
+training pictures are kept whole, which takes much memory, so they are stored as their
+file's own 8- or 16-bit integers (`compact`) and each crop is made float32 as it is cut: a quarter of the memory of float32 for 8-bit
 photos (ten 12-megapixel photos: 360 MB, not 1.4 GB).
 
 The standard photo sets of the denoising literature also go by name wherever a folder

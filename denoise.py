@@ -1,6 +1,6 @@
 """Denoise your own pictures with a trained model.
 
-  python denoise.py --model runs/unet-psnr-mnist/model.keras photo.png [more.png ...] --out DIR
+  python denoise.py --model models/unet-psnr-cbsd432-blind.keras photo.png [more.png ...] --out DIR
   python denoise.py --model exported/unet-psnr-cbsd432-blind.onnx photo.png --out DIR
 
 The model is a .keras file, or an .onnx one that tools/export.py wrote from it. An .onnx
@@ -20,8 +20,9 @@ How a model meets a picture of any size:
 - a fully convolutional model (every preset of train_conv.py) takes the picture whole,
   padded by reflection to a multiple of 8 so that every down-sampling divides evenly,
   and cropped back after; a picture larger than --tile pixels a side (at most 2048)
-  goes through in tiles, so that memory stays bounded however large the picture: the
-  tiles, and one float32 copy of the picture in which they are blended;
+  goes through in tiles, so that memory stays bounded however large the picture: it
+  then holds only the tiles and one float32 copy of the picture, into which they are
+  blended;
 - a model with a fixed input size (the dense ones: 28x28) always sees tiles of its size;
   one larger than 2048 pixels a side is refused.
 Tiles overlap, and their outputs are blended with weights that fall off towards each
@@ -58,8 +59,8 @@ nor an earlier output unless --overwrite, also when two runs write the same name
 A hostile model is refused in one line before it is loaded: an .onnx whose weights are
 to be read from outside its folder, a .keras that unzips to far more than a model does
 (a zip bomb). Ctrl-C or SIGTERM stops it after the picture in progress, with one line;
-every picture written by then is whole (a second one stops at once, also in the middle
-of an .onnx model that would run for ever).
+every picture written by then is whole (a second Ctrl-C or SIGTERM stops it at once, also
+in the middle of an .onnx model that would run for ever).
 """
 
 import argparse

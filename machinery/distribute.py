@@ -262,7 +262,7 @@ def call_the_roll(coordinator, count, process_id, peer_timeout, names=KERAS_NAME
 
     JAX, given two processes with the same id, ends one of them after a wait with a page
     of C++ log, and no word of the id; with Slurm's variables, it aborts every process of
-    the cluster so. So first a roll call, on the coordinator's port, before JAX takes it:
+    the cluster, each with that page. So first a roll call, on the coordinator's port, before JAX takes it:
     process 0 listens there; every other process connects, says its id, and is told
     "wait", or "taken" when a process still connected holds that id. When every id has
     come, process 0 tells each "ok" and hands the port to JAX. A process that comes after
