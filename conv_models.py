@@ -20,7 +20,7 @@ et al. (2017), and the U-Nets are this project's.
 import keras
 from keras import layers
 
-from machinery.runs import Recipe
+from settings import Recipe
 
 # The U-Net's filters at each scale: 28x28, 14x14 and 7x7 for MNIST.
 UNET_FILTERS = (16, 32, 64)

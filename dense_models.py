@@ -20,7 +20,7 @@ import keras
 from keras import layers
 
 import training
-from machinery.runs import Recipe
+from settings import Recipe
 
 # The hidden layer sizes of the deep dense denoiser's encoder (its write-up's); its decoder mirrors them.
 DEEP_ENCODER_UNITS = (500, 300, 100)

@@ -11,8 +11,8 @@ Four kinds of noise, each a function (images, level, rng) -> new float32 images:
 - salt-pepper: a fraction `level` of the pixels is set to 0 or to 1, half each.
 
 How a model meets fresh noise while it trains is training.py's part. This module
-needs no Keras (NumPy and scikit-image), so that denoise.py can run an exported (ONNX)
-model without it.
+needs no Keras (NumPy and scikit-image), so that denoise.py (denoiser.py) can run an
+exported (ONNX) model without it.
 
 The test set is different on purpose: `noisy_test_images` corrupts it with a fixed seed
 of its own, so every model and every run is scored on exactly the same noisy images.
@@ -277,7 +277,22 @@ def corrupt_each(images, kind, level, seed):
 
 
 def orient(images, orientations):
-    """Each square image of `images` (N, S, S, C) in its orientation, a number from 0 to 7:
-    `orientation % 4` quarter turns, of the mirrored image when `orientation >= 4`."""
-    return np.stack([np.rot90(image[:, ::-1] if orientation >= 4 else image, orientation % 4)
+    """`images` (..., H, W, C) in one of their ORIENTATIONS, a number from 0 to 7:
+    mirrored left to right when it is 4 or more, then turned by `orientation % 4` quarter
+    turns (anticlockwise). The training flips (training.py) and the self-ensemble
+    (denoiser.py) both turn pictures with it.
+
+    `orientations` is one number, for all the images alike, or one number per image of
+    a batch (N, S, S, C): each image then in its own orientation (square ones, so that
+    the batch keeps its shape)."""
+    if np.ndim(orientations) == 0:
+        mirrored = np.flip(images, axis=-2) if orientations >= 4 else images
+        return np.rot90(mirrored, orientations % 4, axes=(-3, -2))
+    return np.stack([orient(image, orientation)
                      for image, orientation in zip(images, orientations)])
+
+
+def orient_back(images, orientation):
+    """Undo orient(images, orientation): turn back, then mirror back."""
+    turned_back = np.rot90(images, -(orientation % 4), axes=(-3, -2))
+    return np.flip(turned_back, axis=-2) if orientation >= 4 else turned_back

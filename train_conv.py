@@ -41,7 +41,8 @@ several devices) lives in machinery/, and comes in by name where it is used.
 # terminal. Then Keras, and this project's modules, one per idea: `data` loads
 # pictures, `noise` corrupts them, `conv_models` builds the models, `training` feeds them
 # fresh noise and holds the PSNR loss, `noisy_targets` trains them without clean pictures,
-# `metrics` scores them, `plots` draws them; `runs` and `distribute` are the machinery.
+# `metrics` scores them, `plots` draws them, `settings` reads the knobs and flags; `runs`
+# and `distribute` are the machinery.
 
 # %%
 try:  # the project's modules sit beside this file, and Python looks for them from here
@@ -59,6 +60,7 @@ import metrics
 import noise
 import noisy_targets
 import plots
+import settings
 import training
 from machinery import distribute, runs
 
@@ -71,7 +73,7 @@ from machinery import distribute, runs
 # command line) inject new values (`papermill ... -p epochs 1`).
 #
 # A preset is a model with its recipe: the layers, and how it trains by default (its
-# loss, epochs, batch size and noise). None means "the preset's own": `runs.start`
+# loss, epochs, batch size and noise). None means "the preset's own": `settings.start`
 # below prints what each None became, and `python train_conv.py --help` lists every
 # preset's. A few words the knobs use, each explained again where it acts: the model
 # learns by small steps, each on a batch of a few images; an epoch is one pass over
@@ -109,8 +111,8 @@ show = False  # also open the figures in windows at the end
 # %% [markdown]
 # The knobs above, then the command line's flags, make the run's settings, `args`
 # (`args.epochs` is the knob `epochs`, or `--epochs` if given; `globals()` hands
-# `runs.start` the knobs by name). A bad value stops here with a one-line usage error,
-# before any work is done. `runs.start` fills each None from the preset, prints the
+# `settings.start` the knobs by name). A bad value stops here with a one-line usage error,
+# before any work is done. `settings.start` fills each None from the preset, prints the
 # settings and the run's folder (runs/unet-psnr-mnist, numbered if taken), makes that
 # folder (or finds the one `--resume` continues) and, from then on, turns Ctrl-C into
 # a clean stop that `--resume` can continue. Then one seed fixes every random draw: on
@@ -118,7 +120,7 @@ show = False  # also open the figures in windows at the end
 # the same seed gives the same weights and the same scores.
 
 # %%
-args = runs.start(__doc__, conv_models.MODELS, knobs=globals())
+args = settings.start(__doc__, conv_models.MODELS, knobs=globals())
 keras.utils.set_random_seed(args.seed)  # Python's, NumPy's and the backend's random numbers
 plots.prepare(args.show)  # figures drawn off-screen, unless --show or in a notebook
 

@@ -43,8 +43,8 @@ Presets (--model), from the write-ups this project reproduces
 # `tensorflow_logs` comes first: it keeps TensorFlow's harmless start-up lines off the
 # terminal. Then Keras, and this project's modules, one per idea: `data` loads
 # pictures, `noise` corrupts them, `dense_models` builds the models, `training` feeds
-# them fresh noise and holds the PSNR loss, `metrics` scores them, `plots` draws them;
-# `runs` and `distribute` are the machinery.
+# them fresh noise and holds the PSNR loss, `metrics` scores them, `plots` draws them,
+# `settings` reads the knobs and flags; `runs` and `distribute` are the machinery.
 
 # %%
 try:  # the project's modules sit beside this file, and Python looks for them from here
@@ -61,6 +61,7 @@ import dense_models
 import metrics
 import noise
 import plots
+import settings
 import training
 from machinery import distribute, runs
 
@@ -72,7 +73,7 @@ from machinery import distribute, runs
 # notebook, edit them here, or let papermill (a tool that runs a notebook from the
 # command line) inject new values (`papermill ... -p epochs 1`). A preset is a model
 # with its recipe (loss, epochs, batch size, noise); None means "the preset's own":
-# `runs.start` prints what each None became, and `python train_dense.py --help` lists
+# `settings.start` prints what each None became, and `python train_dense.py --help` lists
 # every preset's. The words the knobs use (batch, epoch, loss, Adam, seed) are
 # explained where they act below, and in the glossary.
 
@@ -102,7 +103,7 @@ show = False  # also open the figures in windows at the end
 # %% [markdown]
 # The knobs above, then the command line's flags, make the run's settings, `args`
 # (`args.epochs` is the knob `epochs`, or `--epochs` if given). A bad value stops here
-# with a one-line usage error, before any work is done. `runs.start` fills each None
+# with a one-line usage error, before any work is done. `settings.start` fills each None
 # from the preset, prints the settings and the run's folder, makes that folder (or
 # finds the one `--resume` continues) and, from then on, turns Ctrl-C into a clean
 # stop that `--resume` can continue; `folders=False`: this script takes no folders of
@@ -110,7 +111,7 @@ show = False  # also open the figures in windows at the end
 # the same machine and backend, the same seed gives the same weights and scores.
 
 # %%
-args = runs.start(__doc__, dense_models.MODELS, knobs=globals(), folders=False)
+args = settings.start(__doc__, dense_models.MODELS, knobs=globals(), folders=False)
 keras.utils.set_random_seed(args.seed)  # Python's, NumPy's and the backend's random numbers
 plots.prepare(args.show)  # figures drawn off-screen, unless --show or in a notebook
 

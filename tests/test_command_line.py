@@ -8,6 +8,7 @@ import pytest
 
 import conv_models
 import dense_models
+import settings
 from machinery import runs
 from conftest import REPOSITORY, run_script
 
@@ -17,7 +18,7 @@ DENSE_KNOBS = {"__name__": "__main__", "model": "deep", "dataset": "mnist"}
 
 
 def parse(argv, knobs=CONV_KNOBS, models=conv_models.MODELS, folders=True):
-    return runs.parse_arguments("", models, knobs, folders=folders, argv=argv)
+    return settings.parse_arguments("", models, knobs, folders=folders, argv=argv)
 
 
 @pytest.mark.parametrize("script", ["train_conv.py", "train_dense.py"])
@@ -102,7 +103,7 @@ def test_a_module_named_like_a_flag_is_no_knob(tmp_path):
 def test_in_a_notebook_the_kernels_command_line_is_not_read(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ipykernel", sys)  # as if in a Jupyter kernel
     monkeypatch.setattr(sys, "argv", ["ipykernel_launcher.py", "-f", "kernel.json"])
-    args = runs.parse_arguments("", conv_models.MODELS, {**CONV_KNOBS, "out": str(tmp_path)})
+    args = settings.parse_arguments("", conv_models.MODELS, {**CONV_KNOBS, "out": str(tmp_path)})
     assert args.model == "unet-psnr" and args.out == str(tmp_path)
 
 

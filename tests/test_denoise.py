@@ -1,4 +1,4 @@
-"""denoise.py: tiles without seams, every bit depth and channel layout, bad input."""
+"""denoiser.py and denoise.py: seamless tiles, every bit depth and channel layout, bad input."""
 
 import hashlib
 
@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 import data
-import denoise
+import denoiser
+import noise
 from conftest import run_script
 
 
@@ -25,7 +26,7 @@ def random_image(shape, seed=0):
 @pytest.mark.parametrize("shape, tile", [((37, 53, 1), 512), ((301, 170, 3), 64), ((9, 200, 1), 48)])
 def test_tiles_of_a_fully_convolutional_identity_give_back_the_input(shape, tile):
     image = random_image(shape)
-    output = denoise.denoise_with_tiles(identity_model((None, None, shape[-1])), image, tile)
+    output = denoiser.denoise_with_tiles(identity_model((None, None, shape[-1])), image, tile)
     assert output.shape == shape
     np.testing.assert_allclose(output, image, atol=1e-6)
 
@@ -41,44 +42,44 @@ def test_a_fixed_size_model_sees_overlapping_tiles_of_its_size():
     inputs = keras.Input((16, 16, 1))
     model = keras.Model(inputs, Recorder()(inputs))
     image = random_image((45, 33, 1))
-    np.testing.assert_allclose(denoise.denoise_with_tiles(model, image, 512), image, atol=1e-6)
+    np.testing.assert_allclose(denoiser.denoise_with_tiles(model, image, 512), image, atol=1e-6)
     assert set(seen) == {(16, 16, 1)}
 
 
 def test_tile_starts_cover_the_side_and_end_flush():
-    assert denoise.tile_starts(10, 16, 4) == [0]
-    starts = denoise.tile_starts(100, 32, 8)
+    assert denoiser.tile_starts(10, 16, 4) == [0]
+    starts = denoiser.tile_starts(100, 32, 8)
     assert starts[0] == 0 and starts[-1] == 100 - 32
     assert all(b - a <= 32 - 8 for a, b in zip(starts, starts[1:]))
 
 
 def test_each_orientation_is_undone_and_the_self_ensemble_averages_all_eight():
     image = random_image((5, 7, 1))
-    for turns, mirrored in denoise.ORIENTATIONS:
-        turned = denoise.orient(image, turns, mirrored)
-        np.testing.assert_array_equal(denoise.orient_back(turned, turns, mirrored), image)
-    assert len({denoise.orient(image, *o).tobytes() for o in denoise.ORIENTATIONS}) == 8
+    for orientation in range(noise.ORIENTATIONS):  # the orientations training flips use
+        turned = noise.orient(image, orientation)
+        np.testing.assert_array_equal(noise.orient_back(turned, orientation), image)
+    assert len({noise.orient(image, o).tobytes() for o in range(noise.ORIENTATIONS)}) == 8
 
     def add_top_left_pixel(pictures):  # not the same function in every orientation
         return pictures + pictures[..., :1, :1, :]
 
     # Turned and mirrored, each of the 4 corners comes to the top left twice.
     corners = image[[0, 0, -1, -1], [0, -1, 0, -1], 0].mean()
-    np.testing.assert_allclose(denoise.self_ensemble(add_top_left_pixel, image),
+    np.testing.assert_allclose(denoiser.self_ensemble(add_top_left_pixel, image),
                                image + corners, atol=1e-6)
 
 
 def test_the_self_ensemble_of_an_identity_gives_back_the_picture():
     image = random_image((19, 26, 3))  # not square: each turn swaps height and width
-    output = denoise.denoise_picture(identity_model((None, None, 3)), image, ensemble=True)
+    output = denoiser.denoise_picture(identity_model((None, None, 3)), image, ensemble=True)
     np.testing.assert_allclose(output, image, atol=1e-6)
 
 
 def test_colour_pictures_meet_grey_models_and_the_reverse():
     grey_model, colour_model = identity_model((None, None, 1)), identity_model((None, None, 3))
     rgb, grey = random_image((20, 24, 3)), random_image((20, 24, 1))
-    np.testing.assert_allclose(denoise.denoise_picture(grey_model, rgb), rgb, atol=1e-6)
-    np.testing.assert_allclose(denoise.denoise_picture(colour_model, grey), grey, atol=1e-6)
+    np.testing.assert_allclose(denoiser.denoise_picture(grey_model, rgb), rgb, atol=1e-6)
+    np.testing.assert_allclose(denoiser.denoise_picture(colour_model, grey), grey, atol=1e-6)
 
 
 @pytest.mark.parametrize("channels", [1, 2, 3, 4])
@@ -86,7 +87,7 @@ def test_colour_pictures_meet_grey_models_and_the_reverse():
 def test_pictures_are_written_and_read_back_at_their_bit_depth(tmp_path, channels, bits):
     levels = 2**bits - 1
     image = np.round(random_image((17, 23, channels)) * levels) / levels
-    denoise.write_picture(tmp_path / "p.png", image, bits)
+    denoiser.write_picture(tmp_path / "p.png", image, bits)
     read, read_bits = data.read_image(tmp_path / "p.png")
     assert read_bits == bits and read.shape == image.shape
     np.testing.assert_allclose(read, image, atol=1e-6)

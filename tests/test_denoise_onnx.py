@@ -11,7 +11,7 @@ pytest.importorskip("onnxruntime", reason="pip install -r requirements-export.tx
 pytest.importorskip("tf2onnx", reason="pip install -r requirements-export.txt")
 
 import dense_models  # noqa: E402
-import denoise  # noqa: E402
+import denoiser  # noqa: E402
 from tools import export  # noqa: E402
 
 TOLD_THE_LEVEL = REPOSITORY / "models" / "unet-level-train400.keras"
@@ -42,9 +42,9 @@ def a_noisy_picture(height, width, channels, seed=0):
 
 def test_an_onnx_model_answers_as_its_keras_model_does(exported):
     keras_path, onnx_path = exported["level"]
-    onnx_model = denoise.load_model(str(onnx_path))
+    onnx_model = denoiser.load_model(str(onnx_path))
     assert onnx_model.inputs[0].name == "noisy" and onnx_model.inputs[1].name == "noise_level"
-    assert denoise.image_shape(onnx_model) == denoise.image_shape(denoise.load_model(str(keras_path)))
+    assert denoiser.image_shape(onnx_model) == denoiser.image_shape(denoiser.load_model(str(keras_path)))
 
 
 @pytest.mark.parametrize("name, shape, tile, ensemble", [
@@ -56,7 +56,7 @@ def test_the_same_picture_through_onnx_and_keras(exported, name, shape, tile, en
     keras_path, onnx_path = exported[name]
     level = 30 / 255 if name == "level" else None
     picture = a_noisy_picture(*shape)
-    outputs = [denoise.denoise_picture(denoise.load_model(str(path)), picture, tile, ensemble, level)
+    outputs = [denoiser.denoise_picture(denoiser.load_model(str(path)), picture, tile, ensemble, level)
                for path in (keras_path, onnx_path)]
     assert outputs[0].shape == shape
     assert np.max(np.abs(outputs[0] - outputs[1])) < 1e-4
@@ -79,9 +79,9 @@ def identity_onnx(path, name="x", batch=1, element_type="FLOAT"):
 
 
 def test_an_onnx_model_for_one_picture_at_a_time_still_denoises_in_tiles(tmp_path):
-    model = denoise.load_model(identity_onnx(tmp_path / "one.ONNX"))  # any case of .onnx
+    model = denoiser.load_model(identity_onnx(tmp_path / "one.ONNX"))  # any case of .onnx
     picture = a_noisy_picture(70, 90, 1).clip(0, 1)
-    np.testing.assert_allclose(denoise.denoise_picture(model, picture, tile_size=32), picture,
+    np.testing.assert_allclose(denoiser.denoise_picture(model, picture, tile_size=32), picture,
                                atol=1e-6)
 
 

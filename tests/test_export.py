@@ -10,7 +10,7 @@ from conftest import REPOSITORY
 onnxruntime = pytest.importorskip("onnxruntime", reason="pip install -r requirements-export.txt")
 
 import conv_models  # noqa: E402
-import denoise  # noqa: E402
+import denoiser  # noqa: E402
 import dense_models  # noqa: E402
 import noise  # noqa: E402
 from tools import export  # noqa: E402
@@ -31,7 +31,7 @@ def test_a_told_the_level_model_exports_and_onnxruntime_matches_keras_at_another
     assert "largest difference from Keras" in printed and "`noise_level` (N, 1)" in printed
     assert "multiples of 8" in printed
     # A size the tool did not check, and two pictures told two levels: the same outputs.
-    model = denoise.load_model(str(model_path))
+    model = denoiser.load_model(str(model_path))
     session = onnxruntime.InferenceSession(str(tmp_path / "onnx" / "level.onnx"))
     assert [tensor.name for tensor in session.get_inputs()] == ["noisy", "noise_level"]
     pictures = np.random.default_rng(1).random((2, 24, 56, 1), np.float32)
@@ -82,8 +82,8 @@ def test_every_model_of_models_exports_and_answers_as_in_keras(model_path, tmp_p
     printed = capsys.readouterr().out
     difference = float(re.search(r"largest difference from Keras (\S+);", printed).group(1))
     assert difference < export.TOLERANCE
-    exported = denoise.load_model(str(tmp_path / f"{model_path.stem}.onnx"))  # an image denoiser
-    assert exported.output_shape == denoise.load_model(str(model_path)).output_shape
+    exported = denoiser.load_model(str(tmp_path / f"{model_path.stem}.onnx"))  # an image denoiser
+    assert exported.output_shape == denoiser.load_model(str(model_path)).output_shape
 
 
 def test_a_wrong_output_shape_that_tf2onnx_declared_is_replaced_by_keras_one(tmp_path):
@@ -100,10 +100,10 @@ def test_a_wrong_output_shape_that_tf2onnx_declared_is_replaced_by_keras_one(tmp
     path = str(tmp_path / "declared.onnx")
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)],
                                 ir_version=8), path)  # one that older onnxruntimes read too
-    with pytest.raises(denoise.PictureError, match="not an image denoiser"):
-        denoise.load_model(path)
+    with pytest.raises(denoiser.PictureError, match="not an image denoiser"):
+        denoiser.load_model(path)
     export.declare_output_shape(path, (None, None, None, 1))
-    model = denoise.load_model(path)
+    model = denoiser.load_model(path)
     assert model.output_shape == (None, None, None, 1)
     pictures = np.random.default_rng(0).random((2, 8, 16, 1), np.float32)
     np.testing.assert_array_equal(model.predict(pictures), pictures)  # the graph is unchanged
@@ -112,10 +112,10 @@ def test_a_wrong_output_shape_that_tf2onnx_declared_is_replaced_by_keras_one(tmp
 def test_an_export_whose_outputs_have_another_shape_is_refused_without_a_file(
         tmp_path, monkeypatch):
     model_path = saved(conv_models.build_unet_psnr, (None, None, 1), tmp_path / "m.keras")
-    predict = denoise.OnnxModel.predict
-    monkeypatch.setattr(denoise.OnnxModel, "predict",  # one axis more, of size 1
+    predict = denoiser.OnnxModel.predict
+    monkeypatch.setattr(denoiser.OnnxModel, "predict",  # one axis more, of size 1
                         lambda self, inputs, **options: predict(self, inputs, **options)[None])
-    with pytest.raises(denoise.PictureError, match=r"outputs are \(1, 1, 64, 64, 1\), Keras' "
+    with pytest.raises(denoiser.PictureError, match=r"outputs are \(1, 1, 64, 64, 1\), Keras' "
                                                    r"\(1, 64, 64, 1\); not written"):
         export.export(str(model_path), str(tmp_path / "onnx"), overwrite=False)
     assert list((tmp_path / "onnx").iterdir()) == []

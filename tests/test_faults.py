@@ -23,7 +23,8 @@ from PIL import Image
 import conv_models
 import data
 import dense_models
-from machinery import files, runs
+import settings
+from machinery import files
 from tools import compare
 from conftest import (REPOSITORY, read_metrics, run_script, signal_when, start_script,
                       write_data_dir)
@@ -299,7 +300,7 @@ def stopped_run(one_stopped_run, tmp_path):
 def test_resume_refuses_a_damaged_folder_in_one_line(stopped_run, damage, complaint, capsys):
     damage(stopped_run)
     with pytest.raises(SystemExit) as raised:
-        runs.parse_arguments("", conv_models.MODELS, {"__name__": "__main__", "model": "small"},
+        settings.parse_arguments("", conv_models.MODELS, {"__name__": "__main__", "model": "small"},
                              argv=["--resume", "--out", str(stopped_run)])
     assert raised.value.code == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
@@ -308,7 +309,7 @@ def test_resume_refuses_a_damaged_folder_in_one_line(stopped_run, damage, compla
 
 def test_a_dense_script_refuses_to_resume_a_convolutional_run(stopped_run, capsys):
     with pytest.raises(SystemExit) as raised:
-        runs.parse_arguments("", dense_models.MODELS, {"__name__": "__main__", "model": "deep"},
+        settings.parse_arguments("", dense_models.MODELS, {"__name__": "__main__", "model": "deep"},
                              argv=["--resume", "--out", str(stopped_run)], folders=False)
     assert raised.value.code == 2 and "invalid choice: 'small'" in capsys.readouterr().err
 

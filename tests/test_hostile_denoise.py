@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import denoise
+import denoiser
 import noise
 from conftest import REPOSITORY, run_script, start_script
 
@@ -103,7 +103,7 @@ def test_external_data_inside_the_models_folder_is_read(tmp_path, picture, onnx_
 
 
 def test_every_external_location_is_found_also_inside_subgraphs(tmp_path, onnx_helper):
-    """The reader of denoise.py finds what the onnx package finds: here the external data
+    """The reader of denoiser.py finds what the onnx package finds: here the external data
     of a tensor inside a Loop's body, and of an initializer."""
     from onnx import TensorProto, helper, numpy_helper
 
@@ -121,16 +121,16 @@ def test_every_external_location_is_found_also_inside_subgraphs(tmp_path, onnx_h
          helper.make_tensor_value_info("carried_out", TensorProto.FLOAT, None)])
     loop = helper.make_node("Loop", ["", "", "noisy"], ["denoised"], body=body)
     path = save_onnx_model(onnx_helper, tmp_path / "nested.onnx", "outer.bin", nodes=[loop])
-    assert sorted(denoise.external_data_locations(str(path))) == [b"../secret", b"outer.bin"]
-    with pytest.raises(denoise.PictureError, match="'../secret', outside the model's folder"):
-        denoise.check_external_data(str(path))
+    assert sorted(denoiser.external_data_locations(str(path))) == [b"../secret", b"outer.bin"]
+    with pytest.raises(denoiser.PictureError, match="'../secret', outside the model's folder"):
+        denoiser.check_external_data(str(path))
 
 
 # ## 2. Memory: bounded by the tiles and one copy of the picture
 
 class NumpyIdentity:
     """A model without Keras, of any size and 3 channels, that gives back its input."""
-    inputs = [denoise.ModelInput("noisy", (None, None, None, 3))]
+    inputs = [denoiser.ModelInput("noisy", (None, None, None, 3))]
     output_shape = (None, None, None, 3)
 
     def predict(self, inputs, verbose=0):
@@ -149,7 +149,7 @@ def test_the_self_ensemble_keeps_one_output_at_a_time():
 
     seen = []
     images = np.zeros((3, 5, 7, 1), np.float32)
-    np.testing.assert_allclose(denoise.self_ensemble(denoise_and_count, images), images + 1)
+    np.testing.assert_allclose(denoiser.self_ensemble(denoise_and_count, images), images + 1)
     assert max(seen) <= 1  # a list of outputs kept 7 by the last orientation
 
 
@@ -165,16 +165,16 @@ def peak_bytes(function, *arguments):
 
 
 def test_tiles_take_one_float_copy_of_the_picture_besides_the_tiles(monkeypatch):
-    monkeypatch.setattr(denoise, "BATCH_PIXELS", 4 * 64**2)  # a batch of four tiles, 200 KB
+    monkeypatch.setattr(denoiser, "BATCH_PIXELS", 4 * 64**2)  # a batch of four tiles, 200 KB
     image = np.random.default_rng(0).random((1000, 1000, 3), dtype=np.float32)  # 12 MB
-    peak = peak_bytes(denoise.denoise_with_tiles, NumpyIdentity(), image, 64)
+    peak = peak_bytes(denoiser.denoise_with_tiles, NumpyIdentity(), image, 64)
     one_copy = image.nbytes + image.nbytes // 3  # the blended sums, and their weights
     assert peak < 1.2 * one_copy  # a padded copy and a divided one made it 2.6 times
 
 
 def test_writing_a_picture_makes_no_float_copy_of_it(tmp_path):
     pixels = np.random.default_rng(0).random((1000, 1000, 3), dtype=np.float32)
-    peak = peak_bytes(denoise.write_picture, str(tmp_path / "out.png"), pixels, 8)
+    peak = peak_bytes(denoiser.write_picture, str(tmp_path / "out.png"), pixels, 8)
     assert peak < pixels.nbytes / 2  # the 8-bit integers, 3 MB, and a band of rows
 
 
@@ -206,7 +206,7 @@ def test_a_keras_zip_bomb_is_refused_before_keras_unpacks_it(tmp_path, picture, 
 
 def test_the_keras_models_of_models_folder_are_far_below_the_unzipped_cap():
     for model in (REPOSITORY / "models").glob("*.keras"):
-        denoise.check_unzipped_size(str(model))
+        denoiser.check_unzipped_size(str(model))
 
 
 def test_a_tile_too_large_is_refused_by_argparse_with_the_range(picture, identity_model):
@@ -218,10 +218,10 @@ def test_a_tile_too_large_is_refused_by_argparse_with_the_range(picture, identit
 
 
 def test_a_long_picture_says_how_far_it_has_come(monkeypatch, capsys):
-    monkeypatch.setattr(denoise, "PROGRESS_SECONDS", 0)  # as if each batch took long
-    monkeypatch.setattr(denoise, "BATCH_PIXELS", 8 * 32**2)  # 8 tiles a batch
+    monkeypatch.setattr(denoiser, "PROGRESS_SECONDS", 0)  # as if each batch took long
+    monkeypatch.setattr(denoiser, "BATCH_PIXELS", 8 * 32**2)  # 8 tiles a batch
     image = np.zeros((300, 200, 3), np.float32)
-    denoise.denoise_picture(NumpyIdentity(), image, tile_size=32, ensemble=True, name="big.png")
+    denoiser.denoise_picture(NumpyIdentity(), image, tile_size=32, ensemble=True, name="big.png")
     lines = capsys.readouterr().err.splitlines()
     assert lines[0].startswith("big.png: 8 of 104 tiles done, pass 1 of 8 (1%), about ")
     assert lines[-1].startswith("big.png: 96 of 104 tiles done, pass 8 of 8 (99%), about ")
@@ -229,7 +229,7 @@ def test_a_long_picture_says_how_far_it_has_come(monkeypatch, capsys):
 
 
 def test_a_quick_picture_says_nothing_of_its_progress(capsys):
-    denoise.denoise_picture(NumpyIdentity(), np.zeros((300, 200, 3), np.float32), 32, True,
+    denoiser.denoise_picture(NumpyIdentity(), np.zeros((300, 200, 3), np.float32), 32, True,
                             name="small.png")
     assert capsys.readouterr().err == ""
 

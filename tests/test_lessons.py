@@ -88,25 +88,6 @@ def test_the_knob_check_catches_a_setting_that_is_no_knob():
     assert settings_read(story) - knobs == {"secret"}
 
 
-def machinery_lines(text):
-    """The code lines of a script that call the machinery (machinery/runs.py, distribute.py)."""
-    return [line for line in text.splitlines()
-            if not line.lstrip().startswith(("#", "from ", "import "))
-            and re.search(r"\b(runs|distribute)\.\w+\(", line)]
-
-
-@pytest.mark.parametrize("script", SCRIPTS)
-def test_the_story_calls_the_machinery_on_at_most_eight_lines(script):
-    text = (REPOSITORY / script).read_text()
-    assert 1 <= len(machinery_lines(text)) <= 8, machinery_lines(text)
-
-
-def test_the_machinery_count_sees_a_call_added_to_the_story():
-    text = (REPOSITORY / "train_conv.py").read_text()
-    more = text.replace("plots.prepare(args.show)", "runs.seed_everything(args.seed)")
-    assert len(machinery_lines(more)) == len(machinery_lines(text)) + 1
-
-
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_psnr_is_explained_with_its_formula_before_the_first_score_is_printed(script):
     text = (REPOSITORY / script).read_text()
@@ -127,14 +108,6 @@ def test_the_default_models_layers_named_in_the_lesson_are_its_layers():
     kinds = {type(layer).__name__ for layer in model.layers} - {"InputLayer"}
     assert kinds == {"Conv2D", "MaxPooling2D", "UpSampling2D", "Concatenate", "ReLU"}
     assert all(f"`{kind}(" in build_cell for kind in kinds)
-
-
-def test_the_top_level_holds_the_lesson_and_the_rest_is_in_named_folders():
-    top = sorted(path.name for path in REPOSITORY.glob("*.py"))
-    assert len(top) <= 11, top
-    assert {"train_conv.py", "train_dense.py", "data.py", "noise.py", "plots.py"} <= set(top)
-    for folder in ("tools", "machinery"):
-        assert (REPOSITORY / folder / "__init__.py").is_file()
 
 
 def test_the_notebook_run_from_another_folder_says_where_to_run_it(tmp_path):

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 import data
-import denoise
+import denoiser
 import metrics
 import noise
 from conftest import REPOSITORY, run_script
@@ -49,7 +49,7 @@ def test_every_committed_model_is_listed_here_and_in_its_readme():
 @pytest.mark.parametrize("level", [0.05, 0.2, 0.5])
 def test_the_blind_digit_model_denoises_every_level_of_its_range(level):
     _, (digits, _) = data.load_dataset("mnist", test_limit=100)
-    model = denoise.load_model(str(MODELS / "unet-mnist-blind.keras"))
+    model = denoiser.load_model(str(MODELS / "unet-mnist-blind.keras"))
     noisy = noise.noisy_test_images(digits, "gaussian", level)
     before = metrics.image_quality(digits, noisy)["psnr"]
     after = metrics.image_quality(digits, model.predict(noisy, verbose=0))["psnr"]
@@ -63,7 +63,7 @@ def model_and_unseen_picture(name):
     path = Path(os.environ.get(data.DATA_DIR_VARIABLE, "")) / "images" / folder / file
     if not path.is_file():
         pytest.skip(f"needs {folder}/{file} under ${data.DATA_DIR_VARIABLE}/images")
-    model = denoise.load_model(str(MODELS / f"{name}.keras"))
+    model = denoiser.load_model(str(MODELS / f"{name}.keras"))
     return model, data.to_channels(data.read_image(path)[0], channels)
 
 
@@ -71,10 +71,10 @@ def model_and_unseen_picture(name):
 def test_a_photo_model_removes_its_noise_from_a_picture_it_never_saw(name):
     channels, kind, level, (_, file), least_gain = READY[name]
     model, clean = model_and_unseen_picture(name)
-    assert denoise.image_shape(model) == (None, None, None, channels)
+    assert denoiser.image_shape(model) == (None, None, None, channels)
     assert noise.takes_noise_level(model) == (name in TOLD_THE_LEVEL)
     noisy = noise.add_noise(clean, kind, level, seed=0)
-    denoised = denoise.denoise_picture(model, noisy, level=level if name in TOLD_THE_LEVEL else None)
+    denoised = denoiser.denoise_picture(model, noisy, level=level if name in TOLD_THE_LEVEL else None)
     before = metrics.image_quality([clean], [noisy])["psnr"]
     after = metrics.image_quality([clean], [denoised])["psnr"]
     print(f"{name} on {file}: {before:.2f} -> {after:.2f} dB")
@@ -87,7 +87,7 @@ def test_a_level_model_smooths_more_when_told_more_and_auto_is_near_the_truth(na
     noisy = noise.add_noise(clean, "gaussian-unclipped", 25 / 255, seed=0)
 
     def psnr_and_roughness(level):
-        denoised = denoise.denoise_picture(model, noisy, level=level)
+        denoised = denoiser.denoise_picture(model, noisy, level=level)
         roughness = np.abs(np.diff(denoised, axis=1)).mean()  # the mean step between neighbours
         return metrics.image_quality([clean], [denoised])["psnr"], roughness
 

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import conv_models
-from machinery import runs
+import settings
+from machinery import runs, signals
 from conftest import REPOSITORY, read_metrics, run_script
 
 SHORT = ["--train-limit", 1000, "--test-limit", 200, "--batch-size", 32]
@@ -103,7 +104,7 @@ def test_a_stop_during_the_backup_waits_until_the_backup_is_whole(tmp_path, monk
         save_weights(filepath, **kwargs)
 
     monkeypatch.setattr(model, "save_weights", save_weights_stopped_halfway)
-    handlers = {number: signal.getsignal(number) for number in runs.STOP_SIGNALS}
+    handlers = {number: signal.getsignal(number) for number in signals.STOP_SIGNALS}
     runs.stop_cleanly_on_signals(str(tmp_path))
     try:
         with pytest.raises(SystemExit) as raised:
@@ -128,7 +129,7 @@ def test_resume_refuses_what_it_cannot_continue(tmp_path, capsys, files, complai
     for name in files:
         (tmp_path / name).write_text("{}")
     with pytest.raises(SystemExit) as raised:
-        runs.parse_arguments("", conv_models.MODELS, {"__name__": "__main__", "model": "small"},
+        settings.parse_arguments("", conv_models.MODELS, {"__name__": "__main__", "model": "small"},
                              argv=["--resume", "--out", str(tmp_path)])
     assert raised.value.code == 2
     assert complaint in capsys.readouterr().err

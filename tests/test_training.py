@@ -7,6 +7,7 @@ import pytest
 import conv_models
 import noise
 import training
+import settings
 from machinery import files, runs
 from conftest import run_script
 
@@ -32,7 +33,7 @@ def test_a_loss_that_turns_nan_stops_the_run_and_says_so(tmp_path):
 def test_an_out_folder_that_cannot_be_made_is_a_usage_error(tmp_path, capsys):
     (tmp_path / "a_file").write_text("")
     with pytest.raises(SystemExit) as raised:
-        runs.parse_arguments("", conv_models.MODELS, {"__name__": "__main__", "model": "small"},
+        settings.parse_arguments("", conv_models.MODELS, {"__name__": "__main__", "model": "small"},
                              argv=["--out", str(tmp_path / "a_file" / "run")])
     assert raised.value.code == 2
     assert "cannot create" in capsys.readouterr().err

@@ -24,7 +24,7 @@ pytest.importorskip("onnxruntime", reason="pip install -r requirements-export.tx
 pytest.importorskip("tf2onnx", reason="pip install -r requirements-export.txt")
 playwright = pytest.importorskip("playwright.sync_api", reason="pip install -r requirements-dev.txt")
 
-import denoise  # noqa: E402
+import denoiser  # noqa: E402
 from tools import try_it  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -136,8 +136,8 @@ def test_the_page_denoises_a_picture_as_python_does_and_the_knob_changes_it(page
     page.wait_for_function("window.tryIt.message.startsWith('noisy.png: 122x90')")
     told_25 = denoise_on_the_page(page, **{"try-as-is": True, "try-model": "unet-level-train400",
                                            "try-strength": "25"})
-    model = denoise.load_model(str(folder / "demo" / "models" / "unet-level-train400.onnx"))
-    expected = denoise.denoise_picture(model, pixels[..., None].astype(np.float32) / 255,
+    model = denoiser.load_model(str(folder / "demo" / "models" / "unet-level-train400.onnx"))
+    expected = denoiser.denoise_picture(model, pixels[..., None].astype(np.float32) / 255,
                                        level=25 / 255)
     off = np.abs(told_25 - expected) > 1 / 255
     assert told_25.shape == expected.shape and off.mean() < 0.001

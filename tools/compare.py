@@ -45,7 +45,7 @@ import keras
 import numpy as np
 
 import data
-import denoise  # (its load_model registers the custom layers, loss and metric a model names)
+import denoiser  # (its load_model registers the custom layers, loss and metric a model names)
 import metrics
 import noise
 import plots
@@ -228,8 +228,8 @@ def load_models(paths):
         name, metrics_path = model_name_and_metrics(path)
         name = path if name in models else name
         try:
-            models[name] = denoise.load_model(path), how_trained(metrics_path)
-        except denoise.PictureError as error:  # not a Keras model, or not image to image
+            models[name] = denoiser.load_model(path), how_trained(metrics_path)
+        except denoiser.PictureError as error:  # not a Keras model, or not image to image
             models[name] = f"cannot load {error}"
             print(f"error: {name}: {models[name]}", file=sys.stderr)
     return models
@@ -269,11 +269,11 @@ def how_trained(metrics_path):
 def denoise_with_model(model, noisy, level=None, ensemble=False):
     """Denoise an array of same-size images in batches, or a list of photos one by one
     (padded or tiled as denoise.py does it); a model that takes the noise level is told
-    `level`, the truth, or with denoise.AUTO each image's estimate (denoise.level_to_tell);
+    `level`, the truth, or with denoiser.AUTO each image's estimate (denoiser.level_to_tell);
     with `ensemble`, in 8 orientations each."""
-    levels = [denoise.level_to_tell(model, image, level) for image in noisy]
+    levels = [denoiser.level_to_tell(model, image, level) for image in noisy]
     if isinstance(noisy, np.ndarray):
-        expected = denoise.image_shape(model)[1:]
+        expected = denoiser.image_shape(model)[1:]
         if any(size not in (None, actual) for size, actual in zip(expected, noisy.shape[1:])):
             raise ValueError(f"the model takes images of shape {expected}, not {noisy.shape[1:]}")
 
@@ -281,9 +281,9 @@ def denoise_with_model(model, noisy, level=None, ensemble=False):
             inputs = noise.model_inputs(images, levels, noise.takes_noise_level(model))
             return model.predict(inputs, batch_size=256, verbose=0)
 
-        denoised = denoise.self_ensemble(predict, noisy) if ensemble else predict(noisy)
+        denoised = denoiser.self_ensemble(predict, noisy) if ensemble else predict(noisy)
         return np.clip(denoised, 0.0, 1.0)
-    return [denoise.denoise_picture(model, image, ensemble=ensemble, level=told)
+    return [denoiser.denoise_picture(model, image, ensemble=ensemble, level=told)
             for image, told in zip(noisy, levels)]
 
 
@@ -335,7 +335,7 @@ def score_everything(pool, args, level, models, clean, tuning_clean):
             record(name, "model", lambda: (*timed(denoise_with_model, model, noisy, level),
                                            f"{setting}; told the true level"))
             record(f"{name}, level estimated", "model", lambda: (
-                *timed(denoise_with_model, model, noisy, denoise.AUTO),
+                *timed(denoise_with_model, model, noisy, denoiser.AUTO),
                 f"{setting}; told each image's estimated level"))
         else:
             record(name, "model", lambda: (*timed(denoise_with_model, model, noisy), setting))

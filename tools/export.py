@@ -34,7 +34,7 @@ from machinery import tensorflow_logs  # noqa: F401  (before Keras: quiets Tenso
 import keras
 import numpy as np
 
-import denoise
+import denoiser
 import noise
 from machinery import files, signals
 
@@ -82,12 +82,12 @@ def check_pictures(shape):
 
 def sizes_taken(model):
     """What pictures the exported model takes, in words."""
-    shape = denoise.image_shape(model)
+    shape = denoiser.image_shape(model)
     channels = "grey (1 channel)" if shape[3] == 1 else f"{shape[3]} channels"
     inputs = ("`noisy` (N, H, W, C) and `noise_level` (N, 1), the noise's standard deviation "
               "on the 0-1 scale" if noise.takes_noise_level(model) else "`noisy` (N, H, W, C)")
     if None in shape[1:3]:
-        size = f"any height and width that are multiples of {denoise.PAD_MULTIPLE}"
+        size = f"any height and width that are multiples of {denoiser.PAD_MULTIPLE}"
     else:
         size = f"{shape[1]}x{shape[2]} pixels only"
     return f"inputs {inputs}; {channels}, {size}, pixels from 0 to 1"
@@ -95,28 +95,28 @@ def sizes_taken(model):
 
 def export(path, out, overwrite):
     """Export the model at `path` into `out`, check it, and say what it takes; raise
-    denoise.PictureError (a model that cannot be loaded, or whose export differs)."""
+    denoiser.PictureError (a model that cannot be loaded, or whose export differs)."""
     if not path.endswith(".keras"):
-        raise denoise.PictureError(f"{path}: not a .keras model (the export starts from one)")
-    model = denoise.load_model(path)
+        raise denoiser.PictureError(f"{path}: not a .keras model (the export starts from one)")
+    model = denoiser.load_model(path)
     target = os.path.join(out, os.path.basename(path).removesuffix(".keras") + ".onnx")
     already_there = f"{target} is already there; add --overwrite to replace it"
     if os.path.exists(target) and not overwrite:  # before the export's work
-        raise denoise.PictureError(already_there)
-    pictures = check_pictures(denoise.image_shape(model))
+        raise denoiser.PictureError(already_there)
+    pictures = check_pictures(denoiser.image_shape(model))
     differences = []
 
     def write_and_check(temporary):
         outputs = write_onnx(model, pictures, temporary)
         for ours, keras_output in outputs:  # compared whole: NumPy would broadcast (1, ...)
             if ours.shape != keras_output.shape:
-                raise denoise.PictureError(
+                raise denoiser.PictureError(
                     f"{path}: the ONNX model's outputs are {ours.shape}, Keras' "
                     f"{keras_output.shape}; not written")
         differences.append(max(float(np.max(np.abs(ours - keras_output)))
                                for ours, keras_output in outputs))
         if differences[0] > TOLERANCE:
-            raise denoise.PictureError(
+            raise denoiser.PictureError(
                 f"{path}: the ONNX model's output differs from Keras' by up to "
                 f"{differences[0]:.2g} (more than {TOLERANCE:g}); not written")
 
@@ -126,9 +126,9 @@ def export(path, out, overwrite):
     try:
         write(target, write_and_check)
     except FileExistsError:
-        raise denoise.PictureError(already_there) from None
+        raise denoiser.PictureError(already_there) from None
     except OSError as error:  # a full disk, a read-only folder: no partial file is left
-        raise denoise.PictureError(f"{target}: could not write it ({error.strerror or error}); "
+        raise denoiser.PictureError(f"{target}: could not write it ({error.strerror or error}); "
                                    "not written") from None
     print(f"{path} -> {target}: largest difference from Keras {differences[0]:.1e}; "
           f"{sizes_taken(model)}")
@@ -145,7 +145,7 @@ def write_onnx(model, pictures, path):
         warnings.simplefilter("ignore", DeprecationWarning)
         model.export(path, format="onnx", verbose=False)
     declare_output_shape(path, model.output_shape)
-    onnx_model = denoise.OnnxModel(path)  # what denoise.py runs an .onnx model with
+    onnx_model = denoiser.OnnxModel(path)  # what denoise.py runs an .onnx model with
     return [(onnx_model.predict(batch), keras_output)
             for batch, keras_output in zip(inputs, expected)]
 
@@ -198,7 +198,7 @@ def main(argv=None):
     for path in args.models:
         try:
             export(path, args.out, args.overwrite)
-        except denoise.PictureError as error:
+        except denoiser.PictureError as error:
             failures += 1
             print(f"error: {error}", file=sys.stderr)
     if failures:

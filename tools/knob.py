@@ -26,7 +26,7 @@ from machinery import tensorflow_logs  # noqa: F401  (before Keras: quiets Tenso
 import numpy as np
 
 import data
-import denoise
+import denoiser
 import metrics
 import noise
 import plots
@@ -68,7 +68,7 @@ def parse_arguments(argv=None):
     args = parser.parse_args(argv)
     for level in args.true_levels + args.told_levels:
         try:
-            noise.check_level(denoise.TOLD_NOISE, level)
+            noise.check_level(denoiser.TOLD_NOISE, level)
         except ValueError as error:
             parser.error(f"argument --true-levels/--told-levels: {error}")
     return args
@@ -81,7 +81,7 @@ def psnr_against_told_level(model, clean, true_level, told_levels):
     noisy = noise.noisy_test_images(clean, "gaussian-unclipped", true_level)
 
     def mean_psnr(levels):
-        denoised = [denoise.denoise_picture(model, image, level=level)
+        denoised = [denoiser.denoise_picture(model, image, level=level)
                     for image, level in zip(noisy, levels)]
         return metrics.image_quality(clean, denoised)["psnr"]
 
@@ -101,10 +101,10 @@ def main(argv=None):
     signals.stop_in_one_line(f"nothing of this run was written into {args.out}")
     plots.prepare(show=False)
     try:
-        model = denoise.load_model(args.model)
+        model = denoiser.load_model(args.model)
         clean = data.load_folder(args.dataset, args.channels, limit=args.limit,
                                  data_dir=args.data_dir)
-    except (denoise.PictureError, data.DatasetError) as error:
+    except (denoiser.PictureError, data.DatasetError) as error:
         sys.exit(f"error: {error}")
     if not noise.takes_noise_level(model):
         sys.exit(f"error: --model: {args.model} is not told the noise level (it has no "

@@ -39,8 +39,6 @@ import sys
 import time
 from typing import NamedTuple
 
-from machinery import tensorflow_logs  # noqa: F401  (before Keras, which noise.py imports)
-
 from PIL import Image
 
 import data

@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image
 
 import data
-import denoise
+import denoiser
 import noise
 from machinery import files, signals
 from tools import export
@@ -82,7 +82,7 @@ def large_noisy_photo(channels, size, path, data_dir):
     enlarged = np.asarray(image.resize((size, size), Image.BICUBIC), np.float32) / 255
     enlarged = enlarged.reshape(size, size, channels)
     noisy = noise.add_noise(enlarged, "gaussian-unclipped", NOISE_LEVEL, NOISE_SEED)
-    denoise.write_picture(path, noisy, bits=8, overwrite=True)
+    denoiser.write_picture(path, noisy, bits=8, overwrite=True)
     return f"{first} of {PHOTO_SETS[channels]}"
 
 
@@ -108,7 +108,7 @@ def channels_of_each(paths, data_dir):
     """{path: its channels} of every model, once each has loaded and the photo set that it
     meets is here (downloaded if need be): a broken model or missing photos stop the tool
     before minutes of timing, not after."""
-    channels = {path: denoise.image_shape(denoise.load_model(path))[-1] for path in paths}
+    channels = {path: denoiser.image_shape(denoiser.load_model(path))[-1] for path in paths}
     for count in set(channels.values()):
         data.photo_set_folder(PHOTO_SETS[count], data_dir)
     return channels
@@ -119,7 +119,7 @@ def main(argv=None):
     signals.stop_in_one_line("nothing is measured until every model has run")
     try:
         channels_of = channels_of_each(args.models, args.data_dir)
-    except (denoise.PictureError, data.DatasetError) as error:
+    except (denoiser.PictureError, data.DatasetError) as error:
         sys.exit(f"error: {error}")
     export.make_folder(args.out)
     rows = []
@@ -127,7 +127,7 @@ def main(argv=None):
         name = os.path.basename(path).removesuffix(".keras")
         try:
             export.export(path, args.out, overwrite=True)
-        except denoise.PictureError as error:  # not a .keras model, a full disk
+        except denoiser.PictureError as error:  # not a .keras model, a full disk
             sys.exit(f"error: {error}")
         photos = {size: os.path.join(args.out, f"noisy-{name}-{size}.png")
                   for size in (args.size, START_SIZE)}

@@ -30,7 +30,7 @@ import urllib.request
 import numpy as np
 import skimage.data
 
-import denoise
+import denoiser
 import noise
 from machinery import files, signals
 from tools import export
@@ -114,9 +114,9 @@ def export_models(models_dir, folder):
         path = os.path.join(folder, f"{name}.onnx")
         if not os.path.exists(path):
             export.export(os.path.join(models_dir, f"{name}.keras"), folder, overwrite=False)
-        model = denoise.load_model(path)
+        model = denoiser.load_model(path)
         listing.append({"file": f"models/{name}.onnx", "name": name, "label": f"{label} ({name})",
-                        "channels": denoise.image_shape(model)[-1],
+                        "channels": denoiser.image_shape(model)[-1],
                         "toldTheLevel": noise.takes_noise_level(model)})
     return listing
 
@@ -132,7 +132,7 @@ def write_samples(folder):
         top, left = ((side - min(side, SAMPLE_SIDE)) // 2 for side in pixels.shape[:2])
         cut = pixels[top : top + SAMPLE_SIDE, left : left + SAMPLE_SIDE]
         cut = cut[..., np.newaxis] if cut.ndim == 2 else cut
-        denoise.write_picture(path, cut.astype(np.float32) / 255, bits=8)
+        denoiser.write_picture(path, cut.astype(np.float32) / 255, bits=8)
 
 
 def main(argv=None):
@@ -141,7 +141,7 @@ def main(argv=None):
     fetch_runtime(os.path.join(args.out, "ort"))
     try:
         models = export_models(args.models_dir, os.path.join(args.out, "models"))
-    except denoise.PictureError as error:
+    except denoiser.PictureError as error:
         sys.exit(f"error: {error}")
     write_samples(os.path.join(args.out, "samples"))
     listing = {

@@ -1,0 +1,439 @@
+"""The settings of a training run: a lesson's knobs, then the flags of the command line.
+
+A lesson script's parameters cell holds its knobs (`epochs = 3`); `start` turns them into
+command-line arguments, lays the flags the user typed on top (`--epochs 1`), checks every
+value before any work is done, fills what is left None from the model preset's recipe,
+prints the settings and hands them to the run's folder (machinery/runs.py), which
+records them for `--resume`. A bad value ends in one usage line, exit code 2.
+
+The knobs' meanings and checks come from the modules they belong to: the datasets from
+data.py, the noise kinds and levels from noise.py, the training targets from
+noisy_targets.py, the losses from training.py, each preset's recipe from conv_models.py
+or dense_models.py (a `Recipe`, defined here).
+"""
+
+import argparse
+import json
+import os
+import sys
+from typing import Callable, NamedTuple
+
+import keras
+
+import data
+import noise
+import noisy_targets
+import training
+from machinery import distribute, runs
+
+# What a knob may hold: anything else of the same name (a module) is not a knob.
+KNOB_TYPES = (bool, int, float, str, list, tuple)
+
+
+# The arguments a resumed run must find in arguments.json.
+RESUMED_ARGUMENTS = ("model", "dataset", "noise_kind", "noise_level", "loss", "epochs",
+                     "batch_size", "learning_rate", "seed")
+
+
+# Arguments that say how to run, not what to train: --resume may change them.
+HOW_TO_RUN = ("resume", "quiet", "show", "tensorboard", "overwrite", "out", "data_dir",
+              "devices", "peer_timeout")
+
+
+class Recipe(NamedTuple):
+    """A model preset: the function that builds it, and how it trains by default."""
+
+    build: Callable
+    loss: str  # a key of training.LOSSES
+    epochs: int
+    description: str
+    batch_size: int = 128
+    noise: str = "gaussian"  # the noise it learns to remove by default
+    takes_a_range: bool = True  # False: the model adds noise of one level itself
+    photos_only: bool = False  # True: made for photos whose sides divide by 8, not 28x28
+    only_size: int = 0  # the one image side it takes (0: any)
+    told_the_level: bool = False  # True: a second input takes each image's noise level
+    any_size: bool = True  # False: built for the training pictures' size, and that size only
+
+
+def add_folder_arguments(parser):
+    """The options of learning from a folder of pictures (train_conv.py)."""
+    parser.add_argument("--test-dataset", default=None,
+                        help="with a folder --dataset: a folder of test pictures, or a "
+                             "photo set (default: every fifth picture of --dataset, never "
+                             "trained on)")
+    parser.add_argument("--channels", type=int, choices=(1, 3), default=3,
+                        help="with a folder --dataset: 1 = grey, 3 = colour (default: 3)")
+    parser.add_argument("--image-size", type=runs.positive_int, default=128,
+                        help="with a folder --dataset: the side of the square crops it trains "
+                             "on (random, fresh every epoch) and tests on (central); a "
+                             "multiple of 8 (default: 128)")
+    parser.add_argument("--flip-rotate", action=argparse.BooleanOptionalAction, default=None,
+                        help="show each training picture in one of its 8 orientations (0 to 3 "
+                             "quarter turns, mirrored or not), drawn from the seed (default: on "
+                             "for photos, most of whose content has no up or down; off for "
+                             "digits and clothes, which the test images show upright, and whose "
+                             "6 turned over is a 9)")
+
+
+def build_parser(description, recipes, default_model, folders):
+    """The command line of a training script whose presets are `recipes`; with `folders`,
+    also the options of learning from a folder of pictures."""
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    models_help = "; ".join(  # each preset's recipe, read from the preset itself
+        f"{name}: {recipe.description} ({recipe.loss}, {recipe.epochs} epochs, batch "
+        f"{recipe.batch_size}, {recipe.noise} noise)"
+        for name, recipe in recipes.items()
+    )
+    parser.add_argument("--model", choices=recipes, default=default_model,
+                        help=f"the model preset (default: {default_model}). {models_help}")
+    parser.add_argument("--dataset", default="mnist",
+                        help="the images to learn from: mnist, fashion_mnist" +
+                             (", a photo set (" + ", ".join(data.PHOTO_SETS) + ": python "
+                              "data.py --list), or a folder of PNG/JPEG pictures"
+                              if folders else "") + " (default: %(default)s)")
+    if folders:
+        add_folder_arguments(parser)
+    parser.add_argument("--data-dir", default=None,
+                        help=f"a folder with mnist/ and fashion-mnist/ IDX files, and photo "
+                             f"sets in images/<Set>/ (default: ${data.DATA_DIR_VARIABLE} if set, "
+                             f"else the Keras cache, where they are downloaded)")
+    parser.add_argument("--noise", "--noise-kind", dest="noise_kind", choices=noise.NOISE_KINDS,
+                        default=None,
+                        help="the kind of noise to remove (default: the preset's own, "
+                             "listed under --model)")
+    parser.add_argument("--noise-level", type=noise.level_or_range_argument, default=None,
+                        help="how strong the noise is: " + "; ".join(
+                            f"{kind}: {meaning}, default {noise.DEFAULT_LEVELS[kind]:g}"
+                            for kind, meaning in noise.LEVEL_MEANINGS.items()) +
+                        ". A range LOW:HIGH, such as 0.05:0.5, trains one blind model: each "
+                        "training image gets a level drawn from it, and the model is scored "
+                        f"at {noise.RANGE_TEST_LEVELS} levels across it")
+    if folders:  # train_conv.py
+        parser.add_argument("--target", choices=noisy_targets.TARGETS, default="clean",
+                            help="what the model learns to answer (noisy_targets.py): the clean "
+                                 "picture; another noisy copy of it (Noise2Noise: use --loss mse "
+                                 "and unclipped noise, whose mean is the clean picture); or, from "
+                                 "one noisy copy of each training picture made once, its "
+                                 "neighbour pixels (Neighbor2Neighbor; photos, one device). The "
+                                 "test pictures are clean, to score the model (default: clean)")
+    parser.add_argument("--loss", choices=training.LOSSES, default=None,
+                        help="mse (mean squared error), bce (binary cross-entropy) or psnr "
+                             "(minus the PSNR of each image, in dB) (default: the preset's own)")
+    parser.add_argument("--epochs", type=runs.positive_int, default=None,
+                        help="passes over the training images (default: the preset's own)")
+    parser.add_argument("--batch-size", type=runs.positive_int, default=None,
+                        help="images per training step (default: the preset's own, listed "
+                             "under --model)")
+    parser.add_argument("--learning-rate", "--lr", type=runs.positive_float, default=1e-3,
+                        help="Adam's starting learning rate; it decays along a cosine "
+                             "(default: 0.001)")
+    parser.add_argument("--train-limit", type=runs.positive_int, default=None,
+                        help="train on the first N training images only (default: all)")
+    parser.add_argument("--test-limit", type=runs.positive_int, default=None,
+                        help="score on the first N test images only (default: all)")
+    parser.add_argument("--seed", type=runs.seed_number, default=0,
+                        help="seeds the weights, the batch order and the training noise; "
+                             "the test noise has a fixed seed of its own (default: 0)")
+    parser.add_argument("--out", default=None,
+                        help=f"the folder for the run's files (default: a new "
+                             f"{runs.RUNS_FOLDER}/<model>-<dataset>[-N])")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start a new run in an --out folder that already has files")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the interrupted run in --out from its last finished "
+                             "epoch, with the arguments it was started with")
+    parser.add_argument("--distribute", "--devices", dest="devices", nargs="?",
+                        const=distribute.ALL_GPUS, default=None, metavar="DEVICES",
+                        help="train a copy of the model on each of several devices, each "
+                             "step's batch split between them (TensorFlow or JAX backend): "
+                             "alone, every GPU (on JAX, every device it has); or the devices "
+                             "named, such as GPU:0,GPU:1; CPU:0,CPU:1 splits the CPU, to try it "
+                             f"without GPUs. '{distribute.MULTI_WORKER}' (JAX only): one model "
+                             "trained by the same command on several machines, the cluster read "
+                             "from KERAS_DISTRIBUTION_JOB_ADDRESSES, _NUM_PROCESSES and "
+                             "_PROCESS_ID, or from Slurm (see docs/several-machines.md). On JAX "
+                             "--batch-size must divide between the devices; the last, smaller "
+                             "batch of an epoch, and validation, drop the few images left over; "
+                             "the final scores use all (default: one device)")
+    parser.add_argument("--peer-timeout", type=runs.positive_int,
+                        default=distribute.PEER_TIMEOUT_SECONDS, metavar="SECONDS",
+                        help="with --distribute multi-worker: a process whose peers do not "
+                             "all come, or stop answering, stops after this many seconds "
+                             "(default: %(default)s)")
+    parser.add_argument("--show", action="store_true",
+                        help="also open the figures in windows at the end")
+    parser.add_argument("--quiet", action="store_true",
+                        help="print no progress, only the final scores")
+    parser.add_argument("--tensorboard", action="store_true",
+                        help="also write TensorBoard logs into <out>/tensorboard")
+    return parser
+
+
+def knob_arguments(parser, knobs):
+    """The knobs of a parameters cell as command-line arguments, so that argparse checks
+    them as it checks flags: `epochs = 3` becomes ["--epochs", "3"].
+
+    A knob is named as its flag is, underscores for dashes (`learning_rate` for
+    --learning-rate, `noise_kind` for --noise-kind), and holds a number, a string, a
+    boolean or a range (a list); None leaves the flag's default.
+    """
+    arguments = []
+    for action in parser._actions:
+        names = [option.lstrip("-").replace("-", "_") for option in action.option_strings]
+        value = next((knobs[name] for name in names  # a value, not the module `noise`
+                      if isinstance(knobs.get(name), KNOB_TYPES)), None)
+        if value is False and isinstance(action, argparse.BooleanOptionalAction):
+            arguments.append(action.option_strings[1])  # --no-flip-rotate
+        if value is None or value is False:
+            continue
+        if value is True:
+            arguments.append(action.option_strings[0])
+        else:
+            arguments.append(f"{action.option_strings[0]}={value_text(value)}")
+    return arguments
+
+
+def parse_arguments(description, recipes, knobs, folders=True, argv=None):
+    """The run's settings: the script's knobs, then the flags of the command line on top.
+
+    `knobs` maps knob names to values: a script passes its globals(), in which its
+    parameters cell's variables are. In a notebook the kernel's own command line is not
+    the user's, so only the knobs count there. A bad value exits with code 2 and the
+    usage line, before any work is done. With --resume, the arguments come from the
+    interrupted run's folder instead.
+
+    A script that is imported, not run, stops here, before any work, with an ImportError:
+    its story runs at the top level, so importing it would train.
+    """
+    if knobs.get("__name__") != "__main__":
+        raise ImportError(f"{knobs.get('__name__')} is a lesson to run (python "
+                          f"{knobs.get('__name__')}.py), not a module to import: import "
+                          "its models from conv_models.py or dense_models.py")
+    parser = build_parser(description, recipes, knobs["model"], folders)
+    if argv is None:
+        argv = [] if runs.in_notebook() else sys.argv[1:]
+    args = parser.parse_args(knob_arguments(parser, knobs) + list(argv))
+    if args.devices:
+        try:
+            args.devices = distribute.check_devices(args.devices, args.peer_timeout)
+        except ValueError as error:
+            parser.error(f"argument --distribute: {error}")
+        if distribute.process_count() > 1:  # a bad argument must not wait for the others
+            parser.exit = distribute.exit_at_once
+        share_the_run_folder(args)
+    if args.resume:
+        given = given_on_the_command_line(description, recipes, folders, argv)
+        restore_arguments(parser, args, recipes, folders, given)
+        check_batch_size(parser, args)
+        agree_with_process_0(parser, args)
+        runs.hold_the_run_folder(parser, args.out)
+        return args
+    recipe = recipes[args.model]
+    args.loss = args.loss or recipe.loss
+    args.epochs = args.epochs or recipe.epochs
+    args.batch_size = args.batch_size or recipe.batch_size
+    args.noise_kind = args.noise_kind or recipe.noise
+    check_dataset(parser, args, recipe, folders)
+    if folders:  # train_conv.py: the target and the flips are its flags
+        check_target(parser, args, recipe)
+        if args.flip_rotate is None:
+            args.flip_rotate = args.dataset not in data.DATASETS  # photos only
+    if args.noise_level is None:
+        args.noise_level = noise.DEFAULT_LEVELS[args.noise_kind]
+    try:
+        noise.check_level(args.noise_kind, args.noise_level)
+    except ValueError as error:
+        parser.error(f"argument --noise-level: {error}")
+    if noise.is_range(args.noise_level) and not recipe.takes_a_range:
+        parser.error(f"argument --noise-level: {args.model} adds noise of one level "
+                     "itself; give one level, not a range")
+    check_batch_size(parser, args)
+    agree_with_process_0(parser, args)
+    if args.out is None:
+        args.out = runs.new_run_folder(
+            f"{args.model}-{os.path.basename(os.path.normpath(args.dataset))}")
+    runs.start_run_folder(parser, args.out, args.overwrite,
+                          {key: value for key, value in vars(args).items()
+                           if key not in HOW_TO_RUN})
+    return args
+
+
+def agree_with_process_0(parser, args):
+    """With several processes, each must be started with the same settings, or they
+    train different things together until one fails. Each compares its settings with
+    process 0's before any work: if any process differs, every one stops in one line
+    (the one that differs names the setting), and no run folder is made."""
+    if distribute.process_count() == 1:
+        return
+    mine = json.loads(json.dumps(  # as JSON holds them: a range is a list, as process 0's
+        {key: value for key, value in vars(args).items() if key not in HOW_TO_RUN}))
+    theirs = distribute.settings_of_process_0(mine)
+    differ = sorted(key for key in mine.keys() | theirs.keys() if mine.get(key) != theirs.get(key))
+    others = distribute.processes_where(differ)
+    if differ:
+        flag = "--" + differ[0].replace("_", "-")
+        parser.error(f"argument {flag}: this process was started with {flag} "
+                     f"{value_text(mine.get(differ[0]))}, process 0 with {flag} "
+                     f"{value_text(theirs.get(differ[0]))}: start the same command on every "
+                     "process")
+    if others:
+        parser.error(f"argument --distribute: process {', '.join(map(str, others))} was "
+                     "started with other settings than this one: start the same command on "
+                     "every process")
+
+
+def share_the_run_folder(args):
+    """With several processes, the run's folder (--out) is process 0's: every other
+    process writes its copies of the files into a temporary folder of its own and, to
+    --resume, first receives process 0's record of the run there."""
+    if distribute.process_count() == 1:
+        return
+    named = args.out is not None
+    if distribute.process_index() != 0:
+        args.out = distribute.scratch_folder()
+    if args.resume and named:
+        distribute.share_run_files(args.out, (runs.ARGUMENTS_FILE, runs.EPOCHS_FILE, runs.BACKUP_FOLDER))
+
+
+def check_batch_size(parser, args):
+    """A global batch must divide between the devices that --distribute names (on JAX)."""
+    if args.devices:
+        try:
+            distribute.check_batch_size(args.batch_size, args.devices)
+        except ValueError as error:
+            parser.error(f"argument --batch-size: {error}")
+
+
+def check_dataset(parser, args, recipe, folders):
+    """A dataset is mnist, fashion_mnist or, where the script takes them, a folder."""
+    if args.dataset in data.DATASETS and recipe.photos_only:
+        parser.error(f"argument --dataset: {args.model} is made for photos whose sides divide "
+                     "by 8, not for 28x28 images: name a photo set (such as faces) or a folder")
+    if args.dataset in data.DATASETS:
+        return
+    if recipe.only_size and args.image_size != recipe.only_size:
+        parser.error(f"argument --image-size: {args.model} takes {recipe.only_size}x"
+                     f"{recipe.only_size} images only, not {args.image_size}")
+    if not folders:
+        parser.error(f"argument --dataset: choose one of {', '.join(data.DATASETS)} "
+                     "(train_conv.py learns from folders of pictures)")
+    for option, folder in (("--dataset", args.dataset), ("--test-dataset", args.test_dataset)):
+        if folder is not None and folder not in data.PHOTO_SETS and not os.path.isdir(folder):
+            parser.error(f"argument {option}: {folder} is neither "
+                         f"{' nor '.join(data.DATASETS)}, nor a photo set "
+                         f"({', '.join(data.PHOTO_SETS)}), nor a folder")
+    if args.image_size % 8:
+        parser.error(f"argument --image-size: must be a multiple of 8, not {args.image_size}")
+
+
+def check_target(parser, args, recipe):
+    """Neighbour pairs halve the training crops, and train the model through another
+    model (noisy_targets.neighbour_trainer): a model of any size, alone, on one device."""
+    if args.target != "neighbours":
+        return
+    if args.dataset in data.DATASETS:
+        parser.error("argument --target: neighbours halve each picture, and the halves of a "
+                     "28x28 digit (14x14) do not pass the U-Nets' two poolings: train on photos")
+    if not recipe.any_size or recipe.told_the_level:
+        parser.error(f"argument --target: neighbours train a model on half-size pictures, "
+                     f"and {args.model} " + ("is told the noise level" if recipe.told_the_level
+                                             else "takes one size only") + ": choose another")
+    if args.devices:
+        parser.error("argument --target: neighbours train on one device: leave out --distribute")
+
+
+def given_on_the_command_line(description, recipes, folders, argv):
+    """The settings that `argv` itself names, as {name: value} (no defaults, no knobs)."""
+    named = build_parser(description, recipes, None, folders)
+    for action in named._actions:
+        action.default = argparse.SUPPRESS
+    return vars(named.parse_args(argv))
+
+
+def restore_arguments(parser, args, recipes, folders, given):
+    """For --resume: take the arguments the run in args.out was started with. A setting
+    of what to train that the command line names and changes (`given`, such as
+    --epochs 3 for a run started with 30) is refused: the run goes on as it began."""
+    if args.out is None:
+        parser.error("argument --resume: name the run to continue with --out")
+    arguments_path = os.path.join(args.out, runs.ARGUMENTS_FILE)
+    if not os.path.isfile(arguments_path):
+        parser.error(f"argument --resume: {args.out} holds no run to continue "
+                     f"(no {runs.ARGUMENTS_FILE})")
+    if os.path.exists(os.path.join(args.out, runs.METRICS_FILE)):
+        parser.error(f"argument --resume: the run in {args.out} has already finished")
+    if os.path.exists(os.path.join(args.out, runs.FAILED_FILE)):
+        parser.error(f"argument --resume: the run in {args.out} failed (see {runs.FAILED_FILE}); "
+                     "start a new one")
+    try:
+        arguments = runs.read_resume_state(
+            args.out, lambda path, saved: checked_arguments(path, saved, recipes, folders))
+    except ValueError as error:
+        parser.error(f"argument --resume: {error}; the run cannot be continued: start a new one")
+    for name, value in given.items():
+        if name in arguments and value != arguments[name]:
+            flag = "--" + name.replace("_", "-")
+            parser.error(f"argument {flag}: the run in {args.out} was started with "
+                         f"{flag} {value_text(arguments[name])}, and --resume goes on as it "
+                         f"began; leave {flag} out, or start a new run to change it")
+    vars(args).update(arguments)
+    print(f"resuming the run in {args.out}")
+
+
+def value_text(value):
+    """A setting as its flag takes it: 0.05:0.5 for a range."""
+    return noise.level_text(value) if noise.is_range(value) else str(value)
+
+
+def checked_arguments(path, saved, recipes, folders):
+    """The saved arguments of a run, checked by the parser that checks the command line."""
+    checker = build_parser("", recipes, None, folders)
+
+    def complain(message):
+        raise ValueError(f"{path}: {message}")
+
+    checker.error = complain  # a bad value is a ValueError naming the file, not an exit
+    checked = checker.parse_args(knob_arguments(checker, saved))
+    missing = [key for key in RESUMED_ARGUMENTS if getattr(checked, key, None) is None]
+    if missing:
+        raise ValueError(f"{path} lacks {', '.join(missing)}")
+    try:
+        noise.check_level(checked.noise_kind, checked.noise_level)
+    except ValueError as error:
+        complain(f"noise_level: {error}")
+    return {key: value for key, value in vars(checked).items() if key not in HOW_TO_RUN}
+
+
+def start(description, recipes, knobs, folders=True):
+    """The run's settings (`parse_arguments`), and its folder; say what the run does; from
+    here on, stop cleanly on a signal and fail in one line. Returns the settings.
+
+    A data set that cannot be read then ends the run with one line and FAILED.txt, and a
+    file that cannot be written (a full disk) with one line saying how to resume, not a
+    traceback. In a notebook the kernel keeps its own Ctrl-C (interrupt) and error display.
+    On TensorFlow, its operations are made deterministic too, so that the same seed
+    (keras.utils.set_random_seed, in the script) gives the same weights and scores; that
+    costs some speed on a GPU, little on a CPU. JAX and PyTorch are deterministic on a
+    CPU as they are.
+    """
+    args = parse_arguments(description, recipes, knobs, folders)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf  # here, not above: JAX and PyTorch run without TensorFlow
+
+        tf.config.experimental.enable_op_determinism()
+    print(f"{args.model} on {args.dataset}, {args.noise_kind} noise at "
+          f"{noise.level_text(args.noise_level)}, {args.epochs} epochs -> {args.out}")
+    print(f"Keras {keras.__version__} on {keras.backend.backend()}" + (
+        f", a copy of the model on each of {', '.join(args.devices)}: each step splits "
+        f"its batch of {args.batch_size} between them" if args.devices else ""))
+    if distribute.process_count() > 1:
+        print(f"process {distribute.process_index()} of {distribute.process_count()}" + (
+            ": it writes the run's files" if distribute.process_index() == 0 else
+            ": process 0 writes the run's files; this one keeps its copies in " + args.out))
+    if not runs.in_notebook():
+        runs.stop_cleanly_on_signals(args.out)
+        sys.excepthook = runs.one_line_errors(args.out, sys.excepthook, data.DatasetError)
+    return args
