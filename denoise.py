@@ -91,7 +91,7 @@ DEMO_NOISE_SEED = noise.TEST_NOISE_SEED
 
 def told_levels():
     """The levels a model may be told, as --help says them."""
-    low, high = noise.LEVEL_RANGES[denoiser.TOLD_NOISE]
+    low, high = noise.NOISES[denoiser.TOLD_NOISE].level_range
     return f"{low:g} to {high:g}"
 
 
@@ -114,7 +114,7 @@ def parse_arguments(argv=None):
                         help="the folder for the denoised pictures (default: denoised)")
     parser.add_argument("--overwrite", action="store_true",
                         help="write over earlier outputs in --out (never over an input)")
-    parser.add_argument("--add-noise", choices=noise.NOISE_KINDS, default=None,
+    parser.add_argument("--add-noise", choices=noise.NOISES, default=None,
                         help="first corrupt each (clean) picture with this noise, to see what "
                              "the model removes (default: none, the pictures are noisy already)")
     parser.add_argument("--noise-level", type=level_or_auto, default=None,
@@ -140,7 +140,7 @@ def parse_arguments(argv=None):
         parser.error("argument --noise-level: with --add-noise, give the level to add, "
                      "not auto (then denoise its noisy picture with --noise-level auto)")
     if args.add_noise:
-        args.noise_level = (noise.DEFAULT_LEVELS[args.add_noise] if args.noise_level is None
+        args.noise_level = (noise.NOISES[args.add_noise].default_level if args.noise_level is None
                             else args.noise_level)
     if args.noise_level not in (None, denoiser.AUTO):  # added, or told: the same check
         try:

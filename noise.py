@@ -10,6 +10,9 @@ Four kinds of noise, each a function (images, level, rng) -> new float32 images:
                (the lower the peak), the noisier the picture.
 - salt-pepper: a fraction `level` of the pixels is set to 0 or to 1, half each.
 
+Each is one entry of NOISES, with its default level, the levels it takes and what they
+mean: the scripts' --noise choices, their help and their checks all come from there.
+
 How a model meets fresh noise while it trains is training.py's part. This module
 needs no Keras (NumPy and scikit-image), so that denoise.py (denoiser.py) can run an
 exported (ONNX) model without it.
@@ -20,28 +23,13 @@ of its own, so every model and every run is scored on exactly the same noisy ima
 
 import argparse
 import math
+from typing import Callable, NamedTuple
 
 import numpy as np
 import pywt
 import skimage.restoration
 
 
-NOISE_KINDS = ("gaussian", "gaussian-unclipped", "poisson", "salt-pepper")
-# The levels each kind takes, LOW to HIGH: a Gaussian standard deviation up to ten times
-# the pixel range (the noise-layer write-up trains at 2 and 6), a Poisson peak above 0
-# (a photon count: a million is as good as clean), a fraction of the pixels.
-LEVEL_RANGES = {"gaussian": (0, 10), "gaussian-unclipped": (0, 10), "poisson": (0, 1e6),
-                "salt-pepper": (0, 1)}
-# What `--noise-level` means for each kind, with the levels it takes, and its default.
-LEVEL_MEANINGS = {
-    "gaussian": "the noise factor (standard deviation on the [0, 1] scale), 0 to 10",
-    "gaussian-unclipped": "the standard deviation on the [0, 1] scale (25/255 for sigma 25), "
-                          "0 to 10",
-    "poisson": "the peak photon count (lower is noisier), above 0, at most 1e6",
-    "salt-pepper": "the fraction of pixels set to 0 or 1, 0 to 1",
-}
-DEFAULT_LEVELS = {"gaussian": 0.2, "gaussian-unclipped": 25 / 255, "poisson": 30.0,
-                  "salt-pepper": 0.1}
 # The seed of the noise on the test images: the same for every script, model and --seed.
 TEST_NOISE_SEED = 20240
 # A model trained on a range of levels (--noise-level LOW:HIGH) is scored at this many
@@ -83,8 +71,39 @@ def salt_pepper(images, fraction, rng):
     return noisy
 
 
-CORRUPTIONS = {"gaussian": gaussian, "gaussian-unclipped": gaussian_unclipped,
-               "poisson": poisson, "salt-pepper": salt_pepper}
+class Noise(NamedTuple):
+    """A kind of noise, and all the project knows of it: add a kind by adding one entry
+    to NOISES, and every script's --noise choices, help and checks know it."""
+
+    corrupt: Callable  # (images, level, rng) -> noisy float32 images; level may be per image
+    default_level: float  # the level a run uses when none is given
+    level_range: tuple  # the levels it takes, LOW to HIGH
+    meaning: str  # what --noise-level means for it, as --help says it
+    level_name: str  # its level in words, for the line that refuses a wrong one
+    low_included: bool = True  # False: the level must be above LOW (a photon count)
+    sigma_scale: int = 1  # 255: the photo papers name it by its sigma on the 0-255 scale
+
+
+# Every kind of noise. The ranges: a Gaussian standard deviation up to ten times the pixel
+# range (the noise-layer write-up trains at 2 and 6), a Poisson peak above 0 (a photon
+# count: a million is as good as clean), a fraction of the pixels.
+NOISES = {
+    "gaussian": Noise(gaussian, 0.2, (0, 10), "the noise factor (standard deviation on the "
+                      "[0, 1] scale), 0 to 10", "a Gaussian noise level"),
+    "gaussian-unclipped": Noise(gaussian_unclipped, 25 / 255, (0, 10), "the standard deviation "
+                                "on the [0, 1] scale (25/255 for sigma 25), 0 to 10",
+                                "a Gaussian noise level", sigma_scale=255),
+    "poisson": Noise(poisson, 30.0, (0, 1e6), "the peak photon count (lower is noisier), above "
+                     "0, at most 1e6", "a Poisson peak photon count", low_included=False),
+    "salt-pepper": Noise(salt_pepper, 0.1, (0, 1), "the fraction of pixels set to 0 or 1, 0 to 1",
+                         "a salt-and-pepper fraction"),
+}
+
+
+def level_help():
+    """What --noise-level means for each kind of noise, and its default, for --help."""
+    return "; ".join(f"{kind}: {noise.meaning}, default {noise.default_level:g}"
+                     for kind, noise in NOISES.items())
 
 
 def level_argument(text):
@@ -125,16 +144,10 @@ def level_text(level):
     return ":".join(f"{end:g}" for end in level) if is_range(level) else f"{level:g}"
 
 
-def sigma_scale(kind):
-    """255 for unclipped Gaussian noise, which the photo papers name by its sigma on the
-    0-255 scale; 1 for every other kind, named by its level as it is."""
-    return 255 if kind == "gaussian-unclipped" else 1
-
-
 def describe(kind, level):
     """The noise as the literature names it: unclipped Gaussian by its sigma on the 0-255
     scale ("sigma 25", for a level of 25/255); other noise by kind and level."""
-    scale = sigma_scale(kind)
+    scale = NOISES[kind].sigma_scale
     if scale == 1:
         return f"{kind} {level_text(level)}"
     # rounded: 0.215686 (55/255 as printed) is sigma 55
@@ -157,24 +170,23 @@ def check_level(kind, level):
         check_level(kind, low)
         check_level(kind, high)
         return
-    if kind not in CORRUPTIONS:
-        raise ValueError(f"unknown noise {kind!r}: choose one of {', '.join(NOISE_KINDS)}")
+    if kind not in NOISES:
+        raise ValueError(f"unknown noise {kind!r}: choose one of {', '.join(NOISES)}")
     if not math.isfinite(level):
         raise ValueError(f"the noise level must be a finite number, not {level}")
-    low, high = LEVEL_RANGES[kind]
-    if kind == "poisson" and not low < level <= high:
-        raise ValueError(f"a Poisson peak photon count must be above 0 and at most {high:g} "
+    noise = NOISES[kind]
+    low, high = noise.level_range
+    if not noise.low_included and not low < level <= high:
+        raise ValueError(f"{noise.level_name} must be above {low:g} and at most {high:g} "
                          f"(got {level:g})")
     if not low <= level <= high:
-        what = {"gaussian": "a Gaussian noise level", "gaussian-unclipped": "a Gaussian noise level",
-                "salt-pepper": "a salt-and-pepper fraction"}[kind]
-        raise ValueError(f"{what} must lie in [{low:g}, {high:g}] (got {level:g})")
+        raise ValueError(f"{noise.level_name} must lie in [{low:g}, {high:g}] (got {level:g})")
 
 
 def add_noise(images, kind, level, seed):
     """Return a corrupted copy of `images`; `seed` is an int or a np.random.Generator."""
     check_level(kind, level)
-    return CORRUPTIONS[kind](np.asarray(images, dtype=np.float32), level, np.random.default_rng(seed))
+    return NOISES[kind].corrupt(np.asarray(images, dtype=np.float32), level, np.random.default_rng(seed))
 
 
 def draw_levels(level, count, rng):
@@ -266,8 +278,8 @@ def corrupt_once(images, kind, level, seed):
     levels gives each image a level of its own."""
     rng = np.random.default_rng([seed, ONCE_NOISE_STREAM])
     if isinstance(images, np.ndarray):
-        return CORRUPTIONS[kind](images, draw_levels(level, len(images), rng), rng)
-    return [CORRUPTIONS[kind](image[None], draw_levels(level, 1, rng), rng)[0] for image in images]
+        return NOISES[kind].corrupt(images, draw_levels(level, len(images), rng), rng)
+    return [NOISES[kind].corrupt(image[None], draw_levels(level, 1, rng), rng)[0] for image in images]
 
 
 def corrupt_each(images, kind, level, seed):

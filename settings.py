@@ -100,15 +100,12 @@ def build_parser(description, recipes, default_model, folders):
                         help=f"a folder with mnist/ and fashion-mnist/ IDX files, and photo "
                              f"sets in images/<Set>/ (default: ${data.DATA_DIR_VARIABLE} if set, "
                              f"else the Keras cache, where they are downloaded)")
-    parser.add_argument("--noise", "--noise-kind", dest="noise_kind", choices=noise.NOISE_KINDS,
+    parser.add_argument("--noise", "--noise-kind", dest="noise_kind", choices=noise.NOISES,
                         default=None,
                         help="the kind of noise to remove (default: the preset's own, "
                              "listed under --model)")
     parser.add_argument("--noise-level", type=noise.level_or_range_argument, default=None,
-                        help="how strong the noise is: " + "; ".join(
-                            f"{kind}: {meaning}, default {noise.DEFAULT_LEVELS[kind]:g}"
-                            for kind, meaning in noise.LEVEL_MEANINGS.items()) +
-                        ". A range LOW:HIGH, such as 0.05:0.5, trains one blind model: each "
+                        help="how strong the noise is: " + noise.level_help() + ". A range LOW:HIGH, such as 0.05:0.5, trains one blind model: each "
                         "training image gets a level drawn from it, and the model is scored "
                         f"at {noise.RANGE_TEST_LEVELS} levels across it")
     if folders:  # train_conv.py
@@ -242,7 +239,7 @@ def parse_arguments(description, recipes, knobs, folders=True, argv=None):
         if args.flip_rotate is None:
             args.flip_rotate = args.dataset not in data.DATASETS  # photos only
     if args.noise_level is None:
-        args.noise_level = noise.DEFAULT_LEVELS[args.noise_kind]
+        args.noise_level = noise.NOISES[args.noise_kind].default_level
     try:
         noise.check_level(args.noise_kind, args.noise_level)
     except ValueError as error:

@@ -148,4 +148,4 @@ def test_the_defaults_the_knobs_name_are_the_presets(script, preset):
     text = (REPOSITORY / script).read_text()
     assert f"# passes over the training images ({preset}: {recipe.epochs})" in text
     assert f"# images per training step ({preset}: {recipe.batch_size})" in text
-    assert f"(gaussian: {noise.DEFAULT_LEVELS['gaussian']:g})" in text
+    assert f"(gaussian: {noise.NOISES['gaussian'].default_level:g})" in text

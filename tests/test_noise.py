@@ -41,10 +41,10 @@ def test_salt_and_pepper_hits_the_fraction_with_black_and_white():
     assert (noisy[hit] == 1.0).mean() == pytest.approx(0.5, abs=0.02)
 
 
-@pytest.mark.parametrize("kind", noise.NOISE_KINDS)
+@pytest.mark.parametrize("kind", noise.NOISES)
 def test_the_same_seed_gives_the_same_noise(kind):
     clean = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
-    level = noise.DEFAULT_LEVELS[kind]
+    level = noise.NOISES[kind].default_level
     first = noise.add_noise(clean, kind, level, seed=7)
     np.testing.assert_array_equal(first, noise.add_noise(clean, kind, level, seed=7))
     assert not np.array_equal(first, noise.add_noise(clean, kind, level, seed=8))
@@ -86,7 +86,7 @@ def test_photo_noise_is_named_by_its_sigma_of_255_as_papers_name_it():
     assert noise.describe("gaussian-unclipped", [0.0392157, 0.215686]) == "sigma 10:55"
     assert noise.describe("gaussian", 0.275) == "gaussian 0.275"
     assert noise.describe("poisson", 30) == "poisson 30"
-    assert noise.sigma_scale("gaussian-unclipped") == 255 and noise.sigma_scale("gaussian") == 1
+    assert noise.NOISES["gaussian-unclipped"].sigma_scale == 255 and noise.NOISES["gaussian"].sigma_scale == 1
 
 
 @pytest.mark.parametrize("kind, level", [
@@ -285,3 +285,20 @@ def test_flip_rotate_draws_every_orientation_from_the_seed_epoch_and_batch():
     refound = [next(k for k in range(8) if np.array_equal(noise.orient(crop[None], [k])[0], turned))
                for crop, turned in zip(plain[0][1], batches[0][1])]
     assert refound != found  # the next epoch draws afresh
+
+
+def test_a_noise_kind_added_to_the_registry_is_known_to_every_script(monkeypatch):
+    """One entry of noise.NOISES is all a new kind needs: the training scripts' --noise
+    takes it, their --help says what its level means, and its range is checked."""
+    import conv_models
+    import settings
+
+    speckle = noise.Noise(lambda images, level, rng: images * (1 + level), 0.3, (0, 2),
+                          "the speckle's spread, 0 to 2", "a speckle spread")
+    monkeypatch.setitem(noise.NOISES, "speckle", speckle)
+    parser = settings.build_parser("", conv_models.MODELS, "unet", folders=True)
+    assert parser.parse_args(["--noise", "speckle"]).noise_kind == "speckle"
+    assert "speckle: the speckle's spread, 0 to 2, default 0.3" in " ".join(parser.format_help().split())
+    with pytest.raises(ValueError, match=r"a speckle spread must lie in \[0, 2\] \(got 3\)"):
+        noise.check_level("speckle", 3)
+    assert noise.add_noise(np.ones((1, 2, 2, 1)), "speckle", 0.5, 0).max() == 1.5

@@ -92,7 +92,7 @@ def parse_arguments(argv=None):
                         help=f"a folder with mnist/ and fashion-mnist/ IDX files, and photo "
                              f"sets in images/<Set>/ (default: ${data.DATA_DIR_VARIABLE} if set, "
                              f"else download)")
-    parser.add_argument("--noise", choices=noise.NOISE_KINDS, default="gaussian",
+    parser.add_argument("--noise", choices=noise.NOISES, default="gaussian",
                         help="the kind of noise (default: gaussian)")
     parser.add_argument("--noise-level", type=noise.level_argument, default=None,
                         help="its strength, as in the training scripts; a fraction such as "
@@ -120,7 +120,7 @@ def parse_arguments(argv=None):
                              "<noise>-<level>); it must not hold files yet")
     args = parser.parse_args(argv)
     if args.noise_level is None:
-        args.noise_level = noise.DEFAULT_LEVELS[args.noise]
+        args.noise_level = noise.NOISES[args.noise].default_level
     try:
         for level in [args.noise_level, *(args.sweep or [])]:
             noise.check_level(args.noise, level)
@@ -400,7 +400,7 @@ def write_results(args, rows, sweep, clean, outputs):
     else:
         plots.save_rows(path("samples.png"), clean, outputs, SAMPLE_COUNT)
     if sweep:
-        scale = noise.sigma_scale(args.noise)  # sigma on 0-255 for photo noise, as papers give it
+        scale = noise.NOISES[args.noise].sigma_scale  # sigma on 0-255 for photo noise, as papers give it
         plots.save_sweep(path("sweep.png"), [level * scale for level in sweep["levels"]],
                          sweep["psnr"], f"{args.dataset}, {args.noise} noise",
                          "test noise: sigma (of 255)" if scale != 1 else "test noise level")
