@@ -408,8 +408,8 @@ def start(description, recipes, knobs, folders=True):
     """The run's settings (`parse_arguments`), and its folder; say what the run does; from
     here on, stop cleanly on a signal and fail in one line. Returns the settings.
 
-    A data set that cannot be read then ends the run with one line and FAILED.txt, and a
-    file that cannot be written (a full disk) with one line saying how to resume, not a
+    A data set that cannot be read then ends the run with one line, and a file that cannot
+    be written (a full disk) with one line saying how to resume, not a
     traceback. In a notebook the kernel keeps its own Ctrl-C (interrupt) and error display.
     On TensorFlow, its operations are made deterministic too, so that the same seed
     (keras.utils.set_random_seed, in the script) gives the same weights and scores; that

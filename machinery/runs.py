@@ -255,10 +255,14 @@ def one_line_errors(folder, usual_hook, told_as_they_are=()):
 
 def how_to_go_on(folder):
     """What to do after a fault that may pass: resume, or, with nothing trained yet, run
-    the same command again (the folder is emptied of the arguments.json it was given)."""
+    the same command again. A folder that holds nothing else is emptied of the
+    arguments.json it was given, so that the command needs no --overwrite; one that holds
+    an earlier run's files (started with --overwrite) keeps it, so that --overwrite still
+    knows it for a run's folder."""
     if os.path.exists(os.path.join(folder, EPOCHS_FILE)):
         return f"fix that, then continue with: {resume_command(folder)}"
-    os.remove(os.path.join(folder, ARGUMENTS_FILE))
+    if os.listdir(folder) == [ARGUMENTS_FILE]:
+        os.remove(os.path.join(folder, ARGUMENTS_FILE))
     return "nothing was trained: fix that and run the same command again"
 
 

@@ -51,20 +51,21 @@ def stop_while_starting(signal_number, frame):
 def import_tensorflow(quiet):
     """Import TensorFlow, its start-up lines discarded if `quiet`. The import takes seconds;
     a Ctrl-C or SIGTERM meanwhile is only noted (TensorFlow's own code is not interrupted
-    halfway, and a line printed now would go to /dev/null), and ends the program with one
-    line once the import is done."""
-    received = []
-    in_notebook = "ipykernel" in sys.modules  # a notebook's kernel keeps its own Ctrl-C
-    if not in_notebook:
+    halfway, and a line printed now would go to /dev/null), and acted on once the import is
+    done: by the script's own handler if it had set one before (a download says what it
+    keeps), else by ending the program with one line."""
+    received, handlers = [], {}
+    if "ipykernel" not in sys.modules:  # a notebook's kernel keeps its own Ctrl-C
+        handlers = {number: signal.getsignal(number) for number in signals.STOP_SIGNALS}
         for signal_number in signals.STOP_SIGNALS:
             signal.signal(signal_number, lambda number, frame: received.append(number))
     with standard_error_discarded() if quiet else contextlib.nullcontext():
         import tensorflow  # noqa: F401  (the import that logs before logging starts)
-    if received:
-        stop_while_starting(received[0], None)
-    if not in_notebook:
-        for signal_number in signals.STOP_SIGNALS:
-            signal.signal(signal_number, stop_while_starting)
+    for number, handler in handlers.items():
+        python_default = handler in (signal.SIG_DFL, signal.default_int_handler)
+        signal.signal(number, stop_while_starting if python_default else handler)
+    if received and callable(handler := signal.getsignal(received[0])):  # not one ignored
+        handler(received[0], None)
 
 
 QUIET = os.environ.get("TF_CPP_MIN_LOG_LEVEL") != "0"

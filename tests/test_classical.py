@@ -34,3 +34,18 @@ def test_every_method_keeps_the_shape_and_range_and_removes_noise(name, shape):
 def test_bm3d_is_listed_even_when_it_is_not_installed():
     assert classical.METHOD_NAMES[-1] == "bm3d"
     assert ("bm3d" in classical.METHODS) == (classical.bm3d is not None)
+
+
+def test_the_strengths_are_scaled_also_on_digits_whose_background_noise_leaves_black():
+    """Poisson noise leaves a digit's black background at 0: noise.estimate_noise_level
+    refuses to guess a level there, but the strengths tried still need a scale."""
+    import noise
+
+    digits = np.zeros((4, 28, 28, 1), np.float32)
+    digits[:, 8:20, 12:16] = 1.0
+    noisy = noise.add_noise(digits, "poisson", 30, 0)
+    assert np.isnan(noise.estimate_noise_level(noisy[0]))
+    sigma = classical.estimate_noise_sigma(list(noisy))
+    assert 0.01 < sigma < 0.5
+    assert all(np.isfinite(value) for value in classical.METHODS["total-variation"].candidates(sigma)
+               if value is not None)

@@ -208,6 +208,19 @@ def test_missing_data_is_one_line_exit_1_and_the_same_command_works_again(tmp_pa
     assert "already holds files" not in run_script("train_conv.py", *arguments).stderr
 
 
+def test_missing_data_after_overwrite_leaves_a_folder_that_overwrite_still_takes(tmp_path):
+    """A run started with --overwrite over an earlier run, stopped by missing data before
+    any epoch: "run the same command again" must work, so the folder stays a run's."""
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "model.keras").write_text("an earlier run's model")
+    (tmp_path / "run" / "arguments.json").write_text("{}")
+    arguments = ["--overwrite", "--data-dir", tmp_path / "nowhere", "--out", tmp_path / "run"]
+    first = run_script("train_conv.py", *arguments)
+    assert first.returncode == 1 and "run the same command again" in first.stderr
+    again = run_script("train_conv.py", *arguments)
+    assert again.returncode == 1 and "holds files but no run" not in again.stderr
+
+
 def test_a_second_run_into_a_folder_in_use_stops_in_one_line(tmp_path):
     """Two runs into one folder at once would mix their files: the folder is held."""
     from machinery import files

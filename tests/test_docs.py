@@ -358,6 +358,21 @@ def test_make_docs_removes_only_the_stale_figures_it_wrote(tmp_path):
     assert sorted(os.listdir(figures)) == ["changed.png", "mine.png"]
 
 
+def test_a_figure_an_earlier_call_wrote_stays_known_after_a_call_that_did_not_make_it(tmp_path):
+    """A call whose --runs has not finished a step (one failed, or --steps left it out)
+    keeps that step's figure and its row: the next call still knows it for its own."""
+    figures = tmp_path / "docs" / "figures"
+    figures.mkdir(parents=True)
+    (figures / "knob.png").write_bytes(b"written by an earlier call")
+    row = ("knob.png", "knob", make_docs.file_digest(figures / "knob.png"))
+    (tmp_path / "docs" / "results.md").write_text(
+        make_docs.RESULTS_START + "\n\n" + make_docs.figures_table([row]))
+    args = argparse.Namespace(runs=str(tmp_path / "runs"), docs=str(tmp_path / "docs"),
+                              quick=False, data_dir=None)
+    assert make_docs.copy_figures(args) == [row]
+    assert make_docs.docs_not_ours(args) == []
+
+
 def test_make_docs_quick_makes_every_figure_and_table(tmp_path):
     """The command that makes the docs still works: --quick, every step on tiny runs."""
     finished = subprocess.run(

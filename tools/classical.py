@@ -31,6 +31,7 @@ sigma; tools/compare.py scores them:
 """
 
 import argparse
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -110,10 +111,14 @@ METHOD_NAMES = (*METHODS, "bm3d") if bm3d is None else tuple(METHODS)
 
 
 def estimate_noise_sigma(images):
-    """The mean noise standard deviation that scikit-image estimates in `images`, over
-    those that have the texture to estimate it from (noise.has_texture_to_estimate_from)."""
-    estimates = [noise.estimate_noise_level(image) for image in images]
-    return float(np.mean([level for level in estimates if not np.isnan(level)] or [np.nan]))
+    """The mean noise standard deviation that scikit-image estimates in `images`: a scale
+    for the strengths tried, not a level told to a model, so taken also where
+    noise.estimate_noise_level refuses to guess (digits whose black background Poisson
+    noise leaves at 0); a picture of one flat colour, which gives no estimate, is left out."""
+    with warnings.catch_warnings():  # a flat picture's empty median, and an all-flat mean
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(np.nanmean([skimage.restoration.estimate_sigma(
+            image, average_sigmas=True, channel_axis=-1) for image in images]))
 
 
 def denoise_images(name, value, images):

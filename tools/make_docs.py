@@ -345,17 +345,18 @@ def figure_digests(results):
 
 def figures_written_here(args):
     """The files of <docs>/figures that this script wrote and nobody changed since: those
-    the table of the results.md beside them lists, with the same digest. Only these are
-    written over or removed; any other file there is left as it is."""
+    the table of the results.md beside them lists, with the same digest, as {figure: its
+    row (figure, step, digest)}. Only these are written over or removed; any other file
+    there is left as it is."""
     folder = os.path.join(args.docs, "figures")
     results = os.path.join(args.docs, "results.md")
     if not os.path.isfile(results) or not os.path.isdir(folder):
-        return set()
+        return {}
     with open(results, encoding="utf-8", errors="replace") as file:
-        listed = figure_digests(file.read())
-    return {name for name in os.listdir(folder)
-            if name in listed and not os.path.islink(os.path.join(folder, name))
-            and file_digest(os.path.join(folder, name)) == listed[name]}
+        rows = {row[0]: row for row in FIGURE_ROW.findall(file.read())}
+    return {name: rows[name] for name in os.listdir(folder)
+            if name in rows and not os.path.islink(os.path.join(folder, name))
+            and file_digest(os.path.join(folder, name)) == rows[name][2]}
 
 
 def docs_not_ours(args):
@@ -400,13 +401,16 @@ def save_small(source, target):
 
 def copy_figures(args):
     """Copy every finished step's figures into <docs>/figures/, and remove the figures
-    there that no step makes any more (of those this script wrote: figures_written_here). Returns a (figure, step, SHA-256) row for each copied,
-    so that results.md can say which command made each figure, and a test can check that
-    the committed figure is that one."""
+    there that no step makes any more (of those this script wrote: figures_written_here).
+    Returns a (figure, step, SHA-256) row for each figure there, so that results.md can say
+    which command made each, and a test can check that the committed figure is that one:
+    those copied now, and those an earlier call wrote for a step not finished in this
+    --runs (kept, with their rows, so that the next call still knows them for its own)."""
     folder = os.path.join(args.docs, "figures")
     os.makedirs(folder, exist_ok=True)
     made = {name for step in STEPS for _, name in step.figures}
-    for stale in figures_written_here(args) - made:  # of a step since removed: ours to remove
+    written = figures_written_here(args)
+    for stale in set(written) - made:  # of a step since removed: ours to remove
         os.remove(os.path.join(folder, stale))
     copied = []
     for step in STEPS:
@@ -417,7 +421,8 @@ def copy_figures(args):
             size = save_small(os.path.join(args.runs, step.name, figure), target)
             print(f"  figures/{name}: {size / 1000:.0f} KB")
             copied.append((name, step.name, file_digest(target)))
-    return copied
+    now = {name for name, _, _ in copied}
+    return copied + [row for name, row in sorted(written.items()) if name in made - now]
 
 
 def file_digest(path):
@@ -604,7 +609,9 @@ def main(argv=None):
     signals.stop_in_one_line(where_it_stopped)
     os.makedirs(args.runs, exist_ok=True)
     to_make = [step for step in STEPS if step.name in args.steps and not finished(step, args)]
-    theirs = [os.path.join(args.runs, step.name) for step in steps_not_ours(to_make, args)]
+    theirs = [path for step in steps_not_ours(to_make, args)
+              for path in (os.path.join(args.runs, step.name),
+                           os.path.join(args.runs, f"{step.name}.log")) if os.path.lexists(path)]
     theirs += docs_not_ours(args)
     if theirs:
         sys.exit(f"error: {', '.join(theirs)}: not written by this script, which would write "

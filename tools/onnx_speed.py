@@ -108,8 +108,15 @@ def channels_of_each(paths, data_dir):
     """{path: its channels} of every model, once each has loaded and the photo set that it
     meets is here (downloaded if need be): a broken model or missing photos stop the tool
     before minutes of timing, not after."""
+    for path in paths:
+        if not path.lower().endswith(".keras"):
+            raise denoiser.PictureError(f"{path}: not a .keras model; this tool times a .keras "
+                                        "model against the .onnx it exports from it")
     channels = {path: denoiser.image_shape(denoiser.load_model(path))[-1] for path in paths}
-    for count in set(channels.values()):
+    for path, count in channels.items():
+        if count not in PHOTO_SETS:
+            raise denoiser.PictureError(f"{path}: takes {count} channels; this tool times "
+                                        "grey (1) and colour (3) models")
         data.photo_set_folder(PHOTO_SETS[count], data_dir)
     return channels
 
@@ -131,8 +138,12 @@ def main(argv=None):
             sys.exit(f"error: {error}")
         photos = {size: os.path.join(args.out, f"noisy-{name}-{size}.png")
                   for size in (args.size, START_SIZE)}
-        for size, photo in photos.items():
-            source = large_noisy_photo(channels, size, photo, args.data_dir)
+        try:
+            for size, photo in photos.items():
+                source = large_noisy_photo(channels, size, photo, args.data_dir)
+        except OSError as error:  # a full disk, a folder that became read-only
+            sys.exit(f"error: cannot write {error.filename or args.out}: "
+                     f"{error.strerror or error}")
         seconds = {}
         for runtime, model in (("keras", path), ("onnx", os.path.join(args.out, f"{name}.onnx"))):
             for size, photo in photos.items():
@@ -166,7 +177,11 @@ def main(argv=None):
         with open(temporary, "w") as file:
             file.write(table + "\n")
 
-    files.replace_atomically(os.path.join(args.out, "results.md"), write)
+    try:
+        files.replace_atomically(os.path.join(args.out, "results.md"), write)
+    except OSError as error:
+        sys.exit(f"error: cannot write {os.path.join(args.out, 'results.md')}: "
+                 f"{error.strerror or error}")
     print(table)
 
 

@@ -143,6 +143,7 @@ let lastRequest = 0;
 let workerFailure = null; // the Error that stopped the worker, if it stopped
 
 worker.onmessage = ({ data: { id, pixels, error } }) => {
+  if (!waiting.has(id)) return; // its promise was already rejected: the worker had failed
   const { resolve, reject } = waiting.get(id);
   waiting.delete(id);
   if (error === undefined) resolve(pixels); else reject(new Error(error));
