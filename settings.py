@@ -24,7 +24,7 @@ import data
 import noise
 import noisy_targets
 import training
-from machinery import distribute, runs
+from machinery import arguments, distribute, runs
 
 # What a knob may hold: anything else of the same name (a module) is not a knob.
 KNOB_TYPES = (bool, int, float, str, list, tuple)
@@ -64,7 +64,7 @@ def add_folder_arguments(parser):
                              "trained on)")
     parser.add_argument("--channels", type=int, choices=(1, 3), default=3,
                         help="with a folder --dataset: 1 = grey, 3 = colour (default: 3)")
-    parser.add_argument("--image-size", type=runs.positive_int, default=128,
+    parser.add_argument("--image-size", type=arguments.positive_int, default=128,
                         help="with a folder --dataset: the side of the square crops it trains "
                              "on (random, fresh every epoch) and tests on (central); a "
                              "multiple of 8 (default: 128)")
@@ -119,19 +119,19 @@ def build_parser(description, recipes, default_model, folders):
     parser.add_argument("--loss", choices=training.LOSSES, default=None,
                         help="mse (mean squared error), bce (binary cross-entropy) or psnr "
                              "(minus the PSNR of each image, in dB) (default: the preset's own)")
-    parser.add_argument("--epochs", type=runs.positive_int, default=None,
+    parser.add_argument("--epochs", type=arguments.positive_int, default=None,
                         help="passes over the training images (default: the preset's own)")
-    parser.add_argument("--batch-size", type=runs.positive_int, default=None,
+    parser.add_argument("--batch-size", type=arguments.positive_int, default=None,
                         help="images per training step (default: the preset's own, listed "
                              "under --model)")
-    parser.add_argument("--learning-rate", "--lr", type=runs.positive_float, default=1e-3,
+    parser.add_argument("--learning-rate", "--lr", type=arguments.positive_float, default=1e-3,
                         help="Adam's starting learning rate; it decays along a cosine "
                              "(default: 0.001)")
-    parser.add_argument("--train-limit", type=runs.positive_int, default=None,
+    parser.add_argument("--train-limit", type=arguments.positive_int, default=None,
                         help="train on the first N training images only (default: all)")
-    parser.add_argument("--test-limit", type=runs.positive_int, default=None,
+    parser.add_argument("--test-limit", type=arguments.positive_int, default=None,
                         help="score on the first N test images only (default: all)")
-    parser.add_argument("--seed", type=runs.seed_number, default=0,
+    parser.add_argument("--seed", type=arguments.seed_number, default=0,
                         help="seeds the weights, the batch order and the training noise; "
                              "the test noise has a fixed seed of its own (default: 0)")
     parser.add_argument("--out", default=None,
@@ -155,7 +155,7 @@ def build_parser(description, recipes, default_model, folders):
                              "--batch-size must divide between the devices; the last, smaller "
                              "batch of an epoch, and validation, drop the few images left over; "
                              "the final scores use all (default: one device)")
-    parser.add_argument("--peer-timeout", type=runs.positive_int,
+    parser.add_argument("--peer-timeout", type=arguments.positive_int,
                         default=distribute.PEER_TIMEOUT_SECONDS, metavar="SECONDS",
                         help="with --distribute multi-worker: a process whose peers do not "
                              "all come, or stop answering, stops after this many seconds "

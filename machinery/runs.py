@@ -15,7 +15,6 @@ the rest where it uses them; none of them trains, predicts or scores:
 Every file is written whole or not at all (machinery/files.py).
 """
 
-import argparse
 import contextlib
 import math
 import os
@@ -48,30 +47,6 @@ BACKUP_FILES = ("latest.weights.h5", "training_metadata.json")
 STOPPING = []
 # The run folders this process holds (see hold_the_run_folder): open, and so locked.
 HELD_FOLDERS = []
-
-
-def positive_int(text):
-    """argparse type: an integer >= 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, not {text}")
-    return value
-
-
-def seed_number(text):
-    """argparse type: a seed, a whole number from 0 to 2**32 - 1 (what NumPy takes)."""
-    value = int(text)
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to 2**32 - 1, not {text}")
-    return value
-
-
-def positive_float(text):
-    """argparse type: a finite number > 0."""
-    value = float(text)
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number > 0, not {text}")
-    return value
 
 
 def in_notebook():

@@ -21,7 +21,6 @@ Example:
 
 import argparse
 import json
-import math
 import os
 import platform
 import statistics
@@ -30,7 +29,7 @@ import sys
 import time
 
 import noise
-from machinery import files, signals
+from machinery import arguments, files, signals
 
 # Every run: name -> (script, extra arguments). Each preset trains with its own recipe
 # (loss and epochs); "strided-mse" is the TensorFlow tutorial's recipe exactly (MSE).
@@ -68,24 +67,6 @@ COLUMNS = ("run", "seed", "model", "loss", "epochs", "params", "train_seconds", 
            "noisy_psnr", "psnr", "noisy_ssim", "ssim")
 
 
-def whole_number(lowest, highest=math.inf):
-    """argparse type: a whole number from `lowest` to `highest`, checked here, so that a
-    wrong value is one line now rather than a failed run an hour later (the scripts' own
-    types are in machinery/runs.py, which imports Keras)."""
-    allowed = f">= {lowest}" if highest == math.inf else f"from {lowest} to {highest}"
-
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
-        if not lowest <= value <= highest:
-            raise argparse.ArgumentTypeError(f"must be a whole number {allowed}, not {text}")
-        return value
-
-    return parse
-
-
 def gaussian_level(text):
     """argparse type of --noise-level: a level that every run's Gaussian noise takes, such
     as 0.3 or 25/255; kept as written, to be passed on to the scripts."""
@@ -103,10 +84,10 @@ def parse_arguments(argv=None):
     parser.add_argument("--noise-level", type=gaussian_level, default=None,
                         help="Gaussian noise factor for every run, 0 to 10 (default: the "
                              "scripts' 0.2)")
-    parser.add_argument("--seeds", nargs="+", type=whole_number(0, 2**32 - 1), default=[0],
+    parser.add_argument("--seeds", nargs="+", type=arguments.seed_number, default=[0],
                         help="run each run once per seed; with several, a second table gives "
                              "each run's mean PSNR and its spread (default: 0)")
-    parser.add_argument("--train-limit", type=whole_number(1), default=None,
+    parser.add_argument("--train-limit", type=arguments.positive_int, default=None,
                         help="train every run on the first N training images (default: all)")
     parser.add_argument("--data-dir", default=None,
                         help="passed on to the scripts (default: $DENOISE_DATA_DIR or download)")

@@ -49,7 +49,7 @@ import denoiser  # (its load_model registers the custom layers, loss and metric 
 import metrics
 import noise
 import plots
-from machinery import files, runs, signals
+from machinery import arguments, files, runs, signals
 from tools import classical, published
 from tools.benchmark import machine_description
 
@@ -110,9 +110,9 @@ def parse_arguments(argv=None):
                         help="also score each model as an average over the 8 orientations of "
                              "every image, in a row of its own named '<model> x8' (8 times "
                              "its time; default: each model once, as it is)")
-    parser.add_argument("--limit", type=runs.positive_int, default=None,
+    parser.add_argument("--limit", type=arguments.positive_int, default=None,
                         help="score the first N test images only (default: all)")
-    parser.add_argument("--workers", type=runs.positive_int, default=os.cpu_count(),
+    parser.add_argument("--workers", type=arguments.positive_int, default=os.cpu_count(),
                         help=f"processes for the classical methods (default: {os.cpu_count()}, "
                              f"one per CPU core)")
     parser.add_argument("--out", default=None,

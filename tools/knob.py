@@ -30,7 +30,7 @@ import denoiser
 import metrics
 import noise
 import plots
-from machinery import files, runs, signals
+from machinery import arguments, files, runs, signals
 
 # The true noise levels of the test copies (sigma of 255): tools/compare.py's photo levels.
 TRUE_LEVELS = ("15/255", "25/255", "50/255")
@@ -50,7 +50,7 @@ def parse_arguments(argv=None):
                              "PNG/JPEG test pictures")
     parser.add_argument("--channels", type=int, choices=(1, 3), default=1,
                         help="1 = grey, 3 = colour: the model's (default: 1)")
-    parser.add_argument("--limit", type=runs.positive_int, default=PHOTO_LIMIT,
+    parser.add_argument("--limit", type=arguments.positive_int, default=PHOTO_LIMIT,
                         help=f"score the first N pictures only (default: {PHOTO_LIMIT})")
     parser.add_argument("--true-levels", type=noise.level_argument, nargs="+",
                         default=[noise.level_argument(level) for level in TRUE_LEVELS],

@@ -37,7 +37,7 @@ import conv_models
 import dense_models
 import noise
 import training
-from machinery import runs, signals
+from machinery import arguments, signals
 from tools.benchmark import machine_description
 
 BACKENDS = ("tensorflow", "jax", "torch")
@@ -57,7 +57,7 @@ def parse_arguments(argv=None):
                              f"{', '.join(installed)})")
     parser.add_argument("--presets", nargs="+", choices=PRESETS, default=list(PRESETS),
                         help="the presets to measure (default: all)")
-    parser.add_argument("--steps", type=runs.positive_int, default=20,
+    parser.add_argument("--steps", type=arguments.positive_int, default=20,
                         help="training steps (batches) timed per preset; denoising times "
                              "the same number of images (default: 20)")
     parser.add_argument("--out", default=os.path.join("runs", "speed"),
