@@ -1,13 +1,17 @@
-"""The convolutional autoencoders that train_conv.py trains: one builder per preset.
+"""The convolutional autoencoders of the lessons (train_conv.py, train_photos.py,
+train_noisy_targets.py): one builder per preset.
 
 Each builder takes the shape of one image, (height, width, channels), and returns a
 functional Keras model whose output has the same shape, with pixels in [0, 1] (a sigmoid,
 or a clip). `MODELS` names each preset with its recipe: the builder, and how it trains
 by default.
 
-They live here rather than in train_conv.py, as nanoGPT keeps its model in model.py: the
-lesson script runs from top to bottom, cell by cell, and so cannot be imported without
-training; tools/speed.py and the tests import the builders from here.
+They live here, as nanoGPT keeps its model in model.py: a lesson script runs from top to
+bottom, cell by cell, and so cannot be imported without training; tools/speed.py and the
+tests import the builders from here. train_conv.py builds its default, `unet-psnr`, in
+the file itself, layer by layer, so that a learner sees it; `build_unet_psnr` here is the
+same network (tests/test_end_to_end.py checks that they agree), made from the parts the
+U-Nets share.
 
 Where the presets come from: `small` is the 4,385-parameter autoencoder of the write-up
 "the tiny autoencoders", `wide` the 64-64-32 resize-convolution denoiser of "codes and
@@ -354,4 +358,13 @@ MODELS = {
 # pictures of any size (denoise.py). All but `small`, whose trick fits 28x28 images only,
 # and `unet-dense`, whose dense layers fit the size it was built for.
 FULLY_CONVOLUTIONAL = tuple(name for name, recipe in MODELS.items() if recipe.any_size)
+
+
+def input_shape(name, image_shape):
+    """The input shape to build preset `name` with, for pictures of `image_shape`
+    (height, width, channels): any height and width where the preset takes any size."""
+    height, width, channels = image_shape
+    if name in FULLY_CONVOLUTIONAL:
+        height = width = None
+    return (height, width, channels)
 

@@ -402,6 +402,33 @@ def load_picture_dataset(folder, channels, image_size, test_folder=None,
     return train, test
 
 
+def dataset_help(digits=True, photos=False):
+    """What --dataset takes: the digit sets, and or the photo sets and folders."""
+    kinds = [", ".join(DATASETS)] if digits else []
+    if photos:
+        kinds.append(f"a photo set ({', '.join(PHOTO_SETS)}: python data.py --list), or a "
+                     "folder of PNG/JPEG pictures")
+    return ", ".join(kinds)
+
+
+def check_dataset(name, digits=True, photos=False):
+    """ValueError unless `name` is a dataset to learn from: with `digits`, mnist or
+    fashion_mnist; with `photos`, a photo set by name or a folder of pictures. The
+    message says which lesson learns from the other kind."""
+    if name in DATASETS:
+        if not digits:
+            raise ValueError(f"{name} is a set of 28x28 digits or clothes: train_conv.py and "
+                             "train_dense.py learn from it; here, name a photo set or a folder")
+        return
+    if not photos:
+        raise ValueError(f"choose one of {', '.join(DATASETS)} (train_photos.py learns from "
+                         "photo sets and folders of pictures)")
+    if name not in PHOTO_SETS and not os.path.isdir(name):
+        raise ValueError(f"{name} is " + (f"neither {' nor '.join(DATASETS)}, nor "
+                                          if digits else "neither ")
+                         + f"a photo set ({', '.join(PHOTO_SETS)}), nor a folder")
+
+
 # ## The photo sets, by name
 
 def keras_cache():

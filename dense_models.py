@@ -5,9 +5,11 @@ reshapes its 784 outputs (sigmoid, in [0, 1]) back into an image, so that the de
 models eat the same arrays as the convolutional ones. `MODELS` names each preset with
 its recipe: the builder, and how it trains by default.
 
-They live here rather than in train_dense.py, as nanoGPT keeps its model in model.py:
-the lesson script runs from top to bottom, cell by cell, and so cannot be imported
-without running a whole training; tools/speed.py and the tests import the builders from here.
+They live here, as nanoGPT keeps its model in model.py: the lesson script runs from top
+to bottom, cell by cell, and so cannot be imported without running a whole training;
+tools/speed.py and the tests import the builders from here. train_dense.py builds its
+default, `deep`, in the file itself, layer by layer; `build_deep` here is the same
+network (tests/test_end_to_end.py checks that they agree).
 
 Where the presets come from: `deep` is the 784-500-300-100-300-500-784 denoiser of
 the write-up "the deep dense denoiser", `noise-layer` the in-model noise layer of "the
@@ -39,7 +41,8 @@ def build_deep(input_shape):
     inputs = keras.Input(shape=input_shape)
     x = layers.Flatten()(inputs)
     for units in DEEP_ENCODER_UNITS + DEEP_ENCODER_UNITS[-2::-1]:  # 500 300 100 300 500
-        x = layers.Dense(units, activation="relu")(x)
+        name = "code" if units == DEEP_ENCODER_UNITS[-1] else None  # the bottleneck
+        x = layers.Dense(units, activation="relu", name=name)(x)
     x = layers.Dense(input_shape[0] * input_shape[1] * input_shape[2], activation="sigmoid")(x)
     outputs = layers.Reshape(input_shape)(x)
     return keras.Model(inputs, outputs, name="deep")
@@ -84,8 +87,17 @@ def build_noise_layer(input_shape, stddev):
 
 
 def code_model(model):
-    """The part of a shallow model from its input to its code layer."""
+    """The part of a dense model from its input to its code: its layer named "code" (the
+    bottleneck of `deep` and the shallow models), or the noise-layer model's encoder."""
+    if any(layer.name == "encoder" for layer in model.layers):
+        return model.get_layer("encoder")
     return keras.Model(model.inputs, model.get_layer("code").output)
+
+
+def noise_of_batches(name, kind):
+    """The noise the training batches of preset `name` get: `kind`, or None (clean
+    batches) for the noise-layer model, whose own layer adds the noise while training."""
+    return None if name == "noise-layer" else kind
 
 
 # Each preset with its default recipe: loss and epochs (--loss and --epochs override them).

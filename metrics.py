@@ -56,6 +56,14 @@ def ssim(clean, image):
                                  use_sample_covariance=False, channel_axis=-1)
 
 
+def blind_scores(model, clean, kind, level):
+    """For a model trained on a range of levels (a blind one), {"levels": its scores at
+    levels across the range (`score_at_levels`)}; for one trained at one level, {}."""
+    if not noise.is_range(level):
+        return {}
+    return {"levels": score_at_levels(model, clean, kind, noise.levels_to_score(level))}
+
+
 def score_at_levels(model, clean, kind, levels):
     """How a model trained on a range of noise levels does at each of `levels` (told
     each level, if it takes it):

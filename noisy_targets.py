@@ -24,9 +24,27 @@ import keras
 import numpy as np
 from keras import ops
 
-# What a model can learn to answer: the clean picture, another noisy copy of it
-# (Noise2Noise), or, from one noisy picture, its neighbour pixels (Neighbor2Neighbor).
-TARGETS = ("clean", "noisy", "neighbours")
+# What a model can learn to answer in place of the clean picture: another noisy copy of
+# it (Noise2Noise), or, from one noisy picture, its neighbour pixels (Neighbor2Neighbor).
+TARGETS = ("noisy", "neighbours")
+def check_target(target, model, digits, any_size, several_devices):
+    """ValueError unless `target` can train here. Neighbour pairs halve the training
+    crops, and train the model through another model (`neighbour_trainer`): photos, a
+    model of any size, alone, on one device."""
+    if target not in TARGETS:
+        raise ValueError(f"choose one of {', '.join(TARGETS)}, not {target}")
+    if target != "neighbours":
+        return
+    if digits:
+        raise ValueError("neighbours halve each picture, and the halves of a 28x28 digit "
+                         "(14x14) do not pass the U-Nets' two poolings: train on photos")
+    if not any_size:
+        raise ValueError(f"neighbours train a model on half-size pictures, and {model} "
+                         "takes one size only: choose another")
+    if several_devices:
+        raise ValueError("neighbours train on one device: leave out --distribute")
+
+
 # The weight of Neighbor2Neighbor's regulariser (the paper's gamma, 1 to 2 in its runs).
 REGULARISER_WEIGHT = 1.0
 

@@ -24,6 +24,7 @@ import matplotlib.patches
 import matplotlib.pyplot as plt
 import numpy as np
 
+import noise
 from machinery import files
 from metrics import image_quality
 
@@ -246,6 +247,14 @@ def save_curves(path, curves, noisy_psnr, title):
     figure.tight_layout()
     save_figure(figure, path)
     return figure
+
+
+def save_blind_levels(path, scores, model_name, kind, level):
+    """With the scores of a model trained on a range of levels (metrics.blind_scores),
+    save its PSNR across the range (`save_levels`); without, draw nothing."""
+    if "levels" in scores:
+        save_levels(path, scores["levels"], model_name,
+                    f"trained on {kind} {noise.level_text(level)}")
 
 
 def save_levels(path, levels, model_name, how_trained):

@@ -56,8 +56,15 @@ class Recipe(NamedTuple):
     any_size: bool = True  # False: built for the training pictures' size, and that size only
 
 
+# What a lesson script learns from and aims at: its `takes`. PHOTOS and TARGETS each add
+# a group of flags; clean answers are every script's.
+DIGITS = "digits"  # MNIST and Fashion-MNIST (train_conv.py, train_dense.py)
+PHOTOS = "photos"  # photo sets and folders, crops, turns and mirrors (train_photos.py)
+TARGETS = "targets"  # answers other than the clean picture (train_noisy_targets.py)
+
+
 def add_folder_arguments(parser):
-    """The options of learning from a folder of pictures (train_conv.py)."""
+    """The options of learning from photos: a photo set or a folder of pictures."""
     parser.add_argument("--test-dataset", default=None,
                         help="with a folder --dataset: a folder of test pictures, or a "
                              "photo set (default: every fifth picture of --dataset, never "
@@ -76,9 +83,10 @@ def add_folder_arguments(parser):
                              "6 turned over is a 9)")
 
 
-def build_parser(description, recipes, default_model, folders):
-    """The command line of a training script whose presets are `recipes`; with `folders`,
-    also the options of learning from a folder of pictures."""
+def build_parser(description, recipes, default_model, takes=(DIGITS,)):
+    """The command line of a training script whose presets are `recipes`; with PHOTOS in
+    `takes`, also the options of learning from photos, and with TARGETS, --target."""
+    folders = PHOTOS in takes
     parser = argparse.ArgumentParser(
         description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -89,11 +97,9 @@ def build_parser(description, recipes, default_model, folders):
     )
     parser.add_argument("--model", choices=recipes, default=default_model,
                         help=f"the model preset (default: {default_model}). {models_help}")
-    parser.add_argument("--dataset", default="mnist",
-                        help="the images to learn from: mnist, fashion_mnist" +
-                             (", a photo set (" + ", ".join(data.PHOTO_SETS) + ": python "
-                              "data.py --list), or a folder of PNG/JPEG pictures"
-                              if folders else "") + " (default: %(default)s)")
+    parser.add_argument("--dataset", default=default_dataset(takes),
+                        help="the images to learn from: " + data.dataset_help(
+                            digits=DIGITS in takes, photos=folders) + " (default: %(default)s)")
     if folders:
         add_folder_arguments(parser)
     parser.add_argument("--data-dir", default=None,
@@ -108,14 +114,14 @@ def build_parser(description, recipes, default_model, folders):
                         help="how strong the noise is: " + noise.level_help() + ". A range LOW:HIGH, such as 0.05:0.5, trains one blind model: each "
                         "training image gets a level drawn from it, and the model is scored "
                         f"at {noise.RANGE_TEST_LEVELS} levels across it")
-    if folders:  # train_conv.py
-        parser.add_argument("--target", choices=noisy_targets.TARGETS, default="clean",
+    if TARGETS in takes:
+        parser.add_argument("--target", choices=noisy_targets.TARGETS, default="noisy",
                             help="what the model learns to answer (noisy_targets.py): the clean "
                                  "picture; another noisy copy of it (Noise2Noise: use --loss mse "
                                  "and unclipped noise, whose mean is the clean picture); or, from "
                                  "one noisy copy of each training picture made once, its "
                                  "neighbour pixels (Neighbor2Neighbor; photos, one device). The "
-                                 "test pictures are clean, to score the model (default: clean)")
+                                 "test pictures are clean, to score the model (default: noisy)")
     parser.add_argument("--loss", choices=training.LOSSES, default=None,
                         help="mse (mean squared error), bce (binary cross-entropy) or psnr "
                              "(minus the PSNR of each image, in dB) (default: the preset's own)")
@@ -193,7 +199,12 @@ def knob_arguments(parser, knobs):
     return arguments
 
 
-def parse_arguments(description, recipes, knobs, folders=True, argv=None):
+def default_dataset(takes):
+    """The --dataset of a script that names none: MNIST, or for photos alone Train400."""
+    return "mnist" if DIGITS in takes else "train400"
+
+
+def parse_arguments(description, recipes, knobs, takes=(DIGITS,), argv=None):
     """The run's settings: the script's knobs, then the flags of the command line on top.
 
     `knobs` maps knob names to values: a script passes its globals(), in which its
@@ -209,7 +220,7 @@ def parse_arguments(description, recipes, knobs, folders=True, argv=None):
         raise ImportError(f"{knobs.get('__name__')} is a lesson to run (python "
                           f"{knobs.get('__name__')}.py), not a module to import: import "
                           "its models from conv_models.py or dense_models.py")
-    parser = build_parser(description, recipes, knobs["model"], folders)
+    parser = build_parser(description, recipes, knobs["model"], takes)
     if argv is None:
         argv = [] if runs.in_notebook() else sys.argv[1:]
     args = parser.parse_args(knob_arguments(parser, knobs) + list(argv))
@@ -222,8 +233,8 @@ def parse_arguments(description, recipes, knobs, folders=True, argv=None):
             parser.exit = distribute.exit_at_once
         share_the_run_folder(args)
     if args.resume:
-        given = given_on_the_command_line(description, recipes, folders, argv)
-        restore_arguments(parser, args, recipes, folders, given)
+        given = given_on_the_command_line(description, recipes, takes, argv)
+        restore_arguments(parser, args, recipes, takes, given)
         check_batch_size(parser, args)
         agree_with_process_0(parser, args)
         runs.hold_the_run_folder(parser, args.out)
@@ -233,11 +244,14 @@ def parse_arguments(description, recipes, knobs, folders=True, argv=None):
     args.epochs = args.epochs or recipe.epochs
     args.batch_size = args.batch_size or recipe.batch_size
     args.noise_kind = args.noise_kind or recipe.noise
-    check_dataset(parser, args, recipe, folders)
-    if folders:  # train_conv.py: the target and the flips are its flags
+    check_dataset(parser, args, recipe, takes)
+    if recipe.told_the_level and (PHOTOS not in takes or TARGETS in takes):
+        parser.error(f"argument --model: {args.model} is told each picture's noise level, a "
+                     "second input: train it with train_photos.py")
+    if TARGETS in takes:
         check_target(parser, args, recipe)
-        if args.flip_rotate is None:
-            args.flip_rotate = args.dataset not in data.DATASETS  # photos only
+    if PHOTOS in takes and args.flip_rotate is None:
+        args.flip_rotate = args.dataset not in data.DATASETS  # photos only
     if args.noise_level is None:
         args.noise_level = noise.NOISES[args.noise_kind].default_level
     try:
@@ -304,8 +318,16 @@ def check_batch_size(parser, args):
             parser.error(f"argument --batch-size: {error}")
 
 
-def check_dataset(parser, args, recipe, folders):
-    """A dataset is mnist, fashion_mnist or, where the script takes them, a folder."""
+def check_dataset(parser, args, recipe, takes):
+    """The datasets (data.check_dataset), then what the preset takes of them."""
+    named = [("--dataset", args.dataset)]
+    if PHOTOS in takes and args.test_dataset is not None:
+        named.append(("--test-dataset", args.test_dataset))
+    for option, name in named:
+        try:
+            data.check_dataset(name, digits=DIGITS in takes, photos=PHOTOS in takes)
+        except ValueError as error:
+            parser.error(f"argument {option}: {error}")
     if args.dataset in data.DATASETS and recipe.photos_only:
         parser.error(f"argument --dataset: {args.model} is made for photos whose sides divide "
                      "by 8, not for 28x28 images: name a photo set (such as faces) or a folder")
@@ -314,43 +336,28 @@ def check_dataset(parser, args, recipe, folders):
     if recipe.only_size and args.image_size != recipe.only_size:
         parser.error(f"argument --image-size: {args.model} takes {recipe.only_size}x"
                      f"{recipe.only_size} images only, not {args.image_size}")
-    if not folders:
-        parser.error(f"argument --dataset: choose one of {', '.join(data.DATASETS)} "
-                     "(train_conv.py learns from folders of pictures)")
-    for option, folder in (("--dataset", args.dataset), ("--test-dataset", args.test_dataset)):
-        if folder is not None and folder not in data.PHOTO_SETS and not os.path.isdir(folder):
-            parser.error(f"argument {option}: {folder} is neither "
-                         f"{' nor '.join(data.DATASETS)}, nor a photo set "
-                         f"({', '.join(data.PHOTO_SETS)}), nor a folder")
     if args.image_size % 8:
         parser.error(f"argument --image-size: must be a multiple of 8, not {args.image_size}")
 
 
 def check_target(parser, args, recipe):
-    """Neighbour pairs halve the training crops, and train the model through another
-    model (noisy_targets.neighbour_trainer): a model of any size, alone, on one device."""
-    if args.target != "neighbours":
-        return
-    if args.dataset in data.DATASETS:
-        parser.error("argument --target: neighbours halve each picture, and the halves of a "
-                     "28x28 digit (14x14) do not pass the U-Nets' two poolings: train on photos")
-    if not recipe.any_size or recipe.told_the_level:
-        parser.error(f"argument --target: neighbours train a model on half-size pictures, "
-                     f"and {args.model} " + ("is told the noise level" if recipe.told_the_level
-                                             else "takes one size only") + ": choose another")
-    if args.devices:
-        parser.error("argument --target: neighbours train on one device: leave out --distribute")
+    """The target, as noisy_targets.check_target checks it."""
+    try:
+        noisy_targets.check_target(args.target, args.model, digits=args.dataset in data.DATASETS,
+                                   any_size=recipe.any_size, several_devices=bool(args.devices))
+    except ValueError as error:
+        parser.error(f"argument --target: {error}")
 
 
-def given_on_the_command_line(description, recipes, folders, argv):
+def given_on_the_command_line(description, recipes, takes, argv):
     """The settings that `argv` itself names, as {name: value} (no defaults, no knobs)."""
-    named = build_parser(description, recipes, None, folders)
+    named = build_parser(description, recipes, None, takes)
     for action in named._actions:
         action.default = argparse.SUPPRESS
     return vars(named.parse_args(argv))
 
 
-def restore_arguments(parser, args, recipes, folders, given):
+def restore_arguments(parser, args, recipes, takes, given):
     """For --resume: take the arguments the run in args.out was started with. A setting
     of what to train that the command line names and changes (`given`, such as
     --epochs 3 for a run started with 30) is refused: the run goes on as it began."""
@@ -367,7 +374,7 @@ def restore_arguments(parser, args, recipes, folders, given):
                      "start a new one")
     try:
         arguments = runs.read_resume_state(
-            args.out, lambda path, saved: checked_arguments(path, saved, recipes, folders))
+            args.out, lambda path, saved: checked_arguments(path, saved, recipes, takes))
     except ValueError as error:
         parser.error(f"argument --resume: {error}; the run cannot be continued: start a new one")
     for name, value in given.items():
@@ -385,14 +392,24 @@ def value_text(value):
     return noise.level_text(value) if noise.is_range(value) else str(value)
 
 
-def checked_arguments(path, saved, recipes, folders):
-    """The saved arguments of a run, checked by the parser that checks the command line."""
-    checker = build_parser("", recipes, None, folders)
+def checked_arguments(path, saved, recipes, takes):
+    """The saved arguments of a run, checked by the parser that checks the command line.
+
+    A run started by another lesson script (or by train_conv.py before the photos and the
+    noisy targets had scripts of their own) holds settings this one does not take, or a
+    dataset it does not learn from: it is refused, naming them, not trained on as if they
+    were absent."""
+    checker = build_parser("", recipes, None, takes)
 
     def complain(message):
         raise ValueError(f"{path}: {message}")
 
     checker.error = complain  # a bad value is a ValueError naming the file, not an exit
+    known = {action.dest for action in checker._actions}
+    foreign = sorted(key for key in saved if key not in known)
+    if foreign:
+        complain(f"was written by another training script (it holds {', '.join(foreign)}, "
+                 "which this one does not take): resume it with the script that started it")
     checked = checker.parse_args(knob_arguments(checker, saved))
     missing = [key for key in RESUMED_ARGUMENTS if getattr(checked, key, None) is None]
     if missing:
@@ -401,10 +418,14 @@ def checked_arguments(path, saved, recipes, folders):
         noise.check_level(checked.noise_kind, checked.noise_level)
     except ValueError as error:
         complain(f"noise_level: {error}")
+    try:
+        data.check_dataset(checked.dataset, digits=DIGITS in takes, photos=PHOTOS in takes)
+    except ValueError as error:
+        complain(f"dataset: {error}; resume it with the script that started it")
     return {key: value for key, value in vars(checked).items() if key not in HOW_TO_RUN}
 
 
-def start(description, recipes, knobs, folders=True):
+def start(description, recipes, knobs, takes=(DIGITS,)):
     """The run's settings (`parse_arguments`), and its folder; say what the run does; from
     here on, stop cleanly on a signal and fail in one line. Returns the settings.
 
@@ -416,13 +437,14 @@ def start(description, recipes, knobs, folders=True):
     costs some speed on a GPU, little on a CPU. JAX and PyTorch are deterministic on a
     CPU as they are.
     """
-    args = parse_arguments(description, recipes, knobs, folders)
+    args = parse_arguments(description, recipes, knobs, takes)
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf  # here, not above: JAX and PyTorch run without TensorFlow
 
         tf.config.experimental.enable_op_determinism()
     print(f"{args.model} on {args.dataset}, {args.noise_kind} noise at "
-          f"{noise.level_text(args.noise_level)}, {args.epochs} epochs -> {args.out}")
+          f"{noise.level_text(args.noise_level)}, {args.loss} loss, {args.epochs} epochs of "
+          f"batches of {args.batch_size} -> {args.out}")
     print(f"Keras {keras.__version__} on {keras.backend.backend()}" + (
         f", a copy of the model on each of {', '.join(args.devices)}: each step splits "
         f"its batch of {args.batch_size} between them" if args.devices else ""))

@@ -16,33 +16,28 @@ How to run it:
 Or as a notebook, one cell at a time (the knobs cell is tagged for papermill):
   jupytext --to ipynb --set-kernel python3 train_conv.py
 
-Why this script starts with a U-Net: of the digit models in docs/results.md it scores
-highest (one run each), it trains in minutes on a laptop CPU (the time of each run is
-in the results too), and none of its parts is hard once named. So rather than climb
-from the simplest model to it, this script explains each part where it appears, in
-the cells below, and the glossary (docs/glossary.md) has every term in one place.
-The lessons in docs/ then take it apart: a dense autoencoder, plain convolutional
-ones, what the skips and the PSNR loss each bring, one model for every noise level,
-photos.
-
-How this file is laid out: it is a Jupytext "percent" script, whose `# %%` lines start
-the cells of a notebook, and which Python also runs from top to bottom. The story runs
-at the top level, cell by cell, so that a notebook can stop after any step and look at
-its variables; so the file is not imported (trying stops with an ImportError, before
-any work). The model presets live in conv_models.py, where the tools and the tests
-import them too. What keeps a long run safe (the run's folder, --resume, Ctrl-C,
-several devices) lives in machinery/, and comes in by name where it is used.
+Why a U-Net: of the digit models in docs/results.md it scores highest (one run each),
+it trains in minutes on a laptop CPU, and none of its parts is hard once named. This
+script explains each part where it appears; the glossary (docs/glossary.md) has every
+term in one place. Other scripts tell other stories the same way: train_dense.py a dense
+autoencoder, train_photos.py photos, train_noisy_targets.py learning without clean
+pictures; the lessons in docs/ compare them.
 """
 
 # %% [markdown]
 # ## Setup
 #
+# This file is a Jupytext "percent" script: each `# %%` line starts a cell of a notebook,
+# and Python also runs it from top to bottom. It is a story to run, not a module to
+# import (importing it stops with an ImportError, before any work).
+#
 # `tensorflow_logs` comes first: it keeps TensorFlow's harmless start-up lines off the
-# terminal. Then Keras, and this project's modules, one per idea: `data` loads
-# pictures, `noise` corrupts them, `conv_models` builds the models, `training` feeds them
-# fresh noise and holds the PSNR loss, `noisy_targets` trains them without clean pictures,
-# `metrics` scores them, `plots` draws them, `settings` reads the knobs and flags; `runs`
-# and `distribute` are the machinery.
+# terminal. Then Keras, the library that builds and trains networks (it runs on an
+# engine, TensorFlow by default), and this project's modules, one per idea: `data` loads
+# pictures, `noise` corrupts them, `conv_models` holds the other model presets,
+# `training` feeds a model fresh noise and holds the PSNR loss, `metrics` scores,
+# `plots` draws, `settings` reads the knobs and flags; `runs` and `distribute` are the
+# machinery that keeps a long run safe and spreads it over several devices.
 
 # %%
 try:  # the project's modules sit beside this file, and Python looks for them from here
@@ -53,12 +48,12 @@ except ModuleNotFoundError:
 import os
 
 import keras
+from keras import layers
 
 import conv_models
 import data
 import metrics
 import noise
-import noisy_targets
 import plots
 import settings
 import training
@@ -73,30 +68,28 @@ from machinery import distribute, runs
 # command line) inject new values (`papermill ... -p epochs 1`).
 #
 # A preset is a model with its recipe: the layers, and how it trains by default (its
-# loss, epochs, batch size and noise). None means "the preset's own": `settings.start`
-# below prints what each None became, and `python train_conv.py --help` lists every
-# preset's. A few words the knobs use, each explained again where it acts: the model
-# learns by small steps, each on a batch of a few images; an epoch is one pass over
-# all the training images; the loss is the number each step makes smaller; Adam is
-# the rule that takes the steps. A seed is the number that random draws start from.
+# loss, epochs, batch size and noise). None means "the preset's own" (for the noise
+# level: the noise kind's own): `settings.start` below prints what each None became,
+# and `python train_conv.py --help` lists every preset's recipe and what each noise
+# kind's level means. A few words the knobs use, each explained again where it acts:
+# the weights are the numbers the model learns; it learns by small steps, each on a
+# batch of a few images; an epoch is one pass over all the training images; the loss
+# is the number each step makes smaller; Adam is the rule that takes the steps. A seed
+# is the number that random draws start from. A device is a processor that trains: the
+# CPU, or a GPU (a graphics card).
 
 # %% tags=["parameters"]
 # What to learn from
-model = "unet-psnr"  # the preset to train: the U-Net described below; --help lists the others
-dataset = "mnist"  # mnist, fashion_mnist, a photo set (python data.py --list) or a folder
-test_dataset = None  # photos only: the set or folder to test on (None: a fifth of dataset)
-image_size = 128  # photos only: the side of the square crops it trains and tests on
-channels = 3  # photos only: 1 = grey, 3 = colour
-flip_rotate = None  # show each training picture turned/mirrored at random (None: photos only)
+model = "unet-psnr"  # the preset to train: the U-Net built below; --help lists the others
+dataset = "mnist"  # mnist (digits) or fashion_mnist (clothes)
 train_limit = None  # train on the first N training images only (None: all)
 test_limit = None  # score on the first N test images only (None: all)
 data_dir = None  # where the datasets are (None: $DENOISE_DATA_DIR, or download them once)
 # The noise it learns to remove
 noise_kind = None  # gaussian, gaussian-unclipped, poisson or salt-pepper (flag: --noise)
 noise_level = None  # how strong (gaussian: 0.2); a range "0.05:0.5" trains one blind model
-target = "clean"  # the answer it learns: clean, noisy (another noisy copy) or neighbours
 # How it learns
-loss = None  # mse, bce, or psnr (minus each image's PSNR)
+loss = None  # mse (mean squared error), bce (binary cross-entropy), or psnr
 epochs = None  # passes over the training images (unet-psnr: 3)
 batch_size = None  # images per training step (unet-psnr: 64)
 learning_rate = 1e-3  # Adam's starting step size; it falls along a cosine
@@ -111,13 +104,14 @@ show = False  # also open the figures in windows at the end
 # %% [markdown]
 # The knobs above, then the command line's flags, make the run's settings, `args`
 # (`args.epochs` is the knob `epochs`, or `--epochs` if given; `globals()` hands
-# `settings.start` the knobs by name). A bad value stops here with a one-line usage error,
-# before any work is done. `settings.start` fills each None from the preset, prints the
-# settings and the run's folder (runs/unet-psnr-mnist, numbered if taken), makes that
-# folder (or finds the one `--resume` continues) and, from then on, turns Ctrl-C into
-# a clean stop that `--resume` can continue. Then one seed fixes every random draw: on
-# the same machine and backend (the engine under Keras: TensorFlow, JAX or PyTorch),
-# the same seed gives the same weights and the same scores.
+# `settings.start` the knobs by name, and `__doc__`, the text at the top of this file,
+# becomes `--help`). A bad value stops here with a one-line usage error, before any
+# work is done. `settings.start` fills each None from the preset, prints the settings
+# and the run's folder (runs/unet-psnr-mnist, numbered if taken), makes that folder (or
+# finds the one `--resume` continues) and, from then on, turns Ctrl-C into a clean stop
+# that `--resume` can continue. Then one seed fixes every random draw: on the same
+# machine and backend (the engine under Keras: TensorFlow, JAX or PyTorch), the same
+# seed gives the same weights and the same scores. Figures go into files, not windows.
 
 # %%
 args = settings.start(__doc__, conv_models.MODELS, knobs=globals())
@@ -129,21 +123,12 @@ plots.prepare(args.show)  # figures drawn off-screen, unless --show or in a note
 #
 # A picture is an array of numbers, one per pixel, here from 0 (black) to 1 (white).
 # An array of N pictures is shaped (N, height, width, channels): (N, 28, 28, 1) for
-# MNIST, 1 channel for grey, 3 for colour. Photos come in by name or from a folder
-# (docs/photos.md): the training photos stay whole, each batch cuts them afresh, and
-# the test photos are centre crops of `image_size`.
+# MNIST, 28x28 pixels and 1 channel, as the pictures are grey (a colour photo has 3).
 
 # %%
-if args.dataset in data.DATASETS:  # MNIST or Fashion-MNIST: 28x28 grey pictures
-    # Each set comes with labels (which digit), which a denoiser does not need: `_`.
-    (x_train, _), (x_test, _) = data.load_dataset(args.dataset, args.data_dir,
-                                                  args.train_limit, args.test_limit)
-    crop_size = None
-else:  # photos: a set by name or a folder, downloaded and checked if need be
-    x_train, x_test = data.load_picture_dataset(args.dataset, args.channels, args.image_size,
-                                                args.test_dataset, args.train_limit,
-                                                args.test_limit, args.data_dir)
-    crop_size = args.image_size
+# Each set comes with labels (which digit), which a denoiser does not need: `_`.
+(x_train, _), (x_test, _) = data.load_dataset(args.dataset, args.data_dir,
+                                              args.train_limit, args.test_limit)
 print(f"{len(x_train)} training images, {len(x_test)} test images of {x_test.shape[1:]}")
 
 # %% [markdown]
@@ -152,15 +137,25 @@ print(f"{len(x_train)} training images, {len(x_test)} test images of {x_test.sha
 # A denoiser learns from pairs: a noisy picture in, its clean original as the answer.
 # The default noise is Gaussian: each pixel plus a random number from a bell curve
 # whose spread (its standard deviation, the noise level) is `noise_level`, 0.2 unless
-# you set it, then clipped back to [0, 1]. The training batches get fresh noise every epoch, so the
-# model never sees the same noisy copy twice and cannot memorise one. The test images
-# get one fixed noisy copy, made with a seed of its own: every model and every run is
-# scored on exactly the same noisy images. For photos, each training crop is also shown in
-# one of its 8 orientations, picked at random (0 to 3 quarter turns, mirrored or not:
-# `flip_rotate`): most of what a photo shows has no up or down, so over the epochs the
-# model sees it every way round. Digits and clothes stay upright, as their test images
-# are (and a 6 turned over is a 9).
+# you set it, then clipped back to [0, 1].
 #
+# The test images get one fixed noisy copy, made with a fixed seed of their own (in
+# noise.py, not the `seed` knob): every model and every run is scored on exactly the
+# same noisy images. The training images get fresh noise in every batch of every
+# epoch, so the model never sees the same noisy copy twice and cannot memorise one:
+# `training.NoisyBatches` cuts the training images into batches of (noisy, clean)
+# pairs, adding the noise as the test images got theirs (the same
+# `noise.NOISES[kind].corrupt`), drawn from (seed, epoch, batch), so a run is repeatable.
+# (Given a range of levels, such as 0.05:0.5, each training image gets a level drawn
+# from it, and the model learns every level at once: a blind model, never told how
+# noisy a picture is; docs/blind.md.)
+
+# %%
+x_test_noisy = noise.noisy_test_images(x_test, args.noise_kind, args.noise_level)
+train_batches = training.NoisyBatches(x_train, args.noise_kind, args.noise_level,
+                                      args.batch_size, seed=args.seed)
+
+# %% [markdown]
 # How noisy is that? PSNR, the peak signal-to-noise ratio, says how far a picture is
 # from its clean original: MSE is the mean of the squared pixel differences, and
 # PSNR = 10 * log10(1 / MSE), in decibels (dB), for pixels from 0 to 1. Higher is
@@ -169,37 +164,16 @@ print(f"{len(x_train)} training images, {len(x_test)} test images of {x_test.sha
 # clip to [0, 1] cuts away half of the noise on the black background (below 0) and
 # on the white strokes (above 1). SSIM, the structural similarity, compares the local
 # brightness, contrast and structure of the two pictures: 1 means identical. Both are
-# in the glossary (docs/glossary.md). The first ten test digits and their noisy copies
-# are drawn in noisy.png, in the run's folder (below this cell, in a notebook).
-#
-# One preset, `unet-level`, is also told how noisy each image is (a second input,
-# docs/told-the-level.md): its test inputs then carry that level beside the pixels.
-#
-# No clean pictures? `target` (noisy_targets.py explains both): with "noisy", the
-# answer is another noisy copy of the picture (Noise2Noise; a simulation, both copies
-# made from the clean picture; use --loss mse --noise gaussian-unclipped); with
-# "neighbours", each training picture gets one noisy copy, made once, and the clean ones
-# are forgotten: the model learns from pairs of neighbour pixels of that copy alone
-# (Neighbor2Neighbor).
-# Only the test pictures stay clean, to score it.
+# printed as the mean over the test images. The first ten test digits and their noisy
+# copies are drawn in noisy.png, in the run's folder (below this cell, in a notebook).
 
 # %%
-told_the_level = conv_models.MODELS[args.model].told_the_level  # unet-level only
-if args.target == "neighbours":  # from here on, training sees noisy pictures only
-    x_train = noise.corrupt_once([data.to_float(image) for image in x_train], args.noise_kind,
-                                 args.noise_level, args.seed)
-train_batches = training.NoisyBatches(x_train, args.noise_kind, args.noise_level, args.batch_size,
-                                   seed=args.seed, crop_size=crop_size, tell_level=told_the_level,
-                                   flip_rotate=args.flip_rotate, target=args.target)
-x_test_noisy = noise.noisy_test_images(x_test, args.noise_kind, args.noise_level)
-test_inputs = noise.model_inputs(x_test_noisy, noise.middle_level(args.noise_level),
-                                 told_the_level)  # x_test_noisy itself, unless told the level
 before = metrics.image_quality(x_test, x_test_noisy)
 print(f"noisy test images: PSNR {before['psnr']:.2f} dB, SSIM {before['ssim']:.3f}")
 plots.save_rows(os.path.join(args.out, "noisy.png"), x_test, {"noisy": x_test_noisy})
 
 # %% [markdown]
-# ## 3. Build the model, and say how it learns
+# ## 3. Build the model
 #
 # A model (a network) is layers of numbers it learns, its weights. The default,
 # `unet-psnr`, is a U-Net: an autoencoder (a network that shrinks a picture into
@@ -213,7 +187,18 @@ plots.save_rows(os.path.join(args.out, "noisy.png"), x_test, {"noisy": x_test_no
 #     28x28: UpSampling2D Concatenate(skip) Conv2D(16) Conv2D(16)  <................
 #            Conv2D(1, 1x1) ReLU(max_value=1.0): the denoised digit
 #
-# Each part in turn:
+# In Keras, a layer is made, then called on pictures: `layers.MaxPooling2D(2)` makes a
+# layer that keeps the largest number of each 2x2 block, and calling it on an array of
+# pictures gives pictures half as high and half as wide. Try it on one test digit:
+
+# %%
+one_digit = x_test[:1]  # an array of one picture: (1, 28, 28, 1)
+smaller = layers.MaxPooling2D(2)(one_digit)
+print(f"one digit {one_digit.shape}, pooled {smaller.shape}, "
+      f"grown back {layers.UpSampling2D(2)(smaller).shape}")
+
+# %% [markdown]
+# Each kind of layer in the drawing:
 #
 # - A convolution, `Conv2D(16, 3, padding="same", activation="relu")`, slides 16 small
 #   filters over the picture, each a 3x3 grid of learned weights (a grid per input
@@ -225,69 +210,80 @@ plots.save_rows(os.path.join(args.out, "noisy.png"), x_test, {"noisy": x_test_no
 # - ReLU, the activation of each convolution, keeps positive numbers and turns
 #   negative ones into 0. Without such a bend between them, stacked convolutions would
 #   add up to a single one.
-# - `MaxPooling2D(2)` keeps the largest number of each 2x2 block: the maps shrink to
-#   half their height and width (28, 14, 7), so that the same 3x3 convolutions now
-#   cover a wider part of the digit.
-# - `UpSampling2D(2)` repeats each number into a 2x2 block: the maps grow back (7, 14,
-#   28), and the convolutions after it refine the blocks into detail.
-# - A skip connection, `Concatenate()`, lays the encoder's maps of the same size beside
-#   the grown ones: fine detail need not pass through the smallest maps (docs/unet.md
-#   shows what the skips bring).
+# - `MaxPooling2D(2)` shrinks the maps (28, 14, 7), so that the same 3x3 convolutions
+#   cover a wider part of the digit; `UpSampling2D(2)` repeats each number into a 2x2
+#   block, and the convolutions after it refine the blocks into detail.
+# - A skip connection, `Concatenate()`, lays the maps of the shrinking half (the
+#   encoder) beside the grown ones of the same size: fine detail need not pass through
+#   the smallest maps (docs/unet.md shows what the skips bring).
 # - The output: a 1x1 convolution, at each pixel a weighted sum of the 16 channels
-#   there (no neighbours), down to the picture's one channel; then
-#   `ReLU(max_value=1.0)`, which clips it to [0, 1], the range of a pixel, so that a
-#   black background can come out exactly 0 (docs/aim-at-the-score.md).
+#   there, down to the picture's one channel; then `ReLU(max_value=1.0)`, which clips
+#   it to [0, 1], the range of a pixel, so that a black background can come out exactly
+#   0 (docs/aim-at-the-score.md).
 #
+# Below, `keras.Input` stands for the pictures to come, each layer is called on the
+# previous one's output `x`, and `keras.Model(inputs, outputs)` ties the chain into one
+# model. Height and width are None, "any": a convolution's weights do not depend on the
+# picture's size, so the trained model takes a photo of any size whose sides divide by
+# 4 (denoise.py pads the others).
+
+# %%
+def build_unet(channels):
+    """The U-Net drawn above, for pictures of any size with `channels` channels."""
+    inputs = keras.Input(shape=(None, None, channels))
+    x = layers.Conv2D(16, 3, padding="same", activation="relu")(inputs)  # 28x28
+    skip_28 = layers.Conv2D(16, 3, padding="same", activation="relu")(x)
+    x = layers.MaxPooling2D(2)(skip_28)
+    x = layers.Conv2D(32, 3, padding="same", activation="relu")(x)  # 14x14
+    skip_14 = layers.Conv2D(32, 3, padding="same", activation="relu")(x)
+    x = layers.MaxPooling2D(2)(skip_14)
+    x = layers.Conv2D(64, 3, padding="same", activation="relu")(x)  # 7x7
+    x = layers.Conv2D(64, 3, padding="same", activation="relu")(x)
+    x = layers.UpSampling2D(2)(x)
+    x = layers.Concatenate()([x, skip_14])  # 14x14
+    x = layers.Conv2D(32, 3, padding="same", activation="relu")(x)
+    x = layers.Conv2D(32, 3, padding="same", activation="relu")(x)
+    x = layers.UpSampling2D(2)(x)
+    x = layers.Concatenate()([x, skip_28])  # 28x28
+    x = layers.Conv2D(16, 3, padding="same", activation="relu")(x)
+    x = layers.Conv2D(16, 3, padding="same", activation="relu")(x)
+    x = layers.Conv2D(channels, 1)(x)  # the output: a weighted sum of the 16 channels
+    outputs = layers.ReLU(max_value=1.0)(x)  # clipped to [0, 1]
+    return keras.Model(inputs, outputs, name="unet_psnr")
+
+# %% [markdown]
 # Why does the output come out clean? Not because noise cannot get through: the
 # skips pass every pixel across, noise and all. It is what the weights learn: trained
 # on thousands of (noisy, clean) pairs, the network learns to answer with the clean
-# picture, and the larger, smaller maps help it see which dots are stroke and which
-# are noise. (A dense autoencoder, train_dense.py, does squeeze each digit through a
-# code too small for the noise.)
-#
-# The summary below lists every layer the code made: its name and kind, "Output
-# Shape" (images, height, width, channels; None where any number fits, the height and
-# width too, as the model takes pictures of any size), "Param #", the weights it
-# learns (the first convolution: 3x3x1 weights and 1 bias for each of 16 filters,
-# 160), and "Connected to", the layer that feeds it: two at each Concatenate, one of
-# them the skip. The source is `conv_models.build_unet_psnr`, with `unet_features`,
-# the body the U-Nets share. Every preset but `small` and `unet-dense` is built for
-# pictures of any height and width (`height = width = None`): a convolution's weights
-# do not depend on the size, so the trained model can take a photo of any size whose
-# sides divide by 4 (denoise.py pads the others).
+# picture, and the smaller maps help it see which dots are stroke and which are noise.
 #
 # `compile` says how it learns. The loss is the number training makes smaller: here
 # `psnr`, minus each image's PSNR, the very score we report, so it prints as about
-# -26 for 26 dB (other presets use the mean squared error, or binary cross-entropy:
-# see the glossary). The optimizer, Adam, moves every weight a small step downhill on
-# the loss after each batch (against its gradient, the slope of the loss along that
+# -26 for 26 dB. The optimizer, Adam, moves every weight a small step downhill on the
+# loss after each batch (against its gradient, the slope of the loss along that
 # weight), the step of each weight scaled down where its recent gradients were large.
 # The learning rate sets the size of those steps: it starts at `learning_rate` and
-# falls along a cosine curve to 5% of it by the end (a learning-rate schedule): large
-# steps first, fine ones last. PSNR is also reported after every epoch. With
-# `--distribute`, `distribute.scope` puts a copy of the model on each device; without
-# it, it does nothing. `trainee` is the model `fit` trains: the autoencoder itself,
-# except with `target="neighbours"`: then a model around it that halves each noisy
-# picture into neighbour pixels, denoises the first half and aims at the second, its
-# loss `noisy_targets.neighbour_loss`, with the regulariser (noisy_targets.py).
+# falls along a cosine curve to 5% of it by the end: large steps first, fine ones last.
+# PSNR is also reported after every epoch. `--model` builds another preset instead,
+# from conv_models.py (which builds this U-Net too, so that the tools and tests can
+# import it; this script cannot be imported). With `--distribute`, `distribute.scope`
+# puts a copy of the model on each device (docs/long-runs.md); without, the `with`
+# block changes nothing. The summary lists every layer: its kind, "Output Shape"
+# (images, height, width, channels; None where any number fits), "Param #", the
+# weights it learns (the first convolution: 3x3x1 weights and 1 bias for each of 16
+# filters, 160), and "Connected to": two layers at each Concatenate, one the skip.
 
 # %%
-height, width, image_channels = x_test.shape[1:]
-if args.model in conv_models.FULLY_CONVOLUTIONAL:
-    height = width = None  # any size
 with distribute.scope(args.devices):
-    autoencoder = conv_models.MODELS[args.model].build((height, width, image_channels))
+    if args.model == "unet-psnr":
+        autoencoder = build_unet(channels=x_test.shape[-1])
+    else:  # another preset, from conv_models.py
+        autoencoder = conv_models.MODELS[args.model].build(conv_models.input_shape(
+            args.model, x_test.shape[1:]))
     learning_rate_schedule = keras.optimizers.schedules.CosineDecay(
         args.learning_rate, decay_steps=args.epochs * len(train_batches), alpha=0.05)
-    optimizer = keras.optimizers.Adam(learning_rate_schedule)
-    autoencoder.compile(optimizer=optimizer, loss=training.LOSSES[args.loss],
-                        metrics=[training.psnr])
-    trainee = autoencoder  # the model `fit` trains
-    if args.target == "neighbours":  # the autoencoder, inside a model of neighbour pairs
-        trainee = noisy_targets.neighbour_trainer(autoencoder,
-                                                  (crop_size, crop_size, image_channels))
-        # The same optimizer: it trains the autoencoder's weights, and is saved with them.
-        trainee.compile(optimizer=optimizer, loss=noisy_targets.neighbour_loss)
+    autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate_schedule),
+                        loss=training.LOSSES[args.loss], metrics=[training.psnr])
 if not args.quiet:
     autoencoder.summary(line_length=100)
 
@@ -300,22 +296,17 @@ if not args.quiet:
 # test images (`validation_data`), pictures it never trains on: a model that only
 # remembered its training pictures would score well on them and badly here. (Here the
 # validation images are the test images: fine, as nothing is chosen by their score.)
-# First the untrained model's score, the start of the curve.
+# First `evaluate` scores the untrained model: epoch 0 of the curves in history.png.
+# (`*validation` passes the pair's two arrays, noisy and clean, as two arguments.)
 #
 # The callbacks are what Keras calls at the start and end of each epoch and batch,
 # each commented where it is listed. `shuffle=False`: the batches shuffle themselves,
-# reproducibly per epoch. With `--distribute` on JAX, each batch must split evenly
-# between the devices: the one `if` below hands `fit` this process's share of each
-# batch and the test images that divide evenly, and the other, after training, brings
-# the model back onto one device to score every test image (machinery/distribute.py).
-# With neighbour pairs, what `fit` trains is the trainee, whose output is the denoised
-# first half stacked with the regulariser's shift, not a picture to score:
-# `noisy_targets.ScoreTheDenoiser` scores the autoencoder itself after each epoch instead.
+# reproducibly per epoch. `distribute.split_evenly` hands `fit` this machine's share of
+# each batch when `--distribute` splits it between devices, and `one_device_copy` brings
+# the model back onto one device after; on one device, both hand back what they got.
 
 # %%
-validation = (test_inputs, x_test)
-if args.devices:  # several devices: their share of each batch (see above)
-    train_batches, validation = distribute.split_evenly(train_batches, validation)
+train_batches, validation = distribute.split_evenly(train_batches, (x_test_noisy, x_test))
 untrained = autoencoder.evaluate(*validation, batch_size=args.batch_size, verbose=0,
                                  return_dict=True)
 print(f"untrained: val_loss {untrained['loss']:.4f}, val_psnr {untrained['psnr']:.2f} dB")
@@ -323,55 +314,51 @@ epoch_log = runs.EpochLog(args.out, untrained, quiet=args.quiet)
 callbacks = [
     training.DrawEpochNoise(train_batches),  # tells the batches the epoch: new noise each one
     keras.callbacks.TerminateOnNaN(),  # stop at once if the loss is no number (NaN)
-    keras.callbacks.ProgbarLogger(),  # Keras' progress bar (on a terminal; see verbose)
+    keras.callbacks.ProgbarLogger(),  # the progress bar, listed to end before epoch_log prints
     epoch_log,  # a line per epoch, and the history, kept in epochs.json across a --resume
     runs.Backup(args.out),  # the weights after each epoch: --resume goes on from there
+    *runs.tensorboard_logs(args),  # with --tensorboard: its logs in <out>/tensorboard
 ]
-if args.tensorboard:
-    callbacks.append(keras.callbacks.TensorBoard(os.path.join(args.out, "tensorboard")))
-if args.target == "neighbours":  # fit would score the trainee: score the autoencoder instead
-    callbacks.insert(0, noisy_targets.ScoreTheDenoiser(autoencoder, *validation, args.batch_size))
-    validation = None
-trainee.fit(train_batches, epochs=args.epochs, validation_data=validation, shuffle=False,
-            callbacks=callbacks, verbose=runs.progress_bar(args.quiet))  # bar or none
+autoencoder.fit(train_batches, epochs=args.epochs, validation_data=validation, shuffle=False,
+                callbacks=callbacks, verbose=runs.progress_bar(args.quiet))  # bar or none
 print(f"trained for {epoch_log.train_seconds:.0f} s")
-if args.devices:  # back on one device, to score every test image
-    autoencoder = distribute.one_device_copy(autoencoder)
+autoencoder = distribute.one_device_copy(autoencoder)
 
 # %% [markdown]
 # ## 5. Evaluate
 #
-# `predict` denoises every noisy test image; then PSNR and SSIM against the clean
-# originals, after and (from step 2) before. A model trained on a range of levels is
-# also scored at levels across its range.
+# `predict` denoises every noisy test image, 256 at a time (no weights change here, so
+# larger batches than in training are fine); then PSNR and SSIM against the clean
+# originals, after and (from step 2) before. `scores` gathers every number for
+# metrics.json (`**after` adds the dictionary's entries). A model trained on a range of
+# levels is also scored at levels across its range (`metrics.blind_scores`; none otherwise).
 
 # %%
-x_test_denoised = autoencoder.predict(test_inputs, batch_size=256, verbose=0)
+x_test_denoised = autoencoder.predict(x_test_noisy, batch_size=256, verbose=0)
 after = metrics.image_quality(x_test, x_test_denoised)
 print(f"test PSNR: noisy {before['psnr']:.2f} dB -> denoised {after['psnr']:.2f} dB; "
       f"SSIM: noisy {before['ssim']:.3f} -> denoised {after['ssim']:.3f}")
 scores = {"test_images": len(x_test), "noisy_psnr": before["psnr"],
-          "noisy_ssim": before["ssim"], **after}
-if noise.is_range(args.noise_level):
-    scores["levels"] = metrics.score_at_levels(autoencoder, x_test, args.noise_kind,
-                                               noise.levels_to_score(args.noise_level))
+          "noisy_ssim": before["ssim"], **after,
+          **metrics.blind_scores(autoencoder, x_test, args.noise_kind, args.noise_level)}
 
 # %% [markdown]
 # ## 6. Show and save
 #
-# samples.png: ten test images, original, noisy and denoised, each with its PSNR.
-# history.png: the losses and the validation PSNR per epoch. For a blind model,
-# levels.png: its PSNR across the range. Then `runs.finish` saves the model itself
-# (model.keras, with `autoencoder.save`; `denoise.py` uses it on your own pictures)
-# and, last, metrics.json: every score and setting, and the sign that the run finished.
+# samples.png: ten test images, original, noisy (with its PSNR) and denoised (with
+# its PSNR). history.png: the losses and the validation PSNR per epoch, and the noisy
+# images' PSNR as the line to beat. For a model trained on a
+# range of levels, levels.png: its PSNR across the range. Then `runs.finish` saves the
+# model itself (model.keras, with `autoencoder.save`; `denoise.py` uses it on your own
+# pictures) and, last, metrics.json: every score and setting, and the sign that the run
+# finished.
 
 # %%
 plots.save_samples(os.path.join(args.out, "samples.png"), x_test, x_test_noisy, x_test_denoised)
 plots.save_history(os.path.join(args.out, "history.png"), epoch_log.history,
                    scores["noisy_psnr"])
-if "levels" in scores:
-    plots.save_levels(os.path.join(args.out, "levels.png"), scores["levels"], args.model,
-                      f"trained on {args.noise_kind} {noise.level_text(args.noise_level)}")
+plots.save_blind_levels(os.path.join(args.out, "levels.png"), scores, args.model,
+                        args.noise_kind, args.noise_level)
 runs.finish(args, autoencoder, epoch_log, scores, train_images=len(x_train))
 if args.show:
     plots.show_figures()

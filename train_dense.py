@@ -21,17 +21,16 @@ Or as a notebook, one cell at a time (the knobs cell is tagged for papermill):
 
 How this file is laid out: as train_conv.py, a Jupytext "percent" script that runs from
 top to bottom, cell by cell, and so is not imported (trying stops with an ImportError,
-before any work); its model presets live in dense_models.py, and what keeps long runs
-safe in machinery/. Each term is explained where it first appears, and in the glossary
-(docs/glossary.md).
+before any work). The default model is built in this file; the other presets live in
+dense_models.py, and what keeps long runs safe in machinery/. Each term is explained
+where it first appears, and in the glossary (docs/glossary.md).
 
 Presets (--model), from the write-ups this project reproduces
 (docs/models.md names the write-ups):
   deep         the deep dense denoiser, the default: 784-500-300-100-300-500-784, ReLU,
                sigmoid, MSE
-  shallow32    the tiny autoencoders: 784-32-784, binary cross-entropy; also saves codes.png
-  shallow64    codes and resize-convolution: 784-64-784, binary cross-entropy; also saves
-               codes.png
+  shallow32    the tiny autoencoders: 784-32-784, binary cross-entropy
+  shallow64    codes and resize-convolution: 784-64-784, binary cross-entropy
   noise-layer  the noise-layer autoencoder: the noise is a layer inside the model (stddev =
                --noise-level), active only while training; a code (its "latent") of 256
                numbers with LeakyReLU, binary cross-entropy
@@ -42,7 +41,7 @@ Presets (--model), from the write-ups this project reproduces
 #
 # `tensorflow_logs` comes first: it keeps TensorFlow's harmless start-up lines off the
 # terminal. Then Keras, and this project's modules, one per idea: `data` loads
-# pictures, `noise` corrupts them, `dense_models` builds the models, `training` feeds
+# pictures, `noise` corrupts them, `dense_models` holds the other presets, `training` feeds
 # them fresh noise and holds the PSNR loss, `metrics` scores them, `plots` draws them,
 # `settings` reads the knobs and flags; `runs` and `distribute` are the machinery.
 
@@ -55,6 +54,7 @@ except ModuleNotFoundError:
 import os
 
 import keras
+from keras import layers
 
 import data
 import dense_models
@@ -106,12 +106,12 @@ show = False  # also open the figures in windows at the end
 # with a one-line usage error, before any work is done. `settings.start` fills each None
 # from the preset, prints the settings and the run's folder, makes that folder (or
 # finds the one `--resume` continues) and, from then on, turns Ctrl-C into a clean
-# stop that `--resume` can continue; `folders=False`: this script takes no folders of
-# photos. Then one seed, the number every random draw starts from, fixes them all: on
+# stop that `--resume` can continue. Then one seed, the number every random draw starts
+# from, fixes them all: on
 # the same machine and backend, the same seed gives the same weights and scores.
 
 # %%
-args = settings.start(__doc__, dense_models.MODELS, knobs=globals(), folders=False)
+args = settings.start(__doc__, dense_models.MODELS, knobs=globals())
 keras.utils.set_random_seed(args.seed)  # Python's, NumPy's and the backend's random numbers
 plots.prepare(args.show)  # figures drawn off-screen, unless --show or in a notebook
 
@@ -132,10 +132,11 @@ print(f"{len(x_train)} training images, {len(x_test)} test images of {x_test.sha
 #
 # A denoiser learns from pairs: a noisy picture in, its clean original as the answer.
 # The training batches get fresh noise every epoch, so the model never sees the same
-# noisy copy twice. The `noise-layer` model is the exception: it gets clean batches
-# and corrupts them itself, with a noise layer that acts only while training
-# (docs/noise-layer.md). The test images get one fixed noisy copy, made with a seed of
-# its own: every model is scored on exactly the same noisy images.
+# noisy copy twice (`training.NoisyBatches`, from the seed, the epoch and the batch).
+# The `noise-layer` model is the exception: it gets clean batches and corrupts them
+# itself, with a noise layer that acts only while training (docs/noise-layer.md):
+# `dense_models.noise_of_batches` says which. The test images get one fixed noisy copy,
+# made with a seed of its own: every model is scored on exactly the same noisy images.
 #
 # PSNR says how far a picture is from its clean original: MSE is the mean of the
 # squared pixel differences, and PSNR = 10 * log10(1 / MSE), in decibels (dB), for
@@ -144,9 +145,9 @@ print(f"{len(x_train)} training images, {len(x_test)} test images of {x_test.sha
 # shows the first ten test digits and their noisy copies.
 
 # %%
-in_model_noise = args.model == "noise-layer"  # its own layer adds the noise while training
-train_batches = training.NoisyBatches(x_train, None if in_model_noise else args.noise_kind,
-                                   args.noise_level, args.batch_size, seed=args.seed)
+train_batches = training.NoisyBatches(x_train,
+                                      dense_models.noise_of_batches(args.model, args.noise_kind),
+                                      args.noise_level, args.batch_size, seed=args.seed)
 x_test_noisy = noise.noisy_test_images(x_test, args.noise_kind, args.noise_level)
 before = metrics.image_quality(x_test, x_test_noisy)
 print(f"noisy test images: PSNR {before['psnr']:.2f} dB, SSIM {before['ssim']:.3f}")
@@ -164,9 +165,25 @@ plots.save_rows(os.path.join(args.out, "noisy.png"), x_test, {"noisy": x_test_no
 # The last `Dense(784)` ends in a sigmoid, which squeezes any number into (0, 1), the
 # range of a pixel, and `Reshape` makes it a 28x28 picture again. The summary below
 # lists every layer, the shape of its output (None: any number of images) and how
-# many weights it learns (784 x 500 weights and 500 biases for the first Dense). The
-# source is `dense_models.build_deep`.
-#
+# many weights it learns (784 x 500 weights and 500 biases for the first Dense).
+# `--model` picks another preset instead, built by dense_models.py (where `deep` is a
+# preset too, for the tools and the tests).
+
+# %%
+def build_deep(image_shape):
+    """The deep dense denoiser, 784-500-300-100-300-500-784, for images of `image_shape`."""
+    inputs = keras.Input(shape=image_shape)
+    x = layers.Flatten()(inputs)  # 28x28x1 -> 784 numbers
+    x = layers.Dense(500, activation="relu")(x)
+    x = layers.Dense(300, activation="relu")(x)
+    x = layers.Dense(100, activation="relu", name="code")(x)  # the bottleneck
+    x = layers.Dense(300, activation="relu")(x)
+    x = layers.Dense(500, activation="relu")(x)
+    x = layers.Dense(784, activation="sigmoid")(x)  # back to 784 numbers in (0, 1)
+    outputs = layers.Reshape(image_shape)(x)  # -> 28x28x1
+    return keras.Model(inputs, outputs, name="deep")
+
+# %% [markdown]
 # `compile` says how it learns. The loss is the number training makes smaller: for
 # `deep`, the mean squared error (MSE) between output and clean picture; the shallow
 # models use binary cross-entropy (see the glossary). The optimizer, Adam, moves every
@@ -179,7 +196,10 @@ plots.save_rows(os.path.join(args.out, "noisy.png"), x_test, {"noisy": x_test_no
 
 # %%
 with distribute.scope(args.devices):
-    autoencoder = dense_models.MODELS[args.model].build(x_train.shape[1:], args.noise_level)
+    if args.model == "deep":
+        autoencoder = build_deep(x_train.shape[1:])
+    else:  # another preset, from dense_models.py
+        autoencoder = dense_models.MODELS[args.model].build(x_train.shape[1:], args.noise_level)
     learning_rate_schedule = keras.optimizers.schedules.CosineDecay(
         args.learning_rate, decay_steps=args.epochs * len(train_batches), alpha=0.05)
     autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate_schedule),
@@ -195,14 +215,12 @@ if not args.quiet:
 # (`validation_data`), which it never trains on: a model that only remembered its
 # training pictures would score badly here. First the untrained model's score,
 # the start of the curve. The callbacks are what Keras calls at each epoch and batch,
-# each commented where it is listed. With `--distribute` on JAX, the two `if`s split
-# each batch evenly between the devices, and bring the model back onto one device
-# after training (machinery/distribute.py).
+# each commented where it is listed. With `--distribute`, `distribute.split_evenly`
+# hands `fit` this process's share of each batch, and `one_device_copy` brings the
+# model back onto one device after; on one device, both hand back what they got.
 
 # %%
-validation = (x_test_noisy, x_test)
-if args.devices:  # several devices: their share of each batch
-    train_batches, validation = distribute.split_evenly(train_batches, validation)
+train_batches, validation = distribute.split_evenly(train_batches, (x_test_noisy, x_test))
 untrained = autoencoder.evaluate(*validation, batch_size=args.batch_size, verbose=0,
                                  return_dict=True)
 print(f"untrained: val_loss {untrained['loss']:.4f}, val_psnr {untrained['psnr']:.2f} dB")
@@ -213,21 +231,19 @@ callbacks = [
     keras.callbacks.ProgbarLogger(),  # Keras' progress bar (on a terminal; see verbose)
     epoch_log,  # a line per epoch, and the history, kept in epochs.json across a --resume
     runs.Backup(args.out),  # the weights after each epoch: --resume goes on from there
+    *runs.tensorboard_logs(args),  # with --tensorboard: its logs in <out>/tensorboard
 ]
-if args.tensorboard:
-    callbacks.append(keras.callbacks.TensorBoard(os.path.join(args.out, "tensorboard")))
 autoencoder.fit(train_batches, epochs=args.epochs, validation_data=validation, shuffle=False,
                 callbacks=callbacks, verbose=runs.progress_bar(args.quiet))  # bar or none
 print(f"trained for {epoch_log.train_seconds:.0f} s")
-if args.devices:  # back on one device, to score every test image
-    autoencoder = distribute.one_device_copy(autoencoder)
+autoencoder = distribute.one_device_copy(autoencoder)
 
 # %% [markdown]
 # ## 5. Evaluate
 #
 # `predict` denoises every noisy test image; then PSNR and SSIM against the clean
-# originals, after and (from step 2) before; a blind model also at levels across its
-# range.
+# originals, after and (from step 2) before; a model trained on a range of levels also
+# at levels across it (`metrics.blind_scores`; none otherwise).
 
 # %%
 x_test_denoised = autoencoder.predict(x_test_noisy, batch_size=256, verbose=0)
@@ -235,30 +251,27 @@ after = metrics.image_quality(x_test, x_test_denoised)
 print(f"test PSNR: noisy {before['psnr']:.2f} dB -> denoised {after['psnr']:.2f} dB; "
       f"SSIM: noisy {before['ssim']:.3f} -> denoised {after['ssim']:.3f}")
 scores = {"test_images": len(x_test), "noisy_psnr": before["psnr"],
-          "noisy_ssim": before["ssim"], **after}
-if noise.is_range(args.noise_level):
-    scores["levels"] = metrics.score_at_levels(autoencoder, x_test, args.noise_kind,
-                                               noise.levels_to_score(args.noise_level))
+          "noisy_ssim": before["ssim"], **after,
+          **metrics.blind_scores(autoencoder, x_test, args.noise_kind, args.noise_level)}
 
 # %% [markdown]
 # ## 6. Show and save
 #
 # samples.png: ten test images, original, noisy and denoised, each with its PSNR;
-# history.png: the losses and the validation PSNR per epoch. A shallow model also shows
-# its codes (codes.png): what it keeps of each noisy image, as a small tile of numbers.
-# Then `runs.finish` saves model.keras (with `autoencoder.save`) and, last,
+# history.png: the losses and the validation PSNR per epoch; codes.png: what the
+# model keeps of each noisy image, its code, drawn as a small tile of numbers (the
+# model's part up to its code, `dense_models.code_model`, predicts it). Then
+# `runs.finish` saves model.keras (with `autoencoder.save`) and, last,
 # metrics.json, the sign that the run finished.
 
 # %%
 plots.save_samples(os.path.join(args.out, "samples.png"), x_test, x_test_noisy, x_test_denoised)
 plots.save_history(os.path.join(args.out, "history.png"), epoch_log.history,
                    scores["noisy_psnr"])
-if "levels" in scores:
-    plots.save_levels(os.path.join(args.out, "levels.png"), scores["levels"], args.model,
-                      f"trained on {args.noise_kind} {noise.level_text(args.noise_level)}")
-if args.model.startswith("shallow"):
-    codes = dense_models.code_model(autoencoder).predict(x_test_noisy[:10], verbose=0)
-    plots.save_codes(os.path.join(args.out, "codes.png"), x_test_noisy, codes, x_test_denoised)
+plots.save_blind_levels(os.path.join(args.out, "levels.png"), scores, args.model,
+                        args.noise_kind, args.noise_level)
+codes = dense_models.code_model(autoencoder).predict(x_test_noisy[:10], verbose=0)
+plots.save_codes(os.path.join(args.out, "codes.png"), x_test_noisy, codes, x_test_denoised)
 runs.finish(args, autoencoder, epoch_log, scores, train_images=len(x_train))
 if args.show:
     plots.show_figures()

@@ -426,6 +426,14 @@ def give_up(folder, reason):
     sys.exit(f"error: {reason}")
 
 
+def tensorboard_logs(args):
+    """The callbacks that write TensorBoard's logs into <out>/tensorboard with
+    --tensorboard: a list of one, or none."""
+    if not args.tensorboard:
+        return []
+    return [keras.callbacks.TensorBoard(os.path.join(args.out, "tensorboard"))]
+
+
 def finish(args, model, epoch_log, scores, train_images):
     """Write model.keras and, last, metrics.json (the sign of a finished run); drop the backup.
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
@@ -72,6 +73,22 @@ def write_data_dir(folder, test_images=4):
                       rng.integers(0, 256, (count, 28, 28), dtype=np.uint8))
             write_idx(directory / f"{split}-labels-idx1-ubyte.gz",
                       rng.integers(0, 10, count, dtype=np.uint8))
+    return folder
+
+
+def write_photo_folder(folder, count, height=48, width=40, seed=0):
+    """A new `folder` of `count` colour PNG pictures of height x width pixels, as photos
+    look to a denoiser: smooth gradients, with a bright square each."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    rows, columns = np.mgrid[0:height, 0:width]
+    side = min(height, width) // 4
+    for index in range(count):
+        picture = np.stack([rows / height, columns / width,
+                            np.full((height, width), rng.random())], axis=-1)
+        top, left = rng.integers(0, min(height, width) - side, 2)
+        picture[top : top + side, left : left + side] = 1.0
+        Image.fromarray((picture * 255).astype(np.uint8)).save(folder / f"{index:03d}.png")
     return folder
 
 

@@ -21,7 +21,8 @@ def test_each_seed_is_a_run_of_its_own_with_its_seed_on_the_command_line(tmp_pat
     (tmp_path / "b").mkdir()
     failed = benchmark.run_one("noise2noise", 1, args)
     assert failed["run"] == "noise2noise-seed1" and failed["seed"] == 1
-    assert commands[0][1:] == ["train_conv.py", "--loss", "mse", "--noise", "gaussian-unclipped",
-                               "--target", "noisy", "--dataset", "mnist", "--seed", "1",
+    assert commands[0][1:] == ["train_noisy_targets.py", "--loss", "mse", "--noise",
+                               "gaussian-unclipped", "--train-limit", "4000", "--target", "noisy",
+                               "--dataset", "mnist", "--seed", "1",
                                "--out", str(tmp_path / "b" / "noise2noise-seed1"),
-                               "--train-limit", "100"]
+                               "--train-limit", "100"]  # the last --train-limit counts

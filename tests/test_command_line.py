@@ -1,5 +1,6 @@
 """The command line and the knobs: --help, bad values, and folders that must not be overwritten."""
 
+import json
 import os
 import subprocess
 import sys
@@ -15,13 +16,17 @@ from conftest import REPOSITORY, run_script
 # What a training script passes as its knobs: its globals, run as a script.
 CONV_KNOBS = {"__name__": "__main__", "model": "unet-psnr", "dataset": "mnist"}
 DENSE_KNOBS = {"__name__": "__main__", "model": "deep", "dataset": "mnist"}
+# Every lesson script, each a training script with the flags of `settings`.
+SCRIPTS = ["train_conv.py", "train_dense.py", "train_photos.py", "train_noisy_targets.py"]
 
 
-def parse(argv, knobs=CONV_KNOBS, models=conv_models.MODELS, folders=True):
-    return settings.parse_arguments("", models, knobs, folders=folders, argv=argv)
+def parse(argv, knobs=CONV_KNOBS, models=conv_models.MODELS, takes=(settings.DIGITS,)):
+    """The settings as train_conv.py reads them (`takes`: what else the script takes,
+    settings.PHOTOS for train_photos.py)."""
+    return settings.parse_arguments("", models, knobs, takes=takes, argv=argv)
 
 
-@pytest.mark.parametrize("script", ["train_conv.py", "train_dense.py"])
+@pytest.mark.parametrize("script", SCRIPTS)
 def test_help_describes_every_option(script):
     result = run_script(script, "--help")
     assert result.returncode == 0
@@ -29,10 +34,18 @@ def test_help_describes_every_option(script):
                  "--batch-size", "--train-limit", "--test-limit", "--seed", "--data-dir",
                  "--out", "--show"):
         assert flag in result.stdout
+    photos = ("--test-dataset", "--channels", "--image-size", "--flip-rotate")
+    assert all((flag in result.stdout) == (script in ("train_photos.py",
+                                                      "train_noisy_targets.py"))
+               for flag in photos)
+    assert ("--target" in result.stdout) == (script == "train_noisy_targets.py")
 
 
-@pytest.mark.parametrize("knobs, models, folders", [
-    (CONV_KNOBS, conv_models.MODELS, True), (DENSE_KNOBS, dense_models.MODELS, False)])
+@pytest.mark.parametrize("knobs, models, takes", [
+    (CONV_KNOBS, conv_models.MODELS, ()), (DENSE_KNOBS, dense_models.MODELS, ()),
+    (CONV_KNOBS, conv_models.MODELS, (settings.PHOTOS,)),
+    (CONV_KNOBS, conv_models.MODELS, (settings.PHOTOS, settings.TARGETS))],
+    ids=["conv", "dense", "photos", "noisy_targets"])
 @pytest.mark.parametrize("arguments, complaint", [
     (["--model", "nope"], "--model"),
     (["--epochs", "0"], "--epochs"),
@@ -45,17 +58,17 @@ def test_help_describes_every_option(script):
     (["--seed", str(2**32)], "--seed"),
     (["--out", ""], "--out"),
 ])
-def test_bad_values_exit_2_with_the_usage_line(knobs, models, folders, arguments, complaint,
+def test_bad_values_exit_2_with_the_usage_line(knobs, models, takes, arguments, complaint,
                                                tmp_path, capsys):
     with pytest.raises(SystemExit) as raised:
-        parse(["--out", str(tmp_path / "run"), *arguments], knobs, models, folders)
+        parse(["--out", str(tmp_path / "run"), *arguments], knobs, models, takes)
     assert raised.value.code == 2
     error = capsys.readouterr().err
     assert error.startswith("usage:") and complaint in error
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("script", ["train_conv.py", "train_dense.py"])
+@pytest.mark.parametrize("script", SCRIPTS)
 def test_a_bad_value_on_the_terminal_stops_the_script_before_any_work(script, tmp_path):
     result = run_script(script, "--epochs", "0", "--out", tmp_path / "run")
     assert result.returncode == 2
@@ -76,7 +89,7 @@ def test_the_knobs_are_the_defaults_and_the_flags_override_them(tmp_path):
 def test_a_preset_of_one_size_refuses_pictures_of_another(tmp_path, capsys):
     with pytest.raises(SystemExit) as raised:
         parse(["--model", "small", "--dataset", str(tmp_path), "--image-size", "32",
-               "--out", str(tmp_path / "run")])
+               "--out", str(tmp_path / "run")], takes=(settings.PHOTOS,))
     assert raised.value.code == 2 and "small takes 28x28 images only" in capsys.readouterr().err
 
 
@@ -256,3 +269,42 @@ def test_resume_refuses_a_changed_setting_in_one_line_naming_it(tmp_path, capsys
     args = parse(["--resume", "--out", str(tmp_path), "--epochs", "30", "--quiet"])
     assert (args.model, args.epochs, args.quiet) == ("small", 30, True)  # same, or how to run
     assert files.hold_folder(str(tmp_path)) is None  # held by the resumed run
+
+
+def test_resume_refuses_a_run_that_train_conv_started_before_photos_had_a_script(tmp_path):
+    """train_conv.py once took photos and --target, and its runs' arguments.json hold
+    them ("target": "clean"...): resumed now, such a run would train without them."""
+    run = tmp_path / "run"
+    parse(["--model", "small", "--epochs", "3", "--out", str(run)])  # a run's arguments.json
+    release_held_folders()
+    arguments = run / "arguments.json"
+    saved = json.loads(arguments.read_text())
+    earlier = {**saved, "test_dataset": None, "channels": 3, "image_size": 128,
+               "flip_rotate": False, "target": "clean"}  # as train_conv.py wrote them then
+    arguments.write_text(json.dumps(earlier))
+    result = run_script("train_conv.py", "--resume", "--out", run)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error" in line]
+    assert errors == [result.stderr.strip().splitlines()[-1]]  # one line, after the usage
+    assert errors[0].endswith(
+        f"argument --resume: {arguments}: was written by another training script (it holds "
+        "channels, flip_rotate, image_size, target, test_dataset, which this one does not "
+        "take): resume it with the script that started it; the run cannot be continued: "
+        "start a new one")
+    assert json.loads(arguments.read_text()) == earlier  # the run's folder, left as it was
+    assert sorted(os.listdir(run)) == ["arguments.json"]
+
+
+def test_resume_sends_a_run_on_photos_to_train_photos(tmp_path, capsys):
+    run = tmp_path / "run"
+    parse(["--model", "unet", "--out", str(run)])
+    release_held_folders()
+    arguments = run / "arguments.json"
+    arguments.write_text(json.dumps({**json.loads(arguments.read_text()), "dataset": "bsd68"}))
+    with pytest.raises(SystemExit) as raised:
+        parse(["--resume", "--out", str(run)])
+    assert raised.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
+        f"argument --resume: {arguments}: dataset: choose one of mnist, fashion_mnist "
+        "(train_photos.py learns from photo sets and folders of pictures); resume it with the "
+        "script that started it; the run cannot be continued: start a new one")

@@ -23,7 +23,7 @@ NUMBER = re.compile(r"(?<![\w.,/-])(\d{1,3}(?:,\d{3})+|\d+\.\d+)(?![\w/-]|\.\d)"
 BASH_BLOCK = re.compile(r"^```(?:bash|sh|shell)[ \t]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
 KERAS_PATH = re.compile(r"[^\s'\"(),=]+\.keras(?=[\s'\"),]|$)")
 OUT_FOLDER = re.compile(r"--out[= ](\S+)")
-TRAINING = re.compile(r"\btrain_(?:conv|dense)\.py\b")
+TRAINING = re.compile(r"\btrain_(?:conv|dense|photos|noisy_targets)\.py\b")
 # The pages whose commands a learner runs: the README, the lessons, models/README.md.
 COMMAND_PAGES = [ROOT / "README.md", *(page for page in sorted(DOCS.glob("*.md"))
                                       if not page.name.startswith("results")),
@@ -199,6 +199,9 @@ python denoise.py --model runs/nowhere/model.keras photo.png --out runs/denoised
 python denoise.py --model runs/later/model.keras photo.png
 python train_conv.py --out runs/later
 python -c "import keras; keras.models.load_model('runs/denoised/model.keras')"
+python train_photos.py --out runs/photos
+python train_noisy_targets.py --out runs/n2n
+python -m tools.compare --models runs/photos/model.keras runs/n2n/model.keras
 ```
 
 `python denoise.py --model runs/inline/model.keras` is not a command block.
@@ -225,7 +228,7 @@ def test_the_glossary_explains_psnr_and_the_lessons_point_to_it():
 
 
 def test_the_training_scripts_link_to_the_glossary():
-    for script in ("train_conv.py", "train_dense.py"):
+    for script in ("train_conv.py", "train_dense.py", "train_photos.py", "train_noisy_targets.py"):
         assert "docs/glossary.md" in (ROOT / script).read_text(), script
 
 

@@ -310,7 +310,7 @@ def test_resume_refuses_a_damaged_folder_in_one_line(stopped_run, damage, compla
 def test_a_dense_script_refuses_to_resume_a_convolutional_run(stopped_run, capsys):
     with pytest.raises(SystemExit) as raised:
         settings.parse_arguments("", dense_models.MODELS, {"__name__": "__main__", "model": "deep"},
-                             argv=["--resume", "--out", str(stopped_run)], folders=False)
+                             argv=["--resume", "--out", str(stopped_run)], takes=(settings.DIGITS,))
     assert raised.value.code == 2 and "invalid choice: 'small'" in capsys.readouterr().err
 
 

@@ -116,7 +116,8 @@ def test_every_module_of_the_project_is_seen_on_its_floor():
         name for name, level in floors.items() if level == GROUND}
     assert {"data", "noise", "training", "settings", "conv_models"} <= {
         name for name, level in floors.items() if level == DOMAIN}
-    assert {"train_conv", "train_dense", "denoise", "tools.make_docs"} <= {
+    assert {"train_conv", "train_dense", "train_photos", "train_noisy_targets", "denoise",
+            "tools.make_docs"} <= {
         name for name, level in floors.items() if level == COMMANDS}
 
 

@@ -2,6 +2,7 @@
 runs as a notebook (Jupytext converts it, papermill runs it with new knobs)."""
 
 import ast
+import json
 import re
 import subprocess
 import sys
@@ -10,9 +11,13 @@ import keras
 import pytest
 
 import training  # noqa: F401  (registers the psnr metric and loss that a saved model names)
-from conftest import REPOSITORY, read_metrics
+from conftest import REPOSITORY, read_metrics, write_photo_folder
 
-SCRIPTS = ["train_conv.py", "train_dense.py"]
+# Every lesson script.
+SCRIPTS = ["train_conv.py", "train_dense.py", "train_photos.py", "train_noisy_targets.py"]
+# The lessons that stand alone; the others build on train_conv.py ("read that one first")
+# and explain only what they add.
+FIRST_LESSONS = ["train_conv.py", "train_dense.py"]
 
 
 def called_methods(path):
@@ -32,7 +37,9 @@ def test_the_script_itself_compiles_fits_and_predicts(script):
 
 
 def test_the_check_of_the_calls_catches_a_fit_that_moved_away(tmp_path):
-    moved = (REPOSITORY / "train_conv.py").read_text().replace("trainee.fit(", "runs.train(")
+    text = (REPOSITORY / "train_conv.py").read_text()
+    assert "autoencoder.fit(" in text
+    moved = text.replace("autoencoder.fit(", "runs.train(")
     (tmp_path / "train_conv.py").write_text(moved)
     assert "fit" not in called_methods(tmp_path / "train_conv.py")
 
@@ -43,15 +50,23 @@ def test_the_script_runs_as_a_notebook_with_papermill_parameters(script, tmp_pat
     subprocess.run([sys.executable, "-m", "jupytext", "--to", "ipynb", "--set-kernel", "python3",
                     "--output", str(notebook), str(REPOSITORY / script)],
                    check=True, capture_output=True, timeout=120)
+    parameters = {"epochs": 1, "train_limit": 300, "test_limit": 50}
+    if script == "train_photos.py":  # a folder of 20 photos, in place of Train400 and BSD68;
+        parameters = {"epochs": 1, "train_limit": 12, "test_limit": 3, "image_size": 16,
+                      "batch_size": 8, "dataset": write_photo_folder(tmp_path / "photos", 20),
+                      "test_dataset": None}  # a knob's None, no flag's: a fifth to test on
     result = subprocess.run(
         [sys.executable, "-m", "papermill", str(notebook), str(executed), "--cwd", str(REPOSITORY),
-         "-p", "epochs", "1", "-p", "train_limit", "300", "-p", "test_limit", "50",
+         *(word for name, value in parameters.items() for word in ("-p", name, str(value))),
          "-p", "out", str(out)],
         capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = read_metrics(out)
-    assert (metrics["epochs"], metrics["train_images"], metrics["test_images"]) == (1, 300, 50)
+    assert (metrics["epochs"], metrics["train_images"], metrics["test_images"]) == (
+        1, parameters["train_limit"], parameters["test_limit"])
     assert metrics["psnr"] > 0 and len(metrics["history"]["val_psnr"]) == 2
+    if script == "train_photos.py":
+        assert json.loads((out / "arguments.json").read_text())["test_dataset"] is None
     for name in ("model.keras", "noisy.png", "samples.png", "history.png", "arguments.json",
                  "epochs.json"):
         assert (out / name).is_file()
@@ -88,7 +103,7 @@ def test_the_knob_check_catches_a_setting_that_is_no_knob():
     assert settings_read(story) - knobs == {"secret"}
 
 
-@pytest.mark.parametrize("script", SCRIPTS)
+@pytest.mark.parametrize("script", FIRST_LESSONS)
 def test_psnr_is_explained_with_its_formula_before_the_first_score_is_printed(script):
     text = (REPOSITORY / script).read_text()
     formula = text.index("PSNR = 10 * log10(1 / MSE)")
@@ -137,9 +152,10 @@ def test_the_drawing_of_the_default_unet_has_its_convolutions_in_order():
     assert drawn == [16, 16, 32, 32, 64, 64, 32, 32, 16, 16, 1]
 
 
-@pytest.mark.parametrize("script, preset", [("train_conv.py", "unet-psnr"),
-                                            ("train_dense.py", "deep")])
-def test_the_defaults_the_knobs_name_are_the_presets(script, preset):
+@pytest.mark.parametrize("script, preset, kind", [
+    ("train_conv.py", "unet-psnr", "gaussian"), ("train_dense.py", "deep", "gaussian"),
+    ("train_noisy_targets.py", "unet-psnr", "gaussian-unclipped")])
+def test_the_defaults_the_knobs_name_are_the_presets(script, preset, kind):
     import conv_models
     import dense_models
     import noise
@@ -148,4 +164,7 @@ def test_the_defaults_the_knobs_name_are_the_presets(script, preset):
     text = (REPOSITORY / script).read_text()
     assert f"# passes over the training images ({preset}: {recipe.epochs})" in text
     assert f"# images per training step ({preset}: {recipe.batch_size})" in text
-    assert f"(gaussian: {noise.NOISES['gaussian'].default_level:g})" in text
+    named = re.search(rf"noise_level = None  # how strong \({kind}: ([^,)]+)", text)
+    assert named, f"the noise_level knob names no default level of {kind}"
+    assert noise.level_or_range_argument(named.group(1)) == pytest.approx(
+        noise.NOISES[kind].default_level)  # such as 0.2, or 25/255

@@ -296,7 +296,7 @@ def test_a_noise_kind_added_to_the_registry_is_known_to_every_script(monkeypatch
     speckle = noise.Noise(lambda images, level, rng: images * (1 + level), 0.3, (0, 2),
                           "the speckle's spread, 0 to 2", "a speckle spread")
     monkeypatch.setitem(noise.NOISES, "speckle", speckle)
-    parser = settings.build_parser("", conv_models.MODELS, "unet", folders=True)
+    parser = settings.build_parser("", conv_models.MODELS, "unet", takes=(settings.PHOTOS,))
     assert parser.parse_args(["--noise", "speckle"]).noise_kind == "speckle"
     assert "speckle: the speckle's spread, 0 to 2, default 0.3" in " ".join(parser.format_help().split())
     with pytest.raises(ValueError, match=r"a speckle spread must lie in \[0, 2\] \(got 3\)"):

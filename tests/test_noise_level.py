@@ -1,5 +1,5 @@
 """Telling a denoiser the noise level: the estimate behind --noise-level auto, and
-denoise.py, tools/compare.py, tools/knob.py and train_conv.py with a model that takes the level,
+denoise.py, tools/compare.py, tools/knob.py and train_photos.py with a model that takes the level,
 and with one that does not."""
 
 import json
@@ -218,18 +218,20 @@ def test_a_stopped_knob_says_so_in_one_line_and_writes_nothing(tmp_path):
     assert "Traceback" not in output and list((tmp_path / "out").iterdir()) == []
 
 
-def test_train_conv_trains_unet_level_on_a_range_each_image_told_its_level(tmp_path):
-    folder = tmp_path / "photos"
+def test_train_photos_trains_unet_level_on_a_range_each_image_told_its_level(tmp_path):
+    folder, test_folder = tmp_path / "photos", tmp_path / "test"
     folder.mkdir()
+    test_folder.mkdir()
     rng = np.random.default_rng(0)
-    for index in range(20):
+    for index in range(20):  # every fifth to test on, never trained on
         picture = np.roll(smooth_picture(48, 48), rng.integers(0, 48), axis=1)
         Image.fromarray(np.round(picture[..., 0] * 255).astype(np.uint8)).save(
-            folder / f"{index:02d}.png")
+            (test_folder if index % 5 == 0 else folder) / f"{index:02d}.png")
     out = tmp_path / "run"
-    result = run_script("train_conv.py", "--model", "unet-level", "--dataset", folder,
-                        "--channels", 1, "--image-size", 32, "--epochs", 2, "--batch-size", 8,
-                        "--noise-level", "10/255:50/255", "--out", out)
+    result = run_script("train_photos.py", "--model", "unet-level", "--dataset", folder,
+                        "--test-dataset", test_folder, "--channels", 1, "--image-size", 32,
+                        "--epochs", 2, "--batch-size", 8, "--noise-level", "10/255:50/255",
+                        "--out", out)
     assert result.returncode == 0, result.stderr[-2000:]
     run = read_metrics(out)
     assert run["noise"] == "gaussian-unclipped" and run["noise_level"] == pytest.approx(

@@ -1,4 +1,4 @@
-"""Training without clean pictures (noisy_targets.py, `--target` of train_conv.py):
+"""Training without clean pictures (noisy_targets.py, `--target` of train_noisy_targets.py):
 Noise2Noise's second noisy copy, and Neighbor2Neighbor's pairs of neighbour pixels."""
 
 import warnings
@@ -100,9 +100,9 @@ def test_the_neighbour_loss_is_the_gap_plus_the_regulariser():
 
 
 def test_noise2noise_on_digits_learns_to_denoise(tmp_path):
-    result = run_script("train_conv.py", "--target", "noisy", "--loss", "mse", "--noise",
-                        "gaussian-unclipped", "--train-limit", 1000, "--test-limit", 100,
-                        "--epochs", 1, "--batch-size", 32, "--out", tmp_path)
+    result = run_script("train_noisy_targets.py", "--target", "noisy", "--loss", "mse",
+                        "--noise", "gaussian-unclipped", "--train-limit", 1000,
+                        "--test-limit", 100, "--epochs", 1, "--batch-size", 32, "--out", tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = read_metrics(tmp_path)
     assert metrics["target"] == "noisy" and metrics["psnr"] > metrics["noisy_psnr"] + 2
@@ -124,14 +124,16 @@ def noisy_photos(tmp_path):
 
 def test_neighbours_train_on_a_folder_of_noisy_pictures_alone(noisy_photos, tmp_path):
     """--noise-level 0: the pictures are noisy already (their scores are then against the
-    noisy pictures themselves, and mean little); the model trains and saves."""
-    result = run_script("train_conv.py", "--dataset", noisy_photos, "--channels", 1,
+    noisy pictures themselves, and mean little); the model trains and saves. Without
+    --test-dataset, every fifth picture is kept to test on, never trained on."""
+    result = run_script("train_noisy_targets.py", "--dataset", noisy_photos, "--channels", 1,
                         "--image-size", 32, "--target", "neighbours", "--noise",
                         "gaussian-unclipped", "--noise-level", 0, "--epochs", 2,
                         "--batch-size", 4, "--out", tmp_path / "run")
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = read_metrics(tmp_path / "run")
     assert metrics["target"] == "neighbours" and metrics["train_images"] == 16
+    assert metrics["test_images"] == 4  # every fifth picture of the folder
     assert len(metrics["history"]["val_psnr"]) == 3  # untrained, then each epoch
     with warnings.catch_warnings(record=True) as warned:
         warnings.simplefilter("always")
@@ -141,7 +143,8 @@ def test_neighbours_train_on_a_folder_of_noisy_pictures_alone(noisy_photos, tmp_
 
 
 def test_neighbours_on_digits_say_why_not(tmp_path):
-    result = run_script("train_conv.py", "--target", "neighbours", "--out", tmp_path / "run")
+    result = run_script("train_noisy_targets.py", "--target", "neighbours", "--out",
+                        tmp_path / "run")
     assert result.returncode == 2
     assert "halves of a 28x28 digit (14x14)" in result.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "run").exists()

@@ -237,7 +237,7 @@ def test_offline_with_no_copy_is_one_line_naming_the_set_and_both_fixes(tmp_path
     closed = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
     port = closed.server_address[1]
     closed.server_close()  # nothing listens there now
-    result = run_script("train_conv.py", "--dataset", "bsd68", "--channels", 1, "--out",
+    result = run_script("train_photos.py", "--dataset", "bsd68", "--channels", 1, "--out",
                         tmp_path / "run", env={data.MIRROR_VARIABLE: f"http://127.0.0.1:{port}",
                                                "KERAS_HOME": str(tmp_path / "keras"),
                                                data.DATA_DIR_VARIABLE: ""})

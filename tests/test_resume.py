@@ -13,7 +13,7 @@ import pytest
 import conv_models
 import settings
 from machinery import runs, signals
-from conftest import REPOSITORY, read_metrics, run_script
+from conftest import REPOSITORY, read_metrics, run_script, write_photo_folder
 
 SHORT = ["--train-limit", 1000, "--test-limit", 200, "--batch-size", 32]
 
@@ -57,10 +57,14 @@ def test_the_same_seed_gives_the_same_numbers_and_weights(tmp_path):
 
 
 @pytest.mark.parametrize("script, model, options", [
-    ("train_conv.py", "small", ["--flip-rotate"]),  # each digit turned one of 8 ways, drawn
+    # each crop cut at a place, and turned one of 8 ways, drawn afresh every epoch
+    ("train_photos.py", "unet", ["--image-size", 16, "--flip-rotate"]),
     ("train_dense.py", "noise-layer", []),  # its noise comes from a seed generator in the model
 ])
 def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, script, model, options):
+    if script == "train_photos.py":  # a folder of photos to train on, another to test on
+        options = [*options, "--dataset", write_photo_folder(tmp_path / "photos", 64, 24, 24),
+                   "--test-dataset", write_photo_folder(tmp_path / "test", 8, 24, 24, seed=1)]
     run = [*SHORT, "--model", model, "--epochs", 4, *options]
     straight = run_script(script, *run, "--out", tmp_path / "straight")
     assert straight.returncode == 0, straight.stderr[-2000:]

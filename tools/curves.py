@@ -32,7 +32,7 @@ def parse_arguments(argv=None):
     parser = argparse.ArgumentParser(prog="python -m tools.curves", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", metavar="RUN",
-                        help="folders of finished runs of train_conv.py or train_dense.py "
+                        help="folders of finished runs of the train_*.py scripts "
                              "(each with its metrics.json), or such metrics.json files kept "
                              "as <name>.metrics.json")
     parser.add_argument("--out", required=True, help="the folder for curves.png and curves.md")

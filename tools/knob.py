@@ -3,7 +3,7 @@
   python -m tools.knob --model models/unet-level-train400.keras --dataset bsd68 --channels 1 \\
       --out runs/knob        # writes runs/knob/knob.png and knob.json
 
-A model told the noise level (the unet-level preset of train_conv.py) takes it as a
+A model told the noise level (the unet-level preset, trained by train_photos.py) takes it as a
 second input. Here the test photos get one fixed noisy copy at each of --true-levels (the
 same copy tools/compare.py scores), and the model denoises each copy told every level of
 --told-levels in turn. knob.png draws the mean PSNR against the level it was told, one
@@ -44,7 +44,7 @@ def parse_arguments(argv=None):
     parser = argparse.ArgumentParser(prog="python -m tools.knob", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True,
-                        help="a model.keras told the noise level (train_conv.py --model unet-level)")
+                        help="a model.keras told the noise level (train_photos.py --model unet-level)")
     parser.add_argument("--dataset", required=True,
                         help="a photo set (" + ", ".join(data.PHOTO_SETS) + ") or a folder of "
                              "PNG/JPEG test pictures")
@@ -108,7 +108,7 @@ def main(argv=None):
         sys.exit(f"error: {error}")
     if not noise.takes_noise_level(model):
         sys.exit(f"error: --model: {args.model} is not told the noise level (it has no "
-                 "noise_level input): train one with train_conv.py --model unet-level")
+                 "noise_level input): train one with train_photos.py --model unet-level")
     os.makedirs(args.out, exist_ok=True)
     told_levels = sorted(set(args.told_levels) | set(args.true_levels))  # the truth, too
     curves, autos = {}, {}

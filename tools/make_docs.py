@@ -53,7 +53,8 @@ MAX_FIGURE_BYTES = 200_000
 # The packages whose versions stamp the results.
 PACKAGES = ("keras", "tensorflow", "jax", "torch", "numpy", "scikit-image", "matplotlib")
 # The scripts that take --data-dir.
-SCRIPTS_WITH_DATA = ("train_conv.py", "train_dense.py", "tools.compare", "tools.knob")
+SCRIPTS_WITH_DATA = ("train_conv.py", "train_dense.py", "train_photos.py", "train_noisy_targets.py",
+                     "tools.compare", "tools.knob")
 # What --quick adds to every training run: 300 images, one epoch.
 QUICK_TRAINING = ["--train-limit", "300", "--test-limit", "50", "--epochs", "1"]
 # The Noise2Noise lesson's recipe on digits, for the clean target and the noisy one alike:
@@ -150,7 +151,7 @@ STEPS = [
     # No clean pictures: the default U-Net aimed at the clean digits, and at another noisy
     # copy (Noise2Noise), on 4000 digits; then their validation curves together.
     training("clean-target", "train_conv.py", *NOISE2NOISE_RECIPE, figures=()),
-    training("noise2noise", "train_conv.py", *NOISE2NOISE_RECIPE, "--target", "noisy",
+    training("noise2noise", "train_noisy_targets.py", *NOISE2NOISE_RECIPE, "--target", "noisy",
              figures=()),
     Step("noisy-target-curves", ["-m", "tools.curves", "{runs}/clean-target", "{runs}/noise2noise",
                                  "--out", "{runs}/noisy-target-curves"],
