@@ -610,6 +610,58 @@ def download_photo_set_files(name, final):
     return final
 
 
+# ## Camera noise profiles, by URL and checksum
+
+# darktable's measured noise profiles (camera.py): 374 cameras, (a, b) per ISO and
+# channel. GPL-3.0-or-later data, downloaded here on a user's machine, never copied into
+# this repository: the file of darktable's release 4.2.1.
+CAMERA_PROFILES = PhotoSet(
+    "camera-noise", "darktable's measured camera noise profiles (noiseprofiles.json)",
+    "darktable-org/darktable", "release-4.2.1", "data/",
+    "GPL-3.0-or-later (darktable); data read at run time, not part of this project")
+CAMERA_PROFILES_FILE = ("noiseprofiles.json", "darktable-noiseprofiles.json",
+                        "f4d40cb334bf850dcf45e5e9e574df774e83445e1138db70961d78e4d46b814f",
+                        1_485_369)
+
+
+def camera_profiles_path(data_dir=None):
+    """The path of darktable's noise profiles: DIR/camera-noise/ (--data-dir, or
+    $DENOISE_DATA_DIR), the Keras cache, or else downloaded there and checked."""
+    upstream, name, sha256, size = CAMERA_PROFILES_FILE
+    data_dir = data_dir or os.environ.get(DATA_DIR_VARIABLE)
+    places = ([os.path.join(data_dir, CAMERA_PROFILES.folder)] if data_dir else []) + [
+        os.path.join(keras_cache(), CAMERA_PROFILES.folder)]
+    for place in places:
+        if os.path.isfile(os.path.join(place, name)):
+            return os.path.join(place, name)
+    path = os.path.join(places[-1], name)
+    host = os.environ.get(MIRROR_VARIABLE, DOWNLOAD_HOST).rstrip("/")
+    url = (f"{host}/{CAMERA_PROFILES.repository}/{CAMERA_PROFILES.commit}/"
+           f"{CAMERA_PROFILES.prefix}{upstream}")
+    print(f"downloading {CAMERA_PROFILES.description} ({size / 1e6:.1f} MB, "
+          f"{CAMERA_PROFILES.licence}) from {url}", file=sys.stderr)
+    partial = f"{path}.partial-{os.getpid()}"
+    try:
+        os.makedirs(places[-1], exist_ok=True)
+        if download(url, partial, size) != sha256:
+            raise DatasetError(f"{url} is not the file it should be (its sha256 differs); "
+                               "nothing was kept")
+        os.replace(partial, path)
+    except DownloadError as error:
+        raise DatasetError(
+            f"could not download the camera noise profiles ({error}). Connect to the internet "
+            f"(or set {MIRROR_VARIABLE} to a mirror), or set {DATA_DIR_VARIABLE}=DIR where "
+            f"DIR/{CAMERA_PROFILES.folder}/{name} holds them") from error
+    except OSError as error:
+        raise DatasetError(f"could not write {path} ({error.strerror or error}): make room or "
+                           f"set {DATA_DIR_VARIABLE}=DIR where DIR/{CAMERA_PROFILES.folder}/"
+                           f"{name} holds the file") from error
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+    return path
+
+
 def remove_abandoned_downloads(final):
     """Remove the temporary folders of downloads into `final` whose process is gone
     (killed with SIGKILL, or by a power cut: nothing could clean up after them)."""
@@ -640,6 +692,11 @@ def print_photo_sets(data_dir=None):
               f"    {len(files)} files, {megabytes:.1f} MB; from github.com/"
               f"{photo_set.repository} at {photo_set.commit[:7]}, {photo_set.prefix}\n"
               f"    licence: {photo_set.licence}\n    here: {where}")
+    upstream, _, _, size = CAMERA_PROFILES_FILE
+    profiles = CAMERA_PROFILES
+    print(f"camera noise profiles (--noise camera): {profiles.description}\n"
+          f"    1 file, {size / 1e6:.1f} MB; from github.com/{profiles.repository} at "
+          f"{profiles.commit}, {profiles.prefix}{upstream}\n    licence: {profiles.licence}")
 
 
 def main(argv=None):

@@ -1,6 +1,6 @@
 """Corrupt clean images with the noise a denoiser learns to remove.
 
-Four kinds of noise, each a function (images, level, rng) -> new float32 images:
+Five kinds of noise, each a function (images, level, rng) -> new float32 images:
 
 - gaussian:    images + level * N(0, 1), clipped to [0, 1]; `level` is the "noise factor".
 - gaussian-unclipped: the same, not clipped, as the denoising literature measures it
@@ -9,6 +9,9 @@ Four kinds of noise, each a function (images, level, rng) -> new float32 images:
                Poisson(image * peak) photons, divided back by `peak`. The fewer photons
                (the lower the peak), the noisier the picture.
 - salt-pepper: a fraction `level` of the pixels is set to 0 or to 1, half each.
+- camera:      a real camera's noise at ISO `level`, from its measured profile: grows
+               with brightness, differs per colour, spread between neighbours by the
+               camera's demosaicking (camera.py).
 
 Each is one entry of NOISES, with its default level, the levels it takes and what they
 mean: the scripts' --noise choices, their help and their checks all come from there.
@@ -28,6 +31,8 @@ from typing import Callable, NamedTuple
 import numpy as np
 import pywt
 import skimage.restoration
+
+import camera
 
 
 # The seed of the noise on the test images: the same for every script, model and --seed.
@@ -86,7 +91,8 @@ class Noise(NamedTuple):
 
 # Every kind of noise. The ranges: a Gaussian standard deviation up to ten times the pixel
 # range (the noise-layer write-up trains at 2 and 6), a Poisson peak above 0 (a photon
-# count: a million is as good as clean), a fraction of the pixels.
+# count: a million is as good as clean), a fraction of the pixels, the ISOs darktable's
+# profiles measured cameras at.
 NOISES = {
     "gaussian": Noise(gaussian, 0.2, (0, 10), "the noise factor (standard deviation on the "
                       "[0, 1] scale), 0 to 10", "a Gaussian noise level"),
@@ -97,6 +103,9 @@ NOISES = {
                      "0, at most 1e6", "a Poisson peak photon count", low_included=False),
     "salt-pepper": Noise(salt_pepper, 0.1, (0, 1), "the fraction of pixels set to 0 or 1, 0 to 1",
                          "a salt-and-pepper fraction"),
+    "camera": Noise(camera.add_camera_noise, 1600.0, (50, 102400), "the camera's ISO, 50 to "
+                    "102400 (each picture gets one of darktable's measured cameras at that ISO)",
+                    "an ISO"),
 }
 
 

@@ -26,14 +26,18 @@ from keras import ops
 
 # What a model can learn to answer in place of the clean picture: another noisy copy of
 # it (Noise2Noise), or, from one noisy picture, its neighbour pixels (Neighbor2Neighbor).
-TARGETS = ("noisy", "neighbours")
+NOISY = "noisy"
+NEIGHBOURS = "neighbours"
+TARGETS = (NOISY, NEIGHBOURS)
+
+
 def check_target(target, model, digits, any_size, several_devices):
     """ValueError unless `target` can train here. Neighbour pairs halve the training
     crops, and train the model through another model (`neighbour_trainer`): photos, a
     model of any size, alone, on one device."""
     if target not in TARGETS:
         raise ValueError(f"choose one of {', '.join(TARGETS)}, not {target}")
-    if target != "neighbours":
+    if target != NEIGHBOURS:
         return
     if digits:
         raise ValueError("neighbours halve each picture, and the halves of a 28x28 digit "

@@ -15,6 +15,7 @@ or dense_models.py (a `Recipe`, defined here).
 import argparse
 import json
 import os
+import re
 import sys
 from typing import Callable, NamedTuple
 
@@ -63,16 +64,15 @@ PHOTOS = "photos"  # photo sets and folders, crops, turns and mirrors (train_pho
 TARGETS = "targets"  # answers other than the clean picture (train_noisy_targets.py)
 
 
-def add_folder_arguments(parser):
+def add_photo_arguments(parser):
     """The options of learning from photos: a photo set or a folder of pictures."""
     parser.add_argument("--test-dataset", default=None,
-                        help="with a folder --dataset: a folder of test pictures, or a "
-                             "photo set (default: every fifth picture of --dataset, never "
-                             "trained on)")
+                        help="with photos: a folder of test pictures, or a photo set "
+                             "(default: every fifth picture of --dataset, never trained on)")
     parser.add_argument("--channels", type=int, choices=(1, 3), default=3,
-                        help="with a folder --dataset: 1 = grey, 3 = colour (default: 3)")
+                        help="with photos: 1 = grey, 3 = colour (default: 3)")
     parser.add_argument("--image-size", type=arguments.positive_int, default=128,
-                        help="with a folder --dataset: the side of the square crops it trains "
+                        help="with photos: the side of the square crops it trains "
                              "on (random, fresh every epoch) and tests on (central); a "
                              "multiple of 8 (default: 128)")
     parser.add_argument("--flip-rotate", action=argparse.BooleanOptionalAction, default=None,
@@ -86,7 +86,6 @@ def add_folder_arguments(parser):
 def build_parser(description, recipes, default_model, takes=(DIGITS,)):
     """The command line of a training script whose presets are `recipes`; with PHOTOS in
     `takes`, also the options of learning from photos, and with TARGETS, --target."""
-    folders = PHOTOS in takes
     parser = argparse.ArgumentParser(
         description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -99,9 +98,10 @@ def build_parser(description, recipes, default_model, takes=(DIGITS,)):
                         help=f"the model preset (default: {default_model}). {models_help}")
     parser.add_argument("--dataset", default=default_dataset(takes),
                         help="the images to learn from: " + data.dataset_help(
-                            digits=DIGITS in takes, photos=folders) + " (default: %(default)s)")
-    if folders:
-        add_folder_arguments(parser)
+                            digits=DIGITS in takes, photos=PHOTOS in takes)
+                        + " (default: %(default)s)")
+    if PHOTOS in takes:
+        add_photo_arguments(parser)
     parser.add_argument("--data-dir", default=None,
                         help=f"a folder with mnist/ and fashion-mnist/ IDX files, and photo "
                              f"sets in images/<Set>/ (default: ${data.DATA_DIR_VARIABLE} if set, "
@@ -116,9 +116,10 @@ def build_parser(description, recipes, default_model, takes=(DIGITS,)):
                         f"at {noise.RANGE_TEST_LEVELS} levels across it")
     if TARGETS in takes:
         parser.add_argument("--target", choices=noisy_targets.TARGETS, default="noisy",
-                            help="what the model learns to answer (noisy_targets.py): the clean "
-                                 "picture; another noisy copy of it (Noise2Noise: use --loss mse "
-                                 "and unclipped noise, whose mean is the clean picture); or, from "
+                            help="what the model learns to answer in place of the clean picture "
+                                 "(noisy_targets.py): another noisy copy of it (Noise2Noise: use "
+                                 "--loss mse and unclipped noise, whose mean is the clean "
+                                 "picture); or, from "
                                  "one noisy copy of each training picture made once, its "
                                  "neighbour pixels (Neighbor2Neighbor; photos, one device). The "
                                  "test pictures are clean, to score the model (default: noisy)")
@@ -175,6 +176,27 @@ def build_parser(description, recipes, default_model, takes=(DIGITS,)):
     return parser
 
 
+# The end of a flag's help that names its default, rewritten where a knob sets it.
+DEFAULT_CLAUSE = re.compile(r"\(default: [^()]*\)$")
+
+
+def knob_value(action, knobs):
+    """The value the knobs give the flag of `action`, or None (a module is not a knob)."""
+    names = [option.lstrip("-").replace("-", "_") for option in action.option_strings]
+    return next((knobs[name] for name in names if isinstance(knobs.get(name), KNOB_TYPES)),
+                None)
+
+
+def show_knobs_as_defaults(parser, knobs):
+    """Make --help say what the script's knobs set (train_photos.py's `epochs = 30`), not
+    the flag's own default (the preset's epochs): a knob that is not None is the default."""
+    for action in parser._actions:
+        value = knob_value(action, knobs)
+        if value is not None and value is not False and action.help:
+            text = "on" if value is True else value_text(value)
+            action.help = DEFAULT_CLAUSE.sub(f"(default: {text})", action.help)
+
+
 def knob_arguments(parser, knobs):
     """The knobs of a parameters cell as command-line arguments, so that argparse checks
     them as it checks flags: `epochs = 3` becomes ["--epochs", "3"].
@@ -185,9 +207,7 @@ def knob_arguments(parser, knobs):
     """
     arguments = []
     for action in parser._actions:
-        names = [option.lstrip("-").replace("-", "_") for option in action.option_strings]
-        value = next((knobs[name] for name in names  # a value, not the module `noise`
-                      if isinstance(knobs.get(name), KNOB_TYPES)), None)
+        value = knob_value(action, knobs)
         if value is False and isinstance(action, argparse.BooleanOptionalAction):
             arguments.append(action.option_strings[1])  # --no-flip-rotate
         if value is None or value is False:
@@ -221,6 +241,7 @@ def parse_arguments(description, recipes, knobs, takes=(DIGITS,), argv=None):
                           f"{knobs.get('__name__')}.py), not a module to import: import "
                           "its models from conv_models.py or dense_models.py")
     parser = build_parser(description, recipes, knobs["model"], takes)
+    show_knobs_as_defaults(parser, knobs)
     if argv is None:
         argv = [] if runs.in_notebook() else sys.argv[1:]
     args = parser.parse_args(knob_arguments(parser, knobs) + list(argv))
@@ -330,7 +351,9 @@ def check_dataset(parser, args, recipe, takes):
             parser.error(f"argument {option}: {error}")
     if args.dataset in data.DATASETS and recipe.photos_only:
         parser.error(f"argument --dataset: {args.model} is made for photos whose sides divide "
-                     "by 8, not for 28x28 images: name a photo set (such as faces) or a folder")
+                     "by 8, not for 28x28 images: " + ("name a photo set (such as faces) or a "
+                                                       "folder" if PHOTOS in takes else
+                                                       "train it with train_photos.py"))
     if args.dataset in data.DATASETS:
         return
     if recipe.only_size and args.image_size != recipe.only_size:
@@ -405,11 +428,14 @@ def checked_arguments(path, saved, recipes, takes):
         raise ValueError(f"{path}: {message}")
 
     checker.error = complain  # a bad value is a ValueError naming the file, not an exit
-    known = {action.dest for action in checker._actions}
+    known = {action.dest for action in checker._actions} - set(HOW_TO_RUN) - {"help"}
     foreign = sorted(key for key in saved if key not in known)
-    if foreign:
-        complain(f"was written by another training script (it holds {', '.join(foreign)}, "
-                 "which this one does not take): resume it with the script that started it")
+    lacking = sorted(key for key in known if key not in saved)
+    if foreign or lacking:
+        complain("was written by another training script (it holds "
+                 + (f"{', '.join(foreign)}, which this one does not take" if foreign else
+                    f"no {', '.join(lacking)}, which this one takes")
+                 + "): resume it with the script that started it")
     checked = checker.parse_args(knob_arguments(checker, saved))
     missing = [key for key in RESUMED_ARGUMENTS if getattr(checked, key, None) is None]
     if missing:

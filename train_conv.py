@@ -13,7 +13,8 @@ How to run it:
   python train_conv.py --help                # every knob, and every model preset
   python train_conv.py --model small --dataset fashion_mnist --noise-level 0.5
   python train_conv.py --train-limit 2000 --epochs 1    # a quick try
-Or as a notebook, one cell at a time (the knobs cell is tagged for papermill):
+Or as a notebook, one cell at a time (the knobs cell is tagged for papermill; jupytext
+and papermill come with requirements-dev.txt):
   jupytext --to ipynb --set-kernel python3 train_conv.py
 
 Why a U-Net: of the digit models in docs/results.md it scores highest (one run each),
@@ -86,7 +87,7 @@ train_limit = None  # train on the first N training images only (None: all)
 test_limit = None  # score on the first N test images only (None: all)
 data_dir = None  # where the datasets are (None: $DENOISE_DATA_DIR, or download them once)
 # The noise it learns to remove
-noise_kind = None  # gaussian, gaussian-unclipped, poisson or salt-pepper (flag: --noise)
+noise_kind = None  # gaussian, gaussian-unclipped, poisson, salt-pepper, camera (flag: --noise)
 noise_level = None  # how strong (gaussian: 0.2); a range "0.05:0.5" trains one blind model
 # How it learns
 loss = None  # mse (mean squared error), bce (binary cross-entropy), or psnr
@@ -252,11 +253,6 @@ def build_unet(channels):
     return keras.Model(inputs, outputs, name="unet_psnr")
 
 # %% [markdown]
-# Why does the output come out clean? Not because noise cannot get through: the
-# skips pass every pixel across, noise and all. It is what the weights learn: trained
-# on thousands of (noisy, clean) pairs, the network learns to answer with the clean
-# picture, and the smaller maps help it see which dots are stroke and which are noise.
-#
 # `compile` says how it learns. The loss is the number training makes smaller: here
 # `psnr`, minus each image's PSNR, the very score we report, so it prints as about
 # -26 for 26 dB. The optimizer, Adam, moves every weight a small step downhill on the
@@ -289,6 +285,11 @@ if not args.quiet:
 
 # %% [markdown]
 # ## 4. Train it
+#
+# Why will the output come out clean? Not because noise cannot get through: the skips
+# pass every pixel across, noise and all. It is what the weights learn: trained on
+# thousands of (noisy, clean) pairs, the network learns to answer with the clean
+# picture, and the smaller maps help it see which dots are stroke and which are noise.
 #
 # An epoch is one pass over every training image; a batch is the few images of one
 # training step (`batch_size`): the model denoises them, the loss says how far off it

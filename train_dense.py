@@ -85,7 +85,7 @@ train_limit = None  # train on the first N training images only (None: all 60,00
 test_limit = None  # score on the first N test images only (None: all 10,000)
 data_dir = None  # where the datasets are (None: $DENOISE_DATA_DIR, or download them once)
 # The noise it learns to remove
-noise_kind = None  # gaussian, gaussian-unclipped, poisson or salt-pepper (flag: --noise)
+noise_kind = None  # gaussian, gaussian-unclipped, poisson, salt-pepper, camera (flag: --noise)
 noise_level = None  # how strong (gaussian: 0.2); a range "0.05:0.5" trains one blind model
 # How it learns
 loss = None  # mse, bce, or psnr (minus each image's PSNR)

@@ -130,7 +130,7 @@ print(f"{len(x_train)} training images, {len(x_test)} test images of {x_test.sha
 # noisy crop. The test images get one fixed noisy copy, scored against the clean ones.
 
 # %%
-if args.target == "neighbours":  # from here on, training sees noisy pictures only
+if args.target == noisy_targets.NEIGHBOURS:  # from here on, training sees noisy ones only
     x_train = noise.corrupt_once([data.to_float(image) for image in x_train], args.noise_kind,
                                  args.noise_level, args.seed)
 train_batches = training.NoisyBatches(x_train, args.noise_kind, args.noise_level, args.batch_size,
@@ -161,7 +161,7 @@ with distribute.scope(args.devices):
     autoencoder.compile(optimizer=optimizer, loss=training.LOSSES[args.loss],
                         metrics=[training.psnr])
     trainee = autoencoder  # the model `fit` trains
-    if args.target == "neighbours":  # the autoencoder, inside a model of neighbour pairs
+    if args.target == noisy_targets.NEIGHBOURS:  # the denoiser, inside a model of pairs
         trainee = noisy_targets.neighbour_trainer(autoencoder,
                                                   (crop_size, crop_size, x_test.shape[-1]))
         trainee.compile(optimizer=optimizer, loss=noisy_targets.neighbour_loss)
@@ -190,7 +190,7 @@ callbacks = [
     runs.Backup(args.out),  # the weights after each epoch: --resume goes on from there
     *runs.tensorboard_logs(args),  # with --tensorboard: its logs in <out>/tensorboard
 ]
-if args.target == "neighbours":  # fit would score the trainee: score the denoiser instead
+if args.target == noisy_targets.NEIGHBOURS:  # fit would score the trainee, not the denoiser
     callbacks.insert(0, noisy_targets.ScoreTheDenoiser(autoencoder, *validation, args.batch_size))
     validation = None
 trainee.fit(train_batches, epochs=args.epochs, validation_data=validation, shuffle=False,
@@ -202,7 +202,8 @@ autoencoder = distribute.one_device_copy(autoencoder)
 # ## 5. Evaluate, show and save
 #
 # As in train_conv.py: the denoiser, never shown a clean training picture, scored
-# against the clean test images; samples.png, history.png, model.keras, metrics.json.
+# against the clean test images (and, trained on a range of levels, across it);
+# samples.png, history.png (levels.png for a range), model.keras, metrics.json.
 
 # %%
 x_test_denoised = autoencoder.predict(x_test_noisy, batch_size=256, verbose=0)
@@ -210,10 +211,13 @@ after = metrics.image_quality(x_test, x_test_denoised)
 print(f"test PSNR: noisy {before['psnr']:.2f} dB -> denoised {after['psnr']:.2f} dB; "
       f"SSIM: noisy {before['ssim']:.3f} -> denoised {after['ssim']:.3f}")
 scores = {"test_images": len(x_test), "noisy_psnr": before["psnr"],
-          "noisy_ssim": before["ssim"], **after}
+          "noisy_ssim": before["ssim"], **after,
+          **metrics.blind_scores(autoencoder, x_test, args.noise_kind, args.noise_level)}
 plots.save_samples(os.path.join(args.out, "samples.png"), x_test, x_test_noisy, x_test_denoised)
 plots.save_history(os.path.join(args.out, "history.png"), epoch_log.history,
                    scores["noisy_psnr"])
+plots.save_blind_levels(os.path.join(args.out, "levels.png"), scores, args.model,
+                        args.noise_kind, args.noise_level)
 runs.finish(args, autoencoder, epoch_log, scores, train_images=len(x_train))
 if args.show:
     plots.show_figures()

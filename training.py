@@ -83,13 +83,13 @@ class NoisyBatches(keras.utils.PyDataset):
             clean = np.stack([data.random_crop(self.images[i], self.crop_size, rng) for i in picked])
         if self.flip_rotate:  # each picture in one of its 8 orientations
             clean = noise.orient(clean, rng.integers(noise.ORIENTATIONS, size=len(clean)))
-        if self.target == "neighbours":  # the pictures are noisy ones: pairs from each alone
+        if self.target == noisy_targets.NEIGHBOURS:  # noisy pictures: pairs from each alone
             return noisy_targets.neighbour_pairs(clean, rng)
         if self.kind is None:
             return clean, clean
         levels = noise.draw_levels(self.level, len(clean), rng)
         noisy = noise.NOISES[self.kind].corrupt(clean, levels, rng)
-        if self.target == "noisy":  # Noise2Noise: the answer is another noisy copy
+        if self.target == noisy_targets.NOISY:  # Noise2Noise: the answer is another noisy copy
             answer = noise.NOISES[self.kind].corrupt(clean, levels, rng)
             return noise.model_inputs(noisy, levels, self.tell_level), answer
         return noise.model_inputs(noisy, levels, self.tell_level), clean

@@ -308,3 +308,35 @@ def test_resume_sends_a_run_on_photos_to_train_photos(tmp_path, capsys):
         f"argument --resume: {arguments}: dataset: choose one of mnist, fashion_mnist "
         "(train_photos.py learns from photo sets and folders of pictures); resume it with the "
         "script that started it; the run cannot be continued: start a new one")
+
+
+def test_resume_refuses_a_run_another_script_started_with_fewer_settings(tmp_path, capsys):
+    """A train_conv.py run holds no --target: train_noisy_targets.py, which takes it, would
+    go on with its own default (Noise2Noise) where the run began on clean targets."""
+    run = tmp_path / "run"
+    parse(["--model", "unet", "--out", str(run)])  # train_conv.py's settings
+    release_held_folders()
+    arguments = run / "arguments.json"
+    with pytest.raises(SystemExit) as raised:
+        parse(["--resume", "--out", str(run)],
+              takes=(settings.DIGITS, settings.PHOTOS, settings.TARGETS))
+    assert raised.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
+        f"argument --resume: {arguments}: was written by another training script (it holds "
+        "no channels, flip_rotate, image_size, target, test_dataset, which this one takes): "
+        "resume it with the script that started it; the run cannot be continued: start a new one")
+
+
+def test_help_names_the_knobs_of_the_script_as_defaults(tmp_path, capsys):
+    """train_photos.py sets `epochs = 30` and `flip_rotate = True`: --help says so, not
+    the preset's epochs."""
+    knobs = {**CONV_KNOBS, "epochs": 30, "flip_rotate": True, "channels": 1,
+             "dataset": "train400", "out": str(tmp_path)}
+    with pytest.raises(SystemExit) as raised:
+        parse(["--help"], knobs, takes=(settings.PHOTOS,))
+    assert raised.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "passes over the training images (default: 30)" in text
+    assert "1 = grey, 3 = colour (default: 1)" in text
+    assert "is a 9)" not in text and "drawn from the seed (default: on)" in text
+    assert "images per training step (default: the preset's own" in text  # no knob: as it was

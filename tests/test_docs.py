@@ -267,6 +267,54 @@ def test_every_link_to_a_heading_names_one_of_its_headings():
     assert not unknown
 
 
+# The words the lessons use that a learner may not know: each has a heading of its own in
+# docs/glossary.md, and each is on at least one lesson page (so that the list stays honest).
+GLOSSARY_TERMS = [
+    "Adam", "Autoencoder", "Backend", "Batch", "Bit depth", "Blind denoising", "BM3D",
+    "Bottleneck", "Channel", "Clip", "Code", "Convolution", "Crop", "Cross-entropy", "Decoder",
+    "Demosaicking", "Dense layer", "Device", "Dropout", "DRUNet", "Encoder", "Epoch",
+    "Feature map", "FFDNet", "Filter", "Fully convolutional", "Gaussian noise", "Gradient",
+    "Keras", "Layer", "Learning rate", "Lesson", "Loss", "MNIST", "MSE", "NaN",
+    "Neighbor2Neighbor", "Noise level", "Noise sweep", "Noise2Noise", "Non-local means", "ONNX",
+    "Optimizer", "Padding", "Papermill", "Photo set", "Poisson noise", "Pooling", "Preset",
+    "PSNR", "ReLU", "Residual", "Resume", "Safe mode", "Scikit-image", "Seed", "Self-ensemble",
+    "Sigma", "Sigmoid", "Skip connection", "Specialist", "Spread", "SSIM", "Standard deviation",
+    "Stride", "Tile", "Transposed convolution", "Turns and mirrors", "U-Net", "Upsampling",
+    "Validation", "Wavelet", "Weights",
+]
+# The lesson pages: docs/*.md but the results and the glossary itself.
+LESSON_PAGES = [page for page in sorted(DOCS.glob("*.md"))
+                if not page.name.startswith("results") and page.name != "glossary.md"]
+
+
+def glossary_gaps(terms, glossary, lessons):
+    """The terms that have no heading in the glossary's text, and those that no lesson's text
+    uses (as a word, in any case, or its plural)."""
+    headings = {heading.strip().lower()
+                for heading in re.findall(r"^## (.*)$", glossary, flags=re.MULTILINE)}
+    gaps = [f"no glossary heading: {term}" for term in terms if term.lower() not in headings]
+    for term in terms:
+        used = re.compile(rf"(?<![\w-]){re.escape(term)}(?:e?s)?(?!\w)", re.IGNORECASE)
+        if not any(used.search(lesson) for lesson in lessons):
+            gaps.append(f"on no lesson page: {term}")
+    return gaps
+
+
+def test_the_glossary_has_a_heading_for_each_term_the_lessons_use():
+    """Links to the glossary's headings are checked by the heading-link test above."""
+    assert len(LESSON_PAGES) >= 10
+    assert not glossary_gaps(GLOSSARY_TERMS, (DOCS / "glossary.md").read_text(),
+                             [page.read_text() for page in LESSON_PAGES])
+
+
+def test_the_glossary_check_finds_a_missing_heading_and_an_unused_term():
+    glossary = "# Glossary\n\n## Tile\n\nA piece.\n\n## Noise sweep\n\nLevels.\n"
+    lessons = ["Big pictures go in tiles.", "The noise sweep, and BM3D."]
+    assert glossary_gaps(["Tile", "Noise sweep"], glossary, lessons) == []
+    assert glossary_gaps(["BM3D", "Wavelet", "Tile"], glossary, lessons) == [
+        "no glossary heading: BM3D", "no glossary heading: Wavelet", "on no lesson page: Wavelet"]
+
+
 def test_the_readme_is_a_front_door():
     readme = (ROOT / "README.md").read_text()
     assert len(readme.splitlines()) <= 200

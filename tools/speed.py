@@ -95,8 +95,7 @@ def build_preset(name):
     if takes_level:
         model = recipe.build((side, side, channels), 0.2)
     else:
-        any_size = name in conv_models.FULLY_CONVOLUTIONAL  # built as train_conv.py builds it
-        model = recipe.build((None, None, channels) if any_size else (side, side, channels))
+        model = recipe.build(conv_models.input_shape(name, (side, side, channels)))
     return model, recipe, (side, side, channels)
 
 
