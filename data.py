@@ -102,6 +102,7 @@ class PhotoSet(NamedTuple):
     prefix: str
     licence: str
     convert: str = ""  # "" (files kept as they are), "tif-to-png" or "face-128"
+    place: str = "images"  # where its folder is in a data folder: DIR/<place>/<folder>
 
 
 DNCNN = ("cszn/DnCNN", "e93b27812d3ff523a3a79d19e5e50d233d7a8d0a")  # the DnCNN authors' own
@@ -133,6 +134,17 @@ PHOTO_SETS = {
                       "Mohanish-5744/Major_Ensemble_Gender",
                       "2f8aa4a5932c395d465f4f58d864b6a17a1b03f6", "crop_part1/",
                       "UTKFace: non-commercial research use only", convert="face-128"),
+}
+# Real noisy pictures with clean references, by name: for scoring (tools/real_pairs.py),
+# never for training. Each pair is a noisy shot, <scene>_real, and its clean reference,
+# <scene>_mean, the mean of many shots of the same scene from a tripod.
+REAL_PAIRS = {
+    "polyu100": PhotoSet("PolyU100", "100 real camera-noise pairs, 512x512 JPEG: one shot and "
+                         "the mean of a tripod burst (Xu et al., 2018), 5 cameras, ISO 800 to "
+                         "12800", "csjunxu/PolyU-Real-World-Noisy-Images-Dataset",
+                         "3af0f2646b267a00446fe4b7113a15e67bc80b4e", "CroppedImages/",
+                         "PolyU: non-commercial use only (teaching, research, demonstrations); "
+                         "not to be redistributed", place="real-noise"),
 }
 # The sha256 and size of every file of every photo set, as its repository holds it.
 PHOTO_SET_CHECKSUMS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -420,6 +432,9 @@ def check_dataset(name, digits=True, photos=False):
             raise ValueError(f"{name} is a set of 28x28 digits or clothes: train_conv.py and "
                              "train_dense.py learn from it; here, name a photo set or a folder")
         return
+    if name in REAL_PAIRS:
+        raise ValueError(f"{name} holds real noisy pictures with clean references, to score "
+                         "on (python -m tools.real_pairs), never to train on")
     if not photos:
         raise ValueError(f"choose one of {', '.join(DATASETS)} (train_photos.py learns from "
                          "photo sets and folders of pictures)")
@@ -436,12 +451,18 @@ def keras_cache():
     return os.path.join(os.environ.get("KERAS_HOME", os.path.expanduser("~/.keras")), "datasets")
 
 
+def named_set(name):
+    """The PhotoSet of photo set `name`, or of the real pairs of that name."""
+    return PHOTO_SETS.get(name) or REAL_PAIRS[name]
+
+
 def find_photo_set(name, data_dir=None):
-    """The folder of photo set `name` on this machine, or None when it is not here."""
+    """The folder of photo set (or real pairs) `name` on this machine, or None."""
     data_dir = data_dir or os.environ.get(DATA_DIR_VARIABLE)
-    places = ([os.path.join(data_dir, "images")] if data_dir else []) + [keras_cache()]
+    places = ([os.path.join(data_dir, named_set(name).place)] if data_dir else []) + [
+        keras_cache()]
     for place in places:
-        folder = os.path.join(place, PHOTO_SETS[name].folder)
+        folder = os.path.join(place, named_set(name).folder)
         if os.path.isdir(folder):
             return folder
     return None
@@ -454,7 +475,7 @@ def photo_set_folder(name, data_dir=None):
 
 def photo_set_files(name):
     """[(path in the set's folder upstream, sha256, size)] of every file of photo set `name`."""
-    folder = PHOTO_SETS[name].folder
+    folder = named_set(name).folder
     with open(PHOTO_SET_CHECKSUMS) as lines:
         rows = [line.split() for line in lines if not line.startswith("#")]
     return [(path.removeprefix(folder + "/"), sha256, int(size))
@@ -547,7 +568,7 @@ def download_photo_set(name):
     cache folder while it downloads, and one that finds it locked waits, then finds the
     set the other one finished.
     """
-    final = os.path.join(keras_cache(), PHOTO_SETS[name].folder)
+    final = os.path.join(keras_cache(), named_set(name).folder)
     try:
         os.makedirs(keras_cache(), exist_ok=True)
         cache = files.hold_folder(keras_cache())
@@ -570,12 +591,12 @@ def cache_error(name, folder, error):
     return DatasetError(f"could not write {name} into {folder} ({error.strerror or error}): "
                         f"make room or fix its permissions, set KERAS_HOME to another folder, "
                         f"or pass --data-dir DIR (or set {DATA_DIR_VARIABLE}=DIR) where "
-                        f"DIR/images/{PHOTO_SETS[name].folder}/ holds the set")
+                        f"DIR/{named_set(name).place}/{named_set(name).folder}/ holds the set")
 
 
 def download_photo_set_files(name, final):
     """Download every file of photo set `name` into `final`, through a temporary folder."""
-    photo_set, set_files = PHOTO_SETS[name], photo_set_files(name)
+    photo_set, set_files = named_set(name), photo_set_files(name)
     host = os.environ.get(MIRROR_VARIABLE, DOWNLOAD_HOST).rstrip("/")
     partial = f"{final}.partial-{os.getpid()}"
     remove_abandoned_downloads(final)
@@ -601,7 +622,8 @@ def download_photo_set_files(name, final):
         raise DatasetError(
             f"could not download {name} ({error}). Connect to the internet (or set "
             f"{MIRROR_VARIABLE} to a mirror), or pass --data-dir DIR (or set "
-            f"{DATA_DIR_VARIABLE}=DIR) where DIR/images/{photo_set.folder}/ holds the set"
+            f"{DATA_DIR_VARIABLE}=DIR) where DIR/{photo_set.place}/{photo_set.folder}/ holds "
+            "the set"
         ) from error
     except OSError as error:  # this machine: a full disk, a folder it may not write
         raise cache_error(name, partial, error) from error
@@ -682,9 +704,19 @@ def process_is_alive(process_id):
     return True
 
 
+def real_pairs(name, data_dir=None, limit=None):
+    """[(noisy path, clean path)] of the real pairs `name` (REAL_PAIRS), sorted by scene:
+    found here, or downloaded and checked."""
+    folder = photo_set_folder(name, data_dir)
+    noisy = sorted(path for path in os.listdir(folder) if path.endswith("_real.JPG"))
+    pairs = [(os.path.join(folder, path), os.path.join(folder, path[: -len("_real.JPG")] +
+                                                       "_mean.JPG")) for path in noisy]
+    return pairs[:limit]
+
+
 def print_photo_sets(data_dir=None):
     """A line for each photo set: its name, size, source, licence, and where it is here."""
-    for name, photo_set in PHOTO_SETS.items():
+    for name, photo_set in {**PHOTO_SETS, **REAL_PAIRS}.items():
         files = photo_set_files(name)
         megabytes = sum(size for _, _, size in files) / 1e6
         where = find_photo_set(name, data_dir) or "not here: downloads on first use"
@@ -706,7 +738,7 @@ def main(argv=None):
     parser.add_argument("--list", action="store_true",
                         help="print each set, its size, source and licence, and where it is here")
     parser.add_argument("--download", nargs="+", metavar="NAME",
-                        choices=[*PHOTO_SETS, "all"],
+                        choices=[*PHOTO_SETS, *REAL_PAIRS, "all"],
                         help=f"download these sets unless they are here: "
                              f"{', '.join(PHOTO_SETS)}, or all")
     parser.add_argument("--data-dir", default=None,

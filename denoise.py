@@ -95,11 +95,6 @@ def told_levels():
     return f"{low:g} to {high:g}"
 
 
-def level_or_auto(text):
-    """argparse type of --noise-level: a level such as 25/255, or "auto"."""
-    return denoiser.AUTO if text == denoiser.AUTO else noise.level_argument(text)
-
-
 def parse_arguments(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -117,7 +112,7 @@ def parse_arguments(argv=None):
     parser.add_argument("--add-noise", choices=noise.NOISES, default=None,
                         help="first corrupt each (clean) picture with this noise, to see what "
                              "the model removes (default: none, the pictures are noisy already)")
-    parser.add_argument("--noise-level", type=level_or_auto, default=None,
+    parser.add_argument("--noise-level", type=denoiser.level_or_auto, default=None,
                         help="how noisy the pictures are: the level a model that takes it "
                              "(unet-level) is told, on the [0, 1] scale (25/255 for sigma 25), "
                              f"{told_levels()}, or 'auto' to estimate it from each picture "

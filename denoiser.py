@@ -599,6 +599,12 @@ def to_integers(pixels, bits):
 
 # ## The noise level a model is told
 
+def level_or_auto(text):
+    """argparse type of --noise-level (denoise.py, tools/real_pairs.py): a level such as
+    25/255, or "auto"."""
+    return AUTO if text == AUTO else noise.level_argument(text)
+
+
 def level_to_tell(model, noisy, noise_level):
     """The noise level to tell a model that takes it: `noise_level`, or with "auto" (or
     none) the level estimated from the noisy picture; None for a model that guesses it.

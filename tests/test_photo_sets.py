@@ -21,7 +21,7 @@ from conftest import REPOSITORY, run_script
 
 # The number of files of each real set, as the literature knows them.
 SET_SIZES = {"bsd68": 68, "set12": 12, "train400": 400, "cbsd68": 68, "cbsd432": 432,
-             "kodak24": 24, "mcmaster": 18, "faces": 2500}
+             "kodak24": 24, "mcmaster": 18, "faces": 2500, "polyu100": 200}
 
 
 class Mirror(http.server.ThreadingHTTPServer):
@@ -258,7 +258,7 @@ def test_every_real_set_lists_each_of_its_files_once():
 
 @pytest.mark.skipif(not os.environ.get(data.DATA_DIR_VARIABLE), reason="needs the local copy")
 def test_the_checksums_match_the_local_copy_of_the_sets_kept_as_they_come():
-    for name, photo_set in data.PHOTO_SETS.items():
+    for name, photo_set in {**data.PHOTO_SETS, **data.REAL_PAIRS}.items():
         folder = data.find_photo_set(name)
         if photo_set.convert or folder is None:
             continue  # converted sets hold PNGs; their list has the upstream files' sums
@@ -273,5 +273,6 @@ def test_data_py_lists_the_sets_with_source_and_licence():
     for name in SET_SIZES:
         assert f"{name}:" in result.stdout
     assert "UTKFace: non-commercial research use only" in result.stdout
+    assert "PolyU: non-commercial use only" in result.stdout
     assert "cszn/DnCNN" in result.stdout and "licence:" in result.stdout
     assert (REPOSITORY / "photo_sets.sha256").is_file()

@@ -1,0 +1,129 @@
+"""Score denoisers on real camera noise: pictures a camera took, with clean references.
+
+The noise of the other benchmarks is made by this project (noise.py). Here it is real: each
+pair of a real-pairs set (data.REAL_PAIRS, such as `polyu100`) is one shot of a scene and
+the mean of many shots of it from a tripod, the clean reference. Every noisy shot goes
+through the functions denoise.py calls on a user's picture (denoiser.read_picture,
+level_to_tell, denoise_picture), and its output is rounded to 8 bits as denoise.py writes
+it; then PSNR and SSIM against the reference (8-bit RGB, the whole picture), averaged over
+the pairs. The noisy shots themselves are the first row: the floor to clear.
+
+A model told the noise level is told `--noise-level` (default: `auto`, each picture's own
+estimate, as denoise.py does). The pairs are for evaluation and for choosing settings,
+never for training.
+
+  python -m tools.real_pairs --models models/unet-psnr-cbsd432-blind.keras --out runs/real
+
+Writes into --out: results.md (the table) and results.json (each pair's scores too).
+"""
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+import data
+import denoiser
+import metrics
+from machinery import arguments, files, signals
+
+
+def parse_arguments(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m tools.real_pairs", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="*", default=[], metavar="MODEL",
+                        help="trained models (.keras or .onnx) to score (default: none, the "
+                             "noisy shots alone)")
+    parser.add_argument("--pairs", choices=data.REAL_PAIRS, default="polyu100",
+                        help="the real pairs to score on (default: %(default)s; python data.py "
+                             "--list says where they come from and their licence)")
+    parser.add_argument("--noise-level", default=denoiser.AUTO, type=denoiser.level_or_auto,
+                        help="the level told a model that takes one: a number such as 10/255, "
+                             "or auto, each picture's estimate (default: auto)")
+    parser.add_argument("--self-ensemble", action="store_true",
+                        help="average each model over the 8 orientations of every picture, as "
+                             "denoise.py --self-ensemble does")
+    parser.add_argument("--limit", type=arguments.positive_int, default=None,
+                        help="score the first N pairs only (default: all)")
+    parser.add_argument("--data-dir", default=None,
+                        help=f"a folder whose real-noise/<Set>/ holds the pairs (default: "
+                             f"${data.DATA_DIR_VARIABLE} if set, else download them)")
+    parser.add_argument("--out", required=True,
+                        help="the folder for results.md and results.json; it must not hold "
+                             "them yet")
+    args = parser.parse_args(argv)
+    for name in ("results.md", "results.json"):
+        if os.path.exists(os.path.join(args.out, name)):
+            parser.error(f"argument --out: {args.out} holds {name} already: choose another")
+    return args
+
+
+def as_written(picture):
+    """`picture` as denoise.py writes it: rounded to 8-bit integers, back in [0, 1]."""
+    return denoiser.to_integers(np.array(picture, np.float32), 8).astype(np.float32) / 255
+
+
+def score(name, denoise, pairs):
+    """The mean PSNR and SSIM of `denoise` (noisy picture -> picture) over `pairs` of
+    ((noisy, clean) pictures), each pair's scores, and the seconds per picture."""
+    started = time.perf_counter()
+    outputs = [as_written(denoise(noisy)) for noisy, _ in pairs]
+    seconds = (time.perf_counter() - started) / len(pairs)
+    each = [metrics.image_quality([clean], [output]) for (_, clean), output in zip(pairs, outputs)]
+    mean = {key: float(np.mean([scores[key] for scores in each])) for key in ("psnr", "ssim")}
+    print(f"{name}: PSNR {mean['psnr']:.2f} dB, SSIM {mean['ssim']:.4f} "
+          f"({seconds:.2f} s a picture)", flush=True)
+    return {"method": name, **mean, "seconds_per_picture": round(seconds, 3),
+            "pairs": [{key: round(value, 4) for key, value in scores.items()} for scores in each]}
+
+
+def model_denoiser(model, args):
+    """Denoise a noisy picture as denoise.py does: told its level where the model takes one."""
+    def denoise(noisy):
+        level = denoiser.level_to_tell(model, noisy, args.noise_level)
+        return denoiser.denoise_picture(model, noisy, ensemble=args.self_ensemble, level=level)
+    return denoise
+
+
+def markdown_table(rows, args, count):
+    """The results as a Markdown table, with what was scored and how."""
+    lines = [f"{args.pairs}: {count} real noisy pictures against their clean references; "
+             "8-bit RGB, the whole picture, mean over the pairs",
+             "", "| method | PSNR (dB) | SSIM | seconds a picture |", "|---|---|---|---|"]
+    lines += [f"| {row['method']} | {row['psnr']:.2f} | {row['ssim']:.4f} | "
+              f"{row['seconds_per_picture']:.2f} |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    args = parse_arguments(argv)
+    signals.stop_in_one_line("no results written")
+    try:
+        paths = data.real_pairs(args.pairs, args.data_dir, args.limit)
+        pairs = [(denoiser.read_picture(noisy)[0], denoiser.read_picture(clean)[0])
+                 for noisy, clean in paths]
+        models = [(path, denoiser.load_model(path)) for path in args.models]
+    except (data.DatasetError, denoiser.PictureError) as error:
+        sys.exit(f"error: {error}")
+    rows = [score("noisy", lambda noisy: noisy, pairs)]
+    for path, model in models:
+        name = os.path.basename(path) + (" x8" if args.self_ensemble else "")
+        rows.append(score(name, model_denoiser(model, args), pairs))
+    os.makedirs(args.out, exist_ok=True)
+    files.write_json(os.path.join(args.out, "results.json"),
+                     {"pairs": args.pairs, "noise_level": str(args.noise_level),
+                      "files": [os.path.basename(noisy) for noisy, _ in paths], "rows": rows})
+    table = markdown_table(rows, args, len(pairs))
+
+    def write_table(temporary):
+        with open(temporary, "w") as file:
+            file.write(table)
+
+    files.replace_atomically(os.path.join(args.out, "results.md"), write_table)
+    print(f"wrote results.md and results.json in {args.out}")
+
+
+if __name__ == "__main__":
+    main()
