@@ -201,13 +201,12 @@ print(f"one digit {one_digit.shape}, pooled {smaller.shape}, "
 # %% [markdown]
 # Each kind of layer in the drawing:
 #
-# - A convolution, `Conv2D(16, 3, padding="same", activation="relu")`, slides 16 small
-#   filters over the picture, each a 3x3 grid of learned weights (a grid per input
-#   channel) and one more number, its bias. At each pixel a filter multiplies the 3x3
-#   neighbourhood by its weights, adds them up and adds the bias: one number, large
-#   where the neighbourhood looks like the filter's pattern. Each filter gives one map
-#   of these numbers (a feature map, or channel). `padding="same"` pads the border with
-#   zeros, so that each map keeps the picture's height and width.
+# - A convolution, `Conv2D(16, 3, padding="same", activation="relu")`, slides 16
+#   filters over the picture, each a 3x3 grid of learned weights (one per input channel)
+#   and a bias: at each pixel it multiplies the 3x3 neighbourhood by its weights, adds
+#   them up and the bias, a number that is large where the neighbourhood looks like the
+#   filter's pattern. Each filter gives one map (a feature map, or channel);
+#   `padding="same"` pads the border with zeros, so each map keeps the picture's size.
 # - ReLU, the activation of each convolution, keeps positive numbers and turns
 #   negative ones into 0. Without such a bend between them, stacked convolutions would
 #   add up to a single one.
@@ -224,9 +223,8 @@ print(f"one digit {one_digit.shape}, pooled {smaller.shape}, "
 #
 # Below, `keras.Input` stands for the pictures to come, each layer is called on the
 # previous one's output `x`, and `keras.Model(inputs, outputs)` ties the chain into one
-# model. Height and width are None, "any": a convolution's weights do not depend on the
-# picture's size, so the trained model takes a photo of any size whose sides divide by
-# 4 (denoise.py pads the others).
+# model. Height and width are None, "any": the model takes a photo of any size whose
+# sides divide by 4 (a convolution's weights do not depend on the size).
 
 # %%
 def build_unet(channels):
