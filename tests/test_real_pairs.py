@@ -49,6 +49,11 @@ def test_the_scorer_scores_what_denoise_py_writes(tmp_path):
     assert rows[0]["psnr"] == pytest.approx(np.mean([p["psnr"] for p in rows[0]["pairs"]]),
                                             abs=1e-3)
     assert "| noisy |" in (tmp_path / "scores" / "results.md").read_text()
+    spreads = json.loads((tmp_path / "scores" / "results.json").read_text())["noise_spreads"]
+    for (noisy, clean), spread in zip(pairs, spreads):  # the noise's own spread, and auto's
+        residual = data.read_image(noisy)[0] - data.read_image(clean)[0]
+        assert spread["true"] == pytest.approx(float(np.std(residual)), rel=1e-4)
+        assert 0 < spread["estimated"] < 1
 
 
 def test_real_pairs_are_no_dataset_to_train_on(tmp_path):

@@ -8,6 +8,10 @@ level_to_tell, denoise_picture), and its output is rounded to 8 bits as denoise.
 it; then PSNR and SSIM against the reference (8-bit RGB, the whole picture), averaged over
 the pairs. The noisy shots themselves are the first row: the floor to clear.
 
+Here the noise itself is known (shot minus reference), so the tool also measures what
+`--noise-level auto` sees: for each pair the noise's true spread (its standard deviation)
+beside noise.estimate_noise_level's estimate of it from the shot alone.
+
 A model told the noise level is told `--noise-level` (default: `auto`, each picture's own
 estimate, as denoise.py does). The pairs are for evaluation and for choosing settings,
 never for training.
@@ -27,6 +31,7 @@ import numpy as np
 import data
 import denoiser
 import metrics
+import noise
 from machinery import arguments, files, signals
 
 
@@ -79,6 +84,13 @@ def score(name, denoise, pairs):
             "pairs": [{key: round(value, 4) for key, value in scores.items()} for scores in each]}
 
 
+def noise_spreads(pairs):
+    """For each pair, the true spread of its noise (the standard deviation of shot minus
+    reference, on the [0, 1] scale) and the estimate `--noise-level auto` makes of it."""
+    return [{"true": float(np.std(noisy - clean)), "estimated": noise.estimate_noise_level(noisy)}
+            for noisy, clean in pairs]
+
+
 def model_denoiser(model, args):
     """Denoise a noisy picture as denoise.py does: told its level where the model takes one."""
     def denoise(noisy):
@@ -87,13 +99,21 @@ def model_denoiser(model, args):
     return denoise
 
 
-def markdown_table(rows, args, count):
-    """The results as a Markdown table, with what was scored and how."""
+def markdown_table(rows, spreads, args, count):
+    """The results as a Markdown table, with what was scored and how, and the noise's
+    spread beside its estimate."""
     lines = [f"{args.pairs}: {count} real noisy pictures against their clean references; "
              "8-bit RGB, the whole picture, mean over the pairs",
              "", "| method | PSNR (dB) | SSIM | seconds a picture |", "|---|---|---|---|"]
     lines += [f"| {row['method']} | {row['psnr']:.2f} | {row['ssim']:.4f} | "
               f"{row['seconds_per_picture']:.2f} |" for row in rows]
+    true = [255 * spread["true"] for spread in spreads]
+    estimated = [255 * spread["estimated"] for spread in spreads]
+    ratios = [guess / truth for guess, truth in zip(estimated, true)]
+    lines += ["", f"The noise (shot minus reference), as a standard deviation of 255: mean "
+              f"{np.mean(true):.2f} (from {min(true):.2f} to {max(true):.2f}); `--noise-level "
+              f"auto` estimates a mean {np.mean(estimated):.2f} (from {min(estimated):.2f} to "
+              f"{max(estimated):.2f}), {np.mean(ratios):.2f} times the true spread on average."]
     return "\n".join(lines) + "\n"
 
 
@@ -112,10 +132,12 @@ def main(argv=None):
         name = os.path.basename(path) + (" x8" if args.self_ensemble else "")
         rows.append(score(name, model_denoiser(model, args), pairs))
     os.makedirs(args.out, exist_ok=True)
+    spreads = noise_spreads(pairs)
     files.write_json(os.path.join(args.out, "results.json"),
                      {"pairs": args.pairs, "noise_level": str(args.noise_level),
-                      "files": [os.path.basename(noisy) for noisy, _ in paths], "rows": rows})
-    table = markdown_table(rows, args, len(pairs))
+                      "files": [os.path.basename(noisy) for noisy, _ in paths], "rows": rows,
+                      "noise_spreads": spreads})
+    table = markdown_table(rows, spreads, args, len(pairs))
 
     def write_table(temporary):
         with open(temporary, "w") as file:
