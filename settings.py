@@ -428,6 +428,9 @@ def checked_arguments(path, saved, recipes, takes):
         raise ValueError(f"{path}: {message}")
 
     checker.error = complain  # a bad value is a ValueError naming the file, not an exit
+    missing = [key for key in RESUMED_ARGUMENTS if saved.get(key) is None]
+    if missing:  # damaged, or no run's: said before any talk of other scripts
+        raise ValueError(f"{path} lacks {', '.join(missing)}")
     known = {action.dest for action in checker._actions} - set(HOW_TO_RUN) - {"help"}
     foreign = sorted(key for key in saved if key not in known)
     lacking = sorted(key for key in known if key not in saved)
@@ -437,9 +440,6 @@ def checked_arguments(path, saved, recipes, takes):
                     f"no {', '.join(lacking)}, which this one takes")
                  + "): resume it with the script that started it")
     checked = checker.parse_args(knob_arguments(checker, saved))
-    missing = [key for key in RESUMED_ARGUMENTS if getattr(checked, key, None) is None]
-    if missing:
-        raise ValueError(f"{path} lacks {', '.join(missing)}")
     try:
         noise.check_level(checked.noise_kind, checked.noise_level)
     except ValueError as error:
