@@ -144,25 +144,39 @@ def write_onnx(model, pictures, path):
         warnings.simplefilter("ignore", FutureWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
         model.export(path, format="onnx", verbose=False)
-    declare_output_shape(path, model.output_shape)
-    onnx_model = denoiser.OnnxModel(path)  # what denoise.py runs an .onnx model with
+    # What denoise.py runs an .onnx model with; its rank as tf2onnx wrote it, then as Keras'.
+    rank = denoiser.OnnxModel(path).predict(inputs[0]).ndim
+    match_output_shape(path, model.output_shape, rank)
+    onnx_model = denoiser.OnnxModel(path)
     return [(onnx_model.predict(batch), keras_output)
             for batch, keras_output in zip(inputs, expected)]
 
 
-def declare_output_shape(path, shape):
-    """Write Keras' output shape into the ONNX file at `path`, as the shape its one output
-    declares (None as a named size), which denoise.py reads to tell an image denoiser.
+def match_output_shape(path, shape, rank):
+    """Make the one output of the ONNX file at `path`, whose outputs have `rank` axes, give
+    and declare Keras' output `shape` (None as a named size), which denoise.py reads to tell
+    an image denoiser.
 
-    tf2onnx's own declaration is not always right: now and then (in CI, and once in about
-    fifteen exports of the same model here) it declared (1, N, H, W, 1) for outputs of
-    (N, H, W, 1), and denoise.py refused the model. The outputs themselves are checked
-    against Keras' after this, shapes included.
+    tf2onnx does not always write the same graph: now and then (in CI, and once in about
+    fifteen exports of the same model here) its output carried one axis more, of size 1, in
+    front: (1, N, H, W, 1) for Keras' (N, H, W, 1), and denoise.py refused the model. Such
+    leading axes are taken off by a Squeeze added at the graph's end. The outputs are then
+    checked against Keras', shapes included, so an axis of another size is refused there.
     """
     import onnx  # installed with tf2onnx (requirements-export.txt)
 
     onnx_model = onnx.load(path)
-    declared = onnx_model.graph.output[0].type.tensor_type.shape
+    graph = onnx_model.graph
+    output = graph.output[0]
+    extra = rank - len(shape)
+    if extra > 0:
+        inner = f"{output.name}_with_{extra}_more_axes"
+        for node in graph.node:
+            node.output[:] = [inner if name == output.name else name for name in node.output]
+        axes = onnx.numpy_helper.from_array(np.arange(extra, dtype=np.int64), f"{inner}_axes")
+        graph.initializer.append(axes)  # Squeeze takes its axes as an input since opset 13
+        graph.node.append(onnx.helper.make_node("Squeeze", [inner, axes.name], [output.name]))
+    declared = output.type.tensor_type.shape
     declared.ClearField("dim")
     for axis, size in enumerate(shape):
         if size is None:
