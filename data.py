@@ -56,11 +56,10 @@ from PIL import Image, UnidentifiedImageError
 
 from machinery import files, signals
 
-DATASETS = ("mnist", "fashion_mnist")
+# The sets of 28x28 pictures (keras.datasets' names), each with its folder in a data directory.
+DATASETS = {"mnist": "mnist", "fashion_mnist": "fashion-mnist"}
 DATA_DIR_VARIABLE = "DENOISE_DATA_DIR"
-# The folder each dataset lives in inside a local data directory.
-LOCAL_FOLDERS = {"mnist": "mnist", "fashion_mnist": "fashion-mnist"}
-# The four files of each dataset, under the names of the official downloads.
+# The four files of each of them, under the names of the official downloads.
 IDX_FILES = {
     "train_images": "train-images-idx3-ubyte.gz",
     "train_labels": "train-labels-idx1-ubyte.gz",
@@ -193,10 +192,10 @@ def read_idx(path):
 
 def read_local_copy(name, data_dir):
     """Read the four IDX files of `name` from `data_dir`/<dataset folder>/."""
-    folder = os.path.join(data_dir, LOCAL_FOLDERS[name])
+    folder = os.path.join(data_dir, DATASETS[name])
     if not os.path.isdir(folder):
         raise DatasetError(
-            f"no folder {folder}: the data directory must hold {LOCAL_FOLDERS[name]}/ "
+            f"no folder {folder}: the data directory must hold {DATASETS[name]}/ "
             f"with the four IDX .gz files of {name}"
         )
     arrays = {key: read_idx(os.path.join(folder, file)) for key, file in IDX_FILES.items()}
@@ -217,7 +216,7 @@ def download_with_keras(name):
         raise DatasetError(
             f"could not download {name} ({reason}). Connect to the internet, or pass "
             f"--data-dir DIR (or set {DATA_DIR_VARIABLE}=DIR) where DIR holds "
-            f"{LOCAL_FOLDERS[name]}/ with the IDX files"
+            f"{DATASETS[name]}/ with the IDX files"
         ) from error
 
 

@@ -28,7 +28,18 @@ from keras import ops
 # it (Noise2Noise), or, from one noisy picture, its neighbour pixels (Neighbor2Neighbor).
 NOISY = "noisy"
 NEIGHBOURS = "neighbours"
-TARGETS = (NOISY, NEIGHBOURS)
+# Each target and what it is, for --help.
+TARGETS = {
+    NOISY: "another noisy copy of it (Noise2Noise: use --loss mse and unclipped noise, whose "
+           "mean is the clean picture)",
+    NEIGHBOURS: "from one noisy copy of each training picture made once, its neighbour pixels "
+                "(Neighbor2Neighbor; photos, one device)",
+}
+
+
+def target_help():
+    """What --target takes, in words: each target and what it is."""
+    return "; ".join(f"{name}: {what}" for name, what in TARGETS.items())
 
 
 def check_target(target, model, digits, any_size, several_devices):

@@ -111,17 +111,15 @@ def build_parser(description, recipes, default_model, takes=(DIGITS,)):
                         help="the kind of noise to remove (default: the preset's own, "
                              "listed under --model)")
     parser.add_argument("--noise-level", type=noise.level_or_range_argument, default=None,
-                        help="how strong the noise is: " + noise.level_help() + ". A range LOW:HIGH, such as 0.05:0.5, trains one blind model: each "
+                        help="how strong the noise is: " + noise.level_help() + ". A range "
+                        "LOW:HIGH, such as 0.05:0.5, trains one blind model: each "
                         "training image gets a level drawn from it, and the model is scored "
                         f"at {noise.RANGE_TEST_LEVELS} levels across it")
     if TARGETS in takes:
-        parser.add_argument("--target", choices=noisy_targets.TARGETS, default="noisy",
+        parser.add_argument("--target", choices=noisy_targets.TARGETS,
+                            default=noisy_targets.NOISY,
                             help="what the model learns to answer in place of the clean picture "
-                                 "(noisy_targets.py): another noisy copy of it (Noise2Noise: use "
-                                 "--loss mse and unclipped noise, whose mean is the clean "
-                                 "picture); or, from "
-                                 "one noisy copy of each training picture made once, its "
-                                 "neighbour pixels (Neighbor2Neighbor; photos, one device). The "
+                                 "(noisy_targets.py). " + noisy_targets.target_help() + ". The "
                                  "test pictures are clean, to score the model (default: noisy)")
     parser.add_argument("--loss", choices=training.LOSSES, default=None,
                         help="mse (mean squared error), bce (binary cross-entropy) or psnr "
@@ -327,7 +325,8 @@ def share_the_run_folder(args):
     if distribute.process_index() != 0:
         args.out = distribute.scratch_folder()
     if args.resume and named:
-        distribute.share_run_files(args.out, (runs.ARGUMENTS_FILE, runs.EPOCHS_FILE, runs.BACKUP_FOLDER))
+        distribute.share_run_files(args.out, (runs.ARGUMENTS_FILE, runs.EPOCHS_FILE,
+                                              runs.BACKUP_FOLDER))
 
 
 def check_batch_size(parser, args):

@@ -47,7 +47,7 @@ def test_load_dataset_gives_unit_float_images_with_a_channel_axis(tiny_data_dir,
     assert x_train.shape == (6, 28, 28, 1) and x_test.shape == (4, 28, 28, 1)
     assert x_train.dtype == np.float32
     assert 0.0 <= x_train.min() and x_train.max() <= 1.0
-    raw = data.read_idx(tiny_data_dir / data.LOCAL_FOLDERS[name] / "train-images-idx3-ubyte.gz")
+    raw = data.read_idx(tiny_data_dir / data.DATASETS[name] / "train-images-idx3-ubyte.gz")
     np.testing.assert_allclose(x_train[..., 0] * 255.0, raw, atol=1e-4)
     assert y_train.shape == (6,) and y_test.shape == (4,)
 
