@@ -17,14 +17,17 @@ there. Then the picture goes forward again: demosaicked (each pixel's two missin
 colours interpolated from its neighbours, which spreads its noise to them, as in a real
 camera), then through the sRGB curve and the tone curve. Only the noise is demosaicked,
 and added to the clean picture's own colours: interpolating the picture itself would
-also blur it, and a model would learn to undo that blur as well, which is another task. What is left out: white balance
-and the camera's colour matrix, its own denoising and sharpening, and JPEG.
+also blur it, and a model would learn to undo that blur as well, which is another task.
+What is left out: white balance and the camera's colour matrix, its own denoising and
+sharpening, and JPEG (tools/camera_noise.py measures what that leaves apart from real
+noise).
 
 `add_camera_noise` is the corruption of the noise kind "camera" (noise.NOISES), whose
 level is the ISO: each picture gets a camera drawn at random among those measured at
 that ISO.
 """
 
+import difflib
 import functools
 import json
 
@@ -49,7 +52,10 @@ class Camera:
             by_iso.setdefault(profile["iso"], []).append((profile["a"], profile["b"]))
         self.isos = np.array(sorted(by_iso), np.float64)
         self.a = np.array([np.mean([a for a, _ in by_iso[iso]], axis=0) for iso in self.isos])
-        self.b = np.array([np.mean([b for _, b in by_iso[iso]], axis=0) for iso in self.isos])
+        # darktable's fit of the read noise's variance b is now and then a little below 0
+        # (at low ISOs, where the shot noise a*x is most of it): taken as no read noise.
+        self.b = np.maximum(
+            np.array([np.mean([b for _, b in by_iso[iso]], axis=0) for iso in self.isos]), 0)
 
     def noise_at(self, iso):
         """(a, b), each one number per channel (R, G, B), at `iso`: interpolated between
@@ -61,7 +67,7 @@ class Camera:
 
 @functools.lru_cache(maxsize=1)
 def cameras():
-    """Every camera of darktable's profiles whose (a, b) are three positive numbers each."""
+    """Every camera of darktable's profiles whose (a, b) are three numbers each, a positive."""
     with open(data.camera_profiles_path()) as file:
         makers = json.load(file)["noiseprofiles"]
     found = []
@@ -69,10 +75,21 @@ def cameras():
         for model in maker["models"]:
             profiles = [profile for profile in model["profiles"]
                         if len(profile["a"]) == 3 and len(profile["b"]) == 3
-                        and min(profile["a"]) > 0 and min(profile["b"]) > 0]
+                        and min(profile["a"]) > 0]
             if profiles:
                 found.append(Camera(maker["maker"], model["model"], profiles))
     return found
+
+
+def camera_named(name):
+    """The camera of darktable's profiles called `name` ("Nikon D800": its maker and model,
+    any case); ValueError naming the nearest names if there is none."""
+    found = {camera.name.lower(): camera for camera in cameras()}
+    if name.lower() in found:
+        return found[name.lower()]
+    near = difflib.get_close_matches(name.lower(), found, n=3)
+    raise ValueError(f"no camera called {name!r} in darktable's profiles" + (
+        f" (did you mean {', '.join(repr(found[key].name) for key in near)}?)" if near else ""))
 
 
 def cameras_at(iso):
@@ -129,18 +146,18 @@ def noisy_raw(raw, a, b, rng):
     return shot + np.sqrt(b) * rng.standard_normal(raw.shape)
 
 
-def add_camera_noise(images, iso, rng, mosaic=True):
+def add_camera_noise(images, iso, rng, mosaic=True, taken_by=None):
     """`images` (N, H, W, C), or one picture (H, W, C), in sRGB [0, 1] as a camera at
-    `iso` (one ISO, or one per image) would have taken them: each with a camera drawn
-    from those measured at its ISO. Colour pictures go through a Bayer mosaic (with
-    `mosaic`); grey ones take the green channel's noise, without a mosaic. float32,
-    clipped to [0, 1]."""
+    `iso` (one ISO, or one per image) would have taken them: the Camera `taken_by`, or
+    else for each image a camera drawn from those measured at its ISO. Colour pictures go
+    through a Bayer mosaic (with `mosaic`); grey ones take the green channel's noise,
+    without a mosaic. float32, clipped to [0, 1]."""
     if images.ndim == 3:
-        return add_camera_noise(images[None], iso, rng, mosaic)[0]
+        return add_camera_noise(images[None], iso, rng, mosaic, taken_by)[0]
     isos = np.broadcast_to(np.asarray(iso, np.float64).reshape(-1), (len(images),))
     noisy = np.empty(images.shape, np.float32)
     for index, (picture, picture_iso) in enumerate(zip(images, isos)):
-        measured = cameras_at(picture_iso)
+        measured = [taken_by] if taken_by else cameras_at(picture_iso)
         if not measured:
             raise ValueError(f"no camera of darktable's profiles was measured at ISO "
                              f"{picture_iso:g}")

@@ -9,6 +9,8 @@
 - `save_rows`, `save_bar_chart`, `save_sweep`: tools/compare.py's pictures of many denoisers
   on the same test images.
 - `save_curves`: tools/curves.py's validation PSNR of several runs, epoch by epoch.
+- `save_camera_noise_spreads`, `save_real_and_simulated_crops`: tools/camera_noise.py's
+  real camera noise beside the simulated one.
 
 Every figure is written to a PNG file, whole or not at all. The scripts call
 `prepare(show)` first: with `--show` the figures also open in windows at the end
@@ -20,6 +22,7 @@ import math
 import textwrap
 
 import matplotlib
+import matplotlib.lines
 import matplotlib.patches
 import matplotlib.pyplot as plt
 import numpy as np
@@ -69,7 +72,8 @@ def save_rows(path, clean, rows, count=10):
     for column in range(count):
         draw_image(axes[0, column], clean[column])
         for row, images in enumerate(rows.values(), start=1):
-            one_psnr = image_quality(clean[column : column + 1], images[column : column + 1])["psnr"]
+            one_psnr = image_quality(clean[column : column + 1],
+                                     images[column : column + 1])["psnr"]
             draw_image(axes[row, column], images[column], f"{one_psnr:.1f} dB")
     for row, label in enumerate(("original", *rows)):
         axes[row, 0].set_ylabel(label, fontsize=8)
@@ -287,6 +291,55 @@ def save_knob(path, told_levels, curves, autos, title):
              ylabel="mean PSNR (dB)", title=title)
     axis.legend(fontsize=8)
     axis.grid(alpha=0.3)
+    figure.tight_layout()
+    save_figure(figure, path)
+    return figure
+
+
+def save_camera_noise_spreads(path, spreads):
+    """Save the noise's spread against brightness, a panel a camera: `spreads` maps a
+    camera's name to (real, simulated), each (3 channels, bins) of spreads out of 255, NaN
+    where a bin was not measured. Solid lines real, dashed simulated, in each channel's
+    colour."""
+    figure, axes = plt.subplots(1, len(spreads), figsize=(3.2 * len(spreads), 3.2),
+                                sharey=True, squeeze=False)
+    for axis, (name, (real, simulated)) in zip(axes[0], spreads.items()):
+        bins = real.shape[1]
+        brightness = (np.arange(bins) + 0.5) / bins
+        for channel, colour in enumerate(("red", "green", "blue")):
+            axis.plot(brightness, real[channel], color=colour, marker="o", markersize=3)
+            axis.plot(brightness, simulated[channel], color=colour, linestyle="--")
+        axis.set_title(name, fontsize=9)
+        axis.set_xlabel("brightness of the reference")
+        axis.set_xlim(0, 1)
+        axis.grid(alpha=0.3)
+    axes[0][0].set_ylabel("noise spread (of 255)")
+    axes[0][0].legend(handles=[
+        matplotlib.lines.Line2D([], [], color="black", marker="o", markersize=3, label="real"),
+        matplotlib.lines.Line2D([], [], color="black", linestyle="--", label="simulated")],
+        fontsize=8)
+    figure.tight_layout()
+    save_figure(figure, path)
+    return figure
+
+
+def save_real_and_simulated_crops(path, reference, real, simulated, size=128, zoom=2):
+    """Save the flattest `size` x `size` crop of a reference (where noise shows best), of
+    its real noisy shot and of the simulated one, enlarged `zoom` times, and the two noises
+    (shot minus reference), four times brighter around grey, where their grain shows."""
+    starts = [(top, left) for top in range(0, reference.shape[0] - size + 1, size // 2)
+              for left in range(0, reference.shape[1] - size + 1, size // 2)]
+    top, left = min(starts, key=lambda start: reference[start[0] : start[0] + size,
+                                                        start[1] : start[1] + size].std())
+    crops = [picture[top : top + size, left : left + size]
+             for picture in (reference, real, simulated)]
+    panels = {"reference": crops[0], "real shot": crops[1], "simulated shot": crops[2],
+              "real noise x4": 0.5 + 4 * (crops[1] - crops[0]),
+              "simulated noise x4": 0.5 + 4 * (crops[2] - crops[0])}
+    inches = size * zoom / 100
+    figure, axes = plt.subplots(1, len(panels), figsize=(inches * len(panels), inches + 0.3))
+    for axis, (name, picture) in zip(axes, panels.items()):
+        draw_image(axis, picture, name)
     figure.tight_layout()
     save_figure(figure, path)
     return figure

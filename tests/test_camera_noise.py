@@ -143,3 +143,36 @@ def test_the_profiles_are_downloaded_once_by_checksum_or_refused(tmp_path, monke
         assert data.camera_profiles_path() == path and mirror.requests == requests  # once
     finally:
         mirror.shutdown()
+
+
+@needs_profiles
+def test_a_camera_is_found_by_name_and_a_near_miss_is_told_the_names_near_it():
+    assert camera.camera_named("nikon d800").name == "Nikon D800"
+    with pytest.raises(ValueError, match=r"did you mean .*'Nikon D800'"):
+        camera.camera_named("Nikon D8000")
+    with pytest.raises(ValueError, match="no camera called 'no such thing'"):
+        camera.camera_named("no such thing")
+
+
+@needs_profiles
+def test_a_profile_whose_read_noise_fit_is_below_zero_counts_as_no_read_noise():
+    """darktable fits b a little below 0 at low ISOs (the EOS 5D Mark II at ISO 100): such
+    ISOs are measured, with a read noise of 0, not left out."""
+    five_d = camera.camera_named("Canon EOS 5D Mark II")
+    assert five_d.isos[0] <= 100 and np.all(five_d.b >= 0)
+    a, b = five_d.noise_at(100)
+    assert np.all(a > 0) and np.min(b) == 0
+
+
+@needs_profiles
+def test_a_named_camera_takes_every_picture():
+    """Taken by one camera, the noise is that camera's: the same as its own profile gives,
+    whatever the random draw among the cameras measured at that ISO would have been."""
+    picture = flat(0.5, side=128)
+    d800 = camera.camera_named("Nikon D800")
+    first = camera.add_camera_noise(picture, 6400, np.random.default_rng(0), taken_by=d800)
+    again = camera.add_camera_noise(picture, 6400, np.random.default_rng(0), taken_by=d800)
+    np.testing.assert_array_equal(first, again)
+    noisiest = max(camera.cameras_at(6400), key=lambda other: other.noise_at(6400)[0][1])
+    louder = camera.add_camera_noise(picture, 6400, np.random.default_rng(0), taken_by=noisiest)
+    assert np.std(louder - picture) > np.std(first - picture)
