@@ -271,10 +271,10 @@ def test_every_link_to_a_heading_names_one_of_its_headings():
 # docs/glossary.md, and each is on at least one lesson page (so that the list stays honest).
 GLOSSARY_TERMS = [
     "Adam", "Autoencoder", "Backend", "Batch", "Bit depth", "Blind denoising", "BM3D",
-    "Bottleneck", "Channel", "Clip", "Code", "Convolution", "Crop", "Cross-entropy", "Decoder",
+    "Bottleneck", "Camera noise", "Channel", "Clip", "Code", "Convolution", "Crop", "Cross-entropy", "Decoder",
     "Demosaicking", "Dense layer", "Device", "Dropout", "DRUNet", "Encoder", "Epoch",
     "Feature map", "FFDNet", "Filter", "Fully convolutional", "Gaussian noise", "Gradient",
-    "Keras", "Layer", "Learning rate", "Lesson", "Loss", "MNIST", "MSE", "NaN",
+    "ISO", "JPEG", "Keras", "Layer", "Learning rate", "Lesson", "Loss", "MNIST", "MSE", "NaN",
     "Neighbor2Neighbor", "Noise level", "Noise sweep", "Noise2Noise", "Non-local means", "ONNX",
     "Optimizer", "Padding", "Papermill", "Photo set", "Poisson noise", "Pooling", "Preset",
     "PSNR", "ReLU", "Residual", "Resume", "Safe mode", "Scikit-image", "Seed", "Self-ensemble",
