@@ -18,9 +18,13 @@ colours interpolated from its neighbours, which spreads its noise to them, as in
 camera), then through the sRGB curve and the tone curve. Only the noise is demosaicked,
 and added to the clean picture's own colours: interpolating the picture itself would
 also blur it, and a model would learn to undo that blur as well, which is another task.
-What is left out: white balance and the camera's colour matrix, its own denoising and
-sharpening, and JPEG (tools/camera_noise.py measures what that leaves apart from real
-noise).
+Around the sensor, two steps of a camera's own processing are drawn as Brooks et al. draw
+them: white balance, which multiplies red and blue (and their noise) to make a white wall
+white, and a brightening of the whole picture. Last, the picture is saved as a JPEG, as a
+camera or phone saves it, at a quality drawn as CBDNet does (Guo et al., "Toward
+convolutional blind denoising of real photographs", CVPR 2019): JPEG's blocks then shape the
+noise. What is left out: the camera's colour matrix, its own denoising and sharpening
+(tools/camera_noise.py measures how far the result is from real noise).
 
 `add_camera_noise` is the corruption of the noise kind "camera" (noise.NOISES), whose
 level is the ISO: each picture gets a camera drawn at random among those measured at
@@ -29,9 +33,11 @@ that ISO.
 
 import difflib
 import functools
+import io
 import json
 
 import numpy as np
+from PIL import Image
 from scipy import ndimage
 
 import data
@@ -40,6 +46,15 @@ import data
 # neighbours; a missing red or blue the mean of its 2 or 4 nearest of that colour.
 GREEN_KERNEL = np.array([[0, 1, 0], [1, 4, 1], [0, 1, 0]], np.float32) / 4
 RED_BLUE_KERNEL = np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]], np.float32) / 4
+# White balance (Brooks et al., Sec. 3.2): the gains of red and blue are drawn from these
+# ranges; green's is 1.
+RED_GAINS = (1.9, 2.4)
+BLUE_GAINS = (1.5, 1.9)
+# The brightening after the sensor (Brooks et al.): the sensor saw the picture's light times
+# a factor drawn from a normal distribution of this mean and standard deviation.
+EXPOSURE = (0.8, 0.1)
+# The JPEG qualities drawn from (CBDNet: 60 to 100).
+JPEG_QUALITIES = (60, 100)
 
 
 class Camera:
@@ -146,14 +161,29 @@ def noisy_raw(raw, a, b, rng):
     return shot + np.sqrt(b) * rng.standard_normal(raw.shape)
 
 
-def add_camera_noise(images, iso, rng, mosaic=True, taken_by=None):
+def as_jpeg(picture, quality):
+    """`picture` (H, W, C) in [0, 1] saved as a JPEG of `quality` and read back, as a camera
+    writes its pictures: in 8 bits, colour at half resolution, each 8x8 block in steps."""
+    pixels = np.round(np.clip(picture, 0, 1) * 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(
+        buffer, "JPEG", quality=int(quality))
+    read = np.asarray(Image.open(buffer), np.float32) / 255
+    return read.reshape(picture.shape)
+
+
+def add_camera_noise(images, iso, rng, mosaic=True, taken_by=None, processing=True,
+                     jpeg=True):
     """`images` (N, H, W, C), or one picture (H, W, C), in sRGB [0, 1] as a camera at
     `iso` (one ISO, or one per image) would have taken them: the Camera `taken_by`, or
     else for each image a camera drawn from those measured at its ISO. Colour pictures go
     through a Bayer mosaic (with `mosaic`); grey ones take the green channel's noise,
-    without a mosaic. float32, clipped to [0, 1]."""
+    without a mosaic. With `processing`, white balance and brightening (drawn) multiply
+    the noise as in a camera; with `jpeg`, the picture is saved as a JPEG of a drawn
+    quality. float32, in [0, 1]."""
     if images.ndim == 3:
-        return add_camera_noise(images[None], iso, rng, mosaic, taken_by)[0]
+        return add_camera_noise(images[None], iso, rng, mosaic, taken_by, processing,
+                                jpeg)[0]
     isos = np.broadcast_to(np.asarray(iso, np.float64).reshape(-1), (len(images),))
     noisy = np.empty(images.shape, np.float32)
     for index, (picture, picture_iso) in enumerate(zip(images, isos)):
@@ -162,15 +192,24 @@ def add_camera_noise(images, iso, rng, mosaic=True, taken_by=None):
             raise ValueError(f"no camera of darktable's profiles was measured at ISO "
                              f"{picture_iso:g}")
         a, b = measured[rng.integers(len(measured))].noise_at(picture_iso)
+        gains = np.ones(3, np.float32)  # what multiplies the sensor's values, per channel
+        if processing:
+            gains[[0, 2]] = rng.uniform(*RED_GAINS), rng.uniform(*BLUE_GAINS)
+            gains /= np.clip(rng.normal(*EXPOSURE), 0.5, 1.1)
         linear = srgb_to_linear(inverse_tone_curve(picture))
         if picture.shape[-1] == 1:  # grey: the green channel's noise at every pixel
-            linear = noisy_raw(linear, a[1], b[1], rng)
+            sensed = linear / gains[1]
+            linear = linear + gains[1] * (noisy_raw(sensed, a[1], b[1], rng) - sensed)
         elif mosaic:  # the noise of each sensor pixel, spread to its neighbours' colours
             channel = bayer_channel(*picture.shape[:2])
-            raw = np.take_along_axis(linear, channel[..., None], axis=-1)[..., 0]
+            raw = np.take_along_axis(linear / gains, channel[..., None], axis=-1)[..., 0]
             sensor_noise = noisy_raw(raw, a[channel], b[channel], rng) - raw
-            linear = linear + demosaic(sensor_noise, channel)
+            linear = linear + gains * demosaic(sensor_noise, channel)
         else:
-            linear = noisy_raw(linear, a, b, rng)
+            sensed = linear / gains
+            linear = linear + gains * (noisy_raw(sensed, a, b, rng) - sensed)
         noisy[index] = np.clip(tone_curve(linear_to_srgb(linear)), 0, 1)
+        if jpeg:
+            noisy[index] = as_jpeg(noisy[index], rng.integers(JPEG_QUALITIES[0],
+                                                              JPEG_QUALITIES[1] + 1))
     return noisy

@@ -82,7 +82,8 @@ def test_the_mosaic_spreads_each_pixels_noise_to_its_neighbours():
 
     def neighbour_correlation(mosaic):
         rng = np.random.default_rng(5)
-        residual = camera.add_camera_noise(picture, 6400, rng, mosaic=mosaic)[0] - picture[0]
+        residual = camera.add_camera_noise(picture, 6400, rng, mosaic=mosaic,
+                                           jpeg=False)[0] - picture[0]
         green = residual[..., 1]
         return np.corrcoef(green[:, :-1].ravel(), green[:, 1:].ravel())[0, 1]
 
@@ -98,7 +99,7 @@ def test_brighter_pixels_get_more_noise_as_light():
     spreads = []
     for value in (0.1, 0.8):
         picture = flat(value, channels=1, side=256)
-        noisy = camera.add_camera_noise(picture, 12800, rng)
+        noisy = camera.add_camera_noise(picture, 12800, rng, jpeg=False)
         spreads.append(np.std(camera.srgb_to_linear(camera.inverse_tone_curve(noisy))))
     assert spreads[0] < spreads[1]
 

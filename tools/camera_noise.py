@@ -165,7 +165,7 @@ def markdown_table(spreads, count):
     for name, gathered in sorted(spreads.items()):
         rows = gathered.pictures
         isos = sorted({row["iso"] for row in rows})
-        means = [np.mean([row[kind][key] for row in rows])
+        means = [np.nanmean([row[kind][key] for row in rows])  # NaN: auto made no estimate
                  for key in ("spread", "left_after_averaging", "auto_over_true")
                  for kind in ("real", "simulated")]
         lines.append(f"| {name} | {len(rows)} | {', '.join(map(str, isos))} | "
