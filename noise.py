@@ -11,7 +11,8 @@ Five kinds of noise, each a function (images, level, rng) -> new float32 images:
 - salt-pepper: a fraction `level` of the pixels is set to 0 or to 1, half each.
 - camera:      a real camera's noise at ISO `level`, from its measured profile: grows
                with brightness, differs per colour, spread between neighbours by the
-               camera's demosaicking (camera.py).
+               camera's demosaicking, multiplied by its white balance, in a JPEG
+               (camera.py).
 
 Each is one entry of NOISES, with its default level, the levels it takes and what they
 mean: the scripts' --noise choices, their help and their checks all come from there.

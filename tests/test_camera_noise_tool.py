@@ -60,6 +60,18 @@ def test_the_tool_measures_real_and_simulated_noise_of_a_few_pairs(tmp_path):
         for kind in ("real", "simulated"):
             assert 0.3 < row[kind]["spread"] < 30
             assert 0.5 <= row[kind]["left_after_averaging"] <= 1.0
-    assert "| Canon EOS 5D Mark II | 3 | 3200 |" in (out / "results.md").read_text()
+    assert "| Canon EOS 5D Mark II | 3 | 3200 | 75 |" in (out / "results.md").read_text()
     again = run_script("tools/camera_noise.py", "--limit", 3, "--out", out)
     assert again.returncode == 2 and "holds results.md already" in again.stderr
+
+
+@pytest.mark.parametrize("quality", [30, 75, 95])
+def test_a_jpeg_says_the_quality_it_was_saved_at(tmp_path, quality):
+    from PIL import Image
+
+    path = tmp_path / "saved.jpg"
+    pixels = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path, quality=quality)
+    assert camera_noise.jpeg_quality(path) == quality
+    Image.fromarray(pixels).save(tmp_path / "saved.png")
+    assert camera_noise.jpeg_quality(tmp_path / "saved.png") is None

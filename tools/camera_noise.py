@@ -12,7 +12,8 @@ camera (darktable's measured profile of it) at the same ISO. Both are measured a
   that is independent from pixel to pixel, up to 1 for noise spread evenly over the block
   (demosaicking, a camera's own smoothing and JPEG spread noise between neighbours);
 - what `--noise-level auto` (noise.estimate_noise_level) estimates from the whole shot, over
-  the spread measured.
+  the spread measured;
+- the quality each shot was saved at as a JPEG, read from its quantisation table.
 
 Only the flatter half of each picture is measured (where the reference varies least around
 each pixel, over FLAT_WINDOW pixels): at edges the shot and the mean of the burst can differ by
@@ -31,6 +32,7 @@ import os
 import sys
 
 import numpy as np
+from PIL import Image
 from scipy import ndimage
 
 import camera
@@ -47,6 +49,12 @@ POLYU_CAMERAS = {"Canon5D2": "Canon EOS 5D Mark II", "Canon600D": "Canon EOS 600
                  "Sony": "Sony ILCE-7M2"}
 # How many brightness bins the spread is measured in, from 0 to 1.
 BINS = 8
+# The luminance quantisation table of JPEG's standard (ITU T.81, Annex K), which a quality
+# Q scales (as libjpeg does): a file's table says the quality it was saved at.
+JPEG_LUMINANCE = np.array([
+    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69,
+    56, 14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81,
+    104, 113, 92, 49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99])
 # A bin is drawn only where it holds at least this many pixels of a camera's pictures.
 MIN_PIXELS = 2000
 # The side of the window over which "flat" is judged (the reference's standard deviation).
@@ -79,6 +87,22 @@ def camera_and_iso(path):
     if fields[0] not in POLYU_CAMERAS or not fields[3].isdigit():
         raise data.DatasetError(f"{path}: not a PolyU file name (camera_aperture_shutter_ISO_...)")
     return POLYU_CAMERAS[fields[0]], int(fields[3])
+
+
+def jpeg_quality(path):
+    """The quality (1 to 100) a JPEG file was saved at, as libjpeg scales the standard
+    luminance table: the one whose table is nearest the file's (None if not a JPEG)."""
+    with Image.open(path) as picture:
+        tables = getattr(picture, "quantization", None)
+        if not tables:
+            return None
+        table = np.sort(np.array(tables[0]))
+
+    def scaled(quality):
+        scale = 5000 / quality if quality < 50 else 200 - 2 * quality
+        return np.sort(np.clip((JPEG_LUMINANCE * scale + 50) // 100, 1, 255))
+
+    return min(range(1, 101), key=lambda quality: np.abs(scaled(quality) - table).sum())
 
 
 def flat_half(reference):
@@ -139,7 +163,8 @@ def measure(paths, seed):
                                             taken_by=camera.camera_named(name))
         noises = {"real": shot - reference, "simulated": simulated - reference}
         where = flat_half(reference)
-        row = {"file": os.path.basename(noisy_path), "iso": iso}
+        row = {"file": os.path.basename(noisy_path), "iso": iso,
+               "jpeg_quality": jpeg_quality(noisy_path)}
         for kind, noise_picture in noises.items():
             true = float(np.std(noise_picture[where]))
             estimated = noise.estimate_noise_level(reference + noise_picture)
@@ -159,16 +184,18 @@ def markdown_table(spreads, count):
     measurements, real beside simulated."""
     lines = [f"{count} PolyU pairs; the flatter half of each picture; spreads as standard "
              "deviations of 255, means over a camera's pairs", "",
-             "| camera | pairs | ISO | spread, real | spread, simulated | left after 2x2 "
+             "| camera | pairs | ISO | JPEG quality | spread, real | spread, simulated | left after 2x2 "
              "averaging, real | simulated | auto estimate / true, real | simulated |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for name, gathered in sorted(spreads.items()):
         rows = gathered.pictures
         isos = sorted({row["iso"] for row in rows})
+        qualities = sorted({row["jpeg_quality"] for row in rows}, key=str)
         means = [np.nanmean([row[kind][key] for row in rows])  # NaN: auto made no estimate
                  for key in ("spread", "left_after_averaging", "auto_over_true")
                  for kind in ("real", "simulated")]
         lines.append(f"| {name} | {len(rows)} | {', '.join(map(str, isos))} | "
+                     f"{', '.join(map(str, qualities))} | "
                      + " | ".join(f"{value:.2f}" for value in means) + " |")
     return "\n".join(lines) + "\n"
 
