@@ -177,3 +177,30 @@ def test_a_named_camera_takes_every_picture():
     noisiest = max(camera.cameras_at(6400), key=lambda other: other.noise_at(6400)[0][1])
     louder = camera.add_camera_noise(picture, 6400, np.random.default_rng(0), taken_by=noisiest)
     assert np.std(louder - picture) > np.std(first - picture)
+
+
+@needs_profiles
+def test_white_balance_makes_red_and_blue_noisier_than_green():
+    """The camera multiplies red and blue (1.9 to 2.4, 1.5 to 1.9) and their noise with
+    them; without that processing the three channels of one camera are alike."""
+    picture = flat(0.4, side=256)
+    d800 = camera.camera_named("Nikon D800")
+
+    def spreads(processing):
+        noisy = camera.add_camera_noise(picture, 6400, np.random.default_rng(1), mosaic=False,
+                                        taken_by=d800, processing=processing, jpeg=False)
+        return np.std(noisy - picture, axis=(0, 1, 2))
+
+    red, green, blue = spreads(processing=True)
+    assert red > 1.2 * green and blue > 1.1 * green
+    red, green, blue = spreads(processing=False)
+    assert red < 1.2 * green and blue < 1.2 * green
+
+
+@needs_profiles
+def test_the_picture_is_saved_as_a_jpeg_of_8_bits():
+    picture = np.random.default_rng(0).random((1, 32, 32, 3)).astype(np.float32)
+    saved = camera.add_camera_noise(picture, 1600, np.random.default_rng(2))
+    np.testing.assert_allclose(saved * 255, np.round(saved * 255), atol=1e-4)
+    unsaved = camera.add_camera_noise(picture, 1600, np.random.default_rng(2), jpeg=False)
+    assert not np.allclose(unsaved * 255, np.round(unsaved * 255), atol=1e-4)
