@@ -70,7 +70,9 @@ def parse_arguments(argv=None):
                         help="the seed of the simulated noise (default: %(default)s)")
     parser.add_argument("--data-dir", default=None,
                         help=f"a folder whose real-noise/PolyU100/ holds the pairs (default: "
-                             f"${data.DATA_DIR_VARIABLE} if set, else download them)")
+                             f"${data.DATA_DIR_VARIABLE} if set, else download them); darktable's "
+                             f"profiles come from ${data.DATA_DIR_VARIABLE}/camera-noise/ or are "
+                             "downloaded")
     parser.add_argument("--out", required=True,
                         help="the folder for the results; it must not hold results.md yet")
     args = parser.parse_args(argv)
