@@ -92,7 +92,7 @@ def test_a_short_run_of_each_preset_writes_sane_files(script, model, tmp_path, r
 @SAME_ON_EVERY_BACKEND
 @pytest.mark.parametrize("noise, level, noisy_psnr_range", [
     ("poisson", 30, (15.0, 25.0)), ("salt-pepper", 0.1, (10.0, 18.0)),
-    ("camera", 25600, (38.0, 45.0)),  # a measured camera at ISO 25600: 41.4 dB on clothes
+    ("camera", 25600, (30.0, 38.0)),  # a measured camera at ISO 25600, in a JPEG: 33.8 dB
 ])
 def test_other_noises_and_fashion_mnist(noise, level, noisy_psnr_range, tmp_path):
     result = run_script("train_conv.py", "--model", "small", "--dataset", "fashion_mnist",
