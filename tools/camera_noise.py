@@ -186,8 +186,9 @@ def markdown_table(spreads, count):
     measurements, real beside simulated."""
     lines = [f"{count} PolyU pairs; the flatter half of each picture; spreads as standard "
              "deviations of 255, means over a camera's pairs", "",
-             "| camera | pairs | ISO | JPEG quality | spread, real | spread, simulated | left after 2x2 "
-             "averaging, real | simulated | auto estimate / true, real | simulated |",
+             "| camera | pairs | ISO | JPEG quality | spread, real | spread, simulated | "
+             "left after 2x2 averaging, real | simulated | auto estimate / true, real | "
+             "simulated |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for name, gathered in sorted(spreads.items()):
         rows = gathered.pictures
