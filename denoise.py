@@ -104,9 +104,9 @@ def parse_arguments(argv=None):
     parser.add_argument("--model", required=True,
                         help="a trained model: a .keras file (from train_conv.py or "
                              "train_dense.py), or an .onnx file (from tools/export.py), which "
-                             "runs without Keras and TensorFlow. For a camera's or phone's "
-                             "photos: models/unet-psnr-cbsd432-camera.keras, trained on camera "
-                             "noise (docs/camera-noise.md)")
+                             "runs without Keras and TensorFlow. For a camera's photos taken in "
+                             "dim light: models/unet-psnr-cbsd432-camera.keras, trained on "
+                             "camera noise (docs/camera-noise.md)")
     parser.add_argument("--out", default="denoised",
                         help="the folder for the denoised pictures (default: denoised)")
     parser.add_argument("--overwrite", action="store_true",
