@@ -76,6 +76,16 @@ def write_json(path, content):
     replace_atomically(path, write)
 
 
+def write_text(path, text):
+    """Write `text` to `path`, whole or not at all."""
+
+    def write(temporary):
+        with open(temporary, "w") as file:
+            file.write(text)
+
+    replace_atomically(path, write)
+
+
 def read_json(path, default):
     """The content of a JSON file, or `default` when there is no such file."""
     if not os.path.exists(path):

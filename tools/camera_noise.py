@@ -223,12 +223,7 @@ def main(argv=None):
         for name, gathered in sorted(spreads.items())})
     plots.save_real_and_simulated_crops(os.path.join(args.out, "crops.png"), *shown)
     table = markdown_table(spreads, len(paths))
-
-    def write_table(temporary):
-        with open(temporary, "w") as file:
-            file.write(table)
-
-    files.replace_atomically(os.path.join(args.out, "results.md"), write_table)
+    files.write_text(os.path.join(args.out, "results.md"), table)
     print(table + f"wrote results.md, results.json, spread.png and crops.png in {args.out}")
 
 

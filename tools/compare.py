@@ -362,11 +362,6 @@ def markdown_table(rows):
     return "\n".join(header + [format_row(row) for row in rows])
 
 
-def write_text(path, text):
-    with open(path, "w") as file:
-        file.write(text)
-
-
 def write_results(args, rows, sweep, clean, outputs):
     """Write results.md, results.json, psnr.png, samples.png and (with --sweep) sweep.png."""
     command = "python " + " ".join(["-m", "tools.compare", *sys.argv[1:]])
@@ -404,8 +399,7 @@ def write_results(args, rows, sweep, clean, outputs):
         plots.save_sweep(path("sweep.png"), [level * scale for level in sweep["levels"]],
                          sweep["psnr"], f"{args.dataset}, {args.noise} noise",
                          "test noise: sigma (of 255)" if scale != 1 else "test noise level")
-    files.replace_atomically(path("results.md"),
-                             lambda temporary: write_text(temporary, header + "\n" + table + "\n"))
+    files.write_text(path("results.md"), header + "\n" + table + "\n")
     files.write_json(path("results.json"), summary)
     plots.close_figures()
     print("\n" + header + "\n" + table)

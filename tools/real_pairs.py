@@ -138,12 +138,7 @@ def main(argv=None):
                       "files": [os.path.basename(noisy) for noisy, _ in paths], "rows": rows,
                       "noise_spreads": spreads})
     table = markdown_table(rows, spreads, args, len(pairs))
-
-    def write_table(temporary):
-        with open(temporary, "w") as file:
-            file.write(table)
-
-    files.replace_atomically(os.path.join(args.out, "results.md"), write_table)
+    files.write_text(os.path.join(args.out, "results.md"), table)
     print(f"wrote results.md and results.json in {args.out}")
 
 
