@@ -198,9 +198,8 @@ def add_camera_noise(images, iso, rng, mosaic=True, taken_by=None, processing=Tr
             gains /= np.clip(rng.normal(*EXPOSURE), 0.5, 1.1)
         linear = srgb_to_linear(inverse_tone_curve(picture))
         if picture.shape[-1] == 1:  # grey: the green channel's noise at every pixel
-            sensed = linear / gains[1]
-            linear = linear + gains[1] * (noisy_raw(sensed, a[1], b[1], rng) - sensed)
-        elif mosaic:  # the noise of each sensor pixel, spread to its neighbours' colours
+            a, b, gains = a[1:2], b[1:2], gains[1:2]
+        if picture.shape[-1] == 3 and mosaic:  # each pixel's noise spread to its neighbours
             channel = bayer_channel(*picture.shape[:2])
             raw = np.take_along_axis(linear / gains, channel[..., None], axis=-1)[..., 0]
             sensor_noise = noisy_raw(raw, a[channel], b[channel], rng) - raw
