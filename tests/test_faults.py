@@ -4,6 +4,7 @@ resumable or clearly failed."""
 
 import contextlib
 import gzip
+import importlib.util
 import json
 import os
 import shutil
@@ -334,12 +335,43 @@ def test_a_stop_once_every_file_is_written_says_so_and_exits_0(tmp_path):
     assert "--resume" not in result.stderr
 
 
+# Put on PYTHONPATH, it holds the script inside TensorFlow's import: when the import reaches
+# TensorFlow's first submodule it writes "inside" and waits until the test writes "signalled".
+HOLD_TENSORFLOW_IMPORT = """
+import os, sys, time
+
+class HoldTensorFlow:
+    def find_spec(self, name, path=None, target=None):
+        if name.startswith("tensorflow."):
+            sys.meta_path.remove(self)
+            open(os.path.join(os.environ["HOLD"], "inside"), "w").close()
+            signalled = os.path.join(os.environ["HOLD"], "signalled")
+            for _ in range(1200):
+                if os.path.exists(signalled):
+                    break
+                time.sleep(0.05)
+        return None
+
+sys.meta_path.insert(0, HoldTensorFlow())
+"""
+
+
 def test_ctrl_c_while_tensorflow_starts_is_one_line(tmp_path):
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("TensorFlow is not installed: there is no TensorFlow start-up to stop")
+    (tmp_path / "sitecustomize.py").write_text(HOLD_TENSORFLOW_IMPORT)
+    environment = {**os.environ, "HOLD": str(tmp_path),
+                   "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path),
+                                                               os.environ.get("PYTHONPATH")]))}
     process = subprocess.Popen([sys.executable, str(REPOSITORY / "train_conv.py"), "--help"],
                                cwd=REPOSITORY, stderr=subprocess.PIPE, text=True,
-                               stdout=subprocess.DEVNULL)
-    time.sleep(1.5)  # Python is up, TensorFlow takes seconds more to import
+                               stdout=subprocess.DEVNULL, env=environment)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "inside").exists():  # Python is up and inside TensorFlow's import
+        assert process.poll() is None and time.monotonic() < deadline, "never reached TensorFlow"
+        time.sleep(0.05)
     process.send_signal(signal.SIGINT)
+    (tmp_path / "signalled").touch()
     error = process.communicate(timeout=120)[1]
     assert process.returncode == 130 and "Traceback" not in error, error[-2000:]
     assert error.strip() == "SIGINT: stopped while starting; nothing was written"
