@@ -266,6 +266,25 @@ def build_transpose(input_shape):
     return keras.Model(inputs, outputs, name="transpose")
 
 
+def build_resize(input_shape):
+    """`transpose` with one change: each Conv2DTranspose is an UpSampling2D then a Conv2D of
+    the same 32 filters of 3x3, the resize-convolution of `wide`'s decoder. The encoder, the
+    widths, the weights' count and the recipe stay: the pair measures that one choice
+    (docs/convolutional.md), where `transpose` against `wide` changes several at once.
+    """
+    inputs = keras.Input(shape=input_shape)
+    x = layers.Conv2D(32, 3, activation="relu", padding="same")(inputs)
+    x = layers.MaxPooling2D(2, padding="same")(x)  # 14x14
+    x = layers.Conv2D(32, 3, activation="relu", padding="same")(x)
+    code = layers.MaxPooling2D(2, padding="same")(x)  # 7x7x32
+    x = layers.UpSampling2D(2, interpolation="nearest")(code)  # 14x14
+    x = layers.Conv2D(32, 3, activation="relu", padding="same")(x)
+    x = layers.UpSampling2D(2, interpolation="nearest")(x)  # 28x28
+    x = layers.Conv2D(32, 3, activation="relu", padding="same")(x)
+    outputs = layers.Conv2D(input_shape[-1], 3, activation="sigmoid", padding="same")(x)
+    return keras.Model(inputs, outputs, name="resize")
+
+
 def build_strided(input_shape):
     """The TensorFlow tutorial "Intro to Autoencoders": strided convolutions, no pooling.
 
@@ -346,6 +365,8 @@ MODELS = {
                     "28x28 images only", only_size=28, any_size=False),
     "wide": Recipe(build_wide, "bce", 3, "codes and resize-convolution: 64-64-32 filters, resize-convolution"),
     "transpose": Recipe(build_transpose, "bce", 10, "keras.io example, Conv2DTranspose"),
+    "resize": Recipe(build_resize, "bce", 10, "transpose with resize-convolutions in place "
+                     "of its Conv2DTranspose layers (one change)"),
     "strided": Recipe(build_strided, "bce", 10, "TensorFlow tutorial, strided 16/8"),
     "rgb128": Recipe(build_rgb128, "mse", 10, "faces with shot noise: 128x128 colour photos, "
                               "Conv2DTranspose", batch_size=16, noise="poisson",

@@ -70,6 +70,8 @@ IDX_FILES = {
 MIN_SIDE = 16
 # With no test folder, every TEST_EVERY-th picture of a folder is kept for testing.
 TEST_EVERY = 5
+# The share of the training images a lesson holds out to validate on (`hold_out`).
+VALIDATION_SPLIT = 0.1
 # The files a folder of pictures is read from; anything else in the folder is left alone.
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 # The 8-bit pixel modes of Pillow a picture may come in, and the mode each is read as
@@ -245,6 +247,33 @@ def load_dataset(name, data_dir=None, train_limit=None, test_limit=None):
     )
 
 
+def hold_out(images, fraction):
+    """Split training images into (train, validation): the last `fraction` of them are held
+    out, as Keras' `fit(validation_split=...)` holds them out (the first images stay the
+    first, so `--train-limit` keeps the same ones). A lesson scores the validation images
+    after every epoch and chooses its settings by that score, never by the test images',
+    which it scores once at the end: a setting chosen by the test score would have seen
+    the test. Works on an array of images or a list of pictures of any sizes."""
+    split_at = int(len(images) * (1 - fraction))
+    if not 0 < split_at < len(images):
+        raise DatasetError(f"{len(images)} training images cannot spare a validation share "
+                           f"of {fraction:g} and keep some to train on: give more images "
+                           "(--train-limit) or another --validation-split")
+    return images[:split_at], images[split_at:]
+
+
+def validation_split_argument(text):
+    """argparse type of --validation-split: a share of the training images, above 0 and
+    below 1."""
+    try:
+        fraction = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
+    if not 0 < fraction < 1:
+        raise argparse.ArgumentTypeError(f"must be above 0 and below 1, not {text}")
+    return fraction
+
+
 @contextlib.contextmanager
 def open_picture(path):
     """Image.open, without Pillow's DecompressionBombWarning above 89 million pixels: its
@@ -408,9 +437,13 @@ def load_picture_dataset(folder, channels, image_size, test_folder=None,
         return compact(to_channels(image, channels), bits)
 
     train = [read(path) for path in train_paths[:train_limit]]
-    test = np.stack([to_float(centre_crop(read(path), image_size))
-                     for path in test_paths[:test_limit]])
-    return train, test
+    return train, centre_crops([read(path) for path in test_paths[:test_limit]], image_size)
+
+
+def centre_crops(pictures, size):
+    """The centre `size` x `size` crop of each picture, as one float32 array (N, size, size,
+    C): test (or validation) pictures that are the same every time."""
+    return np.stack([to_float(centre_crop(picture, size)) for picture in pictures])
 
 
 def dataset_help(digits=True, photos=False):

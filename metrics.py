@@ -71,7 +71,7 @@ def score_at_levels(model, clean, kind, levels):
     noisy copy of the clean test images made at that level. Prints a line per level."""
     scores = []
     for level in levels:
-        noisy = noise.noisy_test_images(clean, kind, level)
+        noisy = noise.fixed_noisy_copy(clean, kind, level)
         inputs = noise.model_inputs(noisy, level, noise.takes_noise_level(model))
         before = image_quality(clean, noisy)
         after = image_quality(clean, model.predict(inputs, batch_size=256, verbose=0))

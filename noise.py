@@ -21,8 +21,9 @@ How a model meets fresh noise while it trains is training.py's part. This module
 needs no Keras (NumPy and scikit-image), so that denoise.py (denoiser.py) can run an
 exported (ONNX) model without it.
 
-The test set is different on purpose: `noisy_test_images` corrupts it with a fixed seed
-of its own, so every model and every run is scored on exactly the same noisy images.
+The validation and test sets are different on purpose: `fixed_noisy_copy` corrupts them
+with a fixed seed of its own, so every model and every run is scored on exactly the same
+noisy images.
 """
 
 import argparse
@@ -269,8 +270,9 @@ def middle_level(level):
     return levels_to_score(level)[RANGE_TEST_LEVELS // 2] if is_range(level) else level
 
 
-def noisy_test_images(images, kind, level):
-    """The fixed noisy test set: the same noise for every model, run and --seed.
+def fixed_noisy_copy(images, kind, level):
+    """One fixed noisy copy of the validation or test images: the same noise for every
+    model, run and --seed, so that scores compare.
 
     `images` is an array (N, H, W, C), or a list of (H, W, C) arrays of any sizes
     (a folder of photos), each corrupted in turn by one seeded generator. For a range

@@ -121,6 +121,11 @@ def build_parser(description, recipes, default_model, takes=(DIGITS,)):
                             help="what the model learns to answer in place of the clean picture "
                                  "(noisy_targets.py). " + noisy_targets.target_help() + ". The "
                                  "test pictures are clean, to score the model (default: noisy)")
+    if DIGITS in takes and TARGETS not in takes:
+        parser.add_argument("--fixed-noise", action="store_true",
+                            help="train on one noisy copy of each training image, drawn once, "
+                                 "as keras.io's example does, in place of fresh noise every "
+                                 "epoch: to measure what fresh noise brings")
     parser.add_argument("--loss", choices=training.LOSSES, default=None,
                         help="mse (mean squared error), bce (binary cross-entropy) or psnr "
                              "(minus the PSNR of each image, in dB) (default: the preset's own)")
@@ -133,12 +138,20 @@ def build_parser(description, recipes, default_model, takes=(DIGITS,)):
                         help="Adam's starting learning rate; it decays along a cosine "
                              "(default: 0.001)")
     parser.add_argument("--train-limit", type=arguments.positive_int, default=None,
-                        help="train on the first N training images only (default: all)")
+                        help="use the first N training images only, --validation-split of them "
+                             "held out (default: all)")
     parser.add_argument("--test-limit", type=arguments.positive_int, default=None,
                         help="score on the first N test images only (default: all)")
+    parser.add_argument("--validation-split", type=data.validation_split_argument,
+                        default=data.VALIDATION_SPLIT,
+                        help="the share of the training images held out to validate on: the "
+                             "last ones, scored after every epoch and never trained on; "
+                             "choose settings by their score, not the test images' "
+                             "(default: %(default)s)")
     parser.add_argument("--seed", type=arguments.seed_number, default=0,
-                        help="seeds the weights, the batch order and the training noise; "
-                             "the test noise has a fixed seed of its own (default: 0)")
+                        help="seeds the weights, the batch order and the training noise "
+                             "(with --fixed-noise, its one copy); the validation and test "
+                             "noise have a fixed seed of their own (default: 0)")
     parser.add_argument("--out", default=None,
                         help=f"the folder for the run's files (default: a new "
                              f"{runs.RUNS_FOLDER}/<model>-<dataset>[-N])")
@@ -277,6 +290,9 @@ def parse_arguments(description, recipes, knobs, takes=(DIGITS,), argv=None):
         noise.check_level(args.noise_kind, args.noise_level)
     except ValueError as error:
         parser.error(f"argument --noise-level: {error}")
+    if vars(args).get("fixed_noise") and not recipe.takes_a_range:
+        parser.error(f"argument --fixed-noise: {args.model} adds its own noise while training, "
+                     "a fresh draw every batch: there is no noisy copy to fix")
     if noise.is_range(args.noise_level) and not recipe.takes_a_range:
         parser.error(f"argument --noise-level: {args.model} adds noise of one level "
                      "itself; give one level, not a range")
@@ -433,6 +449,9 @@ def checked_arguments(path, saved, recipes, takes):
     known = {action.dest for action in checker._actions} - set(HOW_TO_RUN) - {"help"}
     foreign = sorted(key for key in saved if key not in known)
     lacking = sorted(key for key in known if key not in saved)
+    if "validation_split" in lacking:  # this script's, from before the split (2026-12-07)
+        complain("was started before the lessons held out validation images, and going on "
+                 "would train on other images than it began with: start it anew")
     if foreign or lacking:
         complain("was written by another training script (it holds "
                  + (f"{', '.join(foreign)}, which this one does not take" if foreign else

@@ -77,18 +77,22 @@ from machinery import distribute, runs
 # batch of a few images; an epoch is one pass over all the training images; the loss
 # is the number each step makes smaller; Adam is the rule that takes the steps. A seed
 # is the number that random draws start from. A device is a processor that trains: the
-# CPU, or a GPU (a graphics card).
+# CPU, or a GPU (a graphics card). Validation images are training images held back: never
+# trained on, they score the model after every epoch (step 1 says why). keras.io is
+# Keras' website; its denoising example trains on one fixed noisy copy of each image.
 
 # %% tags=["parameters"]
 # What to learn from
 model = "unet-psnr"  # the preset to train: the U-Net built below; --help lists the others
 dataset = "mnist"  # mnist (digits) or fashion_mnist (clothes)
-train_limit = None  # train on the first N training images only (None: all)
+train_limit = None  # use the first N training images only (None: all)
 test_limit = None  # score on the first N test images only (None: all)
+validation_split = 0.1  # hold out the last 10% of the training images to validate on
 data_dir = None  # where the datasets are (None: $DENOISE_DATA_DIR, or download them once)
 # The noise it learns to remove
 noise_kind = None  # gaussian, gaussian-unclipped, poisson, salt-pepper, camera (flag: --noise)
 noise_level = None  # how strong (gaussian: 0.2); a range "0.05:0.5" trains one blind model
+fixed_noise = False  # True: one noisy copy of each training image, drawn once (keras.io's way)
 # How it learns
 loss = None  # mse (mean squared error), bce (binary cross-entropy), or psnr
 epochs = None  # passes over the training images (unet-psnr: 3)
@@ -125,12 +129,26 @@ plots.prepare(args.show)  # figures drawn off-screen, unless --show or in a note
 # A picture is an array of numbers, one per pixel, here from 0 (black) to 1 (white).
 # An array of N pictures is shaped (N, height, width, channels): (N, 28, 28, 1) for
 # MNIST, 28x28 pixels and 1 channel, as the pictures are grey (a colour photo has 3).
+#
+# The images fall into three sets, each with one job:
+#
+# - training images: the model learns from these;
+# - validation images: the last `validation_split` of the training images (0.1, a
+#   tenth: 6,000 of MNIST's 60,000, leaving 54,000 to train on), held out and never
+#   trained on. The model is scored on them after every epoch; when you compare
+#   settings (which model, how many epochs), compare these scores. The script itself
+#   chooses nothing: it keeps the weights of the last epoch;
+# - test images: the dataset's own 10,000 (fewer with `test_limit`), scored once, at
+#   the end, to report. Nothing is chosen by their score, so it says how the model does
+#   on pictures no choice has seen.
 
 # %%
 # Each set comes with labels (which digit), which a denoiser does not need: `_`.
 (x_train, _), (x_test, _) = data.load_dataset(args.dataset, args.data_dir,
                                               args.train_limit, args.test_limit)
-print(f"{len(x_train)} training images, {len(x_test)} test images of {x_test.shape[1:]}")
+x_train, x_val = data.hold_out(x_train, args.validation_split)
+print(f"{len(x_train)} training, {len(x_val)} validation and {len(x_test)} test images "
+      f"of {x_test.shape[1:]}")
 
 # %% [markdown]
 # ## 2. Corrupt them, and look
@@ -140,21 +158,27 @@ print(f"{len(x_train)} training images, {len(x_test)} test images of {x_test.sha
 # whose spread (its standard deviation, the noise level) is `noise_level`, 0.2 unless
 # you set it, then clipped back to [0, 1].
 #
-# The test images get one fixed noisy copy, made with a fixed seed of their own (in
-# noise.py, not the `seed` knob): every model and every run is scored on exactly the
-# same noisy images. The training images get fresh noise in every batch of every
-# epoch, so the model never sees the same noisy copy twice and cannot memorise one:
+# The validation and test images get one fixed noisy copy each, made with one fixed seed
+# (noise.TEST_NOISE_SEED, not the `seed` knob): every model and every run is scored on
+# exactly the same noisy images. The training images get fresh noise in every batch
+# of every epoch, so the model never sees the same noisy copy twice and cannot memorise
+# one. (`fixed_noise` draws one noisy copy of each image once instead, from the `seed`
+# knob, as keras.io's example does; the `fixed-noise` run of tools/make_docs.py
+# measures the difference.)
 # `training.NoisyBatches` cuts the training images into batches of (noisy, clean)
 # pairs, adding the noise as the test images got theirs (the same
-# `noise.NOISES[kind].corrupt`), drawn from (seed, epoch, batch), so a run is repeatable.
+# `noise.NOISES[kind].corrupt`), drawn from (seed, epoch, batch) (with `fixed_noise`:
+# once, from the seed), so a run is repeatable.
 # (Given a range of levels, such as 0.05:0.5, each training image gets a level drawn
 # from it, and the model learns every level at once: a blind model, never told how
 # noisy a picture is; docs/blind.md.)
 
 # %%
-x_test_noisy = noise.noisy_test_images(x_test, args.noise_kind, args.noise_level)
+x_val_noisy = noise.fixed_noisy_copy(x_val, args.noise_kind, args.noise_level)
+x_test_noisy = noise.fixed_noisy_copy(x_test, args.noise_kind, args.noise_level)
 train_batches = training.NoisyBatches(x_train, args.noise_kind, args.noise_level,
-                                      args.batch_size, seed=args.seed)
+                                      args.batch_size, seed=args.seed,
+                                      fixed_noise=args.fixed_noise)
 
 # %% [markdown]
 # How noisy is that? PSNR, the peak signal-to-noise ratio, says how far a picture is
@@ -292,9 +316,8 @@ if not args.quiet:
 # An epoch is one pass over every training image; a batch is the few images of one
 # training step (`batch_size`): the model denoises them, the loss says how far off it
 # was, and Adam moves every weight. After each epoch, `fit` scores the fixed noisy
-# test images (`validation_data`), pictures it never trains on: a model that only
-# remembered its training pictures would score well on them and badly here. (Here the
-# validation images are the test images: fine, as nothing is chosen by their score.)
+# validation images (`validation_data`), pictures it never trains on: a model that only
+# remembered its training pictures would score well on them and badly here.
 # First `evaluate` scores the untrained model: epoch 0 of the curves in history.png.
 # (`*validation` passes the pair's two arrays, noisy and clean, as two arguments.)
 #
@@ -305,13 +328,13 @@ if not args.quiet:
 # the model back onto one device after; on one device, both hand back what they got.
 
 # %%
-train_batches, validation = distribute.split_evenly(train_batches, (x_test_noisy, x_test))
+train_batches, validation = distribute.split_evenly(train_batches, (x_val_noisy, x_val))
 untrained = autoencoder.evaluate(*validation, batch_size=args.batch_size, verbose=0,
                                  return_dict=True)
 print(f"untrained: val_loss {untrained['loss']:.4f}, val_psnr {untrained['psnr']:.2f} dB")
 epoch_log = runs.EpochLog(args.out, untrained, quiet=args.quiet)
 callbacks = [
-    training.DrawEpochNoise(train_batches),  # tells the batches the epoch: new noise each one
+    training.DrawEpochNoise(train_batches),  # tells the batches the epoch: its noise
     keras.callbacks.TerminateOnNaN(),  # stop at once if the loss is no number (NaN)
     keras.callbacks.ProgbarLogger(),  # the progress bar, listed to end before epoch_log prints
     epoch_log,  # a line per epoch, and the history, kept in epochs.json across a --resume
@@ -346,7 +369,7 @@ scores = {"test_images": len(x_test), "noisy_psnr": before["psnr"],
 #
 # samples.png: ten test images, original, noisy (with its PSNR) and denoised (with
 # its PSNR). history.png: the losses and the validation PSNR per epoch, and the noisy
-# images' PSNR as the line to beat. For a model trained on a
+# validation images' PSNR as the line to beat. For a model trained on a
 # range of levels, levels.png: its PSNR across the range. Then `runs.finish` saves the
 # model itself (model.keras, with `autoencoder.save`; `denoise.py` uses it on your own
 # pictures) and, last, metrics.json: every score and setting, and the sign that the run
@@ -355,9 +378,10 @@ scores = {"test_images": len(x_test), "noisy_psnr": before["psnr"],
 # %%
 plots.save_samples(os.path.join(args.out, "samples.png"), x_test, x_test_noisy, x_test_denoised)
 plots.save_history(os.path.join(args.out, "history.png"), epoch_log.history,
-                   scores["noisy_psnr"])
+                   metrics.image_quality(x_val, x_val_noisy)["psnr"])
 plots.save_blind_levels(os.path.join(args.out, "levels.png"), scores, args.model,
                         args.noise_kind, args.noise_level)
-runs.finish(args, autoencoder, epoch_log, scores, train_images=len(x_train))
+runs.finish(args, autoencoder, epoch_log, scores, train_images=len(x_train),
+            validation_images=len(x_val))
 if args.show:
     plots.show_figures()

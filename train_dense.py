@@ -81,12 +81,14 @@ from machinery import distribute, runs
 # What to learn from
 model = "deep"  # the preset to train: see the list above, or --help
 dataset = "mnist"  # mnist or fashion_mnist
-train_limit = None  # train on the first N training images only (None: all 60,000)
+train_limit = None  # use the first N training images only (None: all 60,000)
 test_limit = None  # score on the first N test images only (None: all 10,000)
+validation_split = 0.1  # hold out the last 10% of the training images to validate on
 data_dir = None  # where the datasets are (None: $DENOISE_DATA_DIR, or download them once)
 # The noise it learns to remove
 noise_kind = None  # gaussian, gaussian-unclipped, poisson, salt-pepper, camera (flag: --noise)
 noise_level = None  # how strong (gaussian: 0.2); a range "0.05:0.5" trains one blind model
+fixed_noise = False  # True: one noisy copy of each training image, drawn once (keras.io's way)
 # How it learns
 loss = None  # mse, bce, or psnr (minus each image's PSNR)
 epochs = None  # passes over the training images (deep: 10)
@@ -120,23 +122,31 @@ plots.prepare(args.show)  # figures drawn off-screen, unless --show or in a note
 #
 # Pixels from 0 (black) to 1 (white), shaped (N, 28, 28, 1): the same arrays the
 # convolutional models eat. Each dense model flattens them to 784 numbers itself.
+# As in train_conv.py, three sets: the model learns from the training images; the
+# last 10% of them (`validation_split`) are held out as validation images, scored
+# after every epoch and never trained on, to choose settings by; the test images are
+# scored once, at the end, and nothing is chosen by their score.
 
 # %%
 # Each set comes with labels (which digit), which a denoiser does not need: `_`.
 (x_train, _), (x_test, _) = data.load_dataset(args.dataset, args.data_dir, args.train_limit,
                                               args.test_limit)
-print(f"{len(x_train)} training images, {len(x_test)} test images of {x_test.shape[1:]}")
+x_train, x_val = data.hold_out(x_train, args.validation_split)
+print(f"{len(x_train)} training, {len(x_val)} validation and {len(x_test)} test images "
+      f"of {x_test.shape[1:]}")
 
 # %% [markdown]
 # ## 2. Corrupt them, and look
 #
 # A denoiser learns from pairs: a noisy picture in, its clean original as the answer.
 # The training batches get fresh noise every epoch, so the model never sees the same
-# noisy copy twice (`training.NoisyBatches`, from the seed, the epoch and the batch).
+# noisy copy twice (`training.NoisyBatches`, from the seed, the epoch and the batch;
+# `fixed_noise` draws one copy of each image once instead, as keras.io's example does).
 # The `noise-layer` model is the exception: it gets clean batches and corrupts them
 # itself, with a noise layer that acts only while training (docs/noise-layer.md):
-# `dense_models.noise_of_batches` says which. The test images get one fixed noisy copy,
-# made with a seed of its own: every model is scored on exactly the same noisy images.
+# `dense_models.noise_of_batches` says which. The validation and test images get one
+# fixed noisy copy each, made with one fixed seed (not the `seed` knob): every model is
+# scored on exactly the same noisy images.
 #
 # PSNR says how far a picture is from its clean original: MSE is the mean of the
 # squared pixel differences, and PSNR = 10 * log10(1 / MSE), in decibels (dB), for
@@ -147,8 +157,10 @@ print(f"{len(x_train)} training images, {len(x_test)} test images of {x_test.sha
 # %%
 train_batches = training.NoisyBatches(x_train,
                                       dense_models.noise_of_batches(args.model, args.noise_kind),
-                                      args.noise_level, args.batch_size, seed=args.seed)
-x_test_noisy = noise.noisy_test_images(x_test, args.noise_kind, args.noise_level)
+                                      args.noise_level, args.batch_size, seed=args.seed,
+                                      fixed_noise=args.fixed_noise)
+x_val_noisy = noise.fixed_noisy_copy(x_val, args.noise_kind, args.noise_level)
+x_test_noisy = noise.fixed_noisy_copy(x_test, args.noise_kind, args.noise_level)
 before = metrics.image_quality(x_test, x_test_noisy)
 print(f"noisy test images: PSNR {before['psnr']:.2f} dB, SSIM {before['ssim']:.3f}")
 plots.save_rows(os.path.join(args.out, "noisy.png"), x_test, {"noisy": x_test_noisy})
@@ -211,7 +223,7 @@ if not args.quiet:
 # ## 4. Train it
 #
 # An epoch is one pass over every training image; a batch is the few images of one
-# training step. After each epoch, `fit` scores the fixed noisy test images
+# training step. After each epoch, `fit` scores the fixed noisy validation images
 # (`validation_data`), which it never trains on: a model that only remembered its
 # training pictures would score badly here. First the untrained model's score,
 # the start of the curve. The callbacks are what Keras calls at each epoch and batch,
@@ -220,13 +232,13 @@ if not args.quiet:
 # model back onto one device after; on one device, both hand back what they got.
 
 # %%
-train_batches, validation = distribute.split_evenly(train_batches, (x_test_noisy, x_test))
+train_batches, validation = distribute.split_evenly(train_batches, (x_val_noisy, x_val))
 untrained = autoencoder.evaluate(*validation, batch_size=args.batch_size, verbose=0,
                                  return_dict=True)
 print(f"untrained: val_loss {untrained['loss']:.4f}, val_psnr {untrained['psnr']:.2f} dB")
 epoch_log = runs.EpochLog(args.out, untrained, quiet=args.quiet)
 callbacks = [
-    training.DrawEpochNoise(train_batches),  # tells the batches the epoch: new noise each one
+    training.DrawEpochNoise(train_batches),  # tells the batches the epoch: its noise
     keras.callbacks.TerminateOnNaN(),  # stop at once if the loss is no number (NaN)
     keras.callbacks.ProgbarLogger(),  # Keras' progress bar (on a terminal; see verbose)
     epoch_log,  # a line per epoch, and the history, kept in epochs.json across a --resume
@@ -267,11 +279,12 @@ scores = {"test_images": len(x_test), "noisy_psnr": before["psnr"],
 # %%
 plots.save_samples(os.path.join(args.out, "samples.png"), x_test, x_test_noisy, x_test_denoised)
 plots.save_history(os.path.join(args.out, "history.png"), epoch_log.history,
-                   scores["noisy_psnr"])
+                   metrics.image_quality(x_val, x_val_noisy)["psnr"])
 plots.save_blind_levels(os.path.join(args.out, "levels.png"), scores, args.model,
                         args.noise_kind, args.noise_level)
 codes = dense_models.code_model(autoencoder).predict(x_test_noisy[:10], verbose=0)
 plots.save_codes(os.path.join(args.out, "codes.png"), x_test_noisy, codes, x_test_denoised)
-runs.finish(args, autoencoder, epoch_log, scores, train_images=len(x_train))
+runs.finish(args, autoencoder, epoch_log, scores, train_images=len(x_train),
+            validation_images=len(x_val))
 if args.show:
     plots.show_figures()

@@ -71,8 +71,9 @@ test_dataset = None  # photos only: the set or folder to test on (None: a fifth 
 image_size = 64  # photos only: the side of the square crops it trains and tests on
 channels = 1  # photos only: 1 = grey, 3 = colour
 flip_rotate = None  # turn and mirror each training crop at random (None: photos only)
-train_limit = 4000  # train on the first N training images only (None: all)
+train_limit = 4000  # use the first N training images only (None: all)
 test_limit = None  # score on the first N test images only (None: all)
+validation_split = 0.1  # hold out the last 10% of the training images to validate on
 data_dir = None  # where the datasets are (None: $DENOISE_DATA_DIR, or download them once)
 # The noise, and the answer
 noise_kind = "gaussian-unclipped"  # unclipped: its mean is the clean picture
@@ -105,19 +106,25 @@ plots.prepare(args.show)  # figures drawn off-screen, unless --show or in a note
 # ## 1. Load clean images
 #
 # Digits as in train_conv.py, or photos as in train_photos.py (whole pictures, cut
-# into fresh crops by each batch). The clean test images stay, to score the model.
+# into fresh crops by each batch). The last 10% of the training images are held out
+# to validate on, as in train_conv.py (photos: their centre crops). The clean
+# validation and test images stay, to score the model.
 
 # %%
 if args.dataset in data.DATASETS:  # MNIST or Fashion-MNIST: one array of 28x28 pictures
     (x_train, _), (x_test, _) = data.load_dataset(args.dataset, args.data_dir,
                                                   args.train_limit, args.test_limit)
+    x_train, x_val = data.hold_out(x_train, args.validation_split)
     crop_size = None
 else:  # photos: a set by name or a folder
     x_train, x_test = data.load_picture_dataset(args.dataset, args.channels, args.image_size,
                                                 args.test_dataset, args.train_limit,
                                                 args.test_limit, args.data_dir)
+    x_train, x_val = data.hold_out(x_train, args.validation_split)
+    x_val = data.centre_crops(x_val, args.image_size)  # the same every time, as the test's
     crop_size = args.image_size
-print(f"{len(x_train)} training images, {len(x_test)} test images of {x_test.shape[1:]}")
+print(f"{len(x_train)} training, {len(x_val)} validation and {len(x_test)} test images "
+      f"of {x_test.shape[1:]}")
 
 # %% [markdown]
 # ## 2. Corrupt them: pairs without a clean answer
@@ -127,7 +134,8 @@ print(f"{len(x_train)} training images, {len(x_test)} test images of {x_test.sha
 # uses them), and from then on training sees nothing else. `NoisyBatches` then makes the pairs:
 # for "noisy", two independent noisy copies of each clean crop, fresh every epoch (one
 # in, the other the answer); for "neighbours", the two neighbour-pixel halves of each
-# noisy crop. The test images get one fixed noisy copy, scored against the clean ones.
+# noisy crop. The validation and test images get one fixed noisy copy each, scored
+# against the clean ones.
 
 # %%
 if args.target == noisy_targets.NEIGHBOURS:  # from here on, training sees noisy ones only
@@ -136,7 +144,8 @@ if args.target == noisy_targets.NEIGHBOURS:  # from here on, training sees noisy
 train_batches = training.NoisyBatches(x_train, args.noise_kind, args.noise_level, args.batch_size,
                                       seed=args.seed, crop_size=crop_size,
                                       flip_rotate=args.flip_rotate, target=args.target)
-x_test_noisy = noise.noisy_test_images(x_test, args.noise_kind, args.noise_level)
+x_val_noisy = noise.fixed_noisy_copy(x_val, args.noise_kind, args.noise_level)
+x_test_noisy = noise.fixed_noisy_copy(x_test, args.noise_kind, args.noise_level)
 before = metrics.image_quality(x_test, x_test_noisy)
 print(f"noisy test images: PSNR {before['psnr']:.2f} dB, SSIM {before['ssim']:.3f}")
 plots.save_rows(os.path.join(args.out, "noisy.png"), x_test, {"noisy": x_test_noisy})
@@ -174,16 +183,16 @@ if not args.quiet:
 # As in train_conv.py. With neighbour pairs, the trainee's output is the denoised
 # first half stacked with the regulariser's shift, not a picture to score:
 # `noisy_targets.ScoreTheDenoiser` scores the denoiser itself after each epoch instead,
-# on the clean test images, and `fit` validates nothing.
+# on the validation images, and `fit` validates nothing.
 
 # %%
-train_batches, validation = distribute.split_evenly(train_batches, (x_test_noisy, x_test))
+train_batches, validation = distribute.split_evenly(train_batches, (x_val_noisy, x_val))
 untrained = autoencoder.evaluate(*validation, batch_size=args.batch_size, verbose=0,
                                  return_dict=True)
 print(f"untrained: val_loss {untrained['loss']:.4f}, val_psnr {untrained['psnr']:.2f} dB")
 epoch_log = runs.EpochLog(args.out, untrained, quiet=args.quiet)
 callbacks = [
-    training.DrawEpochNoise(train_batches),  # tells the batches the epoch: new noise each one
+    training.DrawEpochNoise(train_batches),  # tells the batches the epoch: its noise
     keras.callbacks.TerminateOnNaN(),  # stop at once if the loss is no number (NaN)
     keras.callbacks.ProgbarLogger(),  # Keras' progress bar (on a terminal; see verbose)
     epoch_log,  # a line per epoch, and the history, kept in epochs.json across a --resume
@@ -215,9 +224,10 @@ scores = {"test_images": len(x_test), "noisy_psnr": before["psnr"],
           **metrics.blind_scores(autoencoder, x_test, args.noise_kind, args.noise_level)}
 plots.save_samples(os.path.join(args.out, "samples.png"), x_test, x_test_noisy, x_test_denoised)
 plots.save_history(os.path.join(args.out, "history.png"), epoch_log.history,
-                   scores["noisy_psnr"])
+                   metrics.image_quality(x_val, x_val_noisy)["psnr"])
 plots.save_blind_levels(os.path.join(args.out, "levels.png"), scores, args.model,
                         args.noise_kind, args.noise_level)
-runs.finish(args, autoencoder, epoch_log, scores, train_images=len(x_train))
+runs.finish(args, autoencoder, epoch_log, scores, train_images=len(x_train),
+            validation_images=len(x_val))
 if args.show:
     plots.show_figures()

@@ -68,8 +68,9 @@ test_dataset = None  # the set or folder to test on, such as bsd68 (None: a fift
 image_size = 64  # the side of the square crops (a multiple of 8: some presets pool 3 times)
 channels = 1  # 1 = grey, 3 = colour
 flip_rotate = True  # show each training crop turned and mirrored at random
-train_limit = None  # train on the first N training pictures only (None: all)
+train_limit = None  # use the first N training pictures only (None: all)
 test_limit = None  # score on the first N test pictures only (None: all)
+validation_split = 0.1  # hold out the last 10% of the training pictures to validate on
 data_dir = None  # where the datasets are (None: $DENOISE_DATA_DIR, or download them once)
 # The noise it learns to remove
 noise_kind = "gaussian-unclipped"  # the papers'; rgb128's write-up used poisson (--noise)
@@ -102,42 +103,52 @@ plots.prepare(args.show)  # figures drawn off-screen, unless --show or in a note
 #
 # Test pictures must be pictures the model never trains on: another set (BSD68 is the
 # papers' test set for Train400), or, by default, every fifth picture of the set, kept
-# out of training.
+# out of training. As in train_conv.py, the last 10% of the training photos are held
+# out too, as validation photos: scored after every epoch, never trained on, and the
+# ones to choose settings by; the test photos are scored once, at the end.
 #
 # Photos come in any size, so they are not one array. The training photos stay whole,
 # a list of pictures (N of them, each height x width x channels); each batch cuts a
 # fresh random `image_size` crop of each, every epoch: a few hundred photos give endless
-# distinct training crops. The test photos are centre crops of `image_size`, one array,
-# the same every time. A photo set named here is downloaded once, checked against its
-# checksum, and kept (docs/photos.md).
+# distinct training crops. The validation and test photos are centre crops of
+# `image_size`, one array each, the same every time. A photo set named here is
+# downloaded once, checked against its checksum, and kept (docs/photos.md).
 
 # %%
 x_train, x_test = data.load_picture_dataset(args.dataset, args.channels, args.image_size,
                                             args.test_dataset, args.train_limit,
                                             args.test_limit, args.data_dir)
-print(f"{len(x_train)} training photos, {len(x_test)} test crops of {x_test.shape[1:]}")
+x_train, x_val = data.hold_out(x_train, args.validation_split)
+x_val = data.centre_crops(x_val, args.image_size)  # the same every time, as the test's
+print(f"{len(x_train)} training photos, {len(x_val)} validation and {len(x_test)} test "
+      f"crops of {x_test.shape[1:]}")
 
 # %% [markdown]
 # ## 2. Corrupt them, and look
 #
-# The test crops get one fixed noisy copy, made with a seed of their own; the training
-# crops fresh noise in every batch. Each training crop is also shown in one of its 8
-# orientations, drawn at random (0 to 3 quarter turns, mirrored or not: `flip_rotate`):
-# most of what a photo shows has no up or down, so over the epochs the model sees it
-# every way round (docs/results-flips.md measures what that brings).
+# The validation and test crops get one fixed noisy copy each, made with one fixed seed
+# (not the `seed` knob); the training crops fresh noise in every batch. Each training
+# crop is also shown in one of its 8 orientations, drawn at random (0 to 3 quarter
+# turns, mirrored or not: `flip_rotate`): most of what a photo shows has no up or down,
+# so over the epochs the model sees it every way round (docs/results-flips.md measures
+# what that brings).
 #
 # Given a range of levels, each training crop gets a level drawn from it: one model
 # for every level. A blind model must guess each picture's level; the preset
 # `unet-level` is told it instead, as a second input beside the pixels (FFDNet's idea,
 # docs/told-the-level.md): `noise.model_inputs` gives it the pictures and their level,
-# and other models the pictures alone. The test crops are made at the middle of a range.
+# and other models the pictures alone. The validation and test crops are made at the
+# middle of a range.
 
 # %%
 told_the_level = conv_models.MODELS[args.model].told_the_level  # unet-level only
 train_batches = training.NoisyBatches(x_train, args.noise_kind, args.noise_level, args.batch_size,
                                       seed=args.seed, crop_size=args.image_size,
                                       tell_level=told_the_level, flip_rotate=args.flip_rotate)
-x_test_noisy = noise.noisy_test_images(x_test, args.noise_kind, args.noise_level)
+x_val_noisy = noise.fixed_noisy_copy(x_val, args.noise_kind, args.noise_level)
+val_inputs = noise.model_inputs(x_val_noisy, noise.middle_level(args.noise_level),
+                                told_the_level)
+x_test_noisy = noise.fixed_noisy_copy(x_test, args.noise_kind, args.noise_level)
 test_inputs = noise.model_inputs(x_test_noisy, noise.middle_level(args.noise_level),
                                  told_the_level)  # x_test_noisy itself, unless told the level
 before = metrics.image_quality(x_test, x_test_noisy)
@@ -168,10 +179,10 @@ if not args.quiet:
 # ## 4. Train it
 #
 # As in train_conv.py: the untrained score first, then `fit` with the same callbacks,
-# validating on the fixed noisy test crops after each epoch.
+# validating on the fixed noisy validation crops after each epoch.
 
 # %%
-train_batches, validation = distribute.split_evenly(train_batches, (test_inputs, x_test))
+train_batches, validation = distribute.split_evenly(train_batches, (val_inputs, x_val))
 untrained = autoencoder.evaluate(*validation, batch_size=args.batch_size, verbose=0,
                                  return_dict=True)
 print(f"untrained: val_loss {untrained['loss']:.4f}, val_psnr {untrained['psnr']:.2f} dB")
@@ -215,9 +226,10 @@ scores = {"test_images": len(x_test), "noisy_psnr": before["psnr"],
 # %%
 plots.save_samples(os.path.join(args.out, "samples.png"), x_test, x_test_noisy, x_test_denoised)
 plots.save_history(os.path.join(args.out, "history.png"), epoch_log.history,
-                   scores["noisy_psnr"])
+                   metrics.image_quality(x_val, x_val_noisy)["psnr"])
 plots.save_blind_levels(os.path.join(args.out, "levels.png"), scores, args.model,
                         args.noise_kind, args.noise_level)
-runs.finish(args, autoencoder, epoch_log, scores, train_images=len(x_train))
+runs.finish(args, autoencoder, epoch_log, scores, train_images=len(x_train),
+            validation_images=len(x_val))
 if args.show:
     plots.show_figures()

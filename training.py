@@ -43,6 +43,9 @@ class NoisyBatches(keras.utils.PyDataset):
     is a pair of neighbour-pixel halves of each (Neighbor2Neighbor).
     With `flip_rotate`, each clean image is first turned and mirrored one of its 8 ways
     (`noise.orient`), as DnCNN and its successors train: a photo has no up or down.
+    With `fixed_noise`, the noise is not fresh: each image of an array gets one noisy copy,
+    drawn once (`noise.corrupt_once`), and every epoch pairs it with its clean original, as
+    keras.io's example trains; the lessons compare the two.
 
     Keras calls `on_epoch_end` after every epoch, and once before the first: on the
     TensorFlow backend it reads two batches to learn their shapes, then starts afresh.
@@ -51,10 +54,16 @@ class NoisyBatches(keras.utils.PyDataset):
     """
 
     def __init__(self, images, kind, level, batch_size, seed, crop_size=None, tell_level=False,
-                 flip_rotate=False, target="clean", **kwargs):
+                 flip_rotate=False, target="clean", fixed_noise=False, **kwargs):
         super().__init__(**kwargs)
         if kind is not None:
             noise.check_level(kind, level)
+        if fixed_noise and (kind is None or crop_size or tell_level or flip_rotate
+                            or target != "clean"):
+            raise ValueError("fixed_noise makes one noisy copy of each whole image, for a model "
+                             "that is not told the level and answers the clean image upright")
+        # One noisy copy of each image, drawn once, or None: fresh noise in every batch.
+        self.noisy_once = noise.corrupt_once(images, kind, level, seed) if fixed_noise else None
         self.images = images
         self.kind = kind
         self.level = level
@@ -81,6 +90,8 @@ class NoisyBatches(keras.utils.PyDataset):
             clean = self.images[picked]
         else:  # pictures of any size: a fresh random crop of each, every epoch
             clean = np.stack([data.random_crop(self.images[i], self.crop_size, rng) for i in picked])
+        if self.noisy_once is not None:  # the same noisy copy of each image every epoch
+            return self.noisy_once[picked], clean
         if self.flip_rotate:  # each picture in one of its 8 orientations
             clean = noise.orient(clean, rng.integers(noise.ORIENTATIONS, size=len(clean)))
         if self.target == noisy_targets.NEIGHBOURS:  # noisy pictures: pairs from each alone

@@ -434,7 +434,7 @@ def tensorboard_logs(args):
     return [keras.callbacks.TensorBoard(os.path.join(args.out, "tensorboard"))]
 
 
-def finish(args, model, epoch_log, scores, train_images):
+def finish(args, model, epoch_log, scores, train_images, validation_images=None):
     """Write model.keras and, last, metrics.json (the sign of a finished run); drop the backup.
 
     metrics.json holds every setting of the run, every score and the history, so that a
@@ -448,6 +448,7 @@ def finish(args, model, epoch_log, scores, train_images):
         "loss": args.loss, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
         "train_images": train_images, "seed": args.seed, "backend": keras.backend.backend(),
         "devices": args.devices, "history": epoch_log.history,
+        **({"validation_images": validation_images} if validation_images is not None else {}),
         **{key: vars(args)[key] for key in ("target", "flip_rotate") if key in vars(args)},
     }
     files.check_free_space(args.out, saved_bytes(model), MODEL_FILE)

@@ -1,3 +1,4 @@
+import argparse
 import gzip
 
 import keras
@@ -174,3 +175,24 @@ def test_random_crops_are_inside_the_picture_and_follow_the_seed():
     assert crops[0].shape == (4, 4, 1)
     top, left = divmod(int(crops[0][0, 0, 0]), 12)
     np.testing.assert_array_equal(crops[0], image[top : top + 4, left : left + 4])
+
+
+def test_hold_out_keeps_the_last_share_for_validation():
+    images = np.arange(20, dtype=np.float32).reshape(20, 1, 1, 1)
+    train, validation = data.hold_out(images, 0.1)
+    assert train[:, 0, 0, 0].tolist() == list(range(18))  # the first ones, in order
+    assert validation[:, 0, 0, 0].tolist() == [18, 19]
+    pictures = [np.zeros((16 + index, 16, 1)) for index in range(5)]  # photos of any sizes
+    train, validation = data.hold_out(pictures, 0.2)
+    assert len(train) == 4 and validation[0].shape == (20, 16, 1)
+
+
+def test_hold_out_refuses_to_leave_a_set_empty():
+    with pytest.raises(data.DatasetError, match="cannot spare a validation share"):
+        data.hold_out(np.zeros((1, 2, 2, 1)), 0.1)
+
+
+@pytest.mark.parametrize("text", ["0", "1", "1.5", "-0.1", "a tenth"])
+def test_a_validation_split_outside_0_to_1_is_refused(text):
+    with pytest.raises(argparse.ArgumentTypeError):
+        data.validation_split_argument(text)

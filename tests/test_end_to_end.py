@@ -31,8 +31,8 @@ SAME_ON_EVERY_BACKEND = pytest.mark.skipif(BACKEND != "tensorflow",
 # `unet` is `unet-psnr` with a sigmoid at its end; `unet-noskip` is `unet` less its
 # Concatenate; `shallow64` is `shallow32` with a wider code; `wide` has `small`'s layers
 # (Conv2D, MaxPooling2D, UpSampling2D); `transpose` has `strided`'s Conv2DTranspose and
-# `small`'s MaxPooling2D.
-ALSO_RUN_BY_ANOTHER_PRESET = ("unet", "unet-noskip", "shallow64", "wide", "transpose")
+# `small`'s MaxPooling2D; `resize` has `wide`'s layers.
+ALSO_RUN_BY_ANOTHER_PRESET = ("unet", "unet-noskip", "shallow64", "wide", "transpose", "resize")
 QUICK = ["--train-limit", 256, "--test-limit", 64, "--epochs", 1, "--batch-size", 16]
 # The digit presets train in train_conv.py; unet-level, told each picture's noise level (a
 # second input), in train_photos.py, on photos; rgb128, made for photos, further below.
@@ -170,7 +170,7 @@ def test_the_saved_model_denoises_like_the_run_said(trained_on, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert read_metrics(tmp_path)["backend"] == trained_on
     _, (x_test, _) = data.load_dataset("mnist", test_limit=64)
-    noisy = noise.noisy_test_images(x_test, "gaussian", 0.2)
+    noisy = noise.fixed_noisy_copy(x_test, "gaussian", 0.2)
     denoised = keras.models.load_model(tmp_path / "model.keras").predict(noisy, verbose=0)
     assert quality.image_quality(x_test, denoised)["psnr"] == pytest.approx(
         read_metrics(tmp_path)["psnr"], abs=1e-3)
@@ -204,7 +204,8 @@ def test_training_on_a_folder_of_pictures(photo_folder, tmp_path, model, channel
     metrics = read_metrics(out)
     # The kind's own level: train_photos.py's, 25/255, is a Gaussian sigma.
     assert metrics["noise"] == noise  # rgb128 with Poisson noise, as in its write-up
-    assert metrics["test_images"] == 8 and metrics["train_images"] == 32  # every fifth tests
+    assert metrics["test_images"] == 8  # every fifth picture of the 40 tests
+    assert (metrics["train_images"], metrics["validation_images"]) == (28, 4)  # a tenth validates
     assert metrics["flip_rotate"] is True  # photos: turned and mirrored, by default
     assert metrics["history"]["val_loss"][-1] < metrics["history"]["val_loss"][0]
     saved = keras.models.load_model(out / "model.keras")
@@ -227,7 +228,8 @@ def test_a_short_run_of_train_photos_writes_its_files(photo_folder, test_photo_f
     assert (metrics["noise"], metrics["noise_level"]) == ("gaussian-unclipped",
                                                           pytest.approx(25 / 255))
     assert (metrics["batch_size"], metrics["flip_rotate"]) == (32, True)
-    assert (metrics["train_images"], metrics["test_images"]) == (40, 8)
+    assert (metrics["train_images"], metrics["validation_images"], metrics["test_images"]) == (
+        36, 4, 8)
     saved = keras.models.load_model(out / "model.keras")
     assert saved.input_shape == (None, None, None, 1) and saved.count_params() == metrics["params"]
     assert "target" not in metrics  # the clean picture: the only answer it learns
@@ -245,8 +247,8 @@ def test_a_short_run_of_train_noisy_targets_writes_its_files(tmp_path):
     assert (metrics["target"], metrics["loss"], metrics["noise"]) == (
         "noisy", "mse", "gaussian-unclipped")
     assert metrics["noise_level"] == pytest.approx(25 / 255)  # the kind's own: sigma 25
-    assert (metrics["dataset"], metrics["train_images"], metrics["test_images"]) == (
-        "mnist", 300, 50)
+    assert (metrics["dataset"], metrics["train_images"], metrics["validation_images"],
+            metrics["test_images"]) == ("mnist", 270, 30, 50)
     assert keras.models.load_model(tmp_path / "model.keras").count_params() == metrics["params"]
 
 

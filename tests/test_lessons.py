@@ -50,7 +50,7 @@ def test_the_script_runs_as_a_notebook_with_papermill_parameters(script, tmp_pat
     subprocess.run([sys.executable, "-m", "jupytext", "--to", "ipynb", "--set-kernel", "python3",
                     "--output", str(notebook), str(REPOSITORY / script)],
                    check=True, capture_output=True, timeout=120)
-    parameters = {"epochs": 1, "train_limit": 300, "test_limit": 50}
+    parameters = {"epochs": 1, "train_limit": 300, "test_limit": 50, "validation_split": 0.2}
     if script == "train_photos.py":  # a folder of 20 photos, in place of Train400 and BSD68;
         parameters = {"epochs": 1, "train_limit": 12, "test_limit": 3, "image_size": 16,
                       "batch_size": 8, "dataset": write_photo_folder(tmp_path / "photos", 20),
@@ -62,8 +62,12 @@ def test_the_script_runs_as_a_notebook_with_papermill_parameters(script, tmp_pat
         capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = read_metrics(out)
-    assert (metrics["epochs"], metrics["train_images"], metrics["test_images"]) == (
-        1, parameters["train_limit"], parameters["test_limit"])
+    if script == "train_photos.py":
+        assert (metrics["epochs"], metrics["train_images"], metrics["validation_images"],
+                metrics["test_images"]) == (1, 10, 2, 3)  # 12 photos: the last tenth validates
+    else:  # the last fifth of the 300 training digits held out to validate on
+        assert (metrics["epochs"], metrics["train_images"], metrics["validation_images"],
+                metrics["test_images"]) == (1, 240, 60, 50)
     assert metrics["psnr"] > 0 and len(metrics["history"]["val_psnr"]) == 2
     if script == "train_photos.py":
         assert json.loads((out / "arguments.json").read_text())["test_dataset"] is None

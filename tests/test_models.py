@@ -154,3 +154,16 @@ def test_seed_004_model_pools_to_16x16_and_grows_back_with_transposed_convolutio
     assert sum(isinstance(layer, keras.layers.Conv2DTranspose) for layer in model.layers) == 3
     recipe = conv_models.MODELS["rgb128"]
     assert (recipe.loss, recipe.batch_size, recipe.noise) == ("mse", 16, "poisson")
+
+
+def test_resize_is_transpose_with_one_change_in_its_decoder():
+    """The same layers and weights' count, each Conv2DTranspose an UpSampling2D and a Conv2D."""
+    transpose = conv_models.build_transpose((28, 28, 1))
+    resize = conv_models.build_resize((28, 28, 1))
+    assert resize.count_params() == transpose.count_params() == 28_353
+    kinds = [type(layer).__name__ for layer in transpose.layers]
+    swapped = [type(layer).__name__ for layer in resize.layers]
+    one_for_two = [kind for kind in kinds for kind in (
+        ("UpSampling2D", "Conv2D") if kind == "Conv2DTranspose" else (kind,))]
+    assert swapped == one_for_two
+    assert resize.predict(np.zeros((1, 28, 28, 1)), verbose=0).shape == (1, 28, 28, 1)

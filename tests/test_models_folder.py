@@ -52,7 +52,7 @@ def test_every_committed_model_is_listed_here_and_in_its_readme():
 def test_the_blind_digit_model_denoises_every_level_of_its_range(level):
     _, (digits, _) = data.load_dataset("mnist", test_limit=100)
     model = denoiser.load_model(str(MODELS / "unet-mnist-blind.keras"))
-    noisy = noise.noisy_test_images(digits, "gaussian", level)
+    noisy = noise.fixed_noisy_copy(digits, "gaussian", level)
     before = metrics.image_quality(digits, noisy)["psnr"]
     after = metrics.image_quality(digits, model.predict(noisy, verbose=0))["psnr"]
     assert after > before + (0.0 if level == 0.05 else 6.0), (before, after)

@@ -113,7 +113,7 @@ def test_two_processes_train_the_model_one_process_trains(tmp_path, processes, o
 
     # The model denoises here, on this process's backend, as its scores say.
     (_, _), (clean, _) = data.load_dataset("mnist", None, None, 63)
-    noisy = noise.noisy_test_images(clean, run["noise"], run["noise_level"])
+    noisy = noise.fixed_noisy_copy(clean, run["noise"], run["noise_level"])
     model = keras.saving.load_model(folder / "model.keras")
     denoised = model.predict(noisy, verbose=0)
     assert metrics.image_quality(clean, denoised)["psnr"] == pytest.approx(run["psnr"], abs=0.01)

@@ -103,8 +103,8 @@ def test_a_range_is_scored_at_levels_across_it_and_tested_at_its_middle():
     assert noise.levels_to_score(0.2) == [0.2]
     assert noise.middle_level([0.1, 0.5]) == pytest.approx(0.3)
     clean = gray_images(shape=(4, 28, 28, 1))
-    np.testing.assert_array_equal(noise.noisy_test_images(clean, "gaussian", [0.1, 0.5]),
-                                  noise.noisy_test_images(clean, "gaussian", 0.3))
+    np.testing.assert_array_equal(noise.fixed_noisy_copy(clean, "gaussian", [0.1, 0.5]),
+                                  noise.fixed_noisy_copy(clean, "gaussian", 0.3))
 
 
 def test_batches_over_a_range_give_each_image_its_own_level():
@@ -120,9 +120,9 @@ def test_batches_over_a_range_give_each_image_its_own_level():
 def test_the_test_noise_ignores_the_global_seed():
     clean = gray_images(shape=(3, 28, 28, 1))
     keras.utils.set_random_seed(1)
-    first = noise.noisy_test_images(clean, "gaussian", 0.2)
+    first = noise.fixed_noisy_copy(clean, "gaussian", 0.2)
     keras.utils.set_random_seed(2)
-    np.testing.assert_array_equal(first, noise.noisy_test_images(clean, "gaussian", 0.2))
+    np.testing.assert_array_equal(first, noise.fixed_noisy_copy(clean, "gaussian", 0.2))
 
 
 @pytest.mark.parametrize("kind, level", [

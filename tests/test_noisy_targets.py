@@ -125,14 +125,16 @@ def noisy_photos(tmp_path):
 def test_neighbours_train_on_a_folder_of_noisy_pictures_alone(noisy_photos, tmp_path):
     """--noise-level 0: the pictures are noisy already (their scores are then against the
     noisy pictures themselves, and mean little); the model trains and saves. Without
-    --test-dataset, every fifth picture is kept to test on, never trained on."""
+    --test-dataset, every fifth picture is kept to test on, never trained on; of the other
+    16, the last tenth (2) validate."""
     result = run_script("train_noisy_targets.py", "--dataset", noisy_photos, "--channels", 1,
                         "--image-size", 32, "--target", "neighbours", "--noise",
                         "gaussian-unclipped", "--noise-level", 0, "--epochs", 2,
                         "--batch-size", 4, "--out", tmp_path / "run")
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = read_metrics(tmp_path / "run")
-    assert metrics["target"] == "neighbours" and metrics["train_images"] == 16
+    assert metrics["target"] == "neighbours"
+    assert (metrics["train_images"], metrics["validation_images"]) == (14, 2)
     assert metrics["test_images"] == 4  # every fifth picture of the folder
     assert len(metrics["history"]["val_psnr"]) == 3  # untrained, then each epoch
     with warnings.catch_warnings(record=True) as warned:

@@ -1,6 +1,7 @@
 """Long runs that survive: same seed, same result; Ctrl-C and SIGTERM stop cleanly; an
 interrupted run resumes to exactly the weights of a run that never stopped."""
 
+import json
 import os
 import signal
 import subprocess
@@ -137,6 +138,20 @@ def test_resume_refuses_what_it_cannot_continue(tmp_path, capsys, files, complai
                              argv=["--resume", "--out", str(tmp_path)])
     assert raised.value.code == 2
     assert complaint in capsys.readouterr().err
+
+
+def test_a_run_from_before_the_validation_split_is_not_resumed(tmp_path, capsys):
+    """A run folder of train_conv.py made before it held out validation images: going on
+    would train on other images, so --resume says so in one line."""
+    (tmp_path / "arguments.json").write_text(json.dumps({
+        "model": "small", "dataset": "mnist", "noise_kind": "gaussian", "noise_level": 0.2,
+        "loss": "mse", "epochs": 2, "batch_size": 32, "learning_rate": 0.001,
+        "train_limit": 256, "test_limit": 64, "seed": 0}))
+    with pytest.raises(SystemExit) as raised:
+        settings.parse_arguments("", conv_models.MODELS, {"__name__": "__main__", "model": "small"},
+                                 argv=["--resume", "--out", str(tmp_path)])
+    error = capsys.readouterr().err.strip().splitlines()
+    assert raised.value.code == 2 and "before the lessons held out validation images" in error[-1]
 
 
 def test_quiet_prints_no_progress_and_tensorboard_writes_logs(tmp_path):

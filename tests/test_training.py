@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import conv_models
-import noise
+import dense_models
 import training
 import settings
 from machinery import files, runs
@@ -60,3 +60,34 @@ def test_a_learning_rate_of_100_fails_the_run_in_one_line(tmp_path):
     assert result.stderr.strip().splitlines()[-1].startswith("error: the training loss became NaN")
     assert "Traceback" not in result.stderr
     assert (tmp_path / "FAILED.txt").exists() and not (tmp_path / "metrics.json").exists()
+
+
+def noisy_by_image(batches, epoch):
+    """Each image's noisy copy in `epoch`, by its index (the batches come shuffled)."""
+    batches.set_epoch(epoch)
+    noisy = {}
+    for index in range(len(batches)):
+        inputs, clean = batches[index]
+        for picked, image in zip(batches.order[index * batches.batch_size:], inputs):
+            noisy[int(picked)] = image
+    return noisy
+
+
+@pytest.mark.parametrize("fixed_noise", [False, True])
+def test_fixed_noise_keeps_each_images_copy_and_fresh_noise_does_not(fixed_noise):
+    images = np.random.default_rng(0).random((10, 8, 8, 1)).astype("float32")
+    batches = training.NoisyBatches(images, "gaussian", 0.2, 4, seed=0, fixed_noise=fixed_noise)
+    first, second = noisy_by_image(batches, 0), noisy_by_image(batches, 1)
+    assert batches.order.tolist() != list(range(10))  # shuffled: the pairs are found by index
+    same = [np.array_equal(first[index], second[index]) for index in range(10)]
+    assert all(same) if fixed_noise else not any(same)
+    inputs, clean = batches[0]
+    np.testing.assert_array_equal(clean, images[batches.order[:4]])  # the clean answers
+
+
+def test_fixed_noise_for_a_model_that_adds_its_own_is_a_usage_error(capsys):
+    knobs = {"__name__": "__main__", "model": "noise-layer", "fixed_noise": True}
+    with pytest.raises(SystemExit) as raised:
+        settings.parse_arguments("", dense_models.MODELS, knobs, argv=[])
+    assert raised.value.code == 2
+    assert "argument --fixed-noise: noise-layer adds its own noise" in capsys.readouterr().err

@@ -299,7 +299,7 @@ def score_everything(pool, args, level, models, clean, tuning_clean):
 
     Returns (rows of the table, noisy test images, each method's denoised images).
     """
-    noisy = noise.noisy_test_images(clean, args.noise, level)
+    noisy = noise.fixed_noisy_copy(clean, args.noise, level)
     tuning_noisy = noise.corrupt_each(tuning_clean, args.noise, level, TUNING_NOISE_SEED)
     rows, outputs = [], {}
     print(f"\n{noise.describe(args.noise, level)}: {len(clean)} test images")

@@ -78,7 +78,7 @@ def psnr_against_told_level(model, clean, true_level, told_levels):
     """On one fixed noisy copy of `clean` at `true_level`: the model's mean PSNR told each
     of `told_levels`, and told each picture's estimated level (as --noise-level auto),
     with the mean of those estimates."""
-    noisy = noise.noisy_test_images(clean, "gaussian-unclipped", true_level)
+    noisy = noise.fixed_noisy_copy(clean, "gaussian-unclipped", true_level)
 
     def mean_psnr(levels):
         denoised = [denoiser.denoise_picture(model, image, level=level)

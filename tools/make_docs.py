@@ -54,7 +54,7 @@ MAX_FIGURE_BYTES = 200_000
 PACKAGES = ("keras", "tensorflow", "jax", "torch", "numpy", "scikit-image", "matplotlib")
 # The scripts that take --data-dir.
 SCRIPTS_WITH_DATA = ("train_conv.py", "train_dense.py", "train_photos.py", "train_noisy_targets.py",
-                     "tools.compare", "tools.knob")
+                     "tools.compare", "tools.knob", "tools.camera_noise", "tools.real_pairs")
 # What --quick adds to every training run: 300 images, one epoch.
 QUICK_TRAINING = ["--train-limit", "300", "--test-limit", "50", "--epochs", "1"]
 # The Noise2Noise lesson's recipe on digits, for the clean target and the noisy one alike:
@@ -120,6 +120,12 @@ def told_level_step(dataset, channels, *models, self_ensemble=False):
 STEPS = [
     # The default run: the picture on the README's first screen.
     training("default", "train_conv.py", figures=("samples.png", "history.png")),
+    # The same run on one noisy copy of each training digit, drawn once (keras.io's way), in
+    # place of fresh noise every epoch: one change; the two validation curves together.
+    training("fixed-noise", "train_conv.py", "--fixed-noise", figures=()),
+    Step("noise-curves", ["-m", "tools.curves", "{runs}/default", "{runs}/fixed-noise",
+                          "--out", "{runs}/noise-curves"],
+         [], "curves.md"),
     # Dense autoencoders, and what their codes look like.
     training("deep", "train_dense.py", "--model", "deep"),
     training("shallow32", "train_dense.py", "--model", "shallow32", figures=("codes.png",)),
@@ -127,6 +133,12 @@ STEPS = [
     Step("checkerboard", ["-m", "tools.checkerboard", "--out", "{runs}/checkerboard"], [],
          "checkerboard.png", (("checkerboard.png", "checkerboard.png"),)),
     training("transpose", "train_conv.py", "--model", "transpose"),
+    # ... and the same network with resize-convolutions in place of its two transposed
+    # ones (one change), their validation curves together.
+    training("resize", "train_conv.py", "--model", "resize"),
+    Step("decoder-curves", ["-m", "tools.curves", "{runs}/transpose", "{runs}/resize",
+                            "--out", "{runs}/decoder-curves"],
+         [], "curves.md"),
     training("wide", "train_conv.py", "--model", "wide"),
     training("small", "train_conv.py", "--model", "small"),
     # Skip connections: the U-Net, and the same network without its skips (one change),
@@ -221,6 +233,16 @@ STEPS = [
                   "{faces}/100_1_2_20170105174847679.png", "--out", "{runs}/face"],
          [], "100_1_2_20170105174847679_denoised.png",
          (("100_1_2_20170105174847679_side_by_side.png", "face-side-by-side.png"),)),
+    # Real camera noise: the real pairs' noise beside the simulation's (--noise camera) ...
+    Step("camera-noise", ["-m", "tools.camera_noise", "--out", "{runs}/camera-noise"],
+         ["--limit", "4"], "results.json"),
+    # ... and the colour models on the real pairs, through denoise.py's own code path.
+    Step("real-pairs", ["-m", "tools.real_pairs", "--out", "{runs}/real-pairs", "--models",
+                        "models/unet-psnr-cbsd432-camera.keras",
+                        "models/unet-psnr-cbsd432-blind.keras",
+                        "models/unet-psnr-cbsd432-sigma25.keras",
+                        "models/unet-cbsd432-blind.keras", "models/unet-level-cbsd432.keras"],
+         ["--limit", "2"], "results.json"),
     # How fast each backend trains and denoises.
     Step("speed", ["-m", "tools.speed", "--presets", "deep", "unet-psnr", "dncnn", "--out",
                    "{runs}/speed"],
@@ -448,8 +470,8 @@ def training_table(args):
     """One row per finished training step: how it was trained and how well it denoises,
     with the noise its test images were made with (at a range's middle, for a blind run),
     as the lessons on digits write it: kind and level, not sigma of 255."""
-    lines = [("| run | command | parameters | epochs | training seconds | test noise | "
-              "test images | noisy PSNR | PSNR | SSIM |"), "|---" * 10 + "|"]
+    lines = [("| run | command | parameters | epochs | training seconds | validation PSNR | "
+              "test noise | test images | noisy PSNR | PSNR | SSIM |"), "|---" * 11 + "|"]
     for step in STEPS:
         if step.result != "metrics.json" or not finished(step, args):
             continue
@@ -458,9 +480,17 @@ def training_table(args):
         test_noise = f"{scores['noise']} {noise.level_text(test_level)}"
         lines.append(f"| {step.name} | `{read_command(args, step.name)}` | "
                      f"{scores['params']:,} | {scores['epochs']} | "
-                     f"{scores['train_seconds']:.0f} | {test_noise} | "
+                     f"{scores['train_seconds']:.0f} | {validation_psnr(scores)} | {test_noise} | "
                      f"{score_cells(scores)} |")
     return "\n".join(lines)
+
+
+def validation_psnr(scores):
+    """The PSNR on the validation images after the last epoch, by which settings are chosen
+    ("-" for a run made before the lessons held out validation images)."""
+    if "validation_images" not in scores:
+        return "-"
+    return f"{scores['history']['val_psnr'][-1]:.2f}"
 
 
 def score_cells(scores):
@@ -470,7 +500,8 @@ def score_cells(scores):
 
 
 def found_table(args, name):
-    """The table a finished tools/compare.py, tools/speed.py or tools/curves.py step wrote,
+    """The table a finished tools/compare.py, speed.py, curves.py, camera_noise.py or
+    real_pairs.py step wrote,
     under its command, and the PSNR of each method at every level of a tools/compare.py
     --sweep."""
     step = next(step for step in STEPS if step.name == name)
@@ -558,6 +589,11 @@ RESULTS_START = ("# Results\n\nEvery number the README and the lessons quote com
                  "page, and this page from `python -m tools.make_docs`")
 
 
+# How each table of validation curves of digit runs begins.
+VALIDATION_DIGITS = ("Validation PSNR (dB) after each epoch (0: untrained) on the validation "
+                     "digits, the last tenth of the training images that each run held out, ")
+
+
 def write_results(args, argv, copied):
     sections = [
         RESULTS_START + ", which reruns or finds each run below. Each table gives the "
@@ -565,12 +601,15 @@ def write_results(args, argv, copied):
         "## The lessons' runs\n\nMNIST or Fashion-MNIST: the PSNR (dB) and SSIM between the "
         "clean test images and the noisy input or the denoised output, means over the test "
         "images.\n\n" + training_table(args),
-        "## Skip connections: the U-Net with and without them\n\nValidation PSNR (dB) on the "
-        "test digits after each epoch (0: untrained), of the runs unet and unet-noskip above."
-        "\n\n" + found_table(args, "skip-curves"),
-        "## No clean pictures: Noise2Noise on digits\n\nValidation PSNR (dB) on the clean "
-        "test digits after each epoch (0: untrained), of the runs clean-target and noise2noise "
-        "above.\n\n" + found_table(args, "noisy-target-curves"),
+        "## Fresh noise every epoch, or one noisy copy drawn once\n\n" + VALIDATION_DIGITS
+        + "of the runs default and fixed-noise above.\n\n" + found_table(args, "noise-curves"),
+        "## Transposed convolutions or resize-convolutions: one change\n\n" + VALIDATION_DIGITS
+        + "of the runs transpose and resize above.\n\n" + found_table(args, "decoder-curves"),
+        "## Skip connections: the U-Net with and without them\n\n" + VALIDATION_DIGITS
+        + "of the runs unet and unet-noskip above.\n\n" + found_table(args, "skip-curves"),
+        "## No clean pictures: Noise2Noise on digits\n\n" + VALIDATION_DIGITS
+        + "of the runs clean-target and noise2noise above (clean validation digits).\n\n"
+        + found_table(args, "noisy-target-curves"),
         "## Against classical denoisers: digits\n\n" + found_table(args, "compare-mnist"),
         "## Against classical denoisers: grey photos (BSD68)\n\n"
         + found_table(args, "compare-bsd68"),
@@ -590,6 +629,10 @@ def write_results(args, argv, copied):
         "`--no-flip-rotate` (models/README.md): `unet-level-train400`, the committed model, "
         "and `unet-level-train400-noflip`, whose model was not kept.\n\n"
         + found_table(args, "flip-curves"),
+        "## Real camera noise: the noise of the real pairs beside the simulation's\n\n"
+        + found_table(args, "camera-noise"),
+        "## Real camera noise: the colour models on the real pairs\n\n"
+        + found_table(args, "real-pairs"),
         "## The ready-trained models in models/\n\nScored when they were trained (the "
         "commands are in models/README.md).\n\n" + models_table(),
         "## Speed of each backend\n\nImages per second on the machine above.\n\n"
