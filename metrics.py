@@ -80,3 +80,35 @@ def score_at_levels(model, clean, kind, levels):
         print(f"  at {kind} {level:g}: noisy {before['psnr']:.2f} dB -> denoised "
               f"{after['psnr']:.2f} dB")
     return scores
+
+
+def class_distances(codes, labels):
+    """How alike the codes of one class are, against those of other classes: a 10 x 10 table
+    (one row and column per label) of the mean Euclidean distance between the codes of
+    class i and those of class j, each code against every other (a code is not paired with
+    itself), and the mean over all pairs of one class and over all pairs of two.
+
+    Measured, not eyeballed: "are the codes of one class more alike?" is answered by
+    same_class < other_class. `codes` is (N, length); keep N to a few thousand (N x N
+    distances are made).
+    """
+    codes = np.asarray(codes, np.float64).reshape(len(codes), -1)
+    labels = np.asarray(labels)
+    squared = (codes ** 2).sum(axis=1)
+    distances = np.sqrt(np.maximum(squared[:, None] + squared[None, :] - 2 * codes @ codes.T, 0))
+    classes = np.unique(labels)
+    table = np.zeros((len(classes), len(classes)))
+    for row, first in enumerate(classes):
+        for column, second in enumerate(classes):
+            block = distances[np.ix_(labels == first, labels == second)]
+            if first == second:  # leave out each code's distance to itself
+                count = block.shape[0] * (block.shape[0] - 1)
+                table[row, column] = block.sum() / count if count else np.nan
+            else:
+                table[row, column] = block.mean()
+    same = labels[:, None] == labels[None, :]
+    np.fill_diagonal(same, False)
+    other = labels[:, None] != labels[None, :]
+    return {"classes": classes.tolist(), "table": table.tolist(),  # None: no such pair
+            "same_class": float(distances[same].mean()) if same.any() else None,
+            "other_class": float(distances[other].mean()) if other.any() else None}

@@ -5,7 +5,8 @@
 - `save_side_by_side`: one photo's versions at full resolution, each with its PSNR, above
   the same enlarged crop of each (an inset), where noise and detail show.
 - `save_history`: training and validation loss, and validation PSNR, per epoch.
-- `save_codes`: what a dense autoencoder keeps of each image: its code, drawn as a tile.
+- `save_codes`: what a dense autoencoder keeps of each image: its code, drawn as a tile,
+  and how far apart the codes of each pair of classes lie.
 - `save_rows`, `save_bar_chart`, `save_sweep`: tools/compare.py's pictures of many denoisers
   on the same test images.
 - `save_curves`: tools/curves.py's validation PSNR of several runs, epoch by epoch.
@@ -168,29 +169,53 @@ def save_history(path, history, noisy_psnr):
     return figure
 
 
-def save_codes(path, images, codes, reconstructions, count=10):
-    """Save each image above its code (drawn as a small tile) and its reconstruction.
+def save_codes(path, images, codes, reconstructions, distances, count=10):
+    """Save each image above its code (drawn as a small tile) and its reconstruction, and
+    below them `distances` (`metrics.class_distances`): the mean distance between the codes
+    of each pair of classes, which says whether codes of one class are alike.
 
     A code of length n is drawn as a tile of rows x columns cells with rows * columns = n
-    (a 64-number code as 8 x 8), each cell's brightness the value of one number.
+    (a 64-number code as 8 x 8), each cell's brightness the value of one number. Tiles show
+    what a code is; only the distances can say how alike two classes' codes are.
     """
     count = min(count, len(images))
     length = codes.shape[-1]
     rows = max(r for r in range(1, math.isqrt(length) + 1) if length % r == 0)
     tiles = codes[:count].reshape(count, rows, length // rows)
     brightest = max(float(tiles.max()), 1e-12)
-    figure, axes = plt.subplots(3, count, figsize=(1.2 * count, 4.2), squeeze=False)
+    figure = plt.figure(figsize=(1.2 * count, 9.6))
+    grid = figure.add_gridspec(4, count, height_ratios=(1, 1, 1, 4.2))
     for column in range(count):
-        draw_image(axes[0, column], images[column])
-        axes[1, column].imshow(tiles[column], cmap="viridis", vmin=0.0, vmax=brightest)
-        axes[1, column].set_xticks([])
-        axes[1, column].set_yticks([])
-        draw_image(axes[2, column], reconstructions[column])
-    for row, label in enumerate(("input", f"code ({length})", "output")):
-        axes[row, 0].set_ylabel(label)
-    figure.tight_layout()
+        image_axis, tile_axis, output_axis = (figure.add_subplot(grid[row, column])
+                                              for row in range(3))
+        draw_image(image_axis, images[column])
+        tile_axis.imshow(tiles[column], cmap="viridis", vmin=0.0, vmax=brightest)
+        tile_axis.set_xticks([])
+        tile_axis.set_yticks([])
+        draw_image(output_axis, reconstructions[column])
+        if column == 0:
+            for axis, label in zip((image_axis, tile_axis, output_axis),
+                                   ("input", f"code ({length})", "output")):
+                axis.set_ylabel(label)
+    table_axis = figure.add_subplot(grid[3, :])
+    table = np.array(distances["table"])
+    shown = table_axis.imshow(table, cmap="magma")
+    for (row, column), value in np.ndenumerate(table):
+        table_axis.text(column, row, f"{value:.1f}", ha="center", va="center", fontsize=7,
+                        color="white" if value < table.mean() else "black")
+    ticks = range(len(distances["classes"]))
+    table_axis.set(xticks=ticks, yticks=ticks, xticklabels=distances["classes"],
+                   yticklabels=distances["classes"], xlabel="class", ylabel="class",
+                   title=f"mean distance between codes: {number_text(distances['same_class'])} "
+                         f"within a class, {number_text(distances['other_class'])} between classes")
+    figure.colorbar(shown, ax=table_axis, fraction=0.046)
     save_figure(figure, path)
     return figure
+
+
+def number_text(value):
+    """A number with two decimals, or "-" for None (nothing to measure)."""
+    return "-" if value is None else f"{value:.2f}"
 
 
 def save_bar_chart(path, names, psnrs, colours, title):

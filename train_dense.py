@@ -128,9 +128,10 @@ plots.prepare(args.show)  # figures drawn off-screen, unless --show or in a note
 # scored once, at the end, and nothing is chosen by their score.
 
 # %%
-# Each set comes with labels (which digit), which a denoiser does not need: `_`.
-(x_train, _), (x_test, _) = data.load_dataset(args.dataset, args.data_dir, args.train_limit,
-                                              args.test_limit)
+# Each set comes with labels (which digit): a denoiser does not need them (`_`), but the
+# test labels (`y_test`) let step 6 ask whether the codes of one digit are alike.
+(x_train, _), (x_test, y_test) = data.load_dataset(args.dataset, args.data_dir,
+                                                   args.train_limit, args.test_limit)
 x_train, x_val = data.hold_out(x_train, args.validation_split)
 print(f"{len(x_train)} training, {len(x_val)} validation and {len(x_test)} test images "
       f"of {x_test.shape[1:]}")
@@ -272,7 +273,10 @@ scores = {"test_images": len(x_test), "noisy_psnr": before["psnr"],
 # samples.png: ten test images, original, noisy and denoised, each with its PSNR;
 # history.png: the losses and the validation PSNR per epoch; codes.png: what the
 # model keeps of each noisy image, its code, drawn as a small tile of numbers (the
-# model's part up to its code, `dense_models.code_model`, predicts it). Then
+# model's part up to its code, `dense_models.code_model`, predicts it), and below, for
+# the first 2,000 test images, the mean distance between the codes of each pair of
+# classes (`metrics.class_distances`): if codes of one digit are alike, the diagonal
+# (same digit) is darker than the rest. Both means go into metrics.json too. Then
 # `runs.finish` saves model.keras (with `autoencoder.save`) and, last,
 # metrics.json, the sign that the run finished.
 
@@ -282,8 +286,11 @@ plots.save_history(os.path.join(args.out, "history.png"), epoch_log.history,
                    metrics.image_quality(x_val, x_val_noisy)["psnr"])
 plots.save_blind_levels(os.path.join(args.out, "levels.png"), scores, args.model,
                         args.noise_kind, args.noise_level)
-codes = dense_models.code_model(autoencoder).predict(x_test_noisy[:10], verbose=0)
-plots.save_codes(os.path.join(args.out, "codes.png"), x_test_noisy, codes, x_test_denoised)
+codes = dense_models.code_model(autoencoder).predict(x_test_noisy[:2000], verbose=0)
+code_distances = metrics.class_distances(codes, y_test[:2000])
+scores["codes"] = {key: code_distances[key] for key in ("same_class", "other_class")}
+plots.save_codes(os.path.join(args.out, "codes.png"), x_test_noisy, codes, x_test_denoised,
+                 code_distances)
 runs.finish(args, autoencoder, epoch_log, scores, train_images=len(x_train),
             validation_images=len(x_val))
 if args.show:

@@ -81,12 +81,21 @@ def statements(text):
             yield from re.split(r"(?<=[.!?])\s+", paragraph)
 
 
+# Every published row: on Gaussian noise (a PSNR at each sigma) and on real noise (one PSNR).
+PUBLISHED_ROWS = published.PUBLISHED + published.PUBLISHED_REAL
+
+
+def psnrs(row):
+    """A published row's PSNRs: one per sigma, or its one on real pairs."""
+    return row.psnr if isinstance(row.psnr, tuple) else (row.psnr,)
+
+
 def published_rows(statement):
-    """The rows of tools/published.py's table whose method the statement names (DnCNN for
+    """The rows of tools/published.py's tables whose method the statement names (DnCNN for
     DnCNN-S; BM3D is not CBM3D), or every row where it names none."""
-    named = [row for row in published.PUBLISHED
+    named = [row for row in PUBLISHED_ROWS
              if re.search(rf"\b{re.escape(row.method.split('-')[0])}\b", statement)]
-    return named or published.PUBLISHED
+    return named or PUBLISHED_ROWS
 
 
 def published_number_faults(text, measured):
@@ -95,18 +104,18 @@ def published_number_faults(text, measured):
     of a method it names. Elsewhere, a number of the row of a method the statement names is
     a published number quoted unmarked; so is any number of the published table that no
     measured result (`measured`) holds."""
-    every_number = {f"{psnr:.2f}" for row in published.PUBLISHED for psnr in row.psnr}
+    every_number = {f"{psnr:.2f}" for row in PUBLISHED_ROWS for psnr in psnrs(row)}
     faults = []
     for statement in statements(text):
         lowered = statement.lower()
         marked = "published" in lowered and "not published" not in lowered
         rows = published_rows(statement)
-        numbers = {f"{psnr:.2f}" for row in rows for psnr in row.psnr}
+        numbers = {f"{psnr:.2f}" for row in rows for psnr in psnrs(row)}
         for number in NUMBER.findall(statement):
             if marked:
                 wrong = number not in numbers
             else:
-                wrong = (number in numbers and rows is not published.PUBLISHED) or (
+                wrong = (number in numbers and rows is not PUBLISHED_ROWS) or (
                     number in every_number and number not in measured)
             if wrong:
                 faults.append(f"{number} in: {' '.join(statement.split())[:120]}")

@@ -100,3 +100,17 @@ def test_ssim_is_what_tf_image_ssim_computes(shape):
     expected = tf.image.ssim(clean, noisy, max_val=1.0).numpy()
     np.testing.assert_allclose([metrics.ssim(a, b) for a, b in zip(clean, noisy)], expected,
                                atol=1e-5)
+
+
+def test_class_distances_tell_alike_codes_of_one_class_from_others():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 4)
+    codes = labels[:, None] * 5.0 + rng.normal(0, 0.1, (12, 2))  # three tight groups, 5 apart
+    distances = metrics.class_distances(codes, labels)
+    table = np.array(distances["table"])
+    assert distances["classes"] == [0, 1, 2] and table.shape == (3, 3)
+    assert np.allclose(table, table.T)
+    assert table[0, 1] == pytest.approx(5 * np.sqrt(2), rel=0.05)  # (0,0) to (5,5)
+    assert table[0, 0] < 0.3 and distances["same_class"] < 0.3 < 5 < distances["other_class"]
+    alike = metrics.class_distances(rng.normal(size=(40, 4)), np.arange(40) % 2)
+    assert alike["same_class"] == pytest.approx(alike["other_class"], rel=0.15)  # no classes

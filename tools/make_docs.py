@@ -485,6 +485,22 @@ def training_table(args):
     return "\n".join(lines)
 
 
+def codes_table(args):
+    """A row per finished run of a dense model: how far apart its codes lie, on average,
+    for two test images of one class and for two of different classes (train_dense.py)."""
+    lines = ["| run | mean distance, same class | mean distance, other classes |",
+             "|---|---|---|"]
+    for step in STEPS:
+        if step.result != "metrics.json" or not finished(step, args):
+            continue
+        codes = files.read_json(os.path.join(args.runs, step.name, "metrics.json"),
+                                None).get("codes")
+        if codes:
+            lines.append(f"| {step.name} | {codes['same_class']:.2f} | "
+                         f"{codes['other_class']:.2f} |")
+    return "\n".join(lines)
+
+
 def validation_psnr(scores):
     """The PSNR on the validation images after the last epoch, by which settings are chosen
     ("-" for a run made before the lessons held out validation images)."""
@@ -601,6 +617,10 @@ def write_results(args, argv, copied):
         "## The lessons' runs\n\nMNIST or Fashion-MNIST: the PSNR (dB) and SSIM between the "
         "clean test images and the noisy input or the denoised output, means over the test "
         "images.\n\n" + training_table(args),
+        "## The dense models' codes\n\nOn the first 2,000 noisy test images: the mean "
+        "Euclidean distance between the codes of two images of one class, and of two of "
+        "different classes (metrics.class_distances; codes.png draws the table of each pair "
+        "of classes).\n\n" + codes_table(args),
         "## Fresh noise every epoch, or one noisy copy drawn once\n\n" + VALIDATION_DIGITS
         + "of the runs default and fixed-noise above.\n\n" + found_table(args, "noise-curves"),
         "## Transposed convolutions or resize-convolutions: one change\n\n" + VALIDATION_DIGITS
