@@ -263,16 +263,25 @@ def save_sweep(path, levels, curves, title, xlabel="test noise level"):
 
 
 def save_curves(path, curves, noisy_psnr, title):
-    """Save the validation PSNR per epoch of several runs on one axis (`curves`: run name ->
-    its history's "val_psnr", epoch 0 = untrained), beside the noisy input's PSNR."""
-    figure, axis = plt.subplots(figsize=(7, 4.5))
+    """Save the validation PSNR per epoch of several runs (`curves`: run name -> its
+    history's "val_psnr", epoch 0 = untrained), beside the noisy input's PSNR; and, in a
+    second panel, the last half of the epochs on an axis fitted to them, where a gap of a
+    few hundredths of a dB between the runs shows (on the first panel's axis, from the
+    untrained score up, it would be a hair)."""
+    figure, (axis, zoom) = plt.subplots(1, 2, figsize=(11, 4.5))
+    longest = max(len(psnrs) for psnrs in curves.values())
+    start = longest // 2
     for name, psnrs in curves.items():
-        axis.plot(range(len(psnrs)), psnrs, "-", label=name)
+        line, = axis.plot(range(len(psnrs)), psnrs, "-", label=name)
+        zoom.plot(range(start, len(psnrs)), psnrs[start:], "-", color=line.get_color())
     axis.axhline(noisy_psnr, color="gray", linestyle="--", label="noisy input")
     axis.set(xlabel="epoch", ylabel="validation PSNR (dB)", title=title)
-    axis.xaxis.get_major_locator().set_params(integer=True)
+    zoom.set(xlabel="epoch", ylabel="validation PSNR (dB)",
+             title=f"epochs {start} to {longest - 1}, closer")
+    for panel in (axis, zoom):
+        panel.xaxis.get_major_locator().set_params(integer=True)
+        panel.grid(alpha=0.3)
     axis.legend(fontsize=8)
-    axis.grid(alpha=0.3)
     figure.tight_layout()
     save_figure(figure, path)
     return figure
