@@ -244,16 +244,22 @@ def save_bar_chart(path, names, psnrs, colours, title):
     return figure
 
 
-def save_sweep(path, levels, curves, title, xlabel="test noise level"):
+def save_sweep(path, levels, curves, title, xlabel="test noise level", emphasised=None):
     """Save PSNR against the test noise level, one line per method (`curves`: name -> PSNRs;
-    None where a method failed, left as a gap)."""
+    None where a method failed, left as a gap). The methods named in `emphasised` (the
+    models a comparison is about) are drawn bold; the others thin and faint, as a
+    backdrop, so that the lines the page asks about are not lost among ten."""
     figure, axis = plt.subplots(figsize=(7, 4.5))
     for name, psnrs in curves.items():
         if all(psnr is None for psnr in psnrs):  # a method that failed at every level
             continue
-        style = "--" if name == "noisy input" else "o-"
-        axis.plot(levels, np.array(psnrs, dtype=float), style, label=name,
-                  color="gray" if style == "--" else None)
+        if name == "noisy input":
+            style = {"linestyle": "--", "color": "gray"}
+        elif emphasised is None or name in emphasised:
+            style = {"marker": "o", "linewidth": 2.2}
+        else:
+            style = {"marker": ".", "linewidth": 0.9, "alpha": 0.45}
+        axis.plot(levels, np.array(psnrs, dtype=float), label=name, **style)
     axis.set(xlabel=xlabel, ylabel="mean PSNR (dB)", title=title)
     axis.legend(fontsize=8)
     axis.grid(alpha=0.3)

@@ -398,7 +398,8 @@ def write_results(args, rows, sweep, clean, outputs):
         scale = noise.NOISES[args.noise].sigma_scale  # sigma on 0-255 for photo noise, as papers give it
         plots.save_sweep(path("sweep.png"), [level * scale for level in sweep["levels"]],
                          sweep["psnr"], f"{args.dataset}, {args.noise} noise",
-                         "test noise: sigma (of 255)" if scale != 1 else "test noise level")
+                         "test noise: sigma (of 255)" if scale != 1 else "test noise level",
+                         emphasised=[row["method"] for row in rows if row["kind"] == "model"])
     files.write_text(path("results.md"), header + "\n" + table + "\n")
     files.write_json(path("results.json"), summary)
     plots.close_figures()
