@@ -11,7 +11,7 @@ from PIL import Image
 import data
 import denoiser
 import noise
-from conftest import run_script
+from conftest import REPOSITORY, run_script
 
 
 def identity_model(input_shape):
@@ -29,6 +29,21 @@ def test_tiles_of_a_fully_convolutional_identity_give_back_the_input(shape, tile
     output = denoiser.denoise_with_tiles(identity_model((None, None, shape[-1])), image, tile)
     assert output.shape == shape
     np.testing.assert_allclose(output, image, atol=1e-6)
+
+
+def test_tiles_leave_no_seam_a_trained_model_would_show():
+    """A shipped U-Net sees only part of a tile's surroundings, so tiles cannot match the
+    whole picture exactly; blended, they stay within 2 levels of 255 of it (here: a noisy
+    256x256 photo, whole and in tiles of 128)."""
+    clean = np.asarray(Image.open(REPOSITORY / "docs/demo/samples/astronaut.png").convert("RGB"),
+                       np.float32) / 255
+    noisy = noise.fixed_noisy_copy(clean[None], "gaussian-unclipped", 25 / 255)[0]
+    model = denoiser.load_model(str(REPOSITORY / "models/unet-psnr-cbsd432-blind.keras"))
+    whole = denoiser.denoise_picture(model, noisy, tile_size=512)
+    tiled = denoiser.denoise_picture(model, noisy, tile_size=128)
+    levels = np.abs(np.round(whole * 255) - np.round(tiled * 255))
+    assert 0 < levels.max() <= 2  # tiles do differ a little, and only a little
+    assert 10 * np.log10(1 / np.mean((whole - tiled) ** 2)) > 60  # dB between the two
 
 
 def test_a_fixed_size_model_sees_overlapping_tiles_of_its_size():
