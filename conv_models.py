@@ -270,7 +270,8 @@ def build_resize(input_shape):
     """`transpose` with one change: each Conv2DTranspose is an UpSampling2D then a Conv2D of
     the same 32 filters of 3x3, the resize-convolution of `wide`'s decoder. The encoder, the
     widths, the weights' count and the recipe stay: the pair measures that one choice
-    (docs/convolutional.md), where `transpose` against `wide` changes several at once.
+    (tools/make_docs.py's decoder-curves), where `transpose` against `wide` changes several
+    at once.
     """
     inputs = keras.Input(shape=input_shape)
     x = layers.Conv2D(32, 3, activation="relu", padding="same")(inputs)

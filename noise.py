@@ -39,6 +39,9 @@ import camera
 
 # The seed of the noise on the test images: the same for every script, model and --seed.
 TEST_NOISE_SEED = 20240
+# The seed of the noise on the validation images: another, so that no validation image gets
+# the very noise of a test image.
+VALIDATION_NOISE_SEED = 20241
 # A model trained on a range of levels (--noise-level LOW:HIGH) is scored at this many
 # levels spread evenly over it, both ends included.
 RANGE_TEST_LEVELS = 5
@@ -270,9 +273,10 @@ def middle_level(level):
     return levels_to_score(level)[RANGE_TEST_LEVELS // 2] if is_range(level) else level
 
 
-def fixed_noisy_copy(images, kind, level):
-    """One fixed noisy copy of the validation or test images: the same noise for every
-    model, run and --seed, so that scores compare.
+def fixed_noisy_copy(images, kind, level, seed=TEST_NOISE_SEED):
+    """One fixed noisy copy of the test images (or, with seed=VALIDATION_NOISE_SEED, of the
+    validation images): the same noise for every model, run and --seed, so that scores
+    compare.
 
     `images` is an array (N, H, W, C), or a list of (H, W, C) arrays of any sizes
     (a folder of photos), each corrupted in turn by one seeded generator. For a range
@@ -280,8 +284,8 @@ def fixed_noisy_copy(images, kind, level):
     """
     level = middle_level(level)
     if isinstance(images, np.ndarray):
-        return add_noise(images, kind, level, TEST_NOISE_SEED)
-    return corrupt_each(images, kind, level, TEST_NOISE_SEED)
+        return add_noise(images, kind, level, seed)
+    return corrupt_each(images, kind, level, seed)
 
 
 def corrupt_once(images, kind, level, seed):

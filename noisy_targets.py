@@ -120,7 +120,7 @@ def neighbour_loss(second_half, outputs):
 
 
 class ScoreTheDenoiser(keras.callbacks.Callback):
-    """After each epoch, score `denoiser`'s answers to the noisy test images against the
+    """After each epoch, score `denoiser`'s answers to the noisy validation images against the
     clean ones, as `fit`'s validation does for a model trained on clean targets: val_loss
     and val_psnr, for the history. Where the model that trains is not the denoiser
     (neighbour pairs), `fit` cannot."""

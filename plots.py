@@ -201,8 +201,8 @@ def save_codes(path, images, codes, reconstructions, distances, count=10):
     table = np.array(distances["table"])
     shown = table_axis.imshow(table, cmap="magma")
     for (row, column), value in np.ndenumerate(table):
-        table_axis.text(column, row, f"{value:.1f}", ha="center", va="center", fontsize=7,
-                        color="white" if value < table.mean() else "black")
+        table_axis.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=6,
+                        color="white" if value < np.nanmean(table) else "black")
     ticks = range(len(distances["classes"]))
     table_axis.set(xticks=ticks, yticks=ticks, xticklabels=distances["classes"],
                    yticklabels=distances["classes"], xlabel="class", ylabel="class",
@@ -276,10 +276,10 @@ def save_curves(path, curves, noisy_psnr, title):
     untrained score up, it would be a hair)."""
     figure, (axis, zoom) = plt.subplots(1, 2, figsize=(11, 4.5))
     longest = max(len(psnrs) for psnrs in curves.values())
-    start = longest // 2
+    start = min(longest // 2, max(longest - 2, 0))  # at least the last two points
     for name, psnrs in curves.items():
         line, = axis.plot(range(len(psnrs)), psnrs, "-", label=name)
-        zoom.plot(range(start, len(psnrs)), psnrs[start:], "-", color=line.get_color())
+        zoom.plot(range(start, len(psnrs)), psnrs[start:], ".-", color=line.get_color())
     axis.axhline(noisy_psnr, color="gray", linestyle="--", label="noisy input")
     axis.set(xlabel="epoch", ylabel="validation PSNR (dB)", title=title)
     zoom.set(xlabel="epoch", ylabel="validation PSNR (dB)",

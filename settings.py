@@ -449,7 +449,7 @@ def checked_arguments(path, saved, recipes, takes):
     known = {action.dest for action in checker._actions} - set(HOW_TO_RUN) - {"help"}
     foreign = sorted(key for key in saved if key not in known)
     lacking = sorted(key for key in known if key not in saved)
-    if "validation_split" in lacking:  # this script's, from before the split (2026-12-07)
+    if "validation_split" in lacking and not foreign:  # before the split (2026-12-07)
         complain("was started before the lessons held out validation images, and going on "
                  "would train on other images than it began with: start it anew")
     if foreign or lacking:
@@ -498,5 +498,6 @@ def start(description, recipes, knobs, takes=(DIGITS,)):
             ": process 0 writes the run's files; this one keeps its copies in " + args.out))
     if not runs.in_notebook():
         runs.stop_cleanly_on_signals(args.out)
-        sys.excepthook = runs.one_line_errors(args.out, sys.excepthook, data.DatasetError)
+        sys.excepthook = runs.one_line_errors(args.out, sys.excepthook,
+                                              (data.DatasetError, distribute.TooFewToShare))
     return args

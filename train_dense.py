@@ -146,8 +146,8 @@ print(f"{len(x_train)} training, {len(x_val)} validation and {len(x_test)} test 
 # The `noise-layer` model is the exception: it gets clean batches and corrupts them
 # itself, with a noise layer that acts only while training (docs/noise-layer.md):
 # `dense_models.noise_of_batches` says which. The validation and test images get one
-# fixed noisy copy each, made with one fixed seed (not the `seed` knob): every model is
-# scored on exactly the same noisy images.
+# fixed noisy copy each, each set with a fixed seed of its own (not the `seed` knob):
+# every model is scored on exactly the same noisy images.
 #
 # PSNR says how far a picture is from its clean original: MSE is the mean of the
 # squared pixel differences, and PSNR = 10 * log10(1 / MSE), in decibels (dB), for
@@ -160,7 +160,8 @@ train_batches = training.NoisyBatches(x_train,
                                       dense_models.noise_of_batches(args.model, args.noise_kind),
                                       args.noise_level, args.batch_size, seed=args.seed,
                                       fixed_noise=args.fixed_noise)
-x_val_noisy = noise.fixed_noisy_copy(x_val, args.noise_kind, args.noise_level)
+x_val_noisy = noise.fixed_noisy_copy(x_val, args.noise_kind, args.noise_level,
+                                   seed=noise.VALIDATION_NOISE_SEED)
 x_test_noisy = noise.fixed_noisy_copy(x_test, args.noise_kind, args.noise_level)
 before = metrics.image_quality(x_test, x_test_noisy)
 print(f"noisy test images: PSNR {before['psnr']:.2f} dB, SSIM {before['ssim']:.3f}")
@@ -265,6 +266,7 @@ print(f"test PSNR: noisy {before['psnr']:.2f} dB -> denoised {after['psnr']:.2f}
       f"SSIM: noisy {before['ssim']:.3f} -> denoised {after['ssim']:.3f}")
 scores = {"test_images": len(x_test), "noisy_psnr": before["psnr"],
           "noisy_ssim": before["ssim"], **after,
+          "noisy_validation_psnr": metrics.psnr(x_val, x_val_noisy),
           **metrics.blind_scores(autoencoder, x_test, args.noise_kind, args.noise_level)}
 
 # %% [markdown]
@@ -283,7 +285,7 @@ scores = {"test_images": len(x_test), "noisy_psnr": before["psnr"],
 # %%
 plots.save_samples(os.path.join(args.out, "samples.png"), x_test, x_test_noisy, x_test_denoised)
 plots.save_history(os.path.join(args.out, "history.png"), epoch_log.history,
-                   metrics.image_quality(x_val, x_val_noisy)["psnr"])
+                   scores["noisy_validation_psnr"])
 plots.save_blind_levels(os.path.join(args.out, "levels.png"), scores, args.model,
                         args.noise_kind, args.noise_level)
 codes = dense_models.code_model(autoencoder).predict(x_test_noisy[:2000], verbose=0)

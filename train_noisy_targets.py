@@ -144,7 +144,8 @@ if args.target == noisy_targets.NEIGHBOURS:  # from here on, training sees noisy
 train_batches = training.NoisyBatches(x_train, args.noise_kind, args.noise_level, args.batch_size,
                                       seed=args.seed, crop_size=crop_size,
                                       flip_rotate=args.flip_rotate, target=args.target)
-x_val_noisy = noise.fixed_noisy_copy(x_val, args.noise_kind, args.noise_level)
+x_val_noisy = noise.fixed_noisy_copy(x_val, args.noise_kind, args.noise_level,
+                                   seed=noise.VALIDATION_NOISE_SEED)
 x_test_noisy = noise.fixed_noisy_copy(x_test, args.noise_kind, args.noise_level)
 before = metrics.image_quality(x_test, x_test_noisy)
 print(f"noisy test images: PSNR {before['psnr']:.2f} dB, SSIM {before['ssim']:.3f}")
@@ -221,10 +222,11 @@ print(f"test PSNR: noisy {before['psnr']:.2f} dB -> denoised {after['psnr']:.2f}
       f"SSIM: noisy {before['ssim']:.3f} -> denoised {after['ssim']:.3f}")
 scores = {"test_images": len(x_test), "noisy_psnr": before["psnr"],
           "noisy_ssim": before["ssim"], **after,
+          "noisy_validation_psnr": metrics.psnr(x_val, x_val_noisy),
           **metrics.blind_scores(autoencoder, x_test, args.noise_kind, args.noise_level)}
 plots.save_samples(os.path.join(args.out, "samples.png"), x_test, x_test_noisy, x_test_denoised)
 plots.save_history(os.path.join(args.out, "history.png"), epoch_log.history,
-                   metrics.image_quality(x_val, x_val_noisy)["psnr"])
+                   scores["noisy_validation_psnr"])
 plots.save_blind_levels(os.path.join(args.out, "levels.png"), scores, args.model,
                         args.noise_kind, args.noise_level)
 runs.finish(args, autoencoder, epoch_log, scores, train_images=len(x_train),

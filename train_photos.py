@@ -126,8 +126,8 @@ print(f"{len(x_train)} training photos, {len(x_val)} validation and {len(x_test)
 # %% [markdown]
 # ## 2. Corrupt them, and look
 #
-# The validation and test crops get one fixed noisy copy each, made with one fixed seed
-# (not the `seed` knob); the training crops fresh noise in every batch. Each training
+# The validation and test crops get one fixed noisy copy each, each set with a fixed seed
+# of its own (not the `seed` knob); the training crops fresh noise in every batch. Each training
 # crop is also shown in one of its 8 orientations, drawn at random (0 to 3 quarter
 # turns, mirrored or not: `flip_rotate`): most of what a photo shows has no up or down,
 # so over the epochs the model sees it every way round (docs/results-flips.md measures
@@ -145,7 +145,8 @@ told_the_level = conv_models.MODELS[args.model].told_the_level  # unet-level onl
 train_batches = training.NoisyBatches(x_train, args.noise_kind, args.noise_level, args.batch_size,
                                       seed=args.seed, crop_size=args.image_size,
                                       tell_level=told_the_level, flip_rotate=args.flip_rotate)
-x_val_noisy = noise.fixed_noisy_copy(x_val, args.noise_kind, args.noise_level)
+x_val_noisy = noise.fixed_noisy_copy(x_val, args.noise_kind, args.noise_level,
+                                   seed=noise.VALIDATION_NOISE_SEED)
 val_inputs = noise.model_inputs(x_val_noisy, noise.middle_level(args.noise_level),
                                 told_the_level)
 x_test_noisy = noise.fixed_noisy_copy(x_test, args.noise_kind, args.noise_level)
@@ -214,6 +215,7 @@ print(f"test PSNR: noisy {before['psnr']:.2f} dB -> denoised {after['psnr']:.2f}
       f"SSIM: noisy {before['ssim']:.3f} -> denoised {after['ssim']:.3f}")
 scores = {"test_images": len(x_test), "noisy_psnr": before["psnr"],
           "noisy_ssim": before["ssim"], **after,
+          "noisy_validation_psnr": metrics.psnr(x_val, x_val_noisy),
           **metrics.blind_scores(autoencoder, x_test, args.noise_kind, args.noise_level)}
 
 # %% [markdown]
@@ -226,7 +228,7 @@ scores = {"test_images": len(x_test), "noisy_psnr": before["psnr"],
 # %%
 plots.save_samples(os.path.join(args.out, "samples.png"), x_test, x_test_noisy, x_test_denoised)
 plots.save_history(os.path.join(args.out, "history.png"), epoch_log.history,
-                   metrics.image_quality(x_val, x_val_noisy)["psnr"])
+                   scores["noisy_validation_psnr"])
 plots.save_blind_levels(os.path.join(args.out, "levels.png"), scores, args.model,
                         args.noise_kind, args.noise_level)
 runs.finish(args, autoencoder, epoch_log, scores, train_images=len(x_train),

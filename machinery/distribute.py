@@ -564,6 +564,10 @@ def shard(batches):
     return ShareOfEachBatch(batches)
 
 
+class TooFewToShare(ValueError):
+    """Fewer validation images than devices: none would be left to score."""
+
+
 def divisible(*arrays):
     """The arrays (or dicts of arrays, as noise.model_inputs makes), cut to the first N
     images that divide evenly between this process's devices (on a JAX distribution):
@@ -571,7 +575,12 @@ def divisible(*arrays):
 
     Every process scores all of them: the mean over the processes' copies is the mean.
     """
-    count = len(arrays[-1]) // devices_per_process() * devices_per_process()
+    devices = devices_per_process()
+    count = len(arrays[-1]) // devices * devices
+    if count == 0:
+        raise TooFewToShare(f"{len(arrays[-1])} validation images cannot be shared between "
+                            f"{devices} devices: give more training images or a larger "
+                            "--validation-split")
     return keras.tree.map_structure(lambda array: array[:count], arrays)
 
 

@@ -203,7 +203,7 @@ def one_line_errors(folder, usual_hook, told_as_they_are=()):
     """An excepthook for the errors a user meets, each said in one line (exit code 1).
 
     An error of the kinds `told_as_they_are` (settings.start names data.DatasetError:
-    data missing, damaged, offline), an OSError (a full disk, a folder that became
+    data missing, damaged, offline; and distribute.TooFewToShare), an OSError (a full disk, a folder that became
     read-only) and, with several processes, one that stops, may pass: every finished
     epoch is backed up whole, so the run can go on once the cause is fixed. (FAILED.txt
     is for runs that cannot.)
@@ -434,7 +434,7 @@ def tensorboard_logs(args):
     return [keras.callbacks.TensorBoard(os.path.join(args.out, "tensorboard"))]
 
 
-def finish(args, model, epoch_log, scores, train_images, validation_images=None):
+def finish(args, model, epoch_log, scores, train_images, validation_images):
     """Write model.keras and, last, metrics.json (the sign of a finished run); drop the backup.
 
     metrics.json holds every setting of the run, every score and the history, so that a
@@ -448,8 +448,9 @@ def finish(args, model, epoch_log, scores, train_images, validation_images=None)
         "loss": args.loss, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
         "train_images": train_images, "seed": args.seed, "backend": keras.backend.backend(),
         "devices": args.devices, "history": epoch_log.history,
-        **({"validation_images": validation_images} if validation_images is not None else {}),
-        **{key: vars(args)[key] for key in ("target", "flip_rotate") if key in vars(args)},
+        "validation_images": validation_images, "validation_split": args.validation_split,
+        **{key: vars(args)[key] for key in ("target", "flip_rotate", "fixed_noise")
+           if key in vars(args)},
     }
     files.check_free_space(args.out, saved_bytes(model), MODEL_FILE)
     files.replace_atomically(os.path.join(args.out, MODEL_FILE), model.save)

@@ -312,7 +312,8 @@ def test_resume_sends_a_run_on_photos_to_train_photos(tmp_path, capsys):
 
 def test_resume_refuses_a_run_another_script_started_with_fewer_settings(tmp_path, capsys):
     """A train_conv.py run holds no --target: train_noisy_targets.py, which takes it, would
-    go on with its own default (Noise2Noise) where the run began on clean targets."""
+    go on with its own default (Noise2Noise) where the run began on clean targets. (It also
+    holds --fixed-noise, which train_noisy_targets.py does not take: said first.)"""
     run = tmp_path / "run"
     parse(["--model", "unet", "--out", str(run)])  # train_conv.py's settings
     release_held_folders()
@@ -323,8 +324,24 @@ def test_resume_refuses_a_run_another_script_started_with_fewer_settings(tmp_pat
     assert raised.value.code == 2
     assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
         f"argument --resume: {arguments}: was written by another training script (it holds "
-        "no channels, flip_rotate, image_size, target, test_dataset, which this one takes): "
-        "resume it with the script that started it; the run cannot be continued: start a new one")
+        "fixed_noise, which this one does not take): resume it with the script that started "
+        "it; the run cannot be continued: start a new one")
+
+
+def test_resume_refuses_a_photo_run_that_holds_no_target(tmp_path, capsys):
+    """A train_photos.py run holds every setting of train_noisy_targets.py but --target."""
+    run = tmp_path / "run"
+    parse(["--model", "unet", "--dataset", "train400", "--out", str(run)],
+          takes=(settings.PHOTOS,))  # train_photos.py's settings
+    release_held_folders()
+    with pytest.raises(SystemExit) as raised:
+        parse(["--resume", "--out", str(run)],
+              takes=(settings.DIGITS, settings.PHOTOS, settings.TARGETS))
+    assert raised.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
+        f"argument --resume: {run / 'arguments.json'}: was written by another training script "
+        "(it holds no target, which this one takes): resume it with the script that started "
+        "it; the run cannot be continued: start a new one")
 
 
 def test_help_names_the_knobs_of_the_script_as_defaults(tmp_path, capsys):

@@ -4,6 +4,7 @@ import socket
 import threading
 import time
 
+import numpy as np
 import pytest
 from conftest import free_port, read_metrics, run_script
 
@@ -133,3 +134,11 @@ def test_a_process_that_left_the_roll_call_and_came_back_joins():
     outcomes = roll_call_of((("1 again", 1), ("2", 2)), port)  # a cluster of 3
     process_0.join(timeout=peer_timeout)
     assert outcomes == {"1 again": "joined", "2": "joined"} and not process_0.is_alive()
+
+
+def test_fewer_validation_images_than_devices_is_said_not_scored_as_nothing(monkeypatch):
+    monkeypatch.setattr(distribute, "devices_per_process", lambda: 4)
+    kept = distribute.divisible(np.zeros((9, 2)), np.zeros((9, 2)))
+    assert [len(array) for array in kept] == [8, 8]  # the first 8: two per device
+    with pytest.raises(distribute.TooFewToShare, match="3 validation images cannot be shared"):
+        distribute.divisible(np.zeros((3, 2)), np.zeros((3, 2)))

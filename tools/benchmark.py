@@ -181,7 +181,8 @@ def main(argv=None):
     if len(args.seeds) > 1:
         table += "\n\n" + spread_table(results, args.runs)
     header = (f"Benchmark on {args.dataset}, noise level {args.noise_level or 'of each run'}, "
-              f"{args.train_limit or 'all'} training images, full test set; "
+              f"the first {args.train_limit or 'all'} training images (a tenth of them held "
+              f"out to validate on), full test set; "
               f"machine: {machine_description()}\n"
               f"Command: python -m tools.benchmark {' '.join(argv or sys.argv[1:])}\n")
     try:

@@ -399,7 +399,8 @@ def write_results(args, rows, sweep, clean, outputs):
         plots.save_sweep(path("sweep.png"), [level * scale for level in sweep["levels"]],
                          sweep["psnr"], f"{args.dataset}, {args.noise} noise",
                          "test noise: sigma (of 255)" if scale != 1 else "test noise level",
-                         emphasised=[row["method"] for row in rows if row["kind"] == "model"])
+                         emphasised=[row["method"] for row in rows if row["kind"] == "model"]
+                         or None)  # no model: every method alike
     files.write_text(path("results.md"), header + "\n" + table + "\n")
     files.write_json(path("results.json"), summary)
     plots.close_figures()

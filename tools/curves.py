@@ -9,9 +9,10 @@ what you want to compare (for example the target, or flips and rotations on or o
 A run's metrics.json kept on its own (models/<name>.metrics.json, a copy of the run's) does
 as well as its folder: the run is then called <name>.
 
-The validation PSNR is each run's score on its test images after every epoch (epoch 0:
-the untrained model). Writes into --out: curves.png (one line per run, beside the first
-run's noisy input PSNR) and curves.md, the same numbers as a Markdown table: the validation
+The validation PSNR is each run's score on its validation images after every epoch (epoch
+0: the untrained model; a run made before the scripts held out validation images scored its
+test images). Writes into --out: curves.png (one line per run, beside the first run's noisy
+validation images' PSNR) and curves.md, the same numbers as a Markdown table: the validation
 PSNR of each run at evenly spaced epochs, then each run's training loss in its last epoch
 (where a loss levels off: against noisy targets, it cannot fall below the noise's own
 variance) and its training seconds. The numbers are each run's own metrics.json (its
@@ -86,7 +87,10 @@ def main(argv=None):
     plots.prepare(show=False)
     first = next(iter(args.metrics.values()))
     curves = {name: run["history"]["val_psnr"] for name, run in args.metrics.items()}
-    plots.save_curves(os.path.join(args.out, "curves.png"), curves, first["noisy_psnr"],
+    # The line to beat: the noisy validation images' PSNR, or, for a run that validated on
+    # its test images (made before the split), theirs.
+    noisy_psnr = first.get("noisy_validation_psnr", first["noisy_psnr"])
+    plots.save_curves(os.path.join(args.out, "curves.png"), curves, noisy_psnr,
                       f"{first['dataset']}, validation PSNR per epoch")
     table = markdown_table(curves, [run["history"]["loss"][-1] for run in args.metrics.values()],
                            [run["train_seconds"] for run in args.metrics.values()])

@@ -295,6 +295,9 @@ def finished(step, args):
     step reads now? A run of a command since changed, or of a model since replaced, is not
     found: it is made again."""
     folder = os.path.join(args.runs, step.name)
+    if step.result == "metrics.json" and "validation_images" not in files.read_json(
+            os.path.join(folder, step.result), {}):  # made before the validation split
+        return False
     return (os.path.exists(os.path.join(folder, step.result))
             and files.read_json(os.path.join(folder, MADE_FROM), None) == made_from(step, args))
 
@@ -302,13 +305,18 @@ def finished(step, args):
 def made_from(step, args):
     """What the step's run is made from: its command (placeholders unfilled, with what
     --quick adds) and the digest of each model file (or kept metrics.json) it reads, one of
-    models/ or one that an earlier step trained ({runs}/default/model.keras); None for one
-    not there."""
+    models/ or one that an earlier step trained ({runs}/default/model.keras), and of the
+    metrics.json of each earlier step's run it reads whole (tools/curves.py's {runs}/unet);
+    None for one not there."""
     models = {}
     for part in step.command:
         if part.endswith((".keras", ".onnx", ".metrics.json")):
             path = part.format(runs=args.runs)
-            models[part] = file_digest(path) if os.path.exists(path) else None
+        elif part.startswith("{runs}/") and part != "{runs}/" + step.name:  # a run's folder
+            path = os.path.join(part.format(runs=args.runs), "metrics.json")
+        else:
+            continue
+        models[part] = file_digest(path) if os.path.exists(path) else None
     return {"command": step.command + (step.quick if args.quick else []), "models": models}
 
 
@@ -496,8 +504,9 @@ def codes_table(args):
         codes = files.read_json(os.path.join(args.runs, step.name, "metrics.json"),
                                 None).get("codes")
         if codes:
-            lines.append(f"| {step.name} | {codes['same_class']:.2f} | "
-                         f"{codes['other_class']:.2f} |")
+            same, other = (codes[key] for key in ("same_class", "other_class"))
+            lines.append(f"| {step.name} | " + " | ".join(
+                "-" if value is None else f"{value:.2f}" for value in (same, other)) + " |")
     return "\n".join(lines)
 
 
