@@ -135,7 +135,7 @@ STEPS = [
     training("transpose", "train_conv.py", "--model", "transpose"),
     # ... and the same network with resize-convolutions in place of its two transposed
     # ones (one change), their validation curves together.
-    training("resize", "train_conv.py", "--model", "resize"),
+    training("resize", "train_conv.py", "--model", "resize", figures=()),
     Step("decoder-curves", ["-m", "tools.curves", "{runs}/transpose", "{runs}/resize",
                             "--out", "{runs}/decoder-curves"],
          [], "curves.md"),
