@@ -160,11 +160,11 @@ print(f"{len(x_train)} training, {len(x_val)} validation and {len(x_test)} test 
 #
 # The validation and test images get one fixed noisy copy each, each set with a fixed
 # seed of its own (noise.VALIDATION_NOISE_SEED and TEST_NOISE_SEED, not the `seed`
-# knob): every model and every run is scored on exactly the same noisy images. The training images get fresh noise in every batch
-# of every epoch, so the model never sees the same noisy copy twice and cannot memorise
-# one. (`fixed_noise` draws one noisy copy of each image once instead, from the `seed`
-# knob, as keras.io's example does; the `fixed-noise` run of tools/make_docs.py
-# measures the difference.)
+# knob): every model and every run is scored on exactly the same noisy images. The
+# training images get fresh noise in every batch of every epoch, so the model never
+# sees the same noisy copy twice and cannot memorise one. (`fixed_noise` draws one
+# noisy copy of each image once instead, from the `seed` knob, as keras.io's example
+# does; the `fixed-noise` run of tools/make_docs.py measures the difference.)
 # `training.NoisyBatches` cuts the training images into batches of (noisy, clean)
 # pairs, adding the noise as the test images got theirs (the same
 # `noise.NOISES[kind].corrupt`), drawn from (seed, epoch, batch) (with `fixed_noise`:
