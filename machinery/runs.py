@@ -203,10 +203,10 @@ def one_line_errors(folder, usual_hook, told_as_they_are=()):
     """An excepthook for the errors a user meets, each said in one line (exit code 1).
 
     An error of the kinds `told_as_they_are` (settings.start names data.DatasetError:
-    data missing, damaged, offline; and distribute.TooFewToShare), an OSError (a full disk, a folder that became
-    read-only) and, with several processes, one that stops, may pass: every finished
-    epoch is backed up whole, so the run can go on once the cause is fixed. (FAILED.txt
-    is for runs that cannot.)
+    data missing, damaged, offline; and distribute.TooFewToShare), an OSError (a full
+    disk, a folder that became read-only) and, with several processes, one that stops,
+    may pass: every finished epoch is backed up whole, so the run can go on once the cause
+    is fixed. (FAILED.txt is for runs that cannot.)
     """
 
     def hook(kind, error, trace):
