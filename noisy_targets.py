@@ -20,6 +20,8 @@ clean picture exists (a camera's own photos), two ideas still give it something 
 pixels, the model that trains a denoiser on neighbour pairs, and its loss.
 """
 
+import math
+
 import keras
 import numpy as np
 from keras import ops
@@ -60,7 +62,8 @@ def check_target(target, model, digits, any_size, several_devices):
         raise ValueError("neighbours train on one device: leave out --distribute")
 
 
-# The weight of Neighbor2Neighbor's regulariser (the paper's gamma, 1 to 2 in its runs).
+# The weight of Neighbor2Neighbor's regulariser (the paper's gamma, 1 to 2 in its runs), by
+# default; train_noisy_targets.py's --regulariser-weight sets another (0: none).
 REGULARISER_WEIGHT = 1.0
 
 
@@ -107,16 +110,29 @@ def neighbour_trainer(denoiser, shape):
                        ops.concatenate([denoised_first_half, shift], axis=-1))
 
 
-def neighbour_loss(second_half, outputs):
-    """Neighbor2Neighbor's loss: the squared gap between the denoised first half and the
-    noisy second half (Noise2Noise's loss), plus REGULARISER_WEIGHT times the squared
-    difference between that gap and the one the denoiser's answer on the whole picture
-    has between its halves (which would be the same, were the halves one picture)."""
-    channels = second_half.shape[-1]
-    denoised_first_half, shift = outputs[..., :channels], outputs[..., channels:]
-    gap = denoised_first_half - second_half
-    return (ops.mean(ops.square(gap), axis=(1, 2, 3))
-            + REGULARISER_WEIGHT * ops.mean(ops.square(gap - shift), axis=(1, 2, 3)))
+def check_regulariser_weight(weight, target):
+    """ValueError unless `weight` is a finite number >= 0, and, where it is not the
+    default, the target is neighbours: the only loss that has the regulariser."""
+    if not (math.isfinite(weight) and weight >= 0):
+        raise ValueError(f"must be a finite number >= 0, not {weight}")
+    if weight != REGULARISER_WEIGHT and target != NEIGHBOURS:
+        raise ValueError(f"only {NEIGHBOURS} have a regulariser: leave it out with --target "
+                         f"{target}")
+
+
+def neighbour_loss(regulariser_weight=REGULARISER_WEIGHT):
+    """Neighbor2Neighbor's loss, as a function of (second half, trainee's outputs): the
+    squared gap between the denoised first half and the noisy second half (Noise2Noise's
+    loss), plus `regulariser_weight` times the squared difference between that gap and the
+    one the denoiser's answer on the whole picture has between its halves (which would be
+    the same, were the halves one picture). With a weight of 0, the first term alone."""
+    def neighbour_loss(second_half, outputs):
+        channels = second_half.shape[-1]
+        denoised_first_half, shift = outputs[..., :channels], outputs[..., channels:]
+        gap = denoised_first_half - second_half
+        return (ops.mean(ops.square(gap), axis=(1, 2, 3))
+                + regulariser_weight * ops.mean(ops.square(gap - shift), axis=(1, 2, 3)))
+    return neighbour_loss
 
 
 class ScoreTheDenoiser(keras.callbacks.Callback):

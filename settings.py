@@ -121,6 +121,11 @@ def build_parser(description, recipes, default_model, takes=(DIGITS,)):
                             help="what the model learns to answer in place of the clean picture "
                                  "(noisy_targets.py). " + noisy_targets.target_help() + ". The "
                                  "test pictures are clean, to score the model (default: noisy)")
+        parser.add_argument("--regulariser-weight", type=float,
+                            default=noisy_targets.REGULARISER_WEIGHT,
+                            help="with --target neighbours: the weight of Neighbor2Neighbor's "
+                                 "regulariser, which corrects the blur of aiming one half at "
+                                 "its neighbour; 0 trains without it (default: %(default)s)")
     if DIGITS in takes and TARGETS not in takes:
         parser.add_argument("--fixed-noise", action="store_true",
                             help="train on one noisy copy of each training image, drawn once, "
@@ -379,12 +384,16 @@ def check_dataset(parser, args, recipe, takes):
 
 
 def check_target(parser, args, recipe):
-    """The target, as noisy_targets.check_target checks it."""
+    """The target and its regulariser's weight, as noisy_targets checks them."""
     try:
         noisy_targets.check_target(args.target, args.model, digits=args.dataset in data.DATASETS,
                                    any_size=recipe.any_size, several_devices=bool(args.devices))
     except ValueError as error:
         parser.error(f"argument --target: {error}")
+    try:
+        noisy_targets.check_regulariser_weight(args.regulariser_weight, args.target)
+    except ValueError as error:
+        parser.error(f"argument --regulariser-weight: {error}")
 
 
 def given_on_the_command_line(description, recipes, takes, argv):
@@ -447,6 +456,8 @@ def checked_arguments(path, saved, recipes, takes):
     if missing:  # damaged, or no run's: said before any talk of other scripts
         raise ValueError(f"{path} lacks {', '.join(missing)}")
     known = {action.dest for action in checker._actions} - set(HOW_TO_RUN) - {"help"}
+    if TARGETS in takes and "regulariser_weight" not in saved:  # begun before the knob was:
+        saved = {**saved, "regulariser_weight": noisy_targets.REGULARISER_WEIGHT}  # its weight
     foreign = sorted(key for key in saved if key not in known)
     lacking = sorted(key for key in known if key not in saved)
     if "validation_split" in lacking and not foreign:  # before the split (2026-12-07)

@@ -79,6 +79,7 @@ data_dir = None  # where the datasets are (None: $DENOISE_DATA_DIR, or download 
 noise_kind = "gaussian-unclipped"  # unclipped: its mean is the clean picture
 noise_level = None  # how strong (gaussian-unclipped: 25/255, "sigma 25")
 target = "noisy"  # noisy (Noise2Noise) or neighbours (Neighbor2Neighbor)
+regulariser_weight = 1.0  # neighbours only: the weight of their loss's second term (0: none)
 # How it learns
 loss = "mse"  # the mean squared error: its best answer is the mean of the noisy answers
 epochs = None  # passes over the training images (unet-psnr: 3)
@@ -174,7 +175,8 @@ with distribute.scope(args.devices):
     if args.target == noisy_targets.NEIGHBOURS:  # the denoiser, inside a model of pairs
         trainee = noisy_targets.neighbour_trainer(autoencoder,
                                                   (crop_size, crop_size, x_test.shape[-1]))
-        trainee.compile(optimizer=optimizer, loss=noisy_targets.neighbour_loss)
+        trainee.compile(optimizer=optimizer,
+                        loss=noisy_targets.neighbour_loss(args.regulariser_weight))
 if not args.quiet:
     autoencoder.summary(line_length=100)
 

@@ -449,7 +449,8 @@ def finish(args, model, epoch_log, scores, train_images, validation_images):
         "train_images": train_images, "seed": args.seed, "backend": keras.backend.backend(),
         "devices": args.devices, "history": epoch_log.history,
         "validation_images": validation_images, "validation_split": args.validation_split,
-        **{key: vars(args)[key] for key in ("target", "flip_rotate", "fixed_noise")
+        **{key: vars(args)[key] for key in ("target", "regulariser_weight", "flip_rotate",
+                                            "fixed_noise")
            if key in vars(args)},
     }
     files.check_free_space(args.out, saved_bytes(model), MODEL_FILE)

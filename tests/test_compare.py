@@ -113,12 +113,14 @@ def test_models_are_named_after_their_run_folder_or_their_own_file(tmp_path):
               "noise": "gaussian", "noise_level": [0.05, 0.5]}
     (run.parent / "metrics.json").write_text(json.dumps(recipe))
     (ready.parent / "unet-faces.metrics.json").write_text(json.dumps(
-        {**recipe, "epochs": 5, "target": "neighbours", "flip_rotate": True}))
+        {**recipe, "epochs": 5, "target": "neighbours", "regulariser_weight": 0.0,
+         "flip_rotate": True}))
     models = compare.load_models([str(run), str(ready)])
     assert list(models) == ["unet-mnist", "unet-faces"]  # not "models", the folder
     assert models["unet-mnist"][1] == "unet, bce, 3 epochs, trained on mnist at gaussian 0.05:0.5"
     assert models["unet-faces"][1] == ("unet, bce, 5 epochs, trained on mnist at gaussian "
-                                       "0.05:0.5, neighbours as targets, turned and mirrored")
+                                       "0.05:0.5, neighbours as targets, regulariser weight 0, "
+                                       "turned and mirrored")
 
 
 @pytest.mark.parametrize("arguments, message", [

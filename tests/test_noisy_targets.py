@@ -10,7 +10,6 @@ from conftest import read_metrics, run_script
 from PIL import Image
 
 import conv_models
-import noise
 import noisy_targets
 import training
 
@@ -79,7 +78,8 @@ def test_neighbour_masks_are_drawn_from_the_epoch_so_a_resumed_run_draws_them_ag
     assert not np.array_equal(masks_of_epoch(1)[0], masks_of_epoch(2)[0])  # fresh each epoch
 
 
-def test_the_neighbour_loss_is_the_gap_plus_the_regulariser():
+@pytest.mark.parametrize("weight", [noisy_targets.REGULARISER_WEIGHT, 0.0, 2.5])
+def test_the_neighbour_loss_is_the_gap_plus_the_regulariser(weight):
     denoiser = conv_models.MODELS["dncnn"].build((None, None, 1))
     trainer = noisy_targets.neighbour_trainer(denoiser, (16, 16, 1))
     pictures = np.random.default_rng(0).random((2, 16, 16, 1), dtype="float32")
@@ -93,10 +93,20 @@ def test_the_neighbour_loss_is_the_gap_plus_the_regulariser():
     np.testing.assert_allclose(outputs[..., :1], first_half, atol=1e-5)
     np.testing.assert_allclose(outputs[..., 1:], shift, atol=1e-5)
     gap = first_half - target
-    expected = (gap**2).mean(axis=(1, 2, 3)) + noisy_targets.REGULARISER_WEIGHT * (
-        (gap - shift) ** 2).mean(axis=(1, 2, 3))
-    loss = keras.ops.convert_to_numpy(noisy_targets.neighbour_loss(target, outputs))
+    expected = (gap**2).mean(axis=(1, 2, 3)) + weight * ((gap - shift) ** 2).mean(axis=(1, 2, 3))
+    loss = keras.ops.convert_to_numpy(noisy_targets.neighbour_loss(weight)(target, outputs))
     np.testing.assert_allclose(loss, expected, rtol=1e-4)
+
+
+@pytest.mark.parametrize("weight, target, complaint", [
+    (-1.0, noisy_targets.NEIGHBOURS, "finite number >= 0"),
+    (float("nan"), noisy_targets.NEIGHBOURS, "finite number >= 0"),
+    (0.0, noisy_targets.NOISY, "only neighbours have a regulariser"),
+])
+def test_a_regulariser_weight_it_cannot_use_is_refused(weight, target, complaint):
+    with pytest.raises(ValueError, match=complaint):
+        noisy_targets.check_regulariser_weight(weight, target)
+    noisy_targets.check_regulariser_weight(0.0, noisy_targets.NEIGHBOURS)  # none: allowed
 
 
 def test_noise2noise_on_digits_learns_to_denoise(tmp_path):
@@ -126,14 +136,14 @@ def test_neighbours_train_on_a_folder_of_noisy_pictures_alone(noisy_photos, tmp_
     """--noise-level 0: the pictures are noisy already (their scores are then against the
     noisy pictures themselves, and mean little); the model trains and saves. Without
     --test-dataset, every fifth picture is kept to test on, never trained on; of the other
-    16, the last tenth (2) validate."""
+    16, the last tenth (2) validate. Without the regulariser: the lesson's one change."""
     result = run_script("train_noisy_targets.py", "--dataset", noisy_photos, "--channels", 1,
                         "--image-size", 32, "--target", "neighbours", "--noise",
                         "gaussian-unclipped", "--noise-level", 0, "--epochs", 2,
-                        "--batch-size", 4, "--out", tmp_path / "run")
+                        "--batch-size", 4, "--regulariser-weight", 0, "--out", tmp_path / "run")
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = read_metrics(tmp_path / "run")
-    assert metrics["target"] == "neighbours"
+    assert (metrics["target"], metrics["regulariser_weight"]) == ("neighbours", 0)
     assert (metrics["train_images"], metrics["validation_images"]) == (14, 2)
     assert metrics["test_images"] == 4  # every fifth picture of the folder
     assert len(metrics["history"]["val_psnr"]) == 3  # untrained, then each epoch
@@ -149,4 +159,14 @@ def test_neighbours_on_digits_say_why_not(tmp_path):
                         tmp_path / "run")
     assert result.returncode == 2
     assert "halves of a 28x28 digit (14x14)" in result.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_regulariser_weight_for_noise2noise_says_why_not(tmp_path):
+    result = run_script("train_noisy_targets.py", "--regulariser-weight", 0, "--out",
+                        tmp_path / "run")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].endswith(
+        "argument --regulariser-weight: only neighbours have a regulariser: leave it out with "
+        "--target noisy")
     assert not (tmp_path / "run").exists()

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import conv_models
+import noisy_targets
 import settings
 from machinery import runs, signals
 from conftest import REPOSITORY, read_metrics, run_script, write_photo_folder
@@ -152,6 +153,21 @@ def test_a_run_from_before_the_validation_split_is_not_resumed(tmp_path, capsys)
                                  argv=["--resume", "--out", str(tmp_path)])
     error = capsys.readouterr().err.strip().splitlines()
     assert raised.value.code == 2 and "before the lessons held out validation images" in error[-1]
+
+
+def test_a_noisy_targets_run_from_before_the_regulariser_knob_goes_on_with_its_weight(tmp_path):
+    """train_noisy_targets.py's runs begun before --regulariser-weight existed trained with
+    the weight it now defaults to: --resume goes on with that weight, not refusing them as
+    another script's."""
+    takes = (settings.DIGITS, settings.PHOTOS, settings.TARGETS)
+    parser = settings.build_parser("", conv_models.MODELS, "unet-psnr", takes)
+    saved = {key: value for key, value in vars(parser.parse_args([])).items()
+             if key not in settings.HOW_TO_RUN and key != "regulariser_weight"}
+    saved.update(loss="mse", epochs=3, batch_size=64, noise_kind="gaussian-unclipped",
+                 noise_level=0.1)
+    restored = settings.checked_arguments(tmp_path / "arguments.json", saved, conv_models.MODELS,
+                                          takes)
+    assert restored["regulariser_weight"] == noisy_targets.REGULARISER_WEIGHT
 
 
 def test_quiet_prints_no_progress_and_tensorboard_writes_logs(tmp_path):

@@ -261,6 +261,8 @@ def how_trained(metrics_path):
         return (f"{run['model']}, {run['loss']}, {run['epochs']} epochs, trained on "
                 f"{dataset} at {run['noise']} {noise.level_text(run['noise_level'])}"
                 + ("" if target == "clean" else f", {target} as targets")
+                + (f", regulariser weight {run['regulariser_weight']:g}"
+                   if run.get("regulariser_weight", 1.0) != 1.0 else "")
                 + (", turned and mirrored" if run.get("flip_rotate") else ""))
     except (OSError, ValueError, KeyError, TypeError, RecursionError) as error:  # damaged
         return f"trained model ({os.path.basename(metrics_path)} is unreadable: {error!r})"
