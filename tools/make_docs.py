@@ -125,7 +125,7 @@ STEPS = [
     training("fixed-noise", "train_conv.py", "--fixed-noise", figures=()),
     Step("noise-curves", ["-m", "tools.curves", "{runs}/default", "{runs}/fixed-noise",
                           "--out", "{runs}/noise-curves"],
-         [], "curves.md"),
+         [], "curves.md", (("curves.png", "noise-curves.png"),)),
     # Dense autoencoders, and what their codes look like.
     training("deep", "train_dense.py", "--model", "deep"),
     training("shallow32", "train_dense.py", "--model", "shallow32", figures=("codes.png",)),
@@ -135,10 +135,10 @@ STEPS = [
     training("transpose", "train_conv.py", "--model", "transpose"),
     # ... and the same network with resize-convolutions in place of its two transposed
     # ones (one change), their validation curves together.
-    training("resize", "train_conv.py", "--model", "resize", figures=()),
+    training("resize", "train_conv.py", "--model", "resize"),
     Step("decoder-curves", ["-m", "tools.curves", "{runs}/transpose", "{runs}/resize",
                             "--out", "{runs}/decoder-curves"],
-         [], "curves.md"),
+         [], "curves.md", (("curves.png", "decoder-curves.png"),)),
     training("wide", "train_conv.py", "--model", "wide"),
     training("small", "train_conv.py", "--model", "small"),
     # Skip connections: the U-Net, and the same network without its skips (one change),
@@ -235,7 +235,8 @@ STEPS = [
          (("100_1_2_20170105174847679_side_by_side.png", "face-side-by-side.png"),)),
     # Real camera noise: the real pairs' noise beside the simulation's (--noise camera) ...
     Step("camera-noise", ["-m", "tools.camera_noise", "--out", "{runs}/camera-noise"],
-         ["--limit", "4"], "results.json"),
+         ["--limit", "4"], "results.json",
+         (("spread.png", "camera-noise-spread.png"), ("crops.png", "camera-noise-crops.png"))),
     # ... and the colour models on the real pairs, through denoise.py's own code path.
     Step("real-pairs", ["-m", "tools.real_pairs", "--out", "{runs}/real-pairs", "--models",
                         "models/unet-psnr-cbsd432-camera.keras",
