@@ -280,15 +280,15 @@ def test_every_link_to_a_heading_names_one_of_its_headings():
 # docs/glossary.md, and each is on at least one lesson page (so that the list stays honest).
 GLOSSARY_TERMS = [
     "Adam", "Autoencoder", "Backend", "Batch", "Bit depth", "Blind denoising", "BM3D",
-    "Bottleneck", "Camera noise", "Channel", "Clip", "Code", "Convolution", "Crop", "Cross-entropy", "Decoder",
+    "Bottleneck", "Camera noise", "Channel", "Classical denoiser", "Clip", "Code", "Convolution", "Crop", "Cross-entropy", "Decoder",
     "Demosaicking", "Dense layer", "Device", "Dropout", "DRUNet", "Encoder", "Epoch",
     "Feature map", "FFDNet", "Filter", "Fully convolutional", "Gaussian noise", "Gradient",
     "ISO", "JPEG", "Keras", "Layer", "Learning rate", "Lesson", "Loss", "MNIST", "MSE", "NaN",
     "Neighbor2Neighbor", "Noise level", "Noise sweep", "Noise2Noise", "Non-local means", "ONNX",
     "Optimizer", "Padding", "Papermill", "Photo set", "Poisson noise", "Pooling", "Preset",
-    "PSNR", "ReLU", "Residual", "Resume", "Safe mode", "Scikit-image", "Seed", "Self-ensemble",
-    "Sigma", "Sigmoid", "Skip connection", "Specialist", "Spread", "SSIM", "Standard deviation",
-    "Stride", "Tile", "Transposed convolution", "Turns and mirrors", "U-Net", "Upsampling",
+    "PSNR", "Quantisation table", "ReLU", "Residual", "Resume", "Safe mode", "Scikit-image", "Seed", "Self-ensemble",
+    "Sigma", "Sigmoid", "Skip connection", "Specialist", "Spread", "sRGB curve", "SSIM",
+    "Standard deviation", "Stride", "Tile", "Total variation", "Transposed convolution", "Turns and mirrors", "U-Net", "Upsampling",
     "Validation", "Wavelet", "Weights",
 ]
 # The lesson pages: docs/*.md but the results and the glossary itself.
