@@ -17,7 +17,7 @@ of several frames (a GIF, a TIFF of several pages), only the first is denoised, 
 note says so.
 
 How a model meets a picture of any size:
-- a fully convolutional model (every preset of train_conv.py) takes the picture whole,
+- a fully convolutional model (most presets of conv_models.py) takes the picture whole,
   padded by reflection to a multiple of 8 so that every down-sampling divides evenly,
   and cropped back after; a picture larger than --tile pixels a side (at most 2048)
   goes through in tiles, so that memory stays bounded however large the picture: it
@@ -36,7 +36,7 @@ photos, which look alike in every orientation, a gain of a tenth to a quarter of
 on digits or clothes, which have an up and a down, a loss (see "The self-ensemble" in
 denoiser.py).
 
-The strength knob: a model told the noise level (the unet-level preset of train_conv.py)
+The strength knob: a model told the noise level (the unet-level preset of train_photos.py)
 takes `--noise-level`, the noise's standard deviation on the [0, 1] scale (25/255 for
 sigma 25 of 255). Told the truth, it removes the noise; told more, it smooths more
 strongly; told less, it keeps more texture, and more noise. `--noise-level auto` (the
@@ -102,8 +102,8 @@ def parse_arguments(argv=None):
                         help="PNG, JPEG or TIFF files to denoise (8-bit, 16-bit PNG, or "
                              "16-bit grey TIFF)")
     parser.add_argument("--model", required=True,
-                        help="a trained model: a .keras file (from train_conv.py or "
-                             "train_dense.py), or an .onnx file (from tools/export.py), which "
+                        help="a trained model: a .keras file (from a training script, "
+                             "train_*.py), or an .onnx file (from tools/export.py), which "
                              "runs without Keras and TensorFlow. For a camera's photos taken in "
                              "dim light: models/unet-psnr-cbsd432-camera.keras, trained on "
                              "camera noise (docs/camera-noise.md)")

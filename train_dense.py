@@ -7,8 +7,8 @@ What you will learn: how a dense autoencoder squeezes each image through a narro
 and widens it back, and why that removes noise (noise is hard to squeeze through a few
 numbers, digits are not); how to train it with `compile` and `fit`, score it with PSNR
 and SSIM, and look at its codes. A dense model sees each 28x28 image as a flat list of
-784 numbers: it knows nothing of which pixels are neighbours, which is why the
-convolutional models of train_conv.py beat it (docs/dense.md).
+784 numbers: it knows nothing of which pixels are neighbours, one reason (of several:
+docs/dense.md) why train_conv.py's U-Net scores higher.
 
 How to run it:
   python train_dense.py                                   # the deep model on MNIST, noise 0.2

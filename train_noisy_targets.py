@@ -71,7 +71,7 @@ test_dataset = None  # photos only: the set or folder to test on (None: a fifth 
 image_size = 64  # photos only: the side of the square crops it trains and tests on
 channels = 1  # photos only: 1 = grey, 3 = colour
 flip_rotate = None  # turn and mirror each training crop at random (None: photos only)
-train_limit = 4000  # use the first N training images only (None: all)
+train_limit = None  # use the first N training images only (None: all)
 test_limit = None  # score on the first N test images only (None: all)
 validation_split = 0.1  # hold out the last 10% of the training images to validate on
 data_dir = None  # where the datasets are (None: $DENOISE_DATA_DIR, or download them once)
