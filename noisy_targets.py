@@ -65,6 +65,9 @@ def check_target(target, model, digits, any_size, several_devices):
 # The weight of Neighbor2Neighbor's regulariser (the paper's gamma, 1 to 2 in its runs), by
 # default; train_noisy_targets.py's --regulariser-weight sets another (0: none).
 REGULARISER_WEIGHT = 1.0
+# The weight of the runs recorded before it was a setting (their metrics.json and
+# arguments.json do not name it): it was fixed at 1 then, whatever the default is now.
+REGULARISER_WEIGHT_BEFORE_THE_SETTING = 1.0
 
 
 def neighbour_masks(count, height, width, rng):

@@ -456,8 +456,9 @@ def checked_arguments(path, saved, recipes, takes):
     if missing:  # damaged, or no run's: said before any talk of other scripts
         raise ValueError(f"{path} lacks {', '.join(missing)}")
     known = {action.dest for action in checker._actions} - set(HOW_TO_RUN) - {"help"}
-    if TARGETS in takes and "regulariser_weight" not in saved:  # begun before the knob was:
-        saved = {**saved, "regulariser_weight": noisy_targets.REGULARISER_WEIGHT}  # its weight
+    if TARGETS in takes and "regulariser_weight" not in saved:  # begun before the setting was
+        saved = {**saved,
+                 "regulariser_weight": noisy_targets.REGULARISER_WEIGHT_BEFORE_THE_SETTING}
     foreign = sorted(key for key in saved if key not in known)
     lacking = sorted(key for key in known if key not in saved)
     if "validation_split" in lacking and not foreign:  # before the split (2026-12-07)
@@ -477,6 +478,11 @@ def checked_arguments(path, saved, recipes, takes):
         data.check_dataset(checked.dataset, digits=DIGITS in takes, photos=PHOTOS in takes)
     except ValueError as error:
         complain(f"dataset: {error}; resume it with the script that started it")
+    if TARGETS in takes:
+        try:
+            noisy_targets.check_regulariser_weight(checked.regulariser_weight, checked.target)
+        except ValueError as error:
+            complain(f"regulariser_weight: {error}")
     return {key: value for key, value in vars(checked).items() if key not in HOW_TO_RUN}
 
 

@@ -61,7 +61,10 @@ from machinery import distribute, runs
 # - "neighbours" (Neighbor2Neighbor, Huang et al., 2021): one noisy copy of each
 #   training picture, made once; the clean pictures are then forgotten. Photos only:
 #   each picture is halved into neighbour pixels, and the halves of a digit are 14x14,
-#   which the U-Net's two poolings cannot halve twice (14, 7, 3.5).
+#   which the U-Net's two poolings cannot halve twice (14, 7, 3.5). The two halves are
+#   not quite one picture (each pixel sits beside its neighbour), so their loss has a
+#   second term that corrects for it, a regulariser (section 3); `regulariser_weight`
+#   sets how much it counts, 0 for not at all.
 
 # %% tags=["parameters"]
 # What to learn from
@@ -79,7 +82,7 @@ data_dir = None  # where the datasets are (None: $DENOISE_DATA_DIR, or download 
 noise_kind = "gaussian-unclipped"  # unclipped: its mean is the clean picture
 noise_level = None  # how strong (gaussian-unclipped: 25/255, "sigma 25")
 target = "noisy"  # noisy (Noise2Noise) or neighbours (Neighbor2Neighbor)
-regulariser_weight = 1.0  # neighbours only: the weight of their loss's second term (0: none)
+regulariser_weight = None  # neighbours only: their regulariser's weight (None: 1; 0: none)
 # How it learns
 loss = "mse"  # the mean squared error: its best answer is the mean of the noisy answers
 epochs = None  # passes over the training images (unet-psnr: 3)

@@ -167,7 +167,10 @@ def test_a_noisy_targets_run_from_before_the_regulariser_knob_goes_on_with_its_w
                  noise_level=0.1)
     restored = settings.checked_arguments(tmp_path / "arguments.json", saved, conv_models.MODELS,
                                           takes)
-    assert restored["regulariser_weight"] == noisy_targets.REGULARISER_WEIGHT
+    assert restored["regulariser_weight"] == noisy_targets.REGULARISER_WEIGHT_BEFORE_THE_SETTING
+    with pytest.raises(ValueError, match="regulariser_weight: must be a finite number >= 0"):
+        settings.checked_arguments(tmp_path / "arguments.json", {**saved, "target": "neighbours",
+                                   "regulariser_weight": -1.0}, conv_models.MODELS, takes)
 
 
 def test_quiet_prints_no_progress_and_tensorboard_writes_logs(tmp_path):

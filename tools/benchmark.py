@@ -59,7 +59,7 @@ RUNS = {
     # Noise2Noise (docs/noisy-targets.md): the default U-Net, on unclipped noise with the MSE
     # loss (whose best answer to a noisy target is its mean, the clean digit), trained on
     # clean targets and on another noisy copy; one change between the two (the same 4000
-    # digits, train_noisy_targets.py's own default; --train-limit overrides both).
+    # digits, as make_docs trains them; --train-limit overrides both).
     "clean-target": ("train_conv.py", ["--loss", "mse", "--noise", "gaussian-unclipped",
                                        "--train-limit", "4000"]),
     "noise2noise": ("train_noisy_targets.py", ["--loss", "mse", "--noise", "gaussian-unclipped",

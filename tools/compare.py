@@ -48,6 +48,7 @@ import data
 import denoiser  # (its load_model registers the custom layers, loss and metric a model names)
 import metrics
 import noise
+import noisy_targets
 import plots
 from machinery import arguments, files, runs, signals
 from tools import classical, published
@@ -258,11 +259,13 @@ def how_trained(metrics_path):
             return "trained model"
         dataset = os.path.basename(os.path.normpath(run["dataset"]))  # a folder: its name
         target = run.get("target", "clean")  # older runs trained on clean targets alone
+        weight = run.get("regulariser_weight",
+                         noisy_targets.REGULARISER_WEIGHT_BEFORE_THE_SETTING)
         return (f"{run['model']}, {run['loss']}, {run['epochs']} epochs, trained on "
                 f"{dataset} at {run['noise']} {noise.level_text(run['noise_level'])}"
                 + ("" if target == "clean" else f", {target} as targets")
-                + (f", regulariser weight {run['regulariser_weight']:g}"
-                   if run.get("regulariser_weight", 1.0) != 1.0 else "")
+                + (f", regulariser weight {weight:g}" if target == noisy_targets.NEIGHBOURS
+                   and weight != noisy_targets.REGULARISER_WEIGHT else "")
                 + (", turned and mirrored" if run.get("flip_rotate") else ""))
     except (OSError, ValueError, KeyError, TypeError, RecursionError) as error:  # damaged
         return f"trained model ({os.path.basename(metrics_path)} is unreadable: {error!r})"
