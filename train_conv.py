@@ -17,12 +17,12 @@ Or as a notebook, one cell at a time (the knobs cell is tagged for papermill; ju
 and papermill come with requirements-dev.txt):
   jupytext --to ipynb --set-kernel python3 train_conv.py
 
-Why a U-Net: of the digit models in docs/results.md it scores highest (one run each),
-it trains in minutes on a laptop CPU, and none of its parts is hard once named. This
-script explains each part where it appears; the glossary (docs/glossary.md) has every
-term in one place. Other scripts tell other stories the same way: train_dense.py a dense
-autoencoder, train_photos.py photos, train_noisy_targets.py learning without clean
-pictures; the lessons in docs/ compare them.
+Why a U-Net: of the digit models in docs/results.md it scores highest on the validation
+digits (one run each), it trains in minutes on a laptop CPU, and none of its parts is
+hard once named. This script explains each part where it appears; the glossary
+(docs/glossary.md) has every term in one place. Other scripts tell other stories the
+same way: train_dense.py a dense autoencoder, train_photos.py photos,
+train_noisy_targets.py learning without clean pictures; the lessons in docs/ compare them.
 """
 
 # %% [markdown]
@@ -162,9 +162,11 @@ print(f"{len(x_train)} training, {len(x_val)} validation and {len(x_test)} test 
 # seed of its own (noise.VALIDATION_NOISE_SEED and TEST_NOISE_SEED, not the `seed`
 # knob): every model and every run is scored on exactly the same noisy images. The
 # training images get fresh noise in every batch of every epoch, so the model never
-# sees the same noisy copy twice and cannot memorise one. (`fixed_noise` draws one
-# noisy copy of each image once instead, from the `seed` knob, as keras.io's example
-# does; the `fixed-noise` run of tools/make_docs.py measures the difference.)
+# sees the same noisy copy twice: there is no copy's noise to learn by heart.
+# (`fixed_noise` draws one noisy copy of each image once instead, from the `seed` knob,
+# as keras.io's example does. Over this run's 3 epochs the two ended level on the
+# validation digits, one run each: docs/results.md, "Fresh noise every epoch, or one
+# noisy copy drawn once". Whether fresh noise pays over a longer run is not measured.)
 # `training.NoisyBatches` cuts the training images into batches of (noisy, clean)
 # pairs, adding the noise as the test images got theirs (the same
 # `noise.NOISES[kind].corrupt`), drawn from (seed, epoch, batch) (with `fixed_noise`:

@@ -1,8 +1,9 @@
 """What `fit` needs besides the model and the pictures, written for Keras: fresh noise
 in every batch, and the PSNR as a metric and a loss.
 
-- Fresh noise, so that a model never sees the same noisy copy twice (a fixed noisy copy is
-  easy to memorise; fresh noise is not), in one of two ways:
+- Fresh noise, so that a model never sees the same noisy copy twice (a fixed noisy copy's
+  noise could be learned by heart over many epochs; noise never seen twice cannot), in one
+  of two ways:
   - NoisyBatches hands `fit` its batches (it is a keras.utils.PyDataset, Keras' way to
     make batches in Python), and corrupts each one as it is drawn; DrawEpochNoise, a
     callback (code that `fit` calls as each epoch begins), tells it which epoch it is;
