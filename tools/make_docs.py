@@ -653,8 +653,9 @@ def write_results(args, argv, copied):
         + found_table(args, "told-level-cbsd68-x8"),
         "## The strength knob: told the wrong level (BSD68)\n\n" + knob_table(args),
         "## Turns and mirrors: the grey told-the-level recipe with and without them\n\n"
-        "Validation PSNR (dB) after each epoch (0: untrained) on the 128x128 centre crops "
-        "of the first 24 BSD68 photos at sigma 32.5 (the middle of the training range), of "
+        "PSNR (dB) after each epoch (0: untrained) on the 128x128 centre crops of the first "
+        "24 BSD68 test photos at sigma 32.5 (the middle of the training range; the runs came "
+        "before the scripts held out validation images), of "
         "two runs of the same command on a GPU, one with "
         "`--no-flip-rotate` (models/README.md): `unet-level-train400`, the committed model, "
         "and `unet-level-train400-noflip`, whose model was not kept.\n\n"
