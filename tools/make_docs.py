@@ -6,8 +6,8 @@ again, and check them:
   python -m tools.make_docs           # full runs, as the committed docs were made
   python -m tools.make_docs --quick   # the same files from tiny runs, in a few minutes
 
-The full runs took about two hours on 2 CPU cores, BM3D included (pip install bm3d; each
-step's seconds are printed as it ends).
+The full runs took about two and a half hours on 2 CPU cores, BM3D included (pip install
+bm3d; each step's seconds are printed as it ends).
 
 Each step below is a command of the project's own (a training script, tools/compare.py,
 denoise.py, tools/speed.py, tools/checkerboard.py, tools/curves.py), started as a user starts
