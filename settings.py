@@ -124,7 +124,7 @@ def build_parser(description, recipes, default_model, takes=(DIGITS,)):
         parser.add_argument("--regulariser-weight", type=float,
                             default=noisy_targets.REGULARISER_WEIGHT,
                             help="with --target neighbours: the weight of Neighbor2Neighbor's "
-                                 "regulariser, which corrects the blur of aiming one half at "
+                                 "regulariser, the paper's correction for aiming one half at "
                                  "its neighbour; 0 trains without it (default: %(default)s)")
     if DIGITS in takes and TARGETS not in takes:
         parser.add_argument("--fixed-noise", action="store_true",
