@@ -65,12 +65,16 @@ RUNS = {
     "noise2noise": ("train_noisy_targets.py", ["--loss", "mse", "--noise", "gaussian-unclipped",
                                                "--train-limit", "4000", "--target", "noisy"]),
     # Fresh noise every epoch (the default) or one noisy copy of each digit drawn once, as
-    # keras.io and the TensorFlow tutorial train (docs/aim-at-the-score.md; not measured
-    # with seeds yet): one change, after the default's 3 epochs and after 30, where a model
-    # could learn the copies' noise.
+    # keras.io and the TensorFlow tutorial train (docs/results-one-change.md, "Fresh noise or
+    # one fixed copy, over three seeds"): one change, after the default's 3 epochs and after
+    # 30, where a model could learn the copies' noise.
     "fixed-noise": ("train_conv.py", ["--fixed-noise"]),
     "unet-psnr-30": ("train_conv.py", ["--epochs", "30"]),
     "fixed-noise-30": ("train_conv.py", ["--epochs", "30", "--fixed-noise"]),
+    # One blind model (docs/blind.md): the default recipe over a range of levels, to be
+    # scored at 0.2 beside `unet-psnr` by tools/compare.py (its own test score is at the
+    # middle of the range).
+    "blind": ("train_conv.py", ["--noise-level", "0.05:0.5"]),
 }
 COLUMNS = ("run", "seed", "model", "loss", "epochs", "params", "train_seconds", "run_seconds",
            "noisy_psnr", "psnr", "noisy_ssim", "ssim")
