@@ -41,8 +41,12 @@ takes `--noise-level`, the noise's standard deviation on the [0, 1] scale (25/25
 sigma 25 of 255). Told the truth, it removes the noise; told more, it smooths more
 strongly; told less, it keeps more texture, and more noise. `--noise-level auto` (the
 default for such a model) estimates each picture's level (noise.estimate_noise_level)
-and prints it. Every other model guesses the level itself, and refuses `--noise-level`
-in one line (except with `--add-noise`, where it is the noise added).
+and prints it. For a photo from a camera or phone, `--noise-level camera` estimates the
+camera's noise instead, which `auto` sees only an eighth of, and tells the model three
+times it (denoiser.CAMERA_LEVEL_FACTOR): on real camera pictures, the way to use
+models/unet-level-cbsd432.keras (docs/results-real-noise.md). Every other model guesses
+the level itself, and refuses `--noise-level` in one line (except with `--add-noise`,
+where it is the noise added).
 
 Colours: a model trained on grey pictures denoises a colour picture one channel at a
 time; a colour model denoises a grey picture as an RGB one whose channels are then
@@ -118,7 +122,10 @@ def parse_arguments(argv=None):
                         help="how noisy the pictures are: the level a model that takes it "
                              "(unet-level) is told, on the [0, 1] scale (25/255 for sigma 25), "
                              f"{told_levels()}, or 'auto' to estimate it from each picture "
-                             "(its default); more than the truth smooths more. With "
+                             "(its default), or 'camera' for photos from a camera or phone "
+                             f"(told {denoiser.CAMERA_LEVEL_FACTOR:g} times the camera noise's "
+                             "estimate); more than the truth "
+                             "smooths more. With "
                              "--add-noise, the noise added (default: that kind's default, 0.2 "
                              "for gaussian)")
     parser.add_argument("--self-ensemble", action="store_true",
@@ -133,13 +140,14 @@ def parse_arguments(argv=None):
                              f"{denoiser.PAD_MULTIPLE}, {MIN_TILE} to {denoiser.MAX_TILE} "
                              f"(default: {denoiser.TILE_SIZE})")
     args = parser.parse_args(argv)
-    if args.add_noise and args.noise_level == denoiser.AUTO:
-        parser.error("argument --noise-level: with --add-noise, give the level to add, "
-                     "not auto (then denoise its noisy picture with --noise-level auto)")
+    if args.add_noise and args.noise_level in denoiser.ESTIMATES:
+        parser.error(f"argument --noise-level: with --add-noise, give the level to add, "
+                     f"not {args.noise_level} (then denoise its noisy picture with "
+                     f"--noise-level auto)")
     if args.add_noise:
         args.noise_level = (noise.NOISES[args.add_noise].default_level if args.noise_level is None
                             else args.noise_level)
-    if args.noise_level not in (None, denoiser.AUTO):  # added, or told: the same check
+    if args.noise_level not in (None, *denoiser.ESTIMATES):  # added, or told: one check
         try:
             noise.check_level(args.add_noise or denoiser.TOLD_NOISE, args.noise_level)
         except ValueError as error:
@@ -199,7 +207,7 @@ def denoise_file(model, path, args):
         raise PictureError(f"{path}: its noise level cannot be estimated (the picture has no "
                            "detail to estimate it from); tell it with --noise-level, such as "
                            "25/255")
-    if level is not None and args.noise_level in (None, denoiser.AUTO):
+    if level is not None and args.noise_level in (None, *denoiser.ESTIMATES):
         print(f"{path}: noise level estimated at {level:.4f} (sigma {level * 255:.1f} of 255); "
               "--noise-level sets it")
     try:

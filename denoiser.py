@@ -72,6 +72,15 @@ STOP_CHECK_SECONDS = 0.1
 STOP_GRACE_SECONDS = 2
 # --noise-level auto: estimate each picture's noise level.
 AUTO = "auto"
+# --noise-level camera: for a picture from a camera or phone, tell a model CAMERA_LEVEL_FACTOR
+# times the spread of the camera's noise that noise.estimate_camera_noise_level estimates. The
+# models told the level learned white Gaussian noise; a camera's noise, spread between
+# neighbouring pixels, needs more smoothing than white noise of the same spread. Chosen on
+# the even PolyU pairs for unet-level-cbsd432 (python -m tools.noise_estimator).
+CAMERA = "camera"
+CAMERA_LEVEL_FACTOR = 3.5
+# The words --noise-level takes besides a number.
+ESTIMATES = (AUTO, CAMERA)
 # The noise whose level a model is told: Gaussian, its standard deviation (unet-level).
 TOLD_NOISE = "gaussian-unclipped"
 
@@ -601,17 +610,20 @@ def to_integers(pixels, bits):
 
 def level_or_auto(text):
     """argparse type of --noise-level (denoise.py, tools/real_pairs.py): a level such as
-    25/255, or "auto"."""
-    return AUTO if text == AUTO else noise.level_argument(text)
+    25/255, "auto" or "camera"."""
+    return text if text in ESTIMATES else noise.level_argument(text)
 
 
 def level_to_tell(model, noisy, noise_level):
-    """The noise level to tell a model that takes it: `noise_level`, or with "auto" (or
-    none) the level estimated from the noisy picture; None for a model that guesses it.
+    """The noise level to tell a model that takes it: `noise_level`; with "auto" (or
+    none) the level estimated from the noisy picture; with "camera" CAMERA_LEVEL_FACTOR
+    times the camera noise's estimated spread. None for a model that guesses it.
     tools/compare.py tells its models the same way."""
     if not noise.takes_noise_level(model):
         return None
     if noise_level in (None, AUTO):
         return noise.estimate_noise_level(noisy)
+    if noise_level == CAMERA:
+        return CAMERA_LEVEL_FACTOR * noise.estimate_camera_noise_level(noisy)
     return noise_level
 

@@ -8,8 +8,11 @@ import numpy as np
 import pytest
 
 import data
+import denoiser
 import metrics
+import noise
 from conftest import REPOSITORY, run_script
+from tools import classical
 
 MODEL = REPOSITORY / "models" / "unet-psnr-cbsd432-blind.keras"
 needs_pairs = pytest.mark.skipif(
@@ -63,3 +66,59 @@ def test_real_pairs_are_no_dataset_to_train_on(tmp_path):
     assert result.stderr.strip().splitlines()[-1].endswith(
         "argument --dataset: polyu100 holds real noisy pictures with clean references, to "
         "score on (python -m tools.real_pairs), never to train on")
+
+
+@needs_pairs
+def test_the_camera_estimate_is_chosen_on_the_even_pairs_and_scored_on_the_odd(tmp_path):
+    """tools/noise_estimator.py: the factor it fits is the even pairs' geometric mean of
+    true / block estimate; the model's factor is the even pairs' best; the odd pairs score."""
+    told_model = REPOSITORY / "models" / "unet-level-cbsd432.keras"
+    result = run_script("tools/noise_estimator.py", "--limit", 4, "--model", told_model,
+                        "--out", tmp_path / "estimator")
+    assert result.returncode == 0, result.stderr[-2000:]
+    found = json.loads((tmp_path / "estimator" / "results.json").read_text())
+    pictures = [(data.read_image(noisy)[0], data.read_image(clean)[0])
+                for noisy, clean in data.real_pairs("polyu100", limit=4)]
+    chosen = found["chosen"]
+    even_truths = [np.std(noisy - clean) for noisy, clean in pictures[0::2]]
+    coarse = [noise.estimate_noise_level(noise.block_means(noisy, chosen["block"]))
+              for noisy, _ in pictures[0::2]]
+    assert chosen["factor"] == pytest.approx(
+        np.exp(np.mean(np.log(np.array(even_truths) / coarse))), abs=0.005)
+    assert chosen == min(found["choices"], key=lambda row: row["off_by_even"])
+    told = found["told"]
+    assert told["factor"] == max(told["even"], key=lambda row: row["psnr"])["factor"]
+    assert [row["method"] for row in told["odd"]] == [
+        "noisy", "told auto's estimate", f"told {told['factor']:g} x the camera estimate"]
+    model = denoiser.load_model(str(told_model))
+    for index, (noisy, clean) in enumerate(pictures[1::2]):  # the odd pairs, as denoise.py
+        level = told["factor"] * noise.estimate_camera_noise_level(
+            noisy, chosen["block"], chosen["factor"])
+        output = denoiser.denoise_picture(model, noisy, ensemble=False, level=level)
+        written = denoiser.to_integers(output, 8).astype(np.float32) / 255
+        expected = metrics.image_quality([clean], [written])["psnr"]
+        assert told["odd"][2]["pairs"][index]["psnr"] == pytest.approx(expected, abs=1e-3)
+    assert "Chosen: blocks of" in (tmp_path / "estimator" / "results.md").read_text()
+
+
+@pytest.mark.skipif(classical.bm3d is not None, reason="bm3d is installed here")
+def test_bm3d_without_its_package_is_refused_in_one_line(tmp_path):
+    result = run_script("tools/real_pairs.py", "--bm3d", "--out", tmp_path / "scores")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].endswith(
+        f"argument --bm3d: bm3d is {classical.BM3D_MISSING}")
+    assert not (tmp_path / "scores").exists()
+
+
+@needs_pairs
+@pytest.mark.skipif(classical.bm3d is None, reason="needs the optional bm3d package")
+def test_bm3d_is_told_the_camera_estimate(tmp_path):
+    result = run_script("tools/real_pairs.py", "--bm3d", "--limit", 1, "--out", tmp_path / "s")
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = json.loads((tmp_path / "s" / "results.json").read_text())["rows"]
+    noisy, clean = (data.read_image(path)[0] for path in data.real_pairs("polyu100", limit=1)[0])
+    output = classical.block_matching_3d(noisy, noise.estimate_camera_noise_level(noisy))
+    written = denoiser.to_integers(np.array(output, np.float32), 8).astype(np.float32) / 255
+    assert rows[-1]["method"] == "BM3D, told the camera estimate"
+    assert rows[-1]["psnr"] == pytest.approx(metrics.image_quality([clean], [written])["psnr"],
+                                             abs=1e-3)

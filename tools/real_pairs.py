@@ -13,8 +13,10 @@ Here the noise itself is known (shot minus reference), so the tool also measures
 beside noise.estimate_noise_level's estimate of it from the shot alone.
 
 A model told the noise level is told `--noise-level` (default: `auto`, each picture's own
-estimate, as denoise.py does). The pairs are for evaluation and for choosing settings,
-never for training.
+estimate, as denoise.py does; `camera` tells it denoiser.CAMERA_LEVEL_FACTOR times the
+camera estimate). With --bm3d, the classical BM3D (the optional bm3d package) is scored too,
+told each picture's camera estimate (noise.estimate_camera_noise_level: the estimated spread
+of its noise). The pairs are for evaluation and for choosing settings, never for training.
 
   python -m tools.real_pairs --models models/unet-psnr-cbsd432-blind.keras --out runs/real
 
@@ -33,6 +35,7 @@ import denoiser
 import metrics
 import noise
 from machinery import arguments, files, signals
+from tools import classical
 
 
 def parse_arguments(argv=None):
@@ -46,7 +49,11 @@ def parse_arguments(argv=None):
                              "--list says where they come from and their licence)")
     parser.add_argument("--noise-level", default=denoiser.AUTO, type=denoiser.level_or_auto,
                         help="the level told a model that takes one: a number such as 10/255, "
-                             "or auto, each picture's estimate (default: auto)")
+                             "auto (each picture's estimate) or camera (as denoise.py "
+                             "--noise-level camera tells it) (default: auto)")
+    parser.add_argument("--bm3d", action="store_true",
+                        help="also score BM3D (pip install bm3d), told each picture's camera "
+                             "estimate; about 20 seconds a picture on 2 CPU cores")
     parser.add_argument("--self-ensemble", action="store_true",
                         help="average each model over the 8 orientations of every picture, as "
                              "denoise.py --self-ensemble does")
@@ -59,6 +66,8 @@ def parse_arguments(argv=None):
                         help="the folder for results.md and results.json; it must not hold "
                              "them yet")
     args = parser.parse_args(argv)
+    if args.bm3d and classical.bm3d is None:
+        parser.error(f"argument --bm3d: bm3d is {classical.BM3D_MISSING}")
     for name in ("results.md", "results.json"):
         if os.path.exists(os.path.join(args.out, name)):
             parser.error(f"argument --out: {args.out} holds {name} already: choose another")
@@ -99,6 +108,11 @@ def model_denoiser(model, args):
     return denoise
 
 
+def bm3d_denoiser(noisy):
+    """BM3D, told the spread of the picture's noise that the camera estimate gives."""
+    return classical.block_matching_3d(noisy, noise.estimate_camera_noise_level(noisy))
+
+
 def markdown_table(rows, spreads, args, count):
     """The results as a Markdown table, with what was scored and how, and the noise's
     spread beside its estimate."""
@@ -131,6 +145,8 @@ def main(argv=None):
     for path, model in models:
         name = os.path.basename(path) + (" x8" if args.self_ensemble else "")
         rows.append(score(name, model_denoiser(model, args), pairs))
+    if args.bm3d:
+        rows.append(score("BM3D, told the camera estimate", bm3d_denoiser, pairs))
     os.makedirs(args.out, exist_ok=True)
     spreads = noise_spreads(pairs)
     files.write_json(os.path.join(args.out, "results.json"),
