@@ -28,7 +28,7 @@ noise. What is left out: the camera's colour matrix, its own denoising and sharp
 
 `add_camera_noise` is the corruption of the noise kind "camera" (noise.NOISES), whose
 level is the ISO: each picture gets a camera drawn at random among those measured at
-that ISO.
+that ISO; of the kind "camera:NAME" (noise.noise_kind), that one camera takes every picture.
 """
 
 import difflib

@@ -41,12 +41,14 @@ takes `--noise-level`, the noise's standard deviation on the [0, 1] scale (25/25
 sigma 25 of 255). Told the truth, it removes the noise; told more, it smooths more
 strongly; told less, it keeps more texture, and more noise. `--noise-level auto` (the
 default for such a model) estimates each picture's level (noise.estimate_noise_level)
-and prints it. For a photo from a camera or phone, `--noise-level camera` estimates the
-camera's noise instead, which `auto` sees only an eighth of, and tells the model three
-times it (denoiser.CAMERA_LEVEL_FACTOR): on real camera pictures, the way to use
-models/unet-level-cbsd432.keras (docs/results-real-noise.md). Every other model guesses
-the level itself, and refuses `--noise-level` in one line (except with `--add-noise`,
-where it is the noise added).
+and prints it. For a full-size photo from a camera, `--noise-level camera` estimates the
+camera's noise instead, which `auto` sees only an eighth of (noise.estimate_camera_noise_level),
+and tells the model denoiser.CAMERA_LEVEL_FACTOR times it: on real camera pictures, the way
+to use models/unet-level-cbsd432.keras (docs/camera-noise.md; measured on photos from five
+cameras, not on phones). On a small or shrunk photo whose fine texture outweighs its noise,
+that estimate reads the texture as noise and says too much. Every other model guesses the
+level itself, and refuses `--noise-level` in one line (except with `--add-noise`, where it
+is the noise added).
 
 Colours: a model trained on grey pictures denoises a colour picture one channel at a
 time; a colour model denoises a grey picture as an RGB one whose channels are then
@@ -108,21 +110,22 @@ def parse_arguments(argv=None):
     parser.add_argument("--model", required=True,
                         help="a trained model: a .keras file (from a training script, "
                              "train_*.py), or an .onnx file (from tools/export.py), which "
-                             "runs without Keras and TensorFlow. For a camera's photos taken in "
-                             "dim light: models/unet-psnr-cbsd432-camera.keras, trained on "
-                             "camera noise (docs/camera-noise.md)")
+                             "runs without Keras and TensorFlow. For photos from a camera: "
+                             "models/unet-level-cbsd432.keras with --noise-level camera, the "
+                             "best measured on real camera noise (docs/camera-noise.md)")
     parser.add_argument("--out", default="denoised",
                         help="the folder for the denoised pictures (default: denoised)")
     parser.add_argument("--overwrite", action="store_true",
                         help="write over earlier outputs in --out (never over an input)")
-    parser.add_argument("--add-noise", choices=noise.NOISES, default=None,
+    parser.add_argument("--add-noise", type=noise.kind_argument, default=None, metavar="KIND",
                         help="first corrupt each (clean) picture with this noise, to see what "
-                             "the model removes (default: none, the pictures are noisy already)")
+                             "the model removes: " + noise.kind_help() + " (default: none, the "
+                             "pictures are noisy already)")
     parser.add_argument("--noise-level", type=denoiser.level_or_auto, default=None,
                         help="how noisy the pictures are: the level a model that takes it "
                              "(unet-level) is told, on the [0, 1] scale (25/255 for sigma 25), "
                              f"{told_levels()}, or 'auto' to estimate it from each picture "
-                             "(its default), or 'camera' for photos from a camera or phone "
+                             "(its default), or 'camera' for full-size photos from a camera "
                              f"(told {denoiser.CAMERA_LEVEL_FACTOR:g} times the camera noise's "
                              "estimate); more than the truth "
                              "smooths more. With "
@@ -145,7 +148,7 @@ def parse_arguments(argv=None):
                      f"not {args.noise_level} (then denoise its noisy picture with "
                      f"--noise-level auto)")
     if args.add_noise:
-        args.noise_level = (noise.NOISES[args.add_noise].default_level if args.noise_level is None
+        args.noise_level = (noise.noise_kind(args.add_noise).default_level if args.noise_level is None
                             else args.noise_level)
     if args.noise_level not in (None, *denoiser.ESTIMATES):  # added, or told: one check
         try:
@@ -207,7 +210,12 @@ def denoise_file(model, path, args):
         raise PictureError(f"{path}: its noise level cannot be estimated (the picture has no "
                            "detail to estimate it from); tell it with --noise-level, such as "
                            "25/255")
-    if level is not None and args.noise_level in (None, *denoiser.ESTIMATES):
+    if level is not None and args.noise_level == denoiser.CAMERA:
+        estimate = level / denoiser.CAMERA_LEVEL_FACTOR
+        print(f"{path}: camera noise estimated at sigma {estimate * 255:.1f} of 255; the model "
+              f"is told {denoiser.CAMERA_LEVEL_FACTOR:g} times it, {level:.4f} (sigma "
+              f"{level * 255:.1f}); a number for --noise-level sets it")
+    elif level is not None and args.noise_level in (None, denoiser.AUTO):
         print(f"{path}: noise level estimated at {level:.4f} (sigma {level * 255:.1f} of 255); "
               "--noise-level sets it")
     try:

@@ -72,11 +72,11 @@ STOP_CHECK_SECONDS = 0.1
 STOP_GRACE_SECONDS = 2
 # --noise-level auto: estimate each picture's noise level.
 AUTO = "auto"
-# --noise-level camera: for a picture from a camera or phone, tell a model CAMERA_LEVEL_FACTOR
+# --noise-level camera: for a full-size picture from a camera, tell a model CAMERA_LEVEL_FACTOR
 # times the spread of the camera's noise that noise.estimate_camera_noise_level estimates. The
-# models told the level learned white Gaussian noise; a camera's noise, spread between
-# neighbouring pixels, needs more smoothing than white noise of the same spread. Chosen on
-# the even PolyU pairs for unet-level-cbsd432 (python -m tools.noise_estimator).
+# models told the level learned white Gaussian noise; on a camera's noise, spread between
+# neighbouring pixels, they score best told several times its spread. Chosen on
+# half of the PolyU pairs for unet-level-cbsd432 (python -m tools.noise_estimator).
 CAMERA = "camera"
 CAMERA_LEVEL_FACTOR = 3.5
 # The words --noise-level takes besides a number.

@@ -106,10 +106,10 @@ def build_parser(description, recipes, default_model, takes=(DIGITS,)):
                         help=f"a folder with mnist/ and fashion-mnist/ IDX files, and photo "
                              f"sets in images/<Set>/ (default: ${data.DATA_DIR_VARIABLE} if set, "
                              f"else the Keras cache, where they are downloaded)")
-    parser.add_argument("--noise", "--noise-kind", dest="noise_kind", choices=noise.NOISES,
-                        default=None,
-                        help="the kind of noise to remove (default: the preset's own, "
-                             "listed under --model)")
+    parser.add_argument("--noise", "--noise-kind", dest="noise_kind", type=noise.kind_argument,
+                        default=None, metavar="KIND",
+                        help="the kind of noise to remove: " + noise.kind_help() + " (default: "
+                             "the preset's own, listed under --model)")
     parser.add_argument("--noise-level", type=noise.level_or_range_argument, default=None,
                         help="how strong the noise is: " + noise.level_help() + ". A range "
                         "LOW:HIGH, such as 0.05:0.5, trains one blind model: each "
@@ -290,7 +290,7 @@ def parse_arguments(description, recipes, knobs, takes=(DIGITS,), argv=None):
     if PHOTOS in takes and args.flip_rotate is None:
         args.flip_rotate = args.dataset not in data.DATASETS  # photos only
     if args.noise_level is None:
-        args.noise_level = noise.NOISES[args.noise_kind].default_level
+        args.noise_level = noise.noise_kind(args.noise_kind).default_level
     try:
         noise.check_level(args.noise_kind, args.noise_level)
     except ValueError as error:

@@ -170,7 +170,7 @@ print(f"{len(x_train)} training, {len(x_val)} validation and {len(x_test)} test 
 # fixed copy, over three seeds".)
 # `training.NoisyBatches` cuts the training images into batches of (noisy, clean)
 # pairs, adding the noise as the test images got theirs (the same
-# `noise.NOISES[kind].corrupt`), drawn from (seed, epoch, batch) (with `fixed_noise`:
+# `noise.noise_kind(kind).corrupt`), drawn from (seed, epoch, batch) (with `fixed_noise`:
 # once, from the seed), so a run is repeatable.
 # (Given a range of levels, such as 0.05:0.5, each training image gets a level drawn
 # from it, and the model learns every level at once: a blind model, never told how

@@ -100,9 +100,9 @@ class NoisyBatches(keras.utils.PyDataset):
         if self.kind is None:
             return clean, clean
         levels = noise.draw_levels(self.level, len(clean), rng)
-        noisy = noise.NOISES[self.kind].corrupt(clean, levels, rng)
+        noisy = noise.noise_kind(self.kind).corrupt(clean, levels, rng)
         if self.target == noisy_targets.NOISY:  # Noise2Noise: the answer is another noisy copy
-            answer = noise.NOISES[self.kind].corrupt(clean, levels, rng)
+            answer = noise.noise_kind(self.kind).corrupt(clean, levels, rng)
             return noise.model_inputs(noisy, levels, self.tell_level), answer
         return noise.model_inputs(noisy, levels, self.tell_level), clean
 

@@ -2,6 +2,7 @@
 noise, through the sRGB and tone curves and a Bayer mosaic; its profiles found in the data
 folder or downloaded by URL and checksum from a mirror served on 127.0.0.1."""
 
+import argparse
 import os
 import shutil
 import threading
@@ -12,6 +13,7 @@ import pytest
 import camera
 import data
 import noise
+from conftest import read_metrics, run_script
 from test_photo_sets import Mirror
 
 PROFILES = os.path.join(os.environ.get(data.DATA_DIR_VARIABLE, ""), "camera-noise",
@@ -204,3 +206,38 @@ def test_the_picture_is_saved_as_a_jpeg_of_8_bits():
     np.testing.assert_allclose(saved * 255, np.round(saved * 255), atol=1e-4)
     unsaved = camera.add_camera_noise(picture, 1600, np.random.default_rng(2), jpeg=False)
     assert not np.allclose(unsaved * 255, np.round(unsaved * 255), atol=1e-4)
+
+
+@needs_profiles
+def test_the_kind_camera_name_is_that_cameras_noise_at_its_own_isos():
+    """--noise "camera:Nikon D800": every picture taken by that camera, the noise its own
+    profile gives; ISOs outside those it was measured at, and unknown cameras, are refused
+    in one line."""
+    picture = flat(0.5, side=64)
+    d800 = camera.camera_named("Nikon D800")
+    named = noise.add_noise(picture, "camera:nikon d800", 3200, seed=7)
+    np.testing.assert_array_equal(named, camera.add_camera_noise(
+        picture, 3200, np.random.default_rng(7), taken_by=d800))
+    low, high = noise.noise_kind("camera:Nikon D800").level_range
+    assert (low, high) == (d800.isos[0], d800.isos[-1])
+    with pytest.raises(ValueError, match=rf"an ISO of the Nikon D800 must lie in \[{low:g}, "):
+        noise.check_level("camera:Nikon D800", high * 2)
+    with pytest.raises(argparse.ArgumentTypeError, match="did you mean .*'Nikon D800'"):
+        noise.kind_argument("camera:Nikon D8000")
+    with pytest.raises(argparse.ArgumentTypeError, match="or camera:NAME"):
+        noise.kind_argument("speckle")
+
+
+@needs_profiles
+def test_a_training_script_learns_one_named_cameras_noise(tmp_path):
+    result = run_script("train_photos.py", "--dataset", "cbsd432", "--test-dataset", "cbsd68",
+                        "--channels", 3, "--image-size", 32, "--train-limit", 16,
+                        "--test-limit", 4, "--epochs", 1, "--noise", "camera:Nikon D800",
+                        "--noise-level", 3200, "--out", tmp_path / "run")
+    assert result.returncode == 0, result.stderr[-2000:]
+    recorded = read_metrics(tmp_path / "run")
+    assert (recorded["noise"], recorded["noise_level"]) == ("camera:Nikon D800", 3200)
+    refused = run_script("train_photos.py", "--noise", "camera:Nikon D8000",
+                         "--out", tmp_path / "refused")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "did you mean" in refused.stderr.strip().splitlines()[-1]

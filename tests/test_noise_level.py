@@ -64,11 +64,21 @@ def test_on_white_noise_the_camera_estimate_is_autos(sigma):
     assert noise.estimate_camera_noise_level(noisy) == noise.estimate_noise_level(noisy)
 
 
-def test_the_camera_estimate_of_a_small_or_flat_picture():
-    """Too few blocks to read: auto's answer alone; nothing to read at all: NaN."""
-    small = noise.add_noise(smooth_picture(40, 40), "gaussian-unclipped", 0.1, seed=0)
+def test_the_camera_estimate_of_a_small_or_flat_picture(monkeypatch):
+    """Too few blocks to read (10 a side): auto's answer alone, where the blocks, read,
+    would say more; nothing to read at all: NaN."""
+    clean = smooth_picture(40, 40)
+    small = clean + spread_noise(clean.shape, 10 / 255, seed=0)
     assert noise.estimate_camera_noise_level(small) == noise.estimate_noise_level(small)
+    monkeypatch.setattr(noise, "MIN_BLOCKS", 1)
+    assert noise.estimate_camera_noise_level(small) > noise.estimate_noise_level(small)
+    monkeypatch.undo()
     assert np.isnan(noise.estimate_camera_noise_level(np.zeros((128, 128, 1), np.float32)))
+
+
+def test_block_means_refuse_what_is_not_a_picture():
+    with pytest.raises(ValueError, match="height, width, channels"):
+        noise.block_means(np.zeros((8, 8)), 2)
 
 
 def test_block_means_average_each_block_and_leave_out_the_rest():
@@ -157,8 +167,8 @@ def test_camera_tells_the_model_a_factor_times_the_camera_estimate(noisy_picture
     told = run_script("denoise.py", "--model", model, noisy_picture, "--noise-level", "camera",
                       "--out", tmp_path / "camera")
     assert told.returncode == 0, told.stderr
-    line = next(line for line in told.stdout.splitlines() if "noise level estimated at" in line)
-    level = float(line.split("estimated at ")[1].split()[0])
+    line = next(line for line in told.stdout.splitlines() if "camera noise estimated" in line)
+    level = float(line.split(" times it, ")[1].split()[0])
     expected = denoiser.CAMERA_LEVEL_FACTOR * noise.estimate_camera_noise_level(
         data.read_image(noisy_picture)[0])
     assert level == pytest.approx(expected, abs=1e-4)

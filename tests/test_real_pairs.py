@@ -12,7 +12,7 @@ import denoiser
 import metrics
 import noise
 from conftest import REPOSITORY, run_script
-from tools import classical
+from tools import classical, noise_estimator
 
 MODEL = REPOSITORY / "models" / "unet-psnr-cbsd432-blind.keras"
 needs_pairs = pytest.mark.skipif(
@@ -68,37 +68,57 @@ def test_real_pairs_are_no_dataset_to_train_on(tmp_path):
         "score on (python -m tools.real_pairs), never to train on")
 
 
+def test_the_halves_are_whole_scenes_each_in_turn():
+    paths = ["x/A_1_2_chair_11_real.JPG", "x/A_1_2_chair_5_real.JPG", "x/A_1_2_plug_3_real.JPG",
+             "x/B_1_2_tree_1_real.JPG", "x/B_1_2_tree_2_real.JPG"]
+    assert noise_estimator.scene(paths[0]) == "A_1_2_chair"
+    assert noise_estimator.halves(paths) == ([0, 1, 3, 4], [2])
+
+
 @needs_pairs
-def test_the_camera_estimate_is_chosen_on_the_even_pairs_and_scored_on_the_odd(tmp_path):
-    """tools/noise_estimator.py: the factor it fits is the even pairs' geometric mean of
-    true / block estimate; the model's factor is the even pairs' best; the odd pairs score."""
+def test_the_camera_estimate_is_chosen_on_one_half_and_scored_on_the_other(tmp_path):
+    """tools/noise_estimator.py: its factor is the choosing half's geometric mean of true /
+    block estimate, and the model's factor the choosing half's best. The first 4 and the
+    first 5 pairs have the same choosing half (the 3 crops of the first scene): so the same
+    choices, whatever the pairs that score them."""
     told_model = REPOSITORY / "models" / "unet-level-cbsd432.keras"
-    result = run_script("tools/noise_estimator.py", "--limit", 4, "--model", told_model,
-                        "--out", tmp_path / "estimator")
-    assert result.returncode == 0, result.stderr[-2000:]
-    found = json.loads((tmp_path / "estimator" / "results.json").read_text())
+    found = {}
+    for limit in (4, 5):
+        result = run_script("tools/noise_estimator.py", "--limit", limit, "--model", told_model,
+                            "--textured-limit", 2, "--out", tmp_path / str(limit))
+        assert result.returncode == 0, result.stderr[-2000:]
+        found[limit] = json.loads((tmp_path / str(limit) / "results.json").read_text())
+    assert found[4]["choosing"] == found[5]["choosing"] == [0, 1, 2]
+    assert found[4]["scoring"] == [3] and found[5]["scoring"] == [3, 4]
+    assert found[4]["chosen"] == found[5]["chosen"]
+    assert found[4]["told"]["choosing"] == found[5]["told"]["choosing"]
     pictures = [(data.read_image(noisy)[0], data.read_image(clean)[0])
-                for noisy, clean in data.real_pairs("polyu100", limit=4)]
-    chosen = found["chosen"]
-    even_truths = [np.std(noisy - clean) for noisy, clean in pictures[0::2]]
+                for noisy, clean in data.real_pairs("polyu100", limit=5)]
+    chosen = found[5]["chosen"]
+    truths = [np.std(noisy - clean) for noisy, clean in pictures[:3]]
     coarse = [noise.estimate_noise_level(noise.block_means(noisy, chosen["block"]))
-              for noisy, _ in pictures[0::2]]
-    assert chosen["factor"] == pytest.approx(
-        np.exp(np.mean(np.log(np.array(even_truths) / coarse))), abs=0.005)
-    assert chosen == min(found["choices"], key=lambda row: row["off_by_even"])
-    told = found["told"]
-    assert told["factor"] == max(told["even"], key=lambda row: row["psnr"])["factor"]
-    assert [row["method"] for row in told["odd"]] == [
+              for noisy, _ in pictures[:3]]
+    assert chosen["factor"] == pytest.approx(np.exp(np.mean(np.log(np.array(truths) / coarse))),
+                                             abs=0.005)
+    told = found[5]["told"]
+    assert [row["method"] for row in told["scored"]] == [
         "noisy", "told auto's estimate", f"told {told['factor']:g} x the camera estimate"]
     model = denoiser.load_model(str(told_model))
-    for index, (noisy, clean) in enumerate(pictures[1::2]):  # the odd pairs, as denoise.py
+    for index, (noisy, clean) in enumerate(pictures[3:]):  # the scoring half, as denoise.py
         level = told["factor"] * noise.estimate_camera_noise_level(
             noisy, chosen["block"], chosen["factor"])
         output = denoiser.denoise_picture(model, noisy, ensemble=False, level=level)
         written = denoiser.to_integers(output, 8).astype(np.float32) / 255
         expected = metrics.image_quality([clean], [written])["psnr"]
-        assert told["odd"][2]["pairs"][index]["psnr"] == pytest.approx(expected, abs=1e-3)
-    assert "Chosen: blocks of" in (tmp_path / "estimator" / "results.md").read_text()
+        assert told["scored"][2]["pairs"][index]["psnr"] == pytest.approx(expected, abs=1e-3)
+    assert "Chosen: blocks of" in (tmp_path / "5" / "results.md").read_text()
+
+
+@needs_pairs
+def test_one_scene_is_refused_in_one_line(tmp_path):
+    result = run_script("tools/noise_estimator.py", "--limit", 3, "--out", tmp_path / "out")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: choosing on one half")
 
 
 @pytest.mark.skipif(classical.bm3d is not None, reason="bm3d is installed here")

@@ -34,6 +34,7 @@ Examples:
 import argparse
 import multiprocessing
 import os
+import re
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -93,8 +94,8 @@ def parse_arguments(argv=None):
                         help=f"a folder with mnist/ and fashion-mnist/ IDX files, and photo "
                              f"sets in images/<Set>/ (default: ${data.DATA_DIR_VARIABLE} if set, "
                              f"else download)")
-    parser.add_argument("--noise", choices=noise.NOISES, default="gaussian",
-                        help="the kind of noise (default: gaussian)")
+    parser.add_argument("--noise", type=noise.kind_argument, default="gaussian", metavar="KIND",
+                        help="the kind of noise: " + noise.kind_help() + " (default: gaussian)")
     parser.add_argument("--noise-level", type=noise.level_argument, default=None,
                         help="its strength, as in the training scripts; a fraction such as "
                              "25/255 works (default: that kind's default, 0.2 for gaussian)")
@@ -121,7 +122,7 @@ def parse_arguments(argv=None):
                              "<noise>-<level>); it must not hold files yet")
     args = parser.parse_args(argv)
     if args.noise_level is None:
-        args.noise_level = noise.NOISES[args.noise].default_level
+        args.noise_level = noise.noise_kind(args.noise).default_level
     try:
         for level in [args.noise_level, *(args.sweep or [])]:
             noise.check_level(args.noise, level)
@@ -134,8 +135,9 @@ def parse_arguments(argv=None):
         if not os.path.isfile(path):
             parser.error(f"argument --models: no such file: {path}")
     name = os.path.basename(os.path.normpath(args.dataset))
+    kind = re.sub(r"[^\w.-]+", "-", args.noise)  # "camera:Nikon D800" -> camera-Nikon-D800
     args.out = args.out or os.path.join(
-        runs.RUNS_FOLDER, f"compare-{name}-{args.noise}-{args.noise_level:.3g}")
+        runs.RUNS_FOLDER, f"compare-{name}-{kind}-{args.noise_level:.3g}")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         parser.error(f"argument --out: {args.out} is a file, not a folder")
     if os.path.isdir(args.out) and os.listdir(args.out):
@@ -400,7 +402,7 @@ def write_results(args, rows, sweep, clean, outputs):
     else:
         plots.save_rows(path("samples.png"), clean, outputs, SAMPLE_COUNT)
     if sweep:
-        scale = noise.NOISES[args.noise].sigma_scale  # sigma on 0-255 for photo noise, as papers give it
+        scale = noise.noise_kind(args.noise).sigma_scale  # sigma on 0-255 for photo noise, as papers give it
         plots.save_sweep(path("sweep.png"), [level * scale for level in sweep["levels"]],
                          sweep["psnr"], f"{args.dataset}, {args.noise} noise",
                          "test noise: sigma (of 255)" if scale != 1 else "test noise level",

@@ -1,27 +1,33 @@
-"""Choose the camera-noise estimate's two settings on half of the real pairs, score it on the other.
+"""Choose the camera-noise estimate's settings on half of the real pairs, score it on the other.
 
 `--noise-level auto` (noise.estimate_noise_level) reads the finest wavelet details of a
 picture. On a camera's pictures it sees about an eighth of the noise: the camera spreads its
 noise between neighbouring pixels, and the finest details hold little of it.
 noise.estimate_camera_noise_level also reads the picture averaged over blocks, where such
 noise lives on, and scales that estimate. Its two settings, the block's side and the
-factor, are chosen here on the even pairs of a real-pairs set (counting from 0 in name
-order: the 1st, 3rd, 5th...), where the true spread is known (the shot minus its reference):
+factor, are chosen here on half of a real-pairs set, where the true spread is known (the
+shot minus its reference), and scored on the other half.
 
-- for each block side, the factor that makes the estimate right on average over the even
-  pairs (the geometric mean of true / estimate);
-- the block side whose estimate is then closest to the truth over the even pairs (the
-  smallest mean |log(estimate / true)|).
+The halves are made of scenes, not of pairs: PolyU's 100 pairs are crops of 30 shots, and
+crops of one shot share its camera, ISO and noise, so a shot's crops all go to one half.
+The scenes, in name order, go in turn to the choosing half and to the scoring half.
 
-Then the odd pairs, which chose nothing, score the choice beside `auto`'s. Then the
-references of the odd pairs get white Gaussian noise at a few levels (sigma on the 0-255
-scale), to show what the camera estimate gives there beside `auto`.
+- For each block side, the factor that makes the estimate right on average over the
+  choosing half (the geometric mean of true / block estimate), rounded to 2 decimals;
+- the block side whose estimate is then closest to the truth there (the smallest mean
+  |log(estimate / true)|).
+
+Then the scoring half, which chose nothing, scores the choice beside `auto`'s. Then
+textured photos (the first TEXTURED_COUNT of TEXTURED_SET) with white Gaussian noise at a
+few levels, from none up, show what the camera estimate gives where there is no camera:
+where fine texture is strong beside the noise, it reads the texture as noise too.
 
 With --model (a model told the noise level, trained on white Gaussian noise), one more
 choice: how many times the camera estimate to tell it (denoise.py --noise-level camera
-tells denoiser.CAMERA_LEVEL_FACTOR times it). Each factor of FACTORS denoises the even
-pairs (as tools/real_pairs.py does, through denoise.py's functions), the best mean PSNR
-chooses, and the odd pairs score the choice beside the model told `auto`'s estimate.
+tells denoiser.CAMERA_LEVEL_FACTOR times it). Each factor of FACTORS denoises the choosing
+half through denoise.py's own functions (denoiser.denoise_picture, rounded to 8 bits and
+scored as tools/real_pairs.py scores), the best mean PSNR chooses, and the scoring half
+scores the choice beside the model told `auto`'s estimate.
 
   python -m tools.noise_estimator --model models/unet-level-cbsd432.keras --out runs/noise-estimator
 
@@ -30,6 +36,7 @@ Writes into --out: results.md (the tables) and results.json (each pair's numbers
 
 import argparse
 import os
+import re
 import sys
 
 import numpy as np
@@ -42,9 +49,11 @@ from tools import real_pairs
 
 # The block sides to choose from.
 BLOCKS = (2, 3, 4, 5, 6, 8)
-# The white noise of the last table: sigma on the 0-255 scale, and the seed of its draws.
-WHITE_SIGMAS = (5, 15, 25, 50)
-WHITE_SEED = 0
+# The textured photos of the last table, and the white noise added to them: sigma on the
+# 0-255 scale (0: none), drawn with the seed of each photo's place in the list.
+TEXTURED_SET = "cbsd68"
+TEXTURED_COUNT = 20
+WHITE_SIGMAS = (0, 5, 15, 25, 50)
 # The factors to choose from: how many times the camera estimate a model is told.
 FACTORS = (1, 1.5, 2, 2.5, 3, 3.5, 4, 5)
 
@@ -56,13 +65,17 @@ def parse_arguments(argv=None):
                         help="the real pairs to choose on and score on (default: %(default)s)")
     parser.add_argument("--limit", type=arguments.positive_int, default=None,
                         help="use the first N pairs only (default: all)")
+    parser.add_argument("--textured-limit", type=arguments.positive_int, default=TEXTURED_COUNT,
+                        help=f"how many {TEXTURED_SET} photos get white noise (default: "
+                             f"%(default)s)")
     parser.add_argument("--model", default=None,
                         help="a model told the noise level (.keras or .onnx), to choose how "
                              "many times the camera estimate to tell it (default: none, the "
                              "estimate alone)")
     parser.add_argument("--data-dir", default=None,
-                        help=f"a folder whose real-noise/<Set>/ holds the pairs (default: "
-                             f"${data.DATA_DIR_VARIABLE} if set, else download them)")
+                        help=f"a folder whose real-noise/<Set>/ holds the pairs and images/ the "
+                             f"photo sets (default: ${data.DATA_DIR_VARIABLE} if set, else "
+                             f"download them)")
     parser.add_argument("--out", required=True,
                         help="the folder for results.md and results.json; it must not hold "
                              "them yet")
@@ -73,25 +86,40 @@ def parse_arguments(argv=None):
     return args
 
 
+def scene(path):
+    """The shot a PolyU pair was cropped from: its file name without the crop's number
+    ("Canon5D2_5_160_3200_chair_11_real.JPG" -> "Canon5D2_5_160_3200_chair")."""
+    return re.sub(r"_\d+_real\.JPG$", "", os.path.basename(path))
+
+
+def halves(paths):
+    """The indices of the pairs that choose and of those that score: the scenes, in name
+    order, go to each in turn, every crop of a scene with it."""
+    scenes = list(dict.fromkeys(scene(path) for path in paths))
+    turn = [scenes.index(scene(path)) % 2 for path in paths]
+    return ([index for index, half in enumerate(turn) if half == 0],
+            [index for index, half in enumerate(turn) if half == 1])
+
+
 def off_by(estimates, truths):
     """How far estimates are from the truth, as the mean of |log(estimate / true)| (0.2: about
     20% off, too high or too low alike)."""
     return float(np.mean(np.abs(np.log(np.asarray(estimates) / np.asarray(truths)))))
 
 
-def choose(noisy, true, even):
-    """For each block side, the factor fitted on the `even` pairs and how far the estimate
-    then is from the truth there; and the side chosen, the one least far."""
-    fine = np.array([noise.estimate_noise_level(picture) for picture in noisy])
+def choose(noisy, true):
+    """For each block side, the factor fitted on `noisy` (the choosing half) and how far the
+    camera estimate then is from the `true` spreads; and the side chosen, the one least far."""
     rows = []
     for block in BLOCKS:
         coarse = np.array([noise.estimate_noise_level(noise.block_means(picture, block))
                            for picture in noisy])
-        factor = float(np.exp(np.mean(np.log(true[even] / coarse[even]))))
-        estimates = np.maximum(fine, factor * coarse)
-        rows.append({"block": block, "factor": round(factor, 2),
-                     "off_by_even": off_by(estimates[even], true[even])})
-    return rows, min(rows, key=lambda row: row["off_by_even"])
+        read = np.isfinite(coarse)  # a block picture too flat to read has no say
+        factor = round(float(np.exp(np.mean(np.log(np.asarray(true)[read] / coarse[read])))), 2)
+        estimates = [noise.estimate_camera_noise_level(picture, block, factor)
+                     for picture in noisy]
+        rows.append({"block": block, "factor": factor, "off_by": off_by(estimates, true)})
+    return rows, min(rows, key=lambda row: row["off_by"])
 
 
 def summary(estimates, truths):
@@ -103,98 +131,84 @@ def summary(estimates, truths):
             "within_25": float(np.mean(np.abs(ratios - 1) <= 0.25))}
 
 
-def white_noise_rows(clean_pictures, chosen):
-    """On the clean pictures with white Gaussian noise: both estimates against the truth, and
-    the share of pictures where the camera estimate is `auto`'s own."""
-    rng = np.random.default_rng(WHITE_SEED)
+def white_noise_rows(photos, chosen):
+    """On textured photos with white Gaussian noise at each of WHITE_SIGMAS: the noise's
+    true spread and both estimates, each the mean over the photos, on the 0-255 scale."""
     rows = []
     for sigma in WHITE_SIGMAS:
-        noisy = [np.clip(clean + rng.normal(0, sigma / 255, clean.shape), 0, 1)
-                 for clean in clean_pictures]
-        truths = [np.std(picture - clean) for picture, clean in zip(noisy, clean_pictures)]
-        auto = [noise.estimate_noise_level(picture) for picture in noisy]
-        camera = [noise.estimate_camera_noise_level(picture, chosen["block"], chosen["factor"])
-                  for picture in noisy]
-        rows.append({"sigma": sigma, "auto": summary(auto, truths),
-                     "camera": summary(camera, truths),
-                     "same": float(np.mean(np.array(auto) == np.array(camera)))})
+        noisy = [noise.add_noise(photo, "gaussian", sigma / 255, seed=index) if sigma else photo
+                 for index, photo in enumerate(photos)]
+        rows.append({"sigma": sigma,
+                     "true": 255 * float(np.mean([np.std(picture - photo)
+                                                  for picture, photo in zip(noisy, photos)])),
+                     "auto": 255 * float(np.mean([noise.estimate_noise_level(picture)
+                                                  for picture in noisy])),
+                     "camera": 255 * float(np.mean([noise.estimate_camera_noise_level(
+                         picture, chosen["block"], chosen["factor"]) for picture in noisy]))})
     return rows
 
 
-def told_denoiser(model, estimate, factor):
-    """Denoise as denoise.py does, telling `model` `factor` times `estimate`(picture)."""
+def told_denoiser(model, level_of):
+    """Denoise as denoise.py does, telling `model` the level `level_of`(picture)."""
     def denoise(noisy):
-        return denoiser.denoise_picture(model, noisy, ensemble=False,
-                                        level=factor * estimate(noisy))
+        return denoiser.denoise_picture(model, noisy, ensemble=False, level=level_of(noisy))
     return denoise
 
 
-def choose_factor(model, pairs, chosen):
-    """The mean PSNR on `pairs` (the even ones) of `model` told each factor of FACTORS times
-    the camera estimate (with the `chosen` settings), and the best factor."""
-    def camera_estimate(picture):
-        return noise.estimate_camera_noise_level(picture, chosen["block"], chosen["factor"])
+def choose_and_score_factor(model, choosing, scoring, chosen):
+    """The factor to tell `model` times the camera estimate (with the `chosen` settings):
+    each of FACTORS scored on the `choosing` pairs, the best mean PSNR kept; then, on the
+    `scoring` pairs, the noisy shots, the model told `auto`'s estimate, and told the factor
+    times the camera estimate (real_pairs.score's rows)."""
+    def camera_times(factor):
+        return lambda picture: factor * noise.estimate_camera_noise_level(
+            picture, chosen["block"], chosen["factor"])
     rows = [{"factor": factor, "psnr": real_pairs.score(
-        f"told {factor:g} x the camera estimate", told_denoiser(model, camera_estimate, factor),
-        pairs)["psnr"]} for factor in FACTORS]
-    return rows, max(rows, key=lambda row: row["psnr"])["factor"]
-
-
-def score_factor(model, pairs, chosen, factor):
-    """On `pairs` (the odd ones): the noisy shots, `model` told `auto`'s estimate, and told
-    `factor` times the camera estimate: each real_pairs.score's row."""
-    def camera_estimate(picture):
-        return noise.estimate_camera_noise_level(picture, chosen["block"], chosen["factor"])
-    return [real_pairs.score("noisy", lambda noisy: noisy, pairs),
-            real_pairs.score("told auto's estimate",
-                             told_denoiser(model, noise.estimate_noise_level, 1), pairs),
-            real_pairs.score(f"told {factor:g} x the camera estimate",
-                             told_denoiser(model, camera_estimate, factor), pairs)]
-
-
-def model_markdown(told):
-    """The factor's choice on the even pairs, and its score on the odd."""
-    lines = ["", f"{told['model']}, told a factor times the camera estimate; mean PSNR (dB) "
-             "over the even pairs:", "", "| factor | " + " | ".join(
-                 f"{row['factor']:g}" for row in told["even"]) + " |",
-             "|---|" + "---|" * len(told["even"]),
-             "| PSNR | " + " | ".join(f"{row['psnr']:.2f}" for row in told["even"]) + " |",
-             "", f"Chosen: {told['factor']:g} (denoiser.py uses "
-             f"{denoiser.CAMERA_LEVEL_FACTOR:g}). Scored on the odd pairs:", "",
-             "| method | PSNR (dB) | SSIM |", "|---|---|---|"]
-    lines += [f"| {row['method']} | {row['psnr']:.2f} | {row['ssim']:.4f} |"
-              for row in told["odd"]]
-    return lines
+        f"told {factor:g} x the camera estimate", told_denoiser(model, camera_times(factor)),
+        choosing)["psnr"]} for factor in FACTORS]
+    best = max(rows, key=lambda row: row["psnr"])["factor"]
+    scored = [real_pairs.score("noisy", lambda noisy: noisy, scoring),
+              real_pairs.score("told auto's estimate",
+                               told_denoiser(model, noise.estimate_noise_level), scoring),
+              real_pairs.score(f"told {best:g} x the camera estimate",
+                               told_denoiser(model, camera_times(best)), scoring)]
+    return rows, best, scored
 
 
 def markdown(result):
-    """results.md: the choice on the even pairs, the score on the odd, and white noise."""
+    """results.md: the choice on one half, its score on the other, and textured photos."""
     chosen = result["chosen"]
-    lines = [f"{result['pairs']}: {result['count']} real pairs; the true spread is the standard "
-             "deviation of shot minus reference. Chosen on the even pairs:", "",
-             "| block side | factor | mean \\|log(estimate / true)\\|, even pairs |",
-             "|---|---|---|"]
-    lines += [f"| {row['block']} | {row['factor']:.2f} | {row['off_by_even']:.3f} |"
+    lines = [f"{result['pairs']}: {result['count']} real pairs, crops of {result['scenes']} "
+             f"scenes; the true spread is the standard deviation of shot minus reference. "
+             f"Chosen on {len(result['choosing'])} pairs (every other scene, from the first):",
+             "", "| block side | factor | mean \\|log(estimate / true)\\| |", "|---|---|---|"]
+    lines += [f"| {row['block']} | {row['factor']:.2f} | {row['off_by']:.3f} |"
               for row in result["choices"]]
     lines += ["", f"Chosen: blocks of {chosen['block']}x{chosen['block']}, factor "
-              f"{chosen['factor']:.2f} (noise.py uses {noise.CAMERA_NOISE_BLOCK}x"
-              f"{noise.CAMERA_NOISE_BLOCK} and {noise.CAMERA_NOISE_FACTOR:.2f}).", "",
-              "Scored on the odd pairs (estimate / true):", "",
+              f"{chosen['factor']:.2f}.", "",
+              f"Scored on the other {len(result['scoring'])} pairs (estimate / true):", "",
               "| estimate | mean | lowest | highest | mean \\|log\\| | within 25% |",
               "|---|---|---|---|---|---|"]
     for name, key in (("auto (finest details)", "auto"), ("camera (chosen above)", "camera")):
-        row = result["odd"][key]
+        row = result["scored"][key]
         lines.append(f"| {name} | {row['mean_ratio']:.2f} | {row['lowest']:.2f} | "
                      f"{row['highest']:.2f} | {row['off_by']:.3f} | {row['within_25']:.0%} |")
-    lines += ["", "White Gaussian noise on the odd pairs' references (estimate / true, mean "
-              "over the pictures):", "",
-              "| sigma (of 255) | auto | camera | pictures where camera = auto |",
-              "|---|---|---|---|"]
-    lines += [f"| {row['sigma']} | {row['auto']['mean_ratio']:.2f} | "
-              f"{row['camera']['mean_ratio']:.2f} | {row['same']:.0%} |"
+    lines += ["", f"Textured photos, the first {result['textured']} of {TEXTURED_SET}, with white "
+              "Gaussian noise (clipped); spreads as standard deviations of 255, means over the "
+              "photos:", "", "| sigma added | true spread | auto | camera |", "|---|---|---|---|"]
+    lines += [f"| {row['sigma']} | {row['true']:.2f} | {row['auto']:.2f} | {row['camera']:.2f} |"
               for row in result["white"]]
     if "told" in result:
-        lines += model_markdown(result["told"])
+        told = result["told"]
+        lines += ["", f"{told['model']}, told a factor times the camera estimate; mean PSNR "
+                  "(dB) over the choosing pairs:", "",
+                  "| factor | " + " | ".join(f"{row['factor']:g}" for row in told["choosing"])
+                  + " |", "|---|" + "---|" * len(told["choosing"]),
+                  "| PSNR | " + " | ".join(f"{row['psnr']:.2f}" for row in told["choosing"])
+                  + " |", "", f"Chosen: {told['factor']:g}. Scored on the other pairs:", "",
+                  "| method | PSNR (dB) | SSIM |", "|---|---|---|"]
+        lines += [f"| {row['method']} | {row['psnr']:.2f} | {row['ssim']:.4f} |"
+                  for row in told["scored"]]
     return "\n".join(lines) + "\n"
 
 
@@ -205,31 +219,41 @@ def main(argv=None):
         paths = data.real_pairs(args.pairs, args.data_dir, args.limit)
         pairs = [(denoiser.read_picture(noisy)[0], denoiser.read_picture(clean)[0])
                  for noisy, clean in paths]
+        photos = data.load_folder(TEXTURED_SET, 3, args.textured_limit, args.data_dir)
         model = denoiser.load_model(args.model) if args.model else None
     except (data.DatasetError, denoiser.PictureError) as error:
         sys.exit(f"error: {error}")
     if model is not None and not noise.takes_noise_level(model):
         sys.exit(f"error: --model: {args.model} is not told the noise level (it guesses it); "
                  "give a unet-level model")
-    if len(pairs) < 2:
-        sys.exit("error: choosing on the even pairs and scoring on the odd needs 2 pairs or more")
+    choosing, scoring = halves([noisy for noisy, _ in paths])
+    if not scoring:
+        sys.exit("error: choosing on one half of the scenes and scoring on the other needs 2 "
+                 "scenes or more: give a larger --limit")
+    flat = [os.path.basename(paths[index][0]) for index, (noisy, _) in enumerate(pairs)
+            if not np.isfinite(noise.estimate_noise_level(noisy))]
+    if flat:
+        sys.exit(f"error: {', '.join(flat)}: too little detail to estimate the noise from")
     noisy = [picture for picture, _ in pairs]
     true = np.array([np.std(picture - clean) for picture, clean in pairs])
-    even, odd = np.arange(0, len(pairs), 2), np.arange(1, len(pairs), 2)
-    choices, chosen = choose(noisy, true, even)
-    odd_noisy = [noisy[index] for index in odd]
-    result = {"pairs": args.pairs, "count": len(pairs), "choices": choices, "chosen": chosen,
-              "odd": {"auto": summary([noise.estimate_noise_level(p) for p in odd_noisy],
-                                      true[odd]),
-                      "camera": summary([noise.estimate_camera_noise_level(
-                          p, chosen["block"], chosen["factor"]) for p in odd_noisy], true[odd])},
-              "white": white_noise_rows([pairs[index][1] for index in odd], chosen),
+    choices, chosen = choose([noisy[index] for index in choosing], true[choosing])
+    scored = [noisy[index] for index in scoring]
+    result = {"pairs": args.pairs, "count": len(pairs),
+              "scenes": len({scene(path) for path, _ in paths}),
+              "choosing": choosing, "scoring": scoring, "choices": choices, "chosen": chosen,
+              "scored": {"auto": summary([noise.estimate_noise_level(p) for p in scored],
+                                         true[scoring]),
+                         "camera": summary([noise.estimate_camera_noise_level(
+                             p, chosen["block"], chosen["factor"]) for p in scored],
+                             true[scoring])},
+              "textured": len(photos), "white": white_noise_rows(photos, chosen),
               "files": [os.path.basename(path) for path, _ in paths]}
     if model is not None:
-        even_rows, factor = choose_factor(model, [pairs[index] for index in even], chosen)
-        result["told"] = {"model": os.path.basename(args.model), "even": even_rows,
-                          "factor": factor, "odd": score_factor(
-                              model, [pairs[index] for index in odd], chosen, factor)}
+        rows, factor, scored_rows = choose_and_score_factor(
+            model, [pairs[index] for index in choosing], [pairs[index] for index in scoring],
+            chosen)
+        result["told"] = {"model": os.path.basename(args.model), "choosing": rows,
+                          "factor": factor, "scored": scored_rows}
     os.makedirs(args.out, exist_ok=True)
     files.write_json(os.path.join(args.out, "results.json"), result)
     table = markdown(result)
