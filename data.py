@@ -41,6 +41,7 @@ import hashlib
 import http.client
 import io
 import os
+import re
 import shutil
 import sys
 import time
@@ -744,6 +745,22 @@ def real_pairs(name, data_dir=None, limit=None):
     pairs = [(os.path.join(folder, path), os.path.join(folder, path[: -len("_real.JPG")] +
                                                        "_mean.JPG")) for path in noisy]
     return pairs[:limit]
+
+
+def real_pair_scene(path):
+    """The shot a PolyU pair was cropped from: its file name without the crop's number
+    ("Canon5D2_5_160_3200_chair_11_real.JPG" -> "Canon5D2_5_160_3200_chair")."""
+    return re.sub(r"_\d+_real\.JPG$", "", os.path.basename(path))
+
+
+def real_pair_halves(paths):
+    """The indices of the pairs (of their noisy shots' `paths`) that choose a setting, and of
+    those that score it: the scenes, in name order, go to each in turn, every crop of a scene
+    with it, since the crops of one shot share its camera, ISO and noise."""
+    scenes = list(dict.fromkeys(real_pair_scene(path) for path in paths))
+    turn = [scenes.index(real_pair_scene(path)) % 2 for path in paths]
+    return ([index for index, half in enumerate(turn) if half == 0],
+            [index for index, half in enumerate(turn) if half == 1])
 
 
 def print_photo_sets(data_dir=None):

@@ -129,8 +129,9 @@ def parse_arguments(argv=None):
                              f"(told {denoiser.CAMERA_LEVEL_FACTOR:g} times the camera noise's "
                              "estimate); more than the truth "
                              "smooths more. With "
-                             "--add-noise, the noise added (default: that kind's default, 0.2 "
-                             "for gaussian)")
+                             "--add-noise, the noise added, in that kind's own measure: for "
+                             "camera noise an ISO (default: that kind's default, 0.2 for "
+                             "gaussian, ISO 1600 for camera)")
     parser.add_argument("--self-ensemble", action="store_true",
                         help="denoise each picture in its 8 orientations (4 quarter turns, "
                              "mirrored or not), turn each output back, and average them: 8 "
@@ -148,8 +149,8 @@ def parse_arguments(argv=None):
                      f"not {args.noise_level} (then denoise its noisy picture with "
                      f"--noise-level auto)")
     if args.add_noise:
-        args.noise_level = (noise.noise_kind(args.add_noise).default_level if args.noise_level is None
-                            else args.noise_level)
+        args.noise_level = (noise.noise_kind(args.add_noise).default_level
+                            if args.noise_level is None else args.noise_level)
     if args.noise_level not in (None, *denoiser.ESTIMATES):  # added, or told: one check
         try:
             noise.check_level(args.add_noise or denoiser.TOLD_NOISE, args.noise_level)

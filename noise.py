@@ -147,8 +147,12 @@ def noise_kind(kind):
 def one_camera_noise(name):
     """Camera noise from the one camera called `name` (camera.camera_named, which names the
     nearest cameras when there is none), at the ISOs it was measured at: no extrapolation.
-    Made once for each name: every batch of a run looks it up."""
-    taken_by = camera.camera_named(name)
+    Made once for each name: every batch of a run looks it up. ValueError, in one line, where
+    the profiles cannot be had either (data.DatasetError says why)."""
+    try:
+        taken_by = camera.camera_named(name)
+    except data.DatasetError as error:
+        raise ValueError(str(error)) from None
     low, high = float(taken_by.isos[0]), float(taken_by.isos[-1])
     return NOISES["camera"]._replace(
         corrupt=functools.partial(camera.add_camera_noise, taken_by=taken_by),
@@ -161,7 +165,7 @@ def kind_argument(text):
     """argparse type of --noise: a kind of NOISES, or "camera:NAME" (noise_kind)."""
     try:
         noise_kind(text)
-    except (ValueError, data.DatasetError) as error:  # no such kind; profiles not to be had
+    except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
     return text
 
@@ -169,7 +173,8 @@ def kind_argument(text):
 def kind_help():
     """The kinds --noise takes, for --help."""
     return (f"{', '.join(NOISES)}, or {ONE_CAMERA}NAME: camera noise of one camera of "
-            f"darktable's profiles, such as '{ONE_CAMERA}Nikon D800' (its measured ISOs only)")
+            f"darktable's profiles, such as '{ONE_CAMERA}Nikon D800' (at ISOs within those it was "
+            f"measured at)")
 
 
 def level_help():

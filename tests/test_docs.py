@@ -289,7 +289,7 @@ GLOSSARY_TERMS = [
     "PSNR", "Quantisation table", "ReLU", "Residual", "Resume", "Safe mode", "Scikit-image", "Seed", "Self-ensemble",
     "Sigma", "Sigmoid", "Skip connection", "Specialist", "Spread", "sRGB curve", "SSIM",
     "Standard deviation", "Stride", "Tile", "Total variation", "Transposed convolution", "Turns and mirrors", "U-Net", "Upsampling",
-    "Validation", "Wavelet", "Weights",
+    "Validation", "Wavelet", "Weights", "White noise",
 ]
 # The lesson pages: docs/*.md but the results and the glossary itself.
 LESSON_PAGES = [page for page in sorted(DOCS.glob("*.md"))

@@ -12,7 +12,7 @@ import denoiser
 import metrics
 import noise
 from conftest import REPOSITORY, run_script
-from tools import classical, noise_estimator
+from tools import classical
 
 MODEL = REPOSITORY / "models" / "unet-psnr-cbsd432-blind.keras"
 needs_pairs = pytest.mark.skipif(
@@ -71,8 +71,8 @@ def test_real_pairs_are_no_dataset_to_train_on(tmp_path):
 def test_the_halves_are_whole_scenes_each_in_turn():
     paths = ["x/A_1_2_chair_11_real.JPG", "x/A_1_2_chair_5_real.JPG", "x/A_1_2_plug_3_real.JPG",
              "x/B_1_2_tree_1_real.JPG", "x/B_1_2_tree_2_real.JPG"]
-    assert noise_estimator.scene(paths[0]) == "A_1_2_chair"
-    assert noise_estimator.halves(paths) == ([0, 1, 3, 4], [2])
+    assert data.real_pair_scene(paths[0]) == "A_1_2_chair"
+    assert data.real_pair_halves(paths) == ([0, 1, 3, 4], [2])
 
 
 @needs_pairs
@@ -112,6 +112,17 @@ def test_the_camera_estimate_is_chosen_on_one_half_and_scored_on_the_other(tmp_p
         expected = metrics.image_quality([clean], [written])["psnr"]
         assert told["scored"][2]["pairs"][index]["psnr"] == pytest.approx(expected, abs=1e-3)
     assert "Chosen: blocks of" in (tmp_path / "5" / "results.md").read_text()
+
+
+@needs_pairs
+def test_the_scorer_scores_one_half_of_the_scenes_when_asked(tmp_path):
+    result = run_script("tools/real_pairs.py", "--limit", 5, "--half", "scoring",
+                        "--out", tmp_path / "scores")
+    assert result.returncode == 0, result.stderr[-2000:]
+    found = json.loads((tmp_path / "scores" / "results.json").read_text())
+    assert found["files"] == ["Canon5D2_5_160_3200_plug_11_real.JPG",
+                              "Canon5D2_5_160_3200_plug_12_real.JPG"]
+    assert len(found["rows"][0]["pairs"]) == 2
 
 
 @needs_pairs

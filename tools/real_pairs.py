@@ -38,6 +38,10 @@ from machinery import arguments, files, signals
 from tools import classical
 
 
+# --half: the halves of data.real_pair_halves, in its order.
+HALVES = ("choosing", "scoring")
+
+
 def parse_arguments(argv=None):
     parser = argparse.ArgumentParser(prog="python -m tools.real_pairs", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -60,6 +64,10 @@ def parse_arguments(argv=None):
                              "denoise.py --self-ensemble does")
     parser.add_argument("--limit", type=arguments.positive_int, default=None,
                         help="score the first N pairs only (default: all)")
+    parser.add_argument("--half", choices=HALVES, default=None,
+                        help="score one half of the pairs only, whole scenes each: 'choosing', "
+                             "on which tools/noise_estimator.py chooses the camera estimate's "
+                             "settings, or 'scoring', which chose nothing (default: every pair)")
     parser.add_argument("--data-dir", default=None,
                         help=f"a folder whose real-noise/<Set>/ holds the pairs (default: "
                              f"${data.DATA_DIR_VARIABLE} if set, else download them)")
@@ -119,7 +127,8 @@ def bm3d_denoiser(noisy):
 def markdown_table(rows, spreads, args, count):
     """The results as a Markdown table, with what was scored and how, and the noise's
     spread beside its estimate."""
-    lines = [f"{args.pairs}: {count} real noisy pictures against their clean references; "
+    half = f", the {args.half} half (whole scenes)" if args.half else ""
+    lines = [f"{args.pairs}{half}: {count} real noisy pictures against their clean references; "
              "8-bit RGB, the whole picture, mean over the pairs",
              "", "| method | PSNR (dB) | SSIM | seconds a picture |", "|---|---|---|---|"]
     lines += [f"| {row['method']} | {row['psnr']:.2f} | {row['ssim']:.4f} | "
@@ -139,6 +148,9 @@ def main(argv=None):
     signals.stop_in_one_line("no results written")
     try:
         paths = data.real_pairs(args.pairs, args.data_dir, args.limit)
+        if args.half:
+            half = data.real_pair_halves([noisy for noisy, _ in paths])[HALVES.index(args.half)]
+            paths = [paths[index] for index in half]
         pairs = [(denoiser.read_picture(noisy)[0], denoiser.read_picture(clean)[0])
                  for noisy, clean in paths]
         models = [(path, denoiser.load_model(path)) for path in args.models]
@@ -153,7 +165,8 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     spreads = noise_spreads(pairs)
     files.write_json(os.path.join(args.out, "results.json"),
-                     {"pairs": args.pairs, "noise_level": str(args.noise_level),
+                     {"pairs": args.pairs, "half": args.half,
+                      "noise_level": str(args.noise_level),
                       "files": [os.path.basename(noisy) for noisy, _ in paths], "rows": rows,
                       "noise_spreads": spreads})
     table = markdown_table(rows, spreads, args, len(pairs))
