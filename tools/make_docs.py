@@ -54,7 +54,8 @@ MAX_FIGURE_BYTES = 200_000
 PACKAGES = ("keras", "tensorflow", "jax", "torch", "numpy", "scikit-image", "matplotlib")
 # The scripts that take --data-dir.
 SCRIPTS_WITH_DATA = ("train_conv.py", "train_dense.py", "train_photos.py", "train_noisy_targets.py",
-                     "tools.compare", "tools.knob", "tools.camera_noise", "tools.real_pairs")
+                     "tools.compare", "tools.knob", "tools.camera_noise", "tools.real_pairs",
+                     "tools.noise_estimator")
 # What --quick adds to every training run: 300 images, one epoch.
 QUICK_TRAINING = ["--train-limit", "300", "--test-limit", "50", "--epochs", "1"]
 # The Noise2Noise lesson's recipe on digits, for the clean target and the noisy one alike:
@@ -244,6 +245,18 @@ STEPS = [
                         "models/unet-psnr-cbsd432-sigma25.keras",
                         "models/unet-cbsd432-blind.keras", "models/unet-level-cbsd432.keras"],
          ["--limit", "2"], "results.json"),
+    # ... the camera-noise estimate, chosen on half of the scenes and scored on the other ...
+    Step("noise-estimator", ["-m", "tools.noise_estimator", "--model",
+                             "models/unet-level-cbsd432.keras", "--out", "{runs}/noise-estimator"],
+         ["--limit", "5", "--textured-limit", "2"], "results.json"),
+    # ... and the colour models on the half that chose nothing, a told one told it.
+    Step("real-pairs-camera", ["-m", "tools.real_pairs", "--half", "scoring", "--noise-level",
+                               "camera", "--out", "{runs}/real-pairs-camera", "--models",
+                               "models/unet-level-cbsd432.keras",
+                               "models/unet-psnr-cbsd432-camera.keras",
+                               "models/unet-psnr-cbsd432-blind.keras",
+                               "models/unet-psnr-cbsd432-sigma25.keras"],
+         ["--limit", "5"], "results.json"),
     # How fast each backend trains and denoises.
     Step("speed", ["-m", "tools.speed", "--presets", "deep", "unet-psnr", "dncnn", "--out",
                    "{runs}/speed"],
@@ -664,6 +677,10 @@ def write_results(args, argv, copied):
         + found_table(args, "camera-noise"),
         "## Real camera noise: the colour models on the real pairs\n\n"
         + found_table(args, "real-pairs"),
+        "## Real camera noise: the camera estimate, chosen on half of the scenes\n\n"
+        + found_table(args, "noise-estimator"),
+        "## Real camera noise: the colour models on the scoring half, told the camera "
+        "estimate\n\n" + found_table(args, "real-pairs-camera"),
         "## The ready-trained models in models/\n\nScored when they were trained (the "
         "commands are in models/README.md).\n\n" + models_table(),
         "## Speed of each backend\n\nImages per second on the machine above.\n\n"

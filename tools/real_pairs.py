@@ -150,6 +150,9 @@ def main(argv=None):
         paths = data.real_pairs(args.pairs, args.data_dir, args.limit)
         if args.half:
             half = data.real_pair_halves([noisy for noisy, _ in paths])[HALVES.index(args.half)]
+            if not half:
+                raise data.DatasetError(f"the {args.half} half of the first {len(paths)} pairs "
+                                        f"is empty (they are of one scene): give a larger --limit")
             paths = [paths[index] for index in half]
         pairs = [(denoiser.read_picture(noisy)[0], denoiser.read_picture(clean)[0])
                  for noisy, clean in paths]
