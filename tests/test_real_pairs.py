@@ -126,6 +126,17 @@ def test_the_scorer_scores_one_half_of_the_scenes_when_asked(tmp_path):
 
 
 @needs_pairs
+def test_an_empty_half_is_refused_in_one_line(tmp_path):
+    result = run_script("tools/real_pairs.py", "--limit", 2, "--half", "scoring",
+                        "--out", tmp_path / "scores")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "error: the scoring half of the first 2 pairs is empty (they are of one scene): give a "
+        "larger --limit"]
+    assert not (tmp_path / "scores").exists()
+
+
+@needs_pairs
 def test_one_scene_is_refused_in_one_line(tmp_path):
     result = run_script("tools/noise_estimator.py", "--limit", 3, "--out", tmp_path / "out")
     assert result.returncode == 1 and "Traceback" not in result.stderr
