@@ -216,8 +216,7 @@ def main(argv=None):
     signals.stop_in_one_line("no results written")
     try:
         paths = data.real_pairs(args.pairs, args.data_dir, args.limit)
-        pairs = [(denoiser.read_picture(noisy)[0], denoiser.read_picture(clean)[0])
-                 for noisy, clean in paths]
+        pairs = real_pairs.read_pairs(paths)
         photos = data.load_folder(TEXTURED_SET, 3, args.textured_limit, args.data_dir)
         model = denoiser.load_model(args.model) if args.model else None
     except (data.DatasetError, denoiser.PictureError) as error:

@@ -83,6 +83,12 @@ def parse_arguments(argv=None):
     return args
 
 
+def read_pairs(paths):
+    """The (noisy, clean) pictures of each pair of `paths`, read as denoise.py reads a picture."""
+    return [(denoiser.read_picture(noisy)[0], denoiser.read_picture(clean)[0])
+            for noisy, clean in paths]
+
+
 def as_written(picture):
     """`picture` as denoise.py writes it: rounded to 8-bit integers, back in [0, 1]."""
     return denoiser.to_integers(np.array(picture, np.float32), 8).astype(np.float32) / 255
@@ -154,8 +160,7 @@ def main(argv=None):
                 raise data.DatasetError(f"the {args.half} half of the first {len(paths)} pairs "
                                         f"is empty (they are of one scene): give a larger --limit")
             paths = [paths[index] for index in half]
-        pairs = [(denoiser.read_picture(noisy)[0], denoiser.read_picture(clean)[0])
-                 for noisy, clean in paths]
+        pairs = read_pairs(paths)
         models = [(path, denoiser.load_model(path)) for path in args.models]
     except (data.DatasetError, denoiser.PictureError) as error:
         sys.exit(f"error: {error}")
