@@ -363,9 +363,12 @@ def test_ctrl_c_while_tensorflow_starts_is_one_line(tmp_path):
     environment = {**os.environ, "HOLD": str(tmp_path),
                    "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path),
                                                                os.environ.get("PYTHONPATH")]))}
+    # Started as from a terminal, Ctrl-C not ignored: a test run in the background of a
+    # script (`pytest &`) inherits an ignored SIGINT, which the program rightly keeps ignoring.
     process = subprocess.Popen([sys.executable, str(REPOSITORY / "train_conv.py"), "--help"],
                                cwd=REPOSITORY, stderr=subprocess.PIPE, text=True,
-                               stdout=subprocess.DEVNULL, env=environment)
+                               stdout=subprocess.DEVNULL, env=environment,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not (tmp_path / "inside").exists():  # Python is up and inside TensorFlow's import
         assert process.poll() is None and time.monotonic() < deadline, "never reached TensorFlow"
