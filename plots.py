@@ -108,18 +108,19 @@ def most_detailed_crop(image, height, width):
     return max(scores, key=scores.get)
 
 
-def save_side_by_side(path, clean, versions, columns=4, zoom=4):
+def save_side_by_side(path, clean, versions, columns=4, zoom=4, clean_name="original"):
     """Save a photo and its `versions` (a dict name -> image) side by side, each at full
     resolution (one pixel of the picture to one pixel of the PNG, so nothing is smoothed
     away) with its PSNR, and below each the same crop enlarged `zoom` times (the most
-    detailed 1/zoom of the picture, framed in the original). At most `columns` a row.
+    detailed 1/zoom of the picture, framed in the clean one, titled `clean_name`). At most
+    `columns` a row.
 
     Shrunk to fit a page, 20 and 29 dB look alike; at full size and enlarged they do not.
     """
     height, width = clean.shape[:2]
     crop_height, crop_width = max(1, height // zoom), max(1, width // zoom)
     top, left = most_detailed_crop(clean, crop_height, crop_width)
-    panels = {"original": clean, **versions}
+    panels = {clean_name: clean, **versions}
     gap, title = 8, 22  # pixels between panels, and above each for its title
     rows = math.ceil(len(panels) / columns)
     shown_columns = min(columns, len(panels))
@@ -135,7 +136,7 @@ def save_side_by_side(path, clean, versions, columns=4, zoom=4):
     for index, (name, image) in enumerate(panels.items()):
         x = gap + (index % columns) * (width + gap)
         y = gap + (index // columns) * (panel_height + gap) + title
-        if name != "original":
+        if name != clean_name:
             name = f"{name}: {image_quality([clean], [image])['psnr']:.2f} dB"
         draw_image(axis_at(x, y, width, height), image, name)
         crop = image[top : top + crop_height, left : left + crop_width]

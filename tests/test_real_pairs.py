@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import data
 import denoiser
@@ -52,6 +53,9 @@ def test_the_scorer_scores_what_denoise_py_writes(tmp_path):
     assert rows[0]["psnr"] == pytest.approx(np.mean([p["psnr"] for p in rows[0]["pairs"]]),
                                             abs=1e-3)
     assert "| noisy |" in (tmp_path / "scores" / "results.md").read_text()
+    with Image.open(tmp_path / "scores" / "samples.png") as samples:  # reference, noisy, model
+        width = data.read_image(pairs[0][1])[0].shape[1]
+        assert samples.width == 3 * (width + 8) + 8  # each at full resolution, 8 pixels apart
     spreads = json.loads((tmp_path / "scores" / "results.json").read_text())["noise_spreads"]
     for (noisy, clean), spread in zip(pairs, spreads):  # the noise's own spread, and auto's
         residual = data.read_image(noisy)[0] - data.read_image(clean)[0]

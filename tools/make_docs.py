@@ -249,14 +249,16 @@ STEPS = [
     Step("noise-estimator", ["-m", "tools.noise_estimator", "--model",
                              "models/unet-level-cbsd432.keras", "--out", "{runs}/noise-estimator"],
          ["--limit", "5", "--textured-limit", "2"], "results.json"),
-    # ... and the colour models on the half that chose nothing, a told one told it.
+    # ... and the colour models on the half that chose nothing, a told one told it (and
+    # its first real picture at full resolution, noisy and denoised by each).
     Step("real-pairs-camera", ["-m", "tools.real_pairs", "--half", "scoring", "--noise-level",
                                "camera", "--out", "{runs}/real-pairs-camera", "--models",
                                "models/unet-level-cbsd432.keras",
                                "models/unet-psnr-cbsd432-camera.keras",
                                "models/unet-psnr-cbsd432-blind.keras",
                                "models/unet-psnr-cbsd432-sigma25.keras"],
-         ["--limit", "5"], "results.json"),
+         ["--limit", "5"], "results.json",
+         (("samples.png", "real-pairs-camera-samples.png"),)),
     # How fast each backend trains and denoises.
     Step("speed", ["-m", "tools.speed", "--presets", "deep", "unet-psnr", "dncnn", "--out",
                    "{runs}/speed"],

@@ -20,7 +20,9 @@ of its noise). The pairs are for evaluation and for choosing settings, never for
 
   python -m tools.real_pairs --models models/unet-psnr-cbsd432-blind.keras --out runs/real
 
-Writes into --out: results.md (the table) and results.json (each pair's scores too).
+Writes into --out: results.md (the table), results.json (each pair's scores too) and
+samples.png (the first pair's noisy shot and each method's output beside the reference, at
+full resolution, with an enlarged crop).
 """
 
 import argparse
@@ -34,6 +36,7 @@ import data
 import denoiser
 import metrics
 import noise
+import plots
 from machinery import arguments, files, signals
 from tools import classical
 
@@ -72,12 +75,12 @@ def parse_arguments(argv=None):
                         help=f"a folder whose real-noise/<Set>/ holds the pairs (default: "
                              f"${data.DATA_DIR_VARIABLE} if set, else download them)")
     parser.add_argument("--out", required=True,
-                        help="the folder for results.md and results.json; it must not hold "
-                             "them yet")
+                        help="the folder for results.md, results.json and samples.png; it "
+                             "must not hold them yet")
     args = parser.parse_args(argv)
     if args.bm3d and classical.bm3d is None:
         parser.error(f"argument --bm3d: bm3d is {classical.BM3D_MISSING}")
-    for name in ("results.md", "results.json"):
+    for name in ("results.md", "results.json", "samples.png"):
         if os.path.exists(os.path.join(args.out, name)):
             parser.error(f"argument --out: {args.out} holds {name} already: choose another")
     return args
@@ -96,7 +99,8 @@ def as_written(picture):
 
 def score(name, denoise, pairs):
     """The mean PSNR and SSIM of `denoise` (noisy picture -> picture) over `pairs` of
-    ((noisy, clean) pictures), each pair's scores, and the seconds per picture."""
+    ((noisy, clean) pictures), each pair's scores, and the seconds per picture; and its
+    output for the first pair, to show."""
     started = time.perf_counter()
     outputs = [as_written(denoise(noisy)) for noisy, _ in pairs]
     seconds = (time.perf_counter() - started) / len(pairs)
@@ -105,7 +109,8 @@ def score(name, denoise, pairs):
     print(f"{name}: PSNR {mean['psnr']:.2f} dB, SSIM {mean['ssim']:.4f} "
           f"({seconds:.2f} s a picture)", flush=True)
     return {"method": name, **mean, "seconds_per_picture": round(seconds, 3),
-            "pairs": [{key: round(value, 4) for key, value in scores.items()} for scores in each]}
+            "pairs": [{key: round(value, 4) for key, value in scores.items()} for scores in each]
+            }, outputs[0]
 
 
 def noise_spreads(pairs):
@@ -164,13 +169,18 @@ def main(argv=None):
         models = [(path, denoiser.load_model(path)) for path in args.models]
     except (data.DatasetError, denoiser.PictureError) as error:
         sys.exit(f"error: {error}")
-    rows = [score("noisy", lambda noisy: noisy, pairs)]
-    for path, model in models:
-        name = os.path.basename(path) + (" x8" if args.self_ensemble else "")
-        rows.append(score(name, model_denoiser(model, args), pairs))
+    methods = [("noisy", lambda noisy: noisy)]
+    methods += [(os.path.basename(path) + (" x8" if args.self_ensemble else ""),
+                 model_denoiser(model, args)) for path, model in models]
     if args.bm3d:
-        rows.append(score("BM3D, told the camera estimate", bm3d_denoiser, pairs))
+        methods.append(("BM3D, told the camera estimate", bm3d_denoiser))
+    rows, firsts = [], {}
+    for name, denoise in methods:
+        row, firsts[name] = score(name, denoise, pairs)
+        rows.append(row)
     os.makedirs(args.out, exist_ok=True)
+    plots.save_side_by_side(os.path.join(args.out, "samples.png"), pairs[0][1], firsts,
+                            columns=3, clean_name="reference (the burst's mean)")
     spreads = noise_spreads(pairs)
     files.write_json(os.path.join(args.out, "results.json"),
                      {"pairs": args.pairs, "half": args.half,
@@ -179,7 +189,7 @@ def main(argv=None):
                       "noise_spreads": spreads})
     table = markdown_table(rows, spreads, args, len(pairs))
     files.write_text(os.path.join(args.out, "results.md"), table)
-    print(f"wrote results.md and results.json in {args.out}")
+    print(f"wrote results.md, results.json and samples.png in {args.out}")
 
 
 if __name__ == "__main__":
