@@ -1,6 +1,7 @@
 """The docs' "Try it" page in a real browser (Debian's chromium, driven by Playwright), against
 the built site served on 127.0.0.1: the runtime starts, a noisy picture the test makes is
-denoised as Python's onnxruntime denoises it, the strength knob changes the output, the model
+denoised as Python's onnxruntime denoises it, the strength knob changes the output and starts,
+for a picture noisy already, at the level denoise.py would tell (auto or camera), the model
 runs in a worker while the page keeps answering, a picture the page cannot take (too large,
 too small, transparent, not a picture) is refused with a message and clears what the
 previous one showed, so does a model that fails, and no request leaves 127.0.0.1."""
@@ -25,6 +26,7 @@ pytest.importorskip("tf2onnx", reason="pip install -r requirements-export.txt")
 playwright = pytest.importorskip("playwright.sync_api", reason="pip install -r requirements-dev.txt")
 
 import denoiser  # noqa: E402
+import noise  # noqa: E402
 from tools import try_it  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -157,6 +159,39 @@ def test_a_sample_with_added_noise_gets_its_psnr_and_a_grey_model_denoises_colou
     text = page.inner_text("#try-psnr")
     noisy_psnr, denoised_psnr = (float(part.split(":")[1].split("dB")[0]) for part in text.split(","))
     assert denoised_psnr > noisy_psnr + 3
+
+
+def test_a_picture_noisy_already_gets_denoise_py_s_estimates_auto_and_camera(page, site):
+    """The page's estimates are noise.py's, written again in JavaScript: the same numbers on
+    a colour picture whose noise neighbours share, as a camera's; the strength is the level
+    denoise.py would tell a model (with `camera`, CAMERA_LEVEL_FACTOR times the camera
+    estimate), rounded to a whole sigma."""
+    page, _ = page
+    _, folder = site
+    rng = np.random.default_rng(5)
+    rows, columns = np.meshgrid(np.linspace(0, 3, 150), np.linspace(0, 4, 130), indexing="ij")
+    clean = 0.5 + 0.3 * np.sin(rows)[..., None] * np.cos(columns)[..., None] * [1, 0.8, 0.6]
+    white = rng.normal(0, 12 / 255, (151, 131, 3))
+    shared = (white[1:, 1:] + white[:-1, 1:] + white[1:, :-1] + white[:-1, :-1]) / 4
+    pixels = np.uint8(np.clip(np.round((clean + shared) * 255), 0, 255))
+    page.set_input_files("#try-file", files=[{"name": "camera.png", "mimeType": "image/png",
+                                              "buffer": png(Image.fromarray(pixels))}])
+    page.wait_for_function("window.tryIt.message.startsWith('camera.png: 130x150 pixels, colour')")
+    picture = pixels.astype(np.float32) / 255
+    estimates = {}
+    for kind in ("auto", "camera"):
+        page.check("#try-as-is")
+        page.select_option("#try-estimate", kind)
+        estimates[kind] = page.evaluate("window.tryIt.estimate")
+        estimates[kind]["strength"] = float(page.input_value("#try-strength"))
+    auto, camera = noise.estimate_noise_level(picture), noise.estimate_camera_noise_level(picture)
+    assert camera > 1.5 * auto  # shared noise: the blocks say more than the finest details
+    assert estimates["auto"]["sigma"] == pytest.approx(255 * auto, rel=1e-4)
+    assert estimates["camera"]["sigma"] == pytest.approx(255 * camera, rel=1e-4)
+    model = denoiser.load_model(str(folder / "demo" / "models" / "unet-level-cbsd432.onnx"))
+    for kind in ("auto", "camera"):
+        told = denoiser.level_to_tell(model, picture, kind)
+        assert estimates[kind]["strength"] == round(255 * told), kind
 
 
 def show_a_result(page):

@@ -62,6 +62,16 @@ SAMPLES = {
     "coffee.png": ("coffee", "a colour photo, CC0 (Rachel Michetti)"),
 }
 SAMPLE_SIDE = 256
+# The settings of the page's noise estimates, which are denoise.py's --noise-level auto and
+# camera written again in JavaScript (the page runs no Python): each from where it is set.
+ESTIMATES = {
+    "zeroDetail": noise.ZERO_DETAIL,
+    "minTexturedFraction": noise.MIN_TEXTURED_FRACTION,
+    "cameraBlock": noise.CAMERA_NOISE_BLOCK,
+    "cameraFactor": noise.CAMERA_NOISE_FACTOR,
+    "minBlocks": noise.MIN_BLOCKS,
+    "cameraLevelFactor": denoiser.CAMERA_LEVEL_FACTOR,
+}
 
 
 def parse_arguments(argv=None):
@@ -148,6 +158,7 @@ def main(argv=None):
     listing = {
         "runtime": ORT_WEB_VERSION,
         "models": models,
+        "estimates": ESTIMATES,
         "samples": [{"file": f"samples/{name}", "label": f"{name.removesuffix('.png')}: {about}"}
                     for name, (_, about) in SAMPLES.items()],
     }

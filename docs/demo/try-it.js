@@ -18,6 +18,7 @@ const state = {
   clean: null, // the picture, when noise was added to it (else unknown)
   noisy: null, // what the model is given (unclipped, as the photo models were trained)
   denoised: null,
+  estimate: null, // for a picture noisy already: {sigma, told, how} (estimatedStrength)
   runs: 0, // finished denoisings, for the tests
   message: "",
   ready: false,
@@ -112,27 +113,90 @@ function addNoise(picture, sigma) {
   return { ...picture, pixels: noisy };
 }
 
-// The noise level of a picture, the idea of denoise.py's `auto`: in the finest details, a
-// photo has little but noise has as much as anywhere; their median absolute value / 0.6745
-// is the noise's standard deviation (Donoho's rule), averaged over the channels. Here the
-// finest details are those of the simplest wavelet (Haar: the diagonal difference of each
-// 2x2 block), where scikit-image uses another, so the two can differ a little; fine texture
-// adds a little to both.
-function estimateSigma(picture) {
+// ## The noise level of a noisy picture, as denoise.py estimates it
+//
+// `auto` (noise.estimate_noise_level): in the finest details of a photo there is little but
+// noise, which has as much there as anywhere; the median of their absolute values / 0.6745
+// is the noise's standard deviation (Donoho's rule), averaged over the channels. The details
+// are scikit-image's: the diagonal ones of the Daubechies-2 wavelet, as PyWavelets computes
+// them, so the page's number is denoise.py's. `camera` (noise.estimate_camera_noise_level)
+// also reads the picture averaged over blocks, where a camera's noise, shared between
+// neighbours, lives on. The settings come from Python, in models.json (tools/try_it.py).
+
+const DB2_HIGH_PASS = [-0.48296291314453416, 0.8365163037378079, -0.2241438680420134,
+  -0.12940952255126037];
+const DONOHO = 0.6744897501960817; // the median of |N(0, 1)|
+
+function highPass(read, length) {
+  // The Daubechies-2 details of a row or column (read(j) its j-th value): PyWavelets'
+  // dwt(signal, "db2", mode="symmetric"), the signal mirrored at each end
+  const mirrored = (j) => (j < 0 ? -1 - j : j >= length ? 2 * length - 1 - j : j);
+  const details = new Float64Array(Math.floor((length + 3) / 2));
+  for (let i = 0; i < details.length; i++) {
+    let sum = 0;
+    for (let k = 0; k < 4; k++) sum += DB2_HIGH_PASS[k] * read(mirrored(1 + 2 * i - k));
+    details[i] = sum;
+  }
+  return details;
+}
+
+function diagonalDetails(picture, c) {
+  // Channel c's diagonal details: high-passed along each row, then down each column
   const { width, height, channels, pixels } = picture;
+  const across = Math.floor((width + 3) / 2);
+  const rows = new Float64Array(height * across);
+  for (let y = 0; y < height; y++) {
+    rows.set(highPass((x) => pixels[(y * width + x) * channels + c], width), y * across);
+  }
+  const details = [];
+  for (let i = 0; i < across; i++) {
+    details.push(...highPass((y) => rows[y * across + i], height));
+  }
+  return details;
+}
+
+function median(sorted) {
+  const half = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[half] : (sorted[half - 1] + sorted[half]) / 2;
+}
+
+function estimateSigma(picture, settings) {
+  // `auto`: the noise's standard deviation on the 0-1 scale; NaN where most details are
+  // zero (a flat picture), which says nothing about noise (noise.has_texture_to_estimate_from)
   let total = 0;
-  for (let c = 0; c < channels; c++) {
-    const details = [];
-    for (let y = 0; y + 1 < height; y += 2) {
-      for (let x = 0; x + 1 < width; x += 2) {
-        const at = (dy, dx) => pixels[((y + dy) * width + x + dx) * channels + c];
-        details.push(Math.abs(at(0, 0) - at(0, 1) - at(1, 0) + at(1, 1)) / 2);
+  for (let c = 0; c < picture.channels; c++) {
+    const sizes = diagonalDetails(picture, c).map(Math.abs);
+    const textured = sizes.filter((size) => size > settings.zeroDetail).length;
+    if (textured < settings.minTexturedFraction * sizes.length) return NaN;
+    total += median(Float64Array.from(sizes.filter((size) => size !== 0)).sort()) / DONOHO;
+  }
+  return total / picture.channels;
+}
+
+function blockMeans(picture, block) {
+  // The picture averaged over block x block blocks (noise.block_means)
+  const { channels, pixels } = picture;
+  const width = Math.floor(picture.width / block);
+  const height = Math.floor(picture.height / block);
+  const means = new Float32Array(width * height * channels);
+  for (let y = 0; y < height * block; y++) {
+    for (let x = 0; x < width * block; x++) {
+      for (let c = 0; c < channels; c++) {
+        const at = (Math.floor(y / block) * width + Math.floor(x / block)) * channels + c;
+        means[at] += pixels[(y * picture.width + x) * channels + c];
       }
     }
-    details.sort((a, b) => a - b);
-    total += details[Math.floor(details.length / 2)] / 0.6745;
   }
-  return (total / channels) * 255;
+  return { width, height, channels, pixels: means.map((sum) => sum / (block * block)) };
+}
+
+function estimateCameraSigma(picture, settings) {
+  // `camera`: the larger of `auto` and cameraFactor times `auto` of the block means
+  const fine = estimateSigma(picture, settings);
+  const blocks = blockMeans(picture, settings.cameraBlock);
+  if (Number.isNaN(fine) || Math.min(blocks.width, blocks.height) < settings.minBlocks) return fine;
+  const coarse = estimateSigma(blocks, settings);
+  return Number.isNaN(coarse) ? fine : Math.max(fine, settings.cameraFactor * coarse);
 }
 
 // ## The model, in a Web Worker (try-it-worker.js)
@@ -244,6 +308,21 @@ function setStrength(sigma) {
   updateStrength();
 }
 
+function estimatedStrength(picture) {
+  // The level denoise.py tells a model for a picture noisy already (sigma, of 255): with
+  // --noise-level auto its estimate; with camera cameraLevelFactor times the camera estimate
+  // (the models told the level learned white noise: told the camera noise's own spread,
+  // they leave most of it). NaN where the picture has too little detail to estimate from.
+  const settings = state.estimates;
+  if (element("try-estimate").value === "camera") {
+    const sigma = 255 * estimateCameraSigma(picture, settings);
+    return { sigma, told: settings.cameraLevelFactor * sigma,
+      how: `camera noise estimated at sigma ${sigma.toFixed(1)}, told ${settings.cameraLevelFactor} times it` };
+  }
+  const sigma = 255 * estimateSigma(picture, settings);
+  return { sigma, told: sigma, how: `noise estimated at sigma ${sigma.toFixed(1)}` };
+}
+
 function showScores(told = "") {
   // The PSNR of the noisy picture and of the denoised one, where the clean one is known
   const scores = [];
@@ -271,10 +350,16 @@ function makeNoisy() {
     const asIs = element("try-as-is").checked;
     const sigma = Number(element("try-sigma").value);
     element("try-sigma").disabled = asIs;
+    element("try-estimate").disabled = !asIs;
     element("try-sigma-value").textContent = String(sigma);
     state.clean = asIs ? null : picture;
     state.noisy = asIs ? picture : addNoise(picture, sigma);
-    setStrength(asIs ? estimateSigma(picture) : sigma);
+    state.estimate = asIs ? estimatedStrength(picture) : null;
+    element("try-estimate-value").textContent = !asIs ? "" : Number.isNaN(state.estimate.told)
+      ? "too little detail to estimate the noise from: set the strength by hand"
+      : `${state.estimate.how}: strength ${state.estimate.told.toFixed(1)}`;
+    if (!asIs) setStrength(sigma);
+    else if (!Number.isNaN(state.estimate.told)) setStrength(state.estimate.told);
   } else {
     state.clean = state.noisy = null;
   }
@@ -342,6 +427,7 @@ async function start() {
     return;
   }
   state.models = listing.models;
+  state.estimates = listing.estimates;
   for (const model of state.models) element("try-model").add(new Option(model.label, model.name));
   for (const sample of listing.samples) element("try-sample").add(new Option(sample.label, sample.file));
   try {
@@ -356,6 +442,7 @@ async function start() {
     if (file) openPicture(file, file.name);
   });
   element("try-as-is").addEventListener("change", makeNoisy);
+  element("try-estimate").addEventListener("change", makeNoisy);
   element("try-sigma").addEventListener("input", makeNoisy);
   element("try-model").addEventListener("change", updateStrength);
   element("try-strength").addEventListener("input", updateStrength);
