@@ -108,15 +108,29 @@ def most_detailed_crop(image, height, width):
     return max(scores, key=scores.get)
 
 
-def save_side_by_side(path, clean, versions, columns=4, zoom=4, clean_name="original"):
+# The largest window of a photo that a figure of several methods shows (save_side_by_side's
+# `largest`): 192 x 192 pixels, so that a few of them at full size stay small enough to commit.
+SHOWN_SIDE = 192
+
+
+def save_side_by_side(path, clean, versions, columns=4, zoom=4, clean_name="original",
+                      largest=None):
     """Save a photo and its `versions` (a dict name -> image) side by side, each at full
     resolution (one pixel of the picture to one pixel of the PNG, so nothing is smoothed
     away) with its PSNR, and below each the same crop enlarged `zoom` times (the most
     detailed 1/zoom of the picture, framed in the clean one, titled `clean_name`). At most
-    `columns` a row.
+    `columns` a row. With `largest`, a larger picture shows only its most detailed window of
+    at most `largest` x `largest` pixels (and the PSNR is that window's): noise does not
+    compress, and a figure of several whole photos at full size is megabytes.
 
     Shrunk to fit a page, 20 and 29 dB look alike; at full size and enlarged they do not.
     """
+    if largest is not None:
+        height, width = (min(side, largest) for side in clean.shape[:2])
+        top, left = most_detailed_crop(clean, height, width)
+        clean = clean[top : top + height, left : left + width]
+        versions = {name: image[top : top + height, left : left + width]
+                    for name, image in versions.items()}
     height, width = clean.shape[:2]
     crop_height, crop_width = max(1, height // zoom), max(1, width // zoom)
     top, left = most_detailed_crop(clean, crop_height, crop_width)

@@ -26,3 +26,21 @@ def test_each_seed_is_a_run_of_its_own_with_its_seed_on_the_command_line(tmp_pat
                                "--dataset", "mnist", "--seed", "1",
                                "--out", str(tmp_path / "b" / "noise2noise-seed1"),
                                "--train-limit", "100"]  # the last --train-limit counts
+
+
+def test_a_photo_run_keeps_its_own_dataset_and_noise_level(tmp_path, monkeypatch):
+    args = benchmark.parse_arguments(["--runs", "photos-neighbours", "--noise-level", "0.3",
+                                      "--out", str(tmp_path / "b")])
+    commands = []
+    monkeypatch.setattr(benchmark.signals, "run_child", lambda command, **_: commands.append(
+        command) or type("Finished", (), {"returncode": 1})())  # the command, not run
+    (tmp_path / "b").mkdir()
+    benchmark.run_one("photos-neighbours", 0, args)
+    command = commands[0][1:]
+    assert command[0] == "train_noisy_targets.py"
+    assert command.count("--dataset") == 1 and command[command.index("--dataset") + 1] == "train400"
+    assert command.count("--noise-level") == 1
+    assert command[command.index("--noise-level") + 1] == "25/255"
+    assert benchmark.dataset_of("photos-neighbours", args) == "train400"
+    assert benchmark.settings_of(benchmark.RUNS["small"][1], args) == [
+        "--dataset", "mnist", "--noise-level", "0.3"]  # a digit run takes the tool's

@@ -31,6 +31,11 @@ import time
 import noise
 from machinery import arguments, files, signals
 
+# The photo runs' recipe of docs/noisy-targets.md, but for the epochs and the target.
+PHOTO_TARGETS_RECIPE = ["--model", "unet-psnr", "--dataset", "train400", "--test-dataset", "bsd68",
+                        "--channels", "1", "--image-size", "64", "--batch-size", "32",
+                        "--noise", "gaussian-unclipped", "--noise-level", "25/255",
+                        "--loss", "mse"]
 # Every run: name -> (script, extra arguments). Each preset trains with its own recipe
 # (loss and epochs); "strided-mse" is the TensorFlow tutorial's recipe exactly (MSE).
 RUNS = {
@@ -75,6 +80,16 @@ RUNS = {
     # scored at 0.2 beside `unet-psnr` by tools/compare.py (its own test score is at the
     # middle of the range).
     "blind": ("train_conv.py", ["--noise-level", "0.05:0.5"]),
+    # No clean pictures, on photos (docs/noisy-targets.md): the same U-Net on Train400's grey
+    # photos at sigma 25, aimed at the clean photos for 100 epochs, and at neighbour pairs
+    # of one noisy copy of each for 200 (about the same time), with and without
+    # Neighbor2Neighbor's regulariser. Each names its own dataset (--dataset is not passed).
+    "photos-clean": ("train_photos.py", [*PHOTO_TARGETS_RECIPE, "--epochs", "100"]),
+    "photos-neighbours": ("train_noisy_targets.py", [*PHOTO_TARGETS_RECIPE, "--epochs", "200",
+                                                     "--target", "neighbours"]),
+    "photos-neighbours-noreg": ("train_noisy_targets.py", [
+        *PHOTO_TARGETS_RECIPE, "--epochs", "200", "--target", "neighbours",
+        "--regulariser-weight", "0"]),
 }
 COLUMNS = ("run", "seed", "model", "loss", "epochs", "params", "train_seconds", "run_seconds",
            "noisy_psnr", "psnr", "noisy_ssim", "ssim")
@@ -93,10 +108,11 @@ def parse_arguments(argv=None):
     parser.add_argument("--runs", nargs="+", choices=RUNS, default=list(RUNS),
                         help="which runs, in this order (default: all)")
     parser.add_argument("--dataset", default="mnist", choices=("mnist", "fashion_mnist"),
-                        help="the dataset every run uses (default: mnist)")
+                        help="the dataset every digit run uses (default: mnist; the photo "
+                             "runs, photos-*, name their own)")
     parser.add_argument("--noise-level", type=gaussian_level, default=None,
-                        help="Gaussian noise factor for every run, 0 to 10 (default: the "
-                             "scripts' 0.2)")
+                        help="Gaussian noise factor for every digit run, 0 to 10 (default: the "
+                             "scripts' 0.2; the photo runs keep their sigma 25)")
     parser.add_argument("--seeds", nargs="+", type=arguments.seed_number, default=[0],
                         help="run each run once per seed; with several, a second table gives "
                              "each run's mean PSNR and its spread (default: 0)")
@@ -119,10 +135,9 @@ def run_one(name, seed, args):
     script, extra = RUNS[name]
     if len(args.seeds) > 1:
         name = f"{name}-seed{seed}"
-    command = [sys.executable, script, *extra, "--dataset", args.dataset, "--seed", str(seed),
-               "--out", os.path.join(args.out, name)]
-    for option, value in (("--noise-level", args.noise_level),
-                          ("--train-limit", args.train_limit), ("--data-dir", args.data_dir)):
+    command = [sys.executable, script, *extra, *settings_of(extra, args), "--seed",
+               str(seed), "--out", os.path.join(args.out, name)]
+    for option, value in (("--train-limit", args.train_limit), ("--data-dir", args.data_dir)):
         if value is not None:
             command += [option, str(value)]
     print("$", " ".join(command[1:]), flush=True)
@@ -137,6 +152,22 @@ def run_one(name, seed, args):
         metrics = json.load(file)
     return {"run": name, "command": " ".join(["python", *command[1:]]),
             "run_seconds": round(seconds, 1), **metrics}
+
+
+def settings_of(extra, args):
+    """The tool's --dataset and --noise-level for a run, but where the run names its own (the
+    photo runs name both)."""
+    settings = []
+    for option, value in (("--dataset", args.dataset), ("--noise-level", args.noise_level)):
+        if value is not None and option not in extra:
+            settings += [option, value]
+    return settings
+
+
+def dataset_of(name, args):
+    """The dataset a run trains on: its own, or the tool's --dataset."""
+    extra = RUNS[name][1]
+    return extra[extra.index("--dataset") + 1] if "--dataset" in extra else args.dataset
 
 
 def format_cell(value):
@@ -191,7 +222,8 @@ def main(argv=None):
     table = markdown_table(results)
     if len(args.seeds) > 1:
         table += "\n\n" + spread_table(results, args.runs)
-    header = (f"Benchmark on {args.dataset}, noise level {args.noise_level or 'of each run'}, "
+    datasets = ", ".join(dict.fromkeys(dataset_of(name, args) for name in args.runs))
+    header = (f"Benchmark on {datasets}, noise level {args.noise_level or 'of each run'}, "
               f"the first {args.train_limit or 'all'} training images (a tenth of them held "
               f"out to validate on), full test set; "
               f"machine: {machine_description()}\n"

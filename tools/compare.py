@@ -20,8 +20,8 @@ trained at one level cope with others?
 Writes into --out: results.md (the Markdown table), results.json, psnr.png (a bar
 chart; on BSD68 in grey or CBSD68 in colour at sigma 15, 25 or 50, with the published
 scores of tools/published.py beside ours), samples.png (the same test images under every
-method) and, with --sweep, sweep.png. A method that fails is reported in the table, not a
-crash.
+method; of photos, the first one's most detailed 192x192 window at full size) and, with
+--sweep, sweep.png. A method that fails is reported in the table, not a crash.
 
 Examples:
   python -m tools.compare --models runs/unet-psnr-mnist/model.keras --limit 1000
@@ -398,7 +398,8 @@ def write_results(args, rows, sweep, clean, outputs):
                          title)
     if max(clean[0].shape[:2]) > SMALL_IMAGE_SIDE:  # a photo: the first one, at full size
         plots.save_side_by_side(path("samples.png"), clean[0],
-                                {name: images[0] for name, images in outputs.items()})
+                                {name: images[0] for name, images in outputs.items()},
+                                largest=plots.SHOWN_SIDE)
     else:
         plots.save_rows(path("samples.png"), clean, outputs, SAMPLE_COUNT)
     if sweep:

@@ -169,6 +169,22 @@ STEPS = [
     Step("noisy-target-curves", ["-m", "tools.curves", "{runs}/clean-target", "{runs}/noise2noise",
                                  "--out", "{runs}/noisy-target-curves"],
          [], "curves.md", (("curves.png", "noisy-target-curves.png"),)),
+    # ... and on photos: one noisy copy of each photo, neighbour pairs cut from it
+    # (Neighbor2Neighbor), against clean targets for the same training time (half the
+    # epochs); both on the whole test photos (the first one shown), and their curves.
+    training("clean-train400", "train_photos.py", *benchmark.PHOTO_TARGETS_RECIPE,
+             "--epochs", "100", figures=()),
+    training("neighbours-train400", "train_noisy_targets.py", *benchmark.PHOTO_TARGETS_RECIPE,
+             "--epochs", "200", "--target", "neighbours", figures=()),
+    Step("compare-neighbours", ["-m", "tools.compare", "--dataset", "bsd68", "--channels", "1",
+                                "--noise", "gaussian-unclipped", "--noise-level", "25/255",
+                                "--classical", "--out", "{runs}/compare-neighbours", "--models",
+                                "{runs}/clean-train400/model.keras",
+                                "{runs}/neighbours-train400/model.keras"],
+         QUICK_PHOTOS, "results.json", (("samples.png", "compare-neighbours-samples.png"),)),
+    Step("neighbour-curves", ["-m", "tools.curves", "{runs}/clean-train400",
+                              "{runs}/neighbours-train400", "--out", "{runs}/neighbour-curves"],
+         [], "curves.md", (("curves.png", "neighbour-curves.png"),)),
     # Against classical denoisers: on digits, with a sweep over noise levels ...
     Step("compare-mnist", ["-m", "tools.compare", "--limit", "1000", "--sweep", "0.05", "0.1", "0.2",
                            "0.3", "0.4", "0.5", *ALL_BUT_BM3D, "--out", "{runs}/compare-mnist",
@@ -655,6 +671,10 @@ def write_results(args, argv, copied):
         "## No clean pictures: Noise2Noise on digits\n\n" + VALIDATION_DIGITS
         + "of the runs clean-target and noise2noise above (clean validation digits).\n\n"
         + found_table(args, "noisy-target-curves"),
+        "## No clean pictures: neighbour pairs on grey photos (BSD68)\n\n"
+        + found_table(args, "compare-neighbours") + "\n\nValidation PSNR (dB) after each epoch "
+        "(0: untrained) on the 64x64 centre crops of the validation photos, the last tenth of "
+        "the training photos that each run held out:\n\n" + found_table(args, "neighbour-curves"),
         "## Against classical denoisers: digits\n\n" + found_table(args, "compare-mnist"),
         "## Against classical denoisers: grey photos (BSD68)\n\n"
         + found_table(args, "compare-bsd68"),

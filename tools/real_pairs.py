@@ -22,7 +22,7 @@ of its noise). The pairs are for evaluation and for choosing settings, never for
 
 Writes into --out: results.md (the table), results.json (each pair's scores too) and
 samples.png (the first pair's noisy shot and each method's output beside the reference, at
-full resolution, with an enlarged crop).
+full resolution, its most detailed 192x192 window and an enlarged crop of it).
 """
 
 import argparse
@@ -180,7 +180,8 @@ def main(argv=None):
         rows.append(row)
     os.makedirs(args.out, exist_ok=True)
     plots.save_side_by_side(os.path.join(args.out, "samples.png"), pairs[0][1], firsts,
-                            columns=3, clean_name="reference (the burst's mean)")
+                            columns=3, clean_name="reference (the burst's mean)",
+                            largest=plots.SHOWN_SIDE)
     spreads = noise_spreads(pairs)
     files.write_json(os.path.join(args.out, "results.json"),
                      {"pairs": args.pairs, "half": args.half,
