@@ -43,7 +43,7 @@ strongly; told less, it keeps more texture, and more noise. `--noise-level auto`
 default for such a model) estimates each picture's level (noise.estimate_noise_level)
 and prints it. For a full-size photo from a camera, `--noise-level camera` estimates the
 camera's noise instead, which `auto` sees only an eighth of (noise.estimate_camera_noise_level),
-and tells the model denoiser.CAMERA_LEVEL_FACTOR times it: on real camera pictures, the way
+and tells the model 3.5 times it (denoiser.CAMERA_LEVEL_FACTOR): on real camera pictures, the way
 to use models/unet-level-cbsd432.keras (docs/camera-noise.md; measured on photos from five
 cameras, not on phones). On a small or shrunk photo whose fine texture outweighs its noise,
 that estimate reads the texture as noise and says too much. Every other model guesses the
@@ -55,7 +55,9 @@ time; a colour model denoises a grey picture as an RGB one whose channels are th
 averaged. Either way a note says so. An alpha channel is kept as it was.
 
 For learners: `--add-noise gaussian --noise-level 0.2` first corrupts a clean picture
-(and tells a model that takes the level that level), then saves the noisy picture too,
+(and tells a model that takes the level that level; of a noise whose level is not its
+standard deviation, it tells the estimate: `camera` for camera noise, whose level is an ISO,
+`auto` for Poisson or salt-and-pepper noise), then saves the noisy picture too,
 with a figure of the clean, noisy and denoised versions side by side at full resolution,
 each above the same enlarged crop, and prints both PSNRs.
 
@@ -101,6 +103,15 @@ def told_levels():
     return f"{low:g} to {high:g}"
 
 
+def told_the_model(args):
+    """What a model told the noise level is told: --noise-level; but with --add-noise of a
+    kind whose level is not the noise's standard deviation (camera noise's ISO, Poisson's
+    photon count), the estimate that kind names (noise.Noise.told: camera, or auto)."""
+    if args.add_noise:
+        return noise.noise_kind(args.add_noise).told or args.noise_level
+    return args.noise_level
+
+
 def parse_arguments(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -127,11 +138,11 @@ def parse_arguments(argv=None):
                              f"{told_levels()}, or 'auto' to estimate it from each picture "
                              "(its default), or 'camera' for full-size photos from a camera "
                              f"(told {denoiser.CAMERA_LEVEL_FACTOR:g} times the camera noise's "
-                             "estimate); more than the truth "
-                             "smooths more. With "
-                             "--add-noise, the noise added, in that kind's own measure: for "
-                             "camera noise an ISO (default: that kind's default, 0.2 for "
-                             "gaussian, ISO 1600 for camera)")
+                             "estimate); more than the truth smooths more. With --add-noise, "
+                             "the noise added, in that kind's own measure: for camera noise an "
+                             "ISO, and the model is told the camera estimate (auto's for "
+                             "Poisson or salt-and-pepper noise) (default: that kind's default, "
+                             "0.2 for gaussian, ISO 1600 for camera)")
     parser.add_argument("--self-ensemble", action="store_true",
                         help="denoise each picture in its 8 orientations (4 quarter turns, "
                              "mirrored or not), turn each output back, and average them: 8 "
@@ -206,17 +217,18 @@ def denoise_file(model, path, args):
     noisy = colour
     if args.add_noise:
         noisy = noise.add_noise(colour, args.add_noise, args.noise_level, DEMO_NOISE_SEED)
-    level = denoiser.level_to_tell(model, noisy, args.noise_level)
+    told = told_the_model(args)
+    level = denoiser.level_to_tell(model, noisy, told)
     if level is not None and not math.isfinite(level):  # flat, or almost all one value
         raise PictureError(f"{path}: its noise level cannot be estimated (the picture has no "
                            "detail to estimate it from); tell it with --noise-level, such as "
                            "25/255")
-    if level is not None and args.noise_level == denoiser.CAMERA:
+    if level is not None and told == denoiser.CAMERA:
         estimate = level / denoiser.CAMERA_LEVEL_FACTOR
         print(f"{path}: camera noise estimated at sigma {estimate * 255:.1f} of 255; the model "
               f"is told {denoiser.CAMERA_LEVEL_FACTOR:g} times it, {level:.4f} (sigma "
               f"{level * 255:.1f}); a number for --noise-level sets it")
-    elif level is not None and args.noise_level in (None, denoiser.AUTO):
+    elif level is not None and told in (None, denoiser.AUTO):
         print(f"{path}: noise level estimated at {level:.4f} (sigma {level * 255:.1f} of 255); "
               "--noise-level sets it")
     try:

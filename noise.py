@@ -105,6 +105,10 @@ class Noise(NamedTuple):
     level_name: str  # its level in words, for the line that refuses a wrong one
     low_included: bool = True  # False: the level must be above LOW (a photon count)
     sigma_scale: int = 1  # 255: the photo papers name it by its sigma on the 0-255 scale
+    # What a model told the level (unet-level) is told of this noise: None, its level, which
+    # is the noise's standard deviation; else the name of the estimate (denoiser.ESTIMATES)
+    # it is told, as the level is not one (an ISO, a photon count, a fraction).
+    told: str | None = None
 
 
 # Every kind of noise. The ranges: a Gaussian standard deviation up to ten times the pixel
@@ -118,12 +122,13 @@ NOISES = {
                                 "on the [0, 1] scale (25/255 for sigma 25), 0 to 10",
                                 "a Gaussian noise level", sigma_scale=255),
     "poisson": Noise(poisson, 30.0, (0, 1e6), "the peak photon count (lower is noisier), above "
-                     "0, at most 1e6", "a Poisson peak photon count", low_included=False),
+                     "0, at most 1e6", "a Poisson peak photon count", low_included=False,
+                     told="auto"),
     "salt-pepper": Noise(salt_pepper, 0.1, (0, 1), "the fraction of pixels set to 0 or 1, 0 to 1",
-                         "a salt-and-pepper fraction"),
+                         "a salt-and-pepper fraction", told="auto"),
     "camera": Noise(camera.add_camera_noise, 1600.0, (50, 102400), "the camera's ISO, 50 to "
                     "102400 (each picture gets one of darktable's measured cameras at that ISO)",
-                    "an ISO"),
+                    "an ISO", told="camera"),
 }
 
 

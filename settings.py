@@ -285,6 +285,11 @@ def parse_arguments(description, recipes, knobs, takes=(DIGITS,), argv=None):
     if recipe.told_the_level and (PHOTOS not in takes or TARGETS in takes):
         parser.error(f"argument --model: {args.model} is told each picture's noise level, a "
                      "second input: train it with train_photos.py")
+    if recipe.told_the_level and noise.noise_kind(args.noise_kind).told is not None:
+        parser.error(f"argument --noise: {args.model} is told each picture's noise level, the "
+                     f"noise's standard deviation, and the level of {args.noise_kind} noise is "
+                     f"not one ({noise.noise_kind(args.noise_kind).level_name}): train it on "
+                     f"{recipe.noise}, its own")
     if TARGETS in takes:
         check_target(parser, args, recipe)
     if PHOTOS in takes and args.flip_rotate is None:

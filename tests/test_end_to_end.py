@@ -282,6 +282,19 @@ def test_a_model_told_the_noise_level_is_sent_to_train_photos(script, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("kind", ["poisson", "salt-pepper"])
+def test_a_model_told_the_level_is_refused_noise_whose_level_is_no_spread(kind, tmp_path):
+    """It is told the noise's standard deviation: a photon count or a fraction (or camera
+    noise's ISO) told in its place would teach it another knob than denoise.py turns."""
+    result = run_script("train_photos.py", "--model", "unet-level", "--noise", kind,
+                        "--out", tmp_path / "run")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        f"train_photos.py: error: argument --noise: unet-level is told each picture's noise "
+        f"level, the noise's standard deviation, and the level of {kind} noise is not one")
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.skipif(BACKEND == "tensorflow", reason="the TensorFlow backend needs TensorFlow")
 def test_other_backends_train_and_denoise_without_tensorflow(photo_folder, test_photo_folder,
                                                             tmp_path):

@@ -17,6 +17,7 @@ import denoiser
 import metrics
 import noise
 from conftest import read_metrics, run_script, signal_when, start_script
+from test_camera_noise import needs_profiles
 
 
 def smooth_picture(height=96, width=128, channels=1):
@@ -175,6 +176,31 @@ def test_camera_tells_the_model_a_factor_times_the_camera_estimate(noisy_picture
     assert denoised_value(tmp_path / "camera")[0] == pytest.approx(level, abs=1 / 255)
 
 
+def test_each_noise_whose_level_is_no_spread_names_an_estimate_denoise_py_knows():
+    for name, kind in noise.NOISES.items():
+        assert kind.told in (None, *denoiser.ESTIMATES), name
+        assert (kind.told is None) == name.startswith("gaussian"), name  # sigma: the Gaussians'
+
+
+@pytest.mark.parametrize("kind, level, estimate", [
+    ("poisson", "30", noise.estimate_noise_level),
+    ("salt-pepper", "0.05", noise.estimate_noise_level),
+    pytest.param("camera", "3200", lambda picture: denoiser.CAMERA_LEVEL_FACTOR
+                 * noise.estimate_camera_noise_level(picture), marks=needs_profiles)])
+def test_added_noise_whose_level_is_no_spread_tells_the_model_its_estimate(
+        noisy_picture, tmp_path, kind, level, estimate):
+    """A photon count, a fraction or an ISO is not the noise's standard deviation: a model
+    told the level is told the estimate of the noisy picture (auto, or for camera noise
+    camera), not the number given."""
+    model = save_told_level_model(tmp_path / "told.keras")
+    added = run_script("denoise.py", "--model", model, noisy_picture, "--add-noise", kind,
+                       "--noise-level", level, "--out", tmp_path / "out")
+    assert added.returncode == 0, added.stderr
+    noisy = data.read_image(tmp_path / "out" / "noisy_noisy.png")[0]  # as added, in 8 bits
+    value, _ = denoised_value(tmp_path / "out")
+    assert value == pytest.approx(estimate(noisy), abs=1 / 255) and value < 0.5
+
+
 @pytest.mark.parametrize("estimate", ["auto", "camera"])
 def test_an_estimate_is_refused_with_add_noise(noisy_picture, tmp_path, estimate):
     model = save_told_level_model(tmp_path / "told.keras")
@@ -245,6 +271,28 @@ def test_compare_tells_the_true_level_and_in_a_row_of_its_own_the_estimate(tmp_p
     estimated = rows["told, level estimated"]["psnr"]
     assert estimated != rows["told"]["psnr"]
     assert estimated == pytest.approx(rows["told"]["psnr"], abs=1.0)
+
+
+def test_compare_tells_the_estimate_where_the_level_is_no_spread(tmp_path):
+    """Poisson noise's level is a photon count: a told model is told each picture's
+    estimate, in one row, never the count."""
+    (tmp_path / "test").mkdir()
+    Image.fromarray(np.round(smooth_picture()[..., 0] * 255).astype(np.uint8)).save(
+        tmp_path / "test" / "0.png")
+    model = save_told_level_model(tmp_path / "told.keras")
+    finished = run_script("tools/compare.py", "--dataset", tmp_path / "test", "--classical",
+                          "--noise", "poisson", "--noise-level", "30", "--models", model,
+                          "--out", tmp_path / "out")
+    assert finished.returncode == 0, finished.stderr
+    rows = {row["method"]: row for row in
+            json.loads((tmp_path / "out" / "results.json").read_text())["results"]}
+    assert list(rows) == ["noisy input", "told"]
+    assert "told its auto estimate" in rows["told"]["setting"]
+    clean = data.read_image(tmp_path / "test" / "0.png")[0]
+    noisy = noise.add_noise(clean[None], "poisson", 30.0, noise.TEST_NOISE_SEED)[0]
+    flat = np.full_like(clean, noise.estimate_noise_level(noisy))  # what it was told
+    assert rows["told"]["psnr"] == pytest.approx(
+        metrics.image_quality([clean], [flat])["psnr"], abs=0.05)
 
 
 def test_knob_draws_psnr_against_the_level_told_for_each_true_level(tmp_path):

@@ -338,19 +338,23 @@ def score_everything(pool, args, level, models, clean, tuning_clean):
             continue
         model, setting = loaded
         told_the_level = noise.takes_noise_level(model)
+        # The level a told model is told as the truth: the noise's, where it is its standard
+        # deviation; else (an ISO, a photon count) the estimate the kind names.
+        truth = noise.noise_kind(args.noise).told or level
+        told = "told the true level" if truth == level else f"told its {truth} estimate"
         if told_the_level:
-            record(name, "model", lambda: (*timed(denoise_with_model, model, noisy, level),
-                                           f"{setting}; told the true level"))
-            record(f"{name}, level estimated", "model", lambda: (
-                *timed(denoise_with_model, model, noisy, denoiser.AUTO),
-                f"{setting}; told each image's estimated level"))
+            record(name, "model", lambda: (*timed(denoise_with_model, model, noisy, truth),
+                                           f"{setting}; {told}"))
+            if truth != denoiser.AUTO:
+                record(f"{name}, level estimated", "model", lambda: (
+                    *timed(denoise_with_model, model, noisy, denoiser.AUTO),
+                    f"{setting}; told each image's estimated level"))
         else:
             record(name, "model", lambda: (*timed(denoise_with_model, model, noisy), setting))
         if args.self_ensemble:
-            told = "told the true level, " if told_the_level else ""
             record(f"{name} x8", "model", lambda: (
-                *timed(denoise_with_model, model, noisy, level, True),
-                f"{setting}; {told}mean of 8 orientations"))
+                *timed(denoise_with_model, model, noisy, truth, True),
+                f"{setting}; {told + ', ' if told_the_level else ''}mean of 8 orientations"))
     return rows, noisy, outputs
 
 
