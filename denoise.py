@@ -32,9 +32,10 @@ the rest will take.
 
 `--self-ensemble` denoises each picture in its 8 orientations (turned by quarter turns,
 mirrored or not), turns each output back and averages them, for 8 times the time: on
-photos, which look alike in every orientation, a gain of a tenth to a quarter of a dB;
-on digits or clothes, which have an up and a down, a loss (see "The self-ensemble" in
-denoiser.py).
+photos, which look alike in every orientation, a gain of about a tenth of a dB (measured on
+colour photos and on real camera pictures, one run each: docs/results.md and
+docs/results-real-noise.md); not meant for digits or clothes, which have an up and a down
+(not measured there; see "The self-ensemble" in denoiser.py).
 
 The strength knob: a model told the noise level (the unet-level preset of train_photos.py)
 takes `--noise-level`, the noise's standard deviation on the [0, 1] scale (25/255 for

@@ -283,12 +283,13 @@ def save_sweep(path, levels, curves, title, xlabel="test noise level", emphasise
     return figure
 
 
-def save_curves(path, curves, noisy_psnr, title):
+def save_curves(path, curves, noisy_psnr, title, ylabel):
     """Save the validation PSNR per epoch of several runs (`curves`: run name -> its
     history's "val_psnr", epoch 0 = untrained), beside the noisy input's PSNR; and, in a
     second panel, the last half of the epochs on an axis fitted to them, where a gap of a
     few hundredths of a dB between the runs shows (on the first panel's axis, from the
-    untrained score up, it would be a hair)."""
+    untrained score up, it would be a hair; whether such a gap is more than chance, one run
+    of each cannot say)."""
     figure, (axis, zoom) = plt.subplots(1, 2, figsize=(11, 4.5))
     longest = max(len(psnrs) for psnrs in curves.values())
     start = min(longest // 2, max(longest - 2, 0))  # at least the last two points
@@ -296,9 +297,9 @@ def save_curves(path, curves, noisy_psnr, title):
         line, = axis.plot(range(len(psnrs)), psnrs, "-", label=name)
         zoom.plot(range(start, len(psnrs)), psnrs[start:], ".-", color=line.get_color())
     axis.axhline(noisy_psnr, color="gray", linestyle="--", label="noisy input")
-    axis.set(xlabel="epoch", ylabel="validation PSNR (dB)", title=title)
-    zoom.set(xlabel="epoch", ylabel="validation PSNR (dB)",
-             title=f"epochs {start} to {longest - 1}, closer")
+    axis.set(xlabel="epoch", ylabel=ylabel, title=title)
+    zoom.set(xlabel="epoch", ylabel=ylabel,
+             title=f"epochs {start} to {longest - 1}, closer (one run each)")
     for panel in (axis, zoom):
         panel.xaxis.get_major_locator().set_params(integer=True)
         panel.grid(alpha=0.3)

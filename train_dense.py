@@ -13,7 +13,7 @@ docs/dense.md) why train_conv.py's U-Net scores higher.
 How to run it:
   python train_dense.py                                   # the deep model on MNIST, noise 0.2
   python train_dense.py --help                            # every knob, and every preset
-  python train_dense.py --model shallow32                 # also saves codes.png
+  python train_dense.py --model shallow32                 # a code of 32 (every run saves codes.png)
   python train_dense.py --model noise-layer --dataset fashion_mnist --noise-level 2
                               # noise twice the pixel range: the write-up's hardest test
 Or as a notebook, one cell at a time (the knobs cell is tagged for papermill):

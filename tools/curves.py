@@ -22,6 +22,8 @@ history): nothing is trained or scored again.
 import argparse
 import os
 
+from machinery import tensorflow_logs  # noqa: F401  (before Keras: quiets TensorFlow's logs)
+
 import plots
 from machinery import files, runs
 
@@ -90,8 +92,10 @@ def main(argv=None):
     # The line to beat: the noisy validation images' PSNR, or, for a run that validated on
     # its test images (made before the split), theirs.
     noisy_psnr = first.get("noisy_validation_psnr", first["noisy_psnr"])
+    scored_on = "validation" if "noisy_validation_psnr" in first else "test-crop"
     plots.save_curves(os.path.join(args.out, "curves.png"), curves, noisy_psnr,
-                      f"{first['dataset']}, validation PSNR per epoch")
+                      f"{first['dataset']}, {scored_on} PSNR per epoch",
+                      f"{scored_on} PSNR (dB)")
     table = markdown_table(curves, [run["history"]["loss"][-1] for run in args.metrics.values()],
                            [run["train_seconds"] for run in args.metrics.values()])
     with open(os.path.join(args.out, "curves.md"), "w") as file:

@@ -643,7 +643,7 @@ def stamp(args, argv):
 
 # How results.md begins: the sign that a results.md is this script's to write over.
 RESULTS_START = ("# Results\n\nEvery number the README and the lessons quote comes from this "
-                 "page, and this page from `python -m tools.make_docs`")
+                 "page")
 
 
 # How each table of validation curves of digit runs begins.
@@ -653,8 +653,10 @@ VALIDATION_DIGITS = ("Validation PSNR (dB) after each epoch (0: untrained) on th
 
 def write_results(args, argv, copied):
     sections = [
-        RESULTS_START + ", which reruns or finds each run below. Each table gives the "
-        "command that made it.\n\n" + stamp(args, argv),
+        RESULTS_START + " or from the other results pages beside it (the README lists "
+        "them, each with its commands); this page comes from `python -m tools.make_docs`, "
+        "which reruns or finds each run below. Each table gives the command that made "
+        "it.\n\n" + stamp(args, argv),
         "## The lessons' runs\n\nMNIST or Fashion-MNIST: the PSNR (dB) and SSIM between the "
         "clean test images and the noisy input or the denoised output, means over the test "
         "images.\n\n" + training_table(args),
