@@ -304,7 +304,7 @@ function updateStrength() {
 }
 
 function setStrength(sigma) {
-  element("try-strength").value = String(Math.round(sigma));
+  element("try-strength").value = sigma.toFixed(1); // the slider's step: a tenth of a sigma
   updateStrength();
 }
 
