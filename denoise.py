@@ -141,9 +141,10 @@ def parse_arguments(argv=None):
                              f"(told {denoiser.CAMERA_LEVEL_FACTOR:g} times the camera noise's "
                              "estimate); more than the truth smooths more. With --add-noise, "
                              "the noise added, in that kind's own measure: for camera noise an "
-                             "ISO, and the model is told the camera estimate (auto's for "
-                             "Poisson or salt-and-pepper noise) (default: that kind's default, "
-                             "0.2 for gaussian, ISO 1600 for camera)")
+                             f"ISO, and the model is told {denoiser.CAMERA_LEVEL_FACTOR:g} "
+                             "times the camera estimate (auto's estimate for Poisson or "
+                             "salt-and-pepper noise) (default: that kind's default, 0.2 for "
+                             "gaussian, ISO 1600 for camera)")
     parser.add_argument("--self-ensemble", action="store_true",
                         help="denoise each picture in its 8 orientations (4 quarter turns, "
                              "mirrored or not), turn each output back, and average them: 8 "
@@ -156,14 +157,14 @@ def parse_arguments(argv=None):
                              f"{denoiser.PAD_MULTIPLE}, {MIN_TILE} to {denoiser.MAX_TILE} "
                              f"(default: {denoiser.TILE_SIZE})")
     args = parser.parse_args(argv)
-    if args.add_noise and args.noise_level in denoiser.ESTIMATES:
+    if args.add_noise and args.noise_level in noise.ESTIMATES:
         parser.error(f"argument --noise-level: with --add-noise, give the level to add, "
                      f"not {args.noise_level} (then denoise its noisy picture with "
                      f"--noise-level auto)")
     if args.add_noise:
         args.noise_level = (noise.noise_kind(args.add_noise).default_level
                             if args.noise_level is None else args.noise_level)
-    if args.noise_level not in (None, *denoiser.ESTIMATES):  # added, or told: one check
+    if args.noise_level not in (None, *noise.ESTIMATES):  # added, or told: one check
         try:
             noise.check_level(args.add_noise or denoiser.TOLD_NOISE, args.noise_level)
         except ValueError as error:
@@ -220,18 +221,22 @@ def denoise_file(model, path, args):
         noisy = noise.add_noise(colour, args.add_noise, args.noise_level, DEMO_NOISE_SEED)
     told = told_the_model(args)
     level = denoiser.level_to_tell(model, noisy, told)
+    # How to tell it a level of one's own: --noise-level, or, where that is the noise added
+    # (an ISO, a photon count), a second run on the noisy picture this one saves.
+    by_hand = ("denoise its saved noisy picture with --noise-level" if args.add_noise
+               else "--noise-level")
     if level is not None and not math.isfinite(level):  # flat, or almost all one value
         raise PictureError(f"{path}: its noise level cannot be estimated (the picture has no "
-                           "detail to estimate it from); tell it with --noise-level, such as "
+                           f"detail to estimate it from); tell it with {by_hand}, such as "
                            "25/255")
-    if level is not None and told == denoiser.CAMERA:
+    if level is not None and told == noise.CAMERA:
         estimate = level / denoiser.CAMERA_LEVEL_FACTOR
         print(f"{path}: camera noise estimated at sigma {estimate * 255:.1f} of 255; the model "
               f"is told {denoiser.CAMERA_LEVEL_FACTOR:g} times it, {level:.4f} (sigma "
-              f"{level * 255:.1f}); a number for --noise-level sets it")
-    elif level is not None and told in (None, denoiser.AUTO):
+              f"{level * 255:.1f}); to tell it a number, {by_hand}")
+    elif level is not None and told in (None, noise.AUTO):
         print(f"{path}: noise level estimated at {level:.4f} (sigma {level * 255:.1f} of 255); "
-              "--noise-level sets it")
+              f"to tell it a number, {by_hand}")
     try:
         denoised = denoiser.denoise_picture(model, noisy, args.tile, args.self_ensemble, level,
                                             path)

@@ -70,17 +70,13 @@ ONNXRUNTIME_FATAL = 4
 # waits this long at most for a stopped run to end.
 STOP_CHECK_SECONDS = 0.1
 STOP_GRACE_SECONDS = 2
-# --noise-level auto: estimate each picture's noise level.
-AUTO = "auto"
-# --noise-level camera: for a full-size picture from a camera, tell a model CAMERA_LEVEL_FACTOR
-# times the spread of the camera's noise that noise.estimate_camera_noise_level estimates. The
-# models told the level learned white Gaussian noise; on a camera's noise, spread between
-# neighbouring pixels, they score best told several times its spread. Chosen on
-# half of the PolyU pairs for unet-level-cbsd432 (python -m tools.noise_estimator).
-CAMERA = "camera"
+# --noise-level camera (noise.CAMERA): for a full-size picture from a camera, tell a model
+# CAMERA_LEVEL_FACTOR times the spread of the camera's noise that
+# noise.estimate_camera_noise_level estimates. The models told the level learned white
+# Gaussian noise; on a camera's noise, spread between neighbouring pixels, they score best
+# told several times its spread. Chosen on half of the PolyU pairs for unet-level-cbsd432
+# (python -m tools.noise_estimator).
 CAMERA_LEVEL_FACTOR = 3.5
-# The words --noise-level takes besides a number.
-ESTIMATES = (AUTO, CAMERA)
 # The noise whose level a model is told: Gaussian, its standard deviation (unet-level).
 TOLD_NOISE = "gaussian-unclipped"
 
@@ -611,7 +607,7 @@ def to_integers(pixels, bits):
 def level_or_auto(text):
     """argparse type of --noise-level (denoise.py, tools/real_pairs.py): a level such as
     25/255, "auto" or "camera"."""
-    return text if text in ESTIMATES else noise.level_argument(text)
+    return text if text in noise.ESTIMATES else noise.level_argument(text)
 
 
 def level_to_tell(model, noisy, noise_level):
@@ -621,9 +617,9 @@ def level_to_tell(model, noisy, noise_level):
     tools/compare.py tells its models the same way."""
     if not noise.takes_noise_level(model):
         return None
-    if noise_level in (None, AUTO):
+    if noise_level in (None, noise.AUTO):
         return noise.estimate_noise_level(noisy)
-    if noise_level == CAMERA:
+    if noise_level == noise.CAMERA:
         return CAMERA_LEVEL_FACTOR * noise.estimate_camera_noise_level(noisy)
     return noise_level
 

@@ -106,11 +106,17 @@ class Noise(NamedTuple):
     low_included: bool = True  # False: the level must be above LOW (a photon count)
     sigma_scale: int = 1  # 255: the photo papers name it by its sigma on the 0-255 scale
     # What a model told the level (unet-level) is told of this noise: None, its level, which
-    # is the noise's standard deviation; else the name of the estimate (denoiser.ESTIMATES)
+    # is the noise's standard deviation; else the name of the estimate (ESTIMATES)
     # it is told, as the level is not one (an ISO, a photon count, a fraction).
     told: str | None = None
 
 
+# What a model told the level (unet-level) can be told besides a number, as denoise.py
+# --noise-level takes it: each picture's estimate, `auto` (estimate_noise_level), or for a
+# camera's photo `camera` (estimate_camera_noise_level, times denoiser.CAMERA_LEVEL_FACTOR).
+AUTO = "auto"
+CAMERA = "camera"
+ESTIMATES = (AUTO, CAMERA)
 # Every kind of noise. The ranges: a Gaussian standard deviation up to ten times the pixel
 # range (the noise-layer write-up trains at 2 and 6), a Poisson peak above 0 (a photon
 # count: a million is as good as clean), a fraction of the pixels, the ISOs darktable's
@@ -123,12 +129,12 @@ NOISES = {
                                 "a Gaussian noise level", sigma_scale=255),
     "poisson": Noise(poisson, 30.0, (0, 1e6), "the peak photon count (lower is noisier), above "
                      "0, at most 1e6", "a Poisson peak photon count", low_included=False,
-                     told="auto"),
+                     told=AUTO),
     "salt-pepper": Noise(salt_pepper, 0.1, (0, 1), "the fraction of pixels set to 0 or 1, 0 to 1",
-                         "a salt-and-pepper fraction", told="auto"),
+                         "a salt-and-pepper fraction", told=AUTO),
     "camera": Noise(camera.add_camera_noise, 1600.0, (50, 102400), "the camera's ISO, 50 to "
                     "102400 (each picture gets one of darktable's measured cameras at that ISO)",
-                    "an ISO", told="camera"),
+                    "an ISO", told=CAMERA),
 }
 
 

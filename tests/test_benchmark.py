@@ -41,6 +41,6 @@ def test_a_photo_run_keeps_its_own_dataset_and_noise_level(tmp_path, monkeypatch
     assert command.count("--dataset") == 1 and command[command.index("--dataset") + 1] == "train400"
     assert command.count("--noise-level") == 1
     assert command[command.index("--noise-level") + 1] == "25/255"
-    assert benchmark.dataset_of("photos-neighbours", args) == "train400"
-    assert benchmark.settings_of(benchmark.RUNS["small"][1], args) == [
-        "--dataset", "mnist", "--noise-level", "0.3"]  # a digit run takes the tool's
+    assert benchmark.own_dataset("photos-neighbours") == "train400"
+    assert benchmark.settings_of("blind", args) == [  # a digit run takes the tool's, last:
+        "--dataset", "mnist", "--noise-level", "0.3"]  # over its own range, 0.05:0.5

@@ -374,6 +374,8 @@ def test_a_found_run_is_made_again_when_its_command_or_a_model_it_read_has_chang
         assert make_docs.finished(step, args)
     changed = step._replace(command=[*step.command, "--another-option"])
     assert not make_docs.finished(changed, args)  # a command changed since: made again
+    showing = step._replace(figures=(("done.png", "scored-done.png"),))
+    assert not make_docs.finished(showing, args)  # a figure the step now shows: made again
     (tmp_path / "runs" / "scored" / make_docs.MADE_FROM).unlink()
     assert not make_docs.finished(step, args)  # no record of what it was made from: made again
 

@@ -178,7 +178,7 @@ def test_camera_tells_the_model_a_factor_times_the_camera_estimate(noisy_picture
 
 def test_each_noise_whose_level_is_no_spread_names_an_estimate_denoise_py_knows():
     for name, kind in noise.NOISES.items():
-        assert kind.told in (None, *denoiser.ESTIMATES), name
+        assert kind.told in (None, *noise.ESTIMATES), name
         assert (kind.told is None) == name.startswith("gaussian"), name  # sigma: the Gaussians'
 
 
@@ -199,6 +199,7 @@ def test_added_noise_whose_level_is_no_spread_tells_the_model_its_estimate(
     noisy = data.read_image(tmp_path / "out" / "noisy_noisy.png")[0]  # as added, in 8 bits
     value, _ = denoised_value(tmp_path / "out")
     assert value == pytest.approx(estimate(noisy), abs=1 / 255) and value < 0.5
+    assert "to tell it a number, denoise its saved noisy picture with --noise-level" in added.stdout
 
 
 @pytest.mark.parametrize("estimate", ["auto", "camera"])
@@ -287,7 +288,7 @@ def test_compare_tells_the_estimate_where_the_level_is_no_spread(tmp_path):
     rows = {row["method"]: row for row in
             json.loads((tmp_path / "out" / "results.json").read_text())["results"]}
     assert list(rows) == ["noisy input", "told"]
-    assert "told its auto estimate" in rows["told"]["setting"]
+    assert "told each image's estimated level" in rows["told"]["setting"]
     clean = data.read_image(tmp_path / "test" / "0.png")[0]
     noisy = noise.add_noise(clean[None], "poisson", 30.0, noise.TEST_NOISE_SEED)[0]
     flat = np.full_like(clean, noise.estimate_noise_level(noisy))  # what it was told

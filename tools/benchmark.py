@@ -14,7 +14,7 @@ Writes, into --out: one folder per run (with its model, metrics and pictures), a
 each run, results.json and results.md (the Markdown table).
 
 Example:
-  python -m tools.benchmark                                 # every run below (over an hour)
+  python -m tools.benchmark                                 # every run below (hours)
   python -m tools.benchmark --runs unet strided-mse --dataset fashion_mnist
   python -m tools.benchmark --runs clean-target noise2noise --seeds 0 1 2 --train-limit 10000
 """
@@ -133,10 +133,10 @@ def parse_arguments(argv=None):
 def run_one(name, seed, args):
     """Run one training script to the end; return its metrics, or the reason it failed."""
     script, extra = RUNS[name]
+    command = [sys.executable, script, *extra, *settings_of(name, args), "--seed", str(seed)]
     if len(args.seeds) > 1:
         name = f"{name}-seed{seed}"
-    command = [sys.executable, script, *extra, *settings_of(extra, args), "--seed",
-               str(seed), "--out", os.path.join(args.out, name)]
+    command += ["--out", os.path.join(args.out, name)]
     for option, value in (("--train-limit", args.train_limit), ("--data-dir", args.data_dir)):
         if value is not None:
             command += [option, str(value)]
@@ -154,20 +154,20 @@ def run_one(name, seed, args):
             "run_seconds": round(seconds, 1), **metrics}
 
 
-def settings_of(extra, args):
-    """The tool's --dataset and --noise-level for a run, but where the run names its own (the
-    photo runs name both)."""
-    settings = []
-    for option, value in (("--dataset", args.dataset), ("--noise-level", args.noise_level)):
-        if value is not None and option not in extra:
-            settings += [option, value]
-    return settings
-
-
-def dataset_of(name, args):
-    """The dataset a run trains on: its own, or the tool's --dataset."""
+def own_dataset(name):
+    """The dataset a run names itself (the photo runs), or None: then it takes the tool's."""
     extra = RUNS[name][1]
-    return extra[extra.index("--dataset") + 1] if "--dataset" in extra else args.dataset
+    return extra[extra.index("--dataset") + 1] if "--dataset" in extra else None
+
+
+def settings_of(name, args):
+    """The tool's --dataset and --noise-level, for a run that names no dataset of its own
+    (every digit run; given last, they win over its own, as --train-limit does). A photo
+    run keeps its dataset and its noise level."""
+    if own_dataset(name):
+        return []
+    level = ["--noise-level", args.noise_level] if args.noise_level is not None else []
+    return ["--dataset", args.dataset, *level]
 
 
 def format_cell(value):
@@ -222,8 +222,11 @@ def main(argv=None):
     table = markdown_table(results)
     if len(args.seeds) > 1:
         table += "\n\n" + spread_table(results, args.runs)
-    datasets = ", ".join(dict.fromkeys(dataset_of(name, args) for name in args.runs))
-    header = (f"Benchmark on {datasets}, noise level {args.noise_level or 'of each run'}, "
+    datasets = ", ".join(dict.fromkeys(own_dataset(name) or args.dataset for name in args.runs))
+    level = args.noise_level or "of each run"
+    if args.noise_level and any(own_dataset(name) for name in args.runs):
+        level += " (the photo runs: their own)"
+    header = (f"Benchmark on {datasets}, noise level {level}, "
               f"the first {args.train_limit or 'all'} training images (a tenth of them held "
               f"out to validate on), full test set; "
               f"machine: {machine_description()}\n"

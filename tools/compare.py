@@ -10,7 +10,10 @@ fixed noisy test set (seeded, the same one the training scripts score on):
   (and, with --self-ensemble, each model again, averaged over the 8 orientations of
   every image: the row "<name> x8"). A model told the noise level (unet-level) is told
   the true level, and in a row of its own, "<name>, level estimated", each image's level
-  as noise.estimate_noise_level estimates it (denoise.py --noise-level auto).
+  as noise.estimate_noise_level estimates it (denoise.py --noise-level auto). Of a noise
+  whose level is no standard deviation (camera noise's ISO, Poisson's photon count), there
+  is no true level to tell: it is told what denoise.py --add-noise tells (noise.Noise.told:
+  for camera noise, 3.5 times the camera estimate), beside the estimate's row.
 
 For each: mean PSNR, mean SSIM and seconds per image (wall clock on this machine: the
 classical methods run on --workers processes, the models on TensorFlow's threads).
@@ -276,8 +279,8 @@ def how_trained(metrics_path):
 def denoise_with_model(model, noisy, level=None, ensemble=False):
     """Denoise an array of same-size images in batches, or a list of photos one by one
     (padded or tiled as denoise.py does it); a model that takes the noise level is told
-    `level`, the truth, or with denoiser.AUTO each image's estimate (denoiser.level_to_tell);
-    with `ensemble`, in 8 orientations each."""
+    `level`, the truth, or with noise.AUTO or CAMERA what each image's estimate says
+    (denoiser.level_to_tell); with `ensemble`, in 8 orientations each."""
     levels = [denoiser.level_to_tell(model, image, level) for image in noisy]
     if isinstance(noisy, np.ndarray):
         expected = denoiser.image_shape(model)[1:]
@@ -332,28 +335,30 @@ def score_everything(pool, args, level, models, clean, tuning_clean):
             continue
         record(name, "classical",
                lambda: score_classical(pool, name, tuning_clean, tuning_noisy, noisy))
+    # What a model told the level is told: the true level, where it is the noise's standard
+    # deviation; else (an ISO, a photon count) what denoise.py --add-noise tells it.
+    told_level = noise.noise_kind(args.noise).told or level
+    told = {level: "told the true level", noise.AUTO: "told each image's estimated level",
+            noise.CAMERA: f"told {denoiser.CAMERA_LEVEL_FACTOR:g} times each image's camera "
+                             "estimate"}[told_level]
     for name, loaded in models.items():
         if isinstance(loaded, str):  # it did not load: the reason
             rows.append({"method": name, "kind": "model", "failed": loaded})
             continue
         model, setting = loaded
         told_the_level = noise.takes_noise_level(model)
-        # The level a told model is told as the truth: the noise's, where it is its standard
-        # deviation; else (an ISO, a photon count) the estimate the kind names.
-        truth = noise.noise_kind(args.noise).told or level
-        told = "told the true level" if truth == level else f"told its {truth} estimate"
         if told_the_level:
-            record(name, "model", lambda: (*timed(denoise_with_model, model, noisy, truth),
+            record(name, "model", lambda: (*timed(denoise_with_model, model, noisy, told_level),
                                            f"{setting}; {told}"))
-            if truth != denoiser.AUTO:
+            if told_level != noise.AUTO:
                 record(f"{name}, level estimated", "model", lambda: (
-                    *timed(denoise_with_model, model, noisy, denoiser.AUTO),
+                    *timed(denoise_with_model, model, noisy, noise.AUTO),
                     f"{setting}; told each image's estimated level"))
         else:
             record(name, "model", lambda: (*timed(denoise_with_model, model, noisy), setting))
         if args.self_ensemble:
             record(f"{name} x8", "model", lambda: (
-                *timed(denoise_with_model, model, noisy, truth, True),
+                *timed(denoise_with_model, model, noisy, told_level, True),
                 f"{setting}; {told + ', ' if told_the_level else ''}mean of 8 orientations"))
     return rows, noisy, outputs
 

@@ -92,7 +92,7 @@ def main(argv=None):
     # The line to beat: the noisy validation images' PSNR, or, for a run that validated on
     # its test images (made before the split), theirs.
     noisy_psnr = first.get("noisy_validation_psnr", first["noisy_psnr"])
-    scored_on = "validation" if "noisy_validation_psnr" in first else "test-crop"
+    scored_on = "validation" if "noisy_validation_psnr" in first else "test"  # before the split
     plots.save_curves(os.path.join(args.out, "curves.png"), curves, noisy_psnr,
                       f"{first['dataset']}, {scored_on} PSNR per epoch",
                       f"{scored_on} PSNR (dB)")

@@ -172,10 +172,10 @@ STEPS = [
     # ... and on photos: one noisy copy of each photo, neighbour pairs cut from it
     # (Neighbor2Neighbor), against clean targets for the same training time (half the
     # epochs); both on the whole test photos (the first one shown), and their curves.
-    training("clean-train400", "train_photos.py", *benchmark.PHOTO_TARGETS_RECIPE,
-             "--epochs", "100", figures=()),
-    training("neighbours-train400", "train_noisy_targets.py", *benchmark.PHOTO_TARGETS_RECIPE,
-             "--epochs", "200", "--target", "neighbours", figures=()),
+    training("clean-train400", benchmark.RUNS["photos-clean"][0],
+             *benchmark.RUNS["photos-clean"][1], figures=()),
+    training("neighbours-train400", benchmark.RUNS["photos-neighbours"][0],
+             *benchmark.RUNS["photos-neighbours"][1], figures=()),
     Step("compare-neighbours", ["-m", "tools.compare", "--dataset", "bsd68", "--channels", "1",
                                 "--noise", "gaussian-unclipped", "--noise-level", "25/255",
                                 "--classical", "--out", "{runs}/compare-neighbours", "--models",
@@ -324,13 +324,15 @@ def command_of(step, args):
 
 def finished(step, args):
     """Has the step's run finished (in an earlier call, or this one), made from what the
-    step reads now? A run of a command since changed, or of a model since replaced, is not
-    found: it is made again."""
+    step reads now, with every figure the step shows? A run of a command since changed, or
+    of a model since replaced, is not found: it is made again; so is one made before its
+    command drew a figure that the step now shows."""
     folder = os.path.join(args.runs, step.name)
     if step.result == "metrics.json" and "validation_images" not in files.read_json(
             os.path.join(folder, step.result), {}):  # made before the validation split
         return False
     return (os.path.exists(os.path.join(folder, step.result))
+            and all(os.path.exists(os.path.join(folder, figure)) for figure, _ in step.figures)
             and files.read_json(os.path.join(folder, MADE_FROM), None) == made_from(step, args))
 
 

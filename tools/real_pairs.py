@@ -54,7 +54,7 @@ def parse_arguments(argv=None):
     parser.add_argument("--pairs", choices=data.REAL_PAIRS, default="polyu100",
                         help="the real pairs to score on (default: %(default)s; python data.py "
                              "--list says where they come from and their licence)")
-    parser.add_argument("--noise-level", default=denoiser.AUTO, type=denoiser.level_or_auto,
+    parser.add_argument("--noise-level", default=noise.AUTO, type=denoiser.level_or_auto,
                         help="the level told a model that takes one: a number such as 10/255, "
                              "auto (each picture's estimate) or camera (as denoise.py "
                              "--noise-level camera tells it) (default: auto)")
@@ -99,18 +99,27 @@ def as_written(picture):
 
 def score(name, denoise, pairs):
     """The mean PSNR and SSIM of `denoise` (noisy picture -> picture) over `pairs` of
-    ((noisy, clean) pictures), each pair's scores, and the seconds per picture; and its
-    output for the first pair, to show."""
+    ((noisy, clean) pictures), each pair's scores, and the seconds per picture."""
+    return scores_of(name, *denoised(denoise, pairs), pairs)
+
+
+def denoised(denoise, pairs):
+    """`denoise` applied to the noisy picture of each pair, as denoise.py writes it, and
+    the seconds a picture took."""
     started = time.perf_counter()
     outputs = [as_written(denoise(noisy)) for noisy, _ in pairs]
-    seconds = (time.perf_counter() - started) / len(pairs)
+    return outputs, (time.perf_counter() - started) / len(pairs)
+
+
+def scores_of(name, outputs, seconds, pairs):
+    """The row of `name`, whose `outputs` of `pairs` took `seconds` a picture: its mean PSNR
+    and SSIM against the clean pictures, and each pair's."""
     each = [metrics.image_quality([clean], [output]) for (_, clean), output in zip(pairs, outputs)]
     mean = {key: float(np.mean([scores[key] for scores in each])) for key in ("psnr", "ssim")}
     print(f"{name}: PSNR {mean['psnr']:.2f} dB, SSIM {mean['ssim']:.4f} "
           f"({seconds:.2f} s a picture)", flush=True)
     return {"method": name, **mean, "seconds_per_picture": round(seconds, 3),
-            "pairs": [{key: round(value, 4) for key, value in scores.items()} for scores in each]
-            }, outputs[0]
+            "pairs": [{key: round(value, 4) for key, value in scores.items()} for scores in each]}
 
 
 def noise_spreads(pairs):
@@ -157,6 +166,7 @@ def markdown_table(rows, spreads, args, count):
 def main(argv=None):
     args = parse_arguments(argv)
     signals.stop_in_one_line("no results written")
+    plots.prepare(show=False)
     try:
         paths = data.real_pairs(args.pairs, args.data_dir, args.limit)
         if args.half:
@@ -174,10 +184,11 @@ def main(argv=None):
                  model_denoiser(model, args)) for path, model in models]
     if args.bm3d:
         methods.append(("BM3D, told the camera estimate", bm3d_denoiser))
-    rows, firsts = [], {}
+    rows, firsts = [], {}  # each method's row, and its output for the first pair, to show
     for name, denoise in methods:
-        row, firsts[name] = score(name, denoise, pairs)
-        rows.append(row)
+        outputs, seconds = denoised(denoise, pairs)
+        rows.append(scores_of(name, outputs, seconds, pairs))
+        firsts[name] = outputs[0]
     os.makedirs(args.out, exist_ok=True)
     plots.save_side_by_side(os.path.join(args.out, "samples.png"), pairs[0][1], firsts,
                             columns=3, clean_name="reference (the burst's mean)",

@@ -28,6 +28,8 @@ import tarfile
 import urllib.request
 
 import numpy as np
+import pywt
+import scipy.stats
 import skimage.data
 
 import denoiser
@@ -65,6 +67,8 @@ SAMPLE_SIDE = 256
 # The settings of the page's noise estimates, which are denoise.py's --noise-level auto and
 # camera written again in JavaScript (the page runs no Python): each from where it is set.
 ESTIMATES = {
+    "highPass": list(pywt.Wavelet("db2").dec_hi),  # the wavelet scikit-image's estimate uses
+    "donoho": float(scipy.stats.norm.ppf(0.75)),  # and what it divides the median by
     "zeroDetail": noise.ZERO_DETAIL,
     "minTexturedFraction": noise.MIN_TEXTURED_FRACTION,
     "cameraBlock": noise.CAMERA_NOISE_BLOCK,

@@ -119,38 +119,39 @@ function addNoise(picture, sigma) {
 // noise, which has as much there as anywhere; the median of their absolute values / 0.6745
 // is the noise's standard deviation (Donoho's rule), averaged over the channels. The details
 // are scikit-image's: the diagonal ones of the Daubechies-2 wavelet, as PyWavelets computes
-// them, so the page's number is denoise.py's. `camera` (noise.estimate_camera_noise_level)
-// also reads the picture averaged over blocks, where a camera's noise, shared between
-// neighbours, lives on. The settings come from Python, in models.json (tools/try_it.py).
+// them, so the page's number is denoise.py's. Almost always: scikit-image leaves out the
+// details that are exactly zero, and in a flat area its single-precision sums come out
+// exactly zero for some greys where the page's double-precision ones are 1e-30 or so; on a
+// picture with large flat areas the two can then differ. `camera`
+// (noise.estimate_camera_noise_level) also reads the picture averaged over blocks, where a
+// camera's noise, shared between neighbours, lives on. The settings, and the wavelet's
+// filter, come from Python, in models.json (tools/try_it.py).
 
-const DB2_HIGH_PASS = [-0.48296291314453416, 0.8365163037378079, -0.2241438680420134,
-  -0.12940952255126037];
-const DONOHO = 0.6744897501960817; // the median of |N(0, 1)|
-
-function highPass(read, length) {
-  // The Daubechies-2 details of a row or column (read(j) its j-th value): PyWavelets'
-  // dwt(signal, "db2", mode="symmetric"), the signal mirrored at each end
+function highPass(read, length, filter) {
+  // The Daubechies-2 details of a row or column (read(j) its j-th value; `filter` the
+  // wavelet's high-pass filter): PyWavelets' dwt(signal, "db2", mode="symmetric"), the
+  // signal mirrored at each end
   const mirrored = (j) => (j < 0 ? -1 - j : j >= length ? 2 * length - 1 - j : j);
   const details = new Float64Array(Math.floor((length + 3) / 2));
   for (let i = 0; i < details.length; i++) {
     let sum = 0;
-    for (let k = 0; k < 4; k++) sum += DB2_HIGH_PASS[k] * read(mirrored(1 + 2 * i - k));
+    for (let k = 0; k < filter.length; k++) sum += filter[k] * read(mirrored(1 + 2 * i - k));
     details[i] = sum;
   }
   return details;
 }
 
-function diagonalDetails(picture, c) {
+function diagonalDetails(picture, c, filter) {
   // Channel c's diagonal details: high-passed along each row, then down each column
   const { width, height, channels, pixels } = picture;
   const across = Math.floor((width + 3) / 2);
   const rows = new Float64Array(height * across);
   for (let y = 0; y < height; y++) {
-    rows.set(highPass((x) => pixels[(y * width + x) * channels + c], width), y * across);
+    rows.set(highPass((x) => pixels[(y * width + x) * channels + c], width, filter), y * across);
   }
   const details = [];
   for (let i = 0; i < across; i++) {
-    details.push(...highPass((y) => rows[y * across + i], height));
+    details.push(...highPass((y) => rows[y * across + i], height, filter));
   }
   return details;
 }
@@ -165,10 +166,10 @@ function estimateSigma(picture, settings) {
   // zero (a flat picture), which says nothing about noise (noise.has_texture_to_estimate_from)
   let total = 0;
   for (let c = 0; c < picture.channels; c++) {
-    const sizes = diagonalDetails(picture, c).map(Math.abs);
+    const sizes = diagonalDetails(picture, c, settings.highPass).map(Math.abs);
     const textured = sizes.filter((size) => size > settings.zeroDetail).length;
     if (textured < settings.minTexturedFraction * sizes.length) return NaN;
-    total += median(Float64Array.from(sizes.filter((size) => size !== 0)).sort()) / DONOHO;
+    total += median(Float64Array.from(sizes.filter((size) => size !== 0)).sort()) / settings.donoho;
   }
   return total / picture.channels;
 }
@@ -355,9 +356,11 @@ function makeNoisy() {
     state.clean = asIs ? null : picture;
     state.noisy = asIs ? picture : addNoise(picture, sigma);
     state.estimate = asIs ? estimatedStrength(picture) : null;
+    const top = Number(element("try-strength").max);
     element("try-estimate-value").textContent = !asIs ? "" : Number.isNaN(state.estimate.told)
       ? "too little detail to estimate the noise from: set the strength by hand"
-      : `${state.estimate.how}: strength ${state.estimate.told.toFixed(1)}`;
+      : `${state.estimate.how}: strength ${state.estimate.told.toFixed(1)}` +
+        (state.estimate.told > top ? ` (the slider stops at ${top})` : "");
     if (!asIs) setStrength(sigma);
     else if (!Number.isNaN(state.estimate.told)) setStrength(state.estimate.told);
   } else {
