@@ -117,6 +117,7 @@ class Noise(NamedTuple):
 AUTO = "auto"
 CAMERA = "camera"
 ESTIMATES = (AUTO, CAMERA)
+
 # Every kind of noise. The ranges: a Gaussian standard deviation up to ten times the pixel
 # range (the noise-layer write-up trains at 2 and 6), a Poisson peak above 0 (a photon
 # count: a million is as good as clean), a fraction of the pixels, the ISOs darktable's
