@@ -174,6 +174,17 @@ class LevelMap(layers.Layer):
         return (*images_shape[:-1], 1)
 
 
+def told_a_map(model):
+    """The same trained unet-level `model`, told a map of noise levels, one a pixel, in place
+    of one level a picture: the map LevelMap makes of the level becomes an input, (N, H, W,
+    1), and the rest of the network, weights and all, is unchanged. Its convolutions read the
+    map pixel by pixel, as FFDNet's read theirs; but it learned constant maps only, so what a
+    map of varying levels does to it must be measured (tools/noise_map.py)."""
+    level_map = next(layer for layer in model.layers if isinstance(layer, LevelMap))
+    return keras.Model([model.inputs[0], level_map.output], model.outputs[0],
+                       name=f"{model.name}_told_a_map")
+
+
 def build_unet_level(input_shape):
     """A U-Net that is told the noise level: one model for every level, with a strength knob.
 

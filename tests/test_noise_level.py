@@ -296,6 +296,22 @@ def test_compare_tells_the_estimate_where_the_level_is_no_spread(tmp_path):
         metrics.image_quality([clean], [flat])["psnr"], abs=0.05)
 
 
+def test_a_model_told_the_level_can_be_told_a_map_in_its_place():
+    """conv_models.told_a_map: a constant map gives what the one level gave, and a map
+    that varies reaches the network where it varies."""
+    model = conv_models.build_unet_level((None, None, 3))
+    mapped = conv_models.told_a_map(model)
+    noisy = np.random.default_rng(0).random((2, 32, 40, 3)).astype(np.float32)
+    levels = np.array([[0.05], [0.2]], np.float32)
+    told = model.predict({"noisy": noisy, "noise_level": levels}, verbose=0)
+    constant = np.broadcast_to(levels[:, None, None, :], (2, 32, 40, 1)).copy()
+    assert np.allclose(mapped.predict([noisy, constant], verbose=0), told, atol=1e-6)
+    varying = constant.copy()
+    varying[:, :, 24:] = 0.5  # the right of each picture told more
+    changed = np.abs(mapped.predict([noisy, varying], verbose=0) - told).mean(axis=(0, 1, 3))
+    assert changed[:8].max() < changed[-8:].min()  # far from the change less than under it
+
+
 def test_knob_draws_psnr_against_the_level_told_for_each_true_level(tmp_path):
     (tmp_path / "test").mkdir()
     Image.fromarray(np.round(smooth_picture()[..., 0] * 255).astype(np.uint8)).save(

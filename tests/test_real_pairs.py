@@ -169,3 +169,22 @@ def test_bm3d_is_told_the_camera_estimate(tmp_path):
     assert rows[-1]["method"] == "BM3D, told the camera estimate"
     assert rows[-1]["psnr"] == pytest.approx(metrics.image_quality([clean], [written])["psnr"],
                                              abs=1e-3)
+
+
+@needs_pairs
+def test_a_model_told_a_map_of_one_level_scores_as_told_that_level(tmp_path):
+    """tools/noise_map.py: its first row, the camera estimate told as a map of one value, is
+    what tools/real_pairs.py scores for the same model told the camera estimate; the map of
+    brightness bands tells something else."""
+    model = REPOSITORY / "models" / "unet-level-cbsd432.keras"
+    mapped = run_script("tools/noise_map.py", "--limit", 5, "--model", model,
+                        "--out", tmp_path / "map")
+    assert mapped.returncode == 0, mapped.stderr[-2000:]
+    scored = run_script("tools/real_pairs.py", "--half", "scoring", "--noise-level", "camera",
+                        "--limit", 5, "--models", model, "--out", tmp_path / "scores")
+    assert scored.returncode == 0, scored.stderr[-2000:]
+    rows = json.loads((tmp_path / "map" / "results.json").read_text())["rows"]
+    told = json.loads((tmp_path / "scores" / "results.json").read_text())["rows"][1]
+    assert rows[1]["method"].startswith("told the camera estimate, one number")
+    assert rows[1]["psnr"] == pytest.approx(told["psnr"], abs=1e-3)
+    assert rows[3]["psnr"] != pytest.approx(rows[2]["psnr"], abs=1e-3)

@@ -55,7 +55,7 @@ PACKAGES = ("keras", "tensorflow", "jax", "torch", "numpy", "scikit-image", "mat
 # The scripts that take --data-dir.
 SCRIPTS_WITH_DATA = ("train_conv.py", "train_dense.py", "train_photos.py", "train_noisy_targets.py",
                      "tools.compare", "tools.knob", "tools.camera_noise", "tools.real_pairs",
-                     "tools.noise_estimator")
+                     "tools.noise_estimator", "tools.noise_map")
 # What --quick adds to every training run: 300 images, one epoch.
 QUICK_TRAINING = ["--train-limit", "300", "--test-limit", "50", "--epochs", "1"]
 # The Noise2Noise lesson's recipe on digits, for the clean target and the noisy one alike:
@@ -275,6 +275,9 @@ STEPS = [
                                "models/unet-psnr-cbsd432-sigma25.keras"],
          ["--limit", "5"], "results.json",
          (("samples.png", "real-pairs-camera-samples.png"),)),
+    # ... and whether the told model makes use of a level for each pixel (a map).
+    Step("noise-map", ["-m", "tools.noise_map", "--model", "models/unet-level-cbsd432.keras",
+                       "--out", "{runs}/noise-map"], ["--limit", "5"], "results.json"),
     # How fast each backend trains and denoises.
     Step("speed", ["-m", "tools.speed", "--presets", "deep", "unet-psnr", "dncnn", "--out",
                    "{runs}/speed"],
@@ -707,6 +710,8 @@ def write_results(args, argv, copied):
         + found_table(args, "noise-estimator"),
         "## Real camera noise: the colour models on the scoring half, told the camera "
         "estimate\n\n" + found_table(args, "real-pairs-camera"),
+        "## Real camera noise: the told model told a level for each pixel\n\n"
+        + found_table(args, "noise-map"),
         "## The ready-trained models in models/\n\nScored when they were trained (the "
         "commands are in models/README.md).\n\n" + models_table(),
         "## Speed of each backend\n\nImages per second on the machine above.\n\n"
