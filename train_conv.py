@@ -18,7 +18,8 @@ and papermill come with requirements-dev.txt):
   jupytext --to ipynb --set-kernel python3 train_conv.py
 
 Why a U-Net: of the digit models at noise 0.2 in docs/results.md it scores highest on the
-validation digits (one run each), it trains in minutes on a laptop CPU, and none of its
+validation digits (training digits held back to score on, never trained on; one run each),
+it trains in minutes on a laptop CPU, and none of its
 parts is hard once named. This script explains each part where it appears; the glossary
 (docs/glossary.md) has every term in one place. Other scripts tell other stories the
 same way: train_dense.py a dense autoencoder, train_photos.py photos,
@@ -73,13 +74,19 @@ from machinery import distribute, runs
 # level: the noise kind's own): `settings.start` below prints what each None became,
 # and `python train_conv.py --help` lists every preset's recipe and what each noise
 # kind's level means. A few words the knobs use, each explained again where it acts:
-# the weights are the numbers the model learns; it learns by small steps, each on a
-# batch of a few images; an epoch is one pass over all the training images; the loss
-# is the number each step makes smaller; Adam is the rule that takes the steps. A seed
-# is the number that random draws start from. A device is a processor that trains: the
-# CPU, or a GPU (a graphics card). Validation images are training images held back: never
-# trained on, they score the model after every epoch (step 1 says why). keras.io is
-# Keras' website; its denoising example trains on one fixed noisy copy of each image.
+# - the weights: the numbers the model learns; it learns by small steps, each on a batch
+#   of a few images; an epoch is one pass over all the training images;
+# - the loss: the number each step makes smaller: mse, the mean squared difference from
+#   the clean image; bce, binary cross-entropy, which scores each pixel as a probability
+#   of white; psnr, minus the score itself (the compile step says more); Adam: the rule
+#   that takes the steps;
+# - a seed: the number that random draws start from; a device: a processor that trains,
+#   the CPU, or a GPU (a graphics card);
+# - validation images: training images held back, never trained on, that score the model
+#   after every epoch (step 1 says why);
+# - blind: one model for a range of noise levels, which it must guess from each picture;
+# - keras.io: Keras' website; its denoising example trains on one fixed noisy copy of each
+#   image.
 
 # %% tags=["parameters"]
 # What to learn from
