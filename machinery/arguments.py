@@ -1,4 +1,5 @@
-"""argparse types that every command shares: a bad value is one usage line before any work.
+"""argparse types and checks that every command shares: a bad value is one usage line before
+any work.
 
 Kept apart from machinery/runs.py, which imports Keras, so that a tool that starts no
 training (tools.benchmark, which only starts the scripts) checks its numbers the same way
@@ -7,6 +8,7 @@ without the seconds that Keras takes to import.
 
 import argparse
 import math
+import os
 
 
 def whole_number(lowest, highest=math.inf):
@@ -38,3 +40,11 @@ def positive_float(text):
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be a number > 0, not {text}")
     return value
+
+
+def refuse_an_out_that_holds(parser, folder, names):
+    """A usage error if the --out `folder` holds any of `names` already: the files a tool
+    writes there, which it must not write over (they may be an earlier run's, or yours)."""
+    for name in names:
+        if os.path.exists(os.path.join(folder, name)):
+            parser.error(f"argument --out: {folder} holds {name} already: choose another")

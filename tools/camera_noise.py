@@ -76,8 +76,7 @@ def parse_arguments(argv=None):
     parser.add_argument("--out", required=True,
                         help="the folder for the results; it must not hold results.md yet")
     args = parser.parse_args(argv)
-    if os.path.exists(os.path.join(args.out, "results.md")):
-        parser.error(f"argument --out: {args.out} holds results.md already: choose another")
+    arguments.refuse_an_out_that_holds(parser, args.out, ("results.md",))
     return args
 
 

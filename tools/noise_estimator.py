@@ -80,9 +80,7 @@ def parse_arguments(argv=None):
                         help="the folder for results.md and results.json; it must not hold "
                              "them yet")
     args = parser.parse_args(argv)
-    for name in ("results.md", "results.json"):
-        if os.path.exists(os.path.join(args.out, name)):
-            parser.error(f"argument --out: {args.out} holds {name} already: choose another")
+    arguments.refuse_an_out_that_holds(parser, args.out, ("results.md", "results.json"))
     return args
 
 

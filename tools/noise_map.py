@@ -70,9 +70,7 @@ def parse_arguments(argv=None):
                         help="the folder for results.md and results.json; it must not hold "
                              "them yet")
     args = parser.parse_args(argv)
-    for name in ("results.md", "results.json"):
-        if os.path.exists(os.path.join(args.out, name)):
-            parser.error(f"argument --out: {args.out} holds {name} already: choose another")
+    arguments.refuse_an_out_that_holds(parser, args.out, ("results.md", "results.json"))
     return args
 
 
@@ -121,13 +119,8 @@ def main(argv=None):
     args = parse_arguments(argv)
     signals.stop_in_one_line("no results written")
     try:
-        paths = data.real_pairs("polyu100", args.data_dir, args.limit)
-        half = data.real_pair_halves([noisy for noisy, _ in paths])[
-            real_pairs.HALVES.index(args.half)]
-        if not half:
-            raise data.DatasetError(f"the {args.half} half of the first {len(paths)} pairs is "
-                                    "empty (they are of one scene): give a larger --limit")
-        pairs = real_pairs.read_pairs([paths[index] for index in half])
+        pairs = real_pairs.read_pairs(real_pairs.pair_paths("polyu100", args.data_dir,
+                                                            args.limit, args.half))
         model = load_told_model(args.model)
     except (data.DatasetError, denoiser.PictureError) as error:
         sys.exit(f"error: {error}")

@@ -80,10 +80,22 @@ def parse_arguments(argv=None):
     args = parser.parse_args(argv)
     if args.bm3d and classical.bm3d is None:
         parser.error(f"argument --bm3d: bm3d is {classical.BM3D_MISSING}")
-    for name in ("results.md", "results.json", "samples.png"):
-        if os.path.exists(os.path.join(args.out, name)):
-            parser.error(f"argument --out: {args.out} holds {name} already: choose another")
+    arguments.refuse_an_out_that_holds(parser, args.out, ("results.md", "results.json", "samples.png"))
     return args
+
+
+def pair_paths(name, data_dir, limit, half):
+    """The (noisy, clean) paths of the first `limit` pairs of the set `name`, or of their
+    `half` (one of HALVES, whole scenes each; None: all of them). data.DatasetError for a
+    half with no pair."""
+    paths = data.real_pairs(name, data_dir, limit)
+    if half is None:
+        return paths
+    chosen = data.real_pair_halves([noisy for noisy, _ in paths])[HALVES.index(half)]
+    if not chosen:
+        raise data.DatasetError(f"the {half} half of the first {len(paths)} pairs is empty "
+                                "(they are of one scene): give a larger --limit")
+    return [paths[index] for index in chosen]
 
 
 def read_pairs(paths):
@@ -168,13 +180,7 @@ def main(argv=None):
     signals.stop_in_one_line("no results written")
     plots.prepare(show=False)
     try:
-        paths = data.real_pairs(args.pairs, args.data_dir, args.limit)
-        if args.half:
-            half = data.real_pair_halves([noisy for noisy, _ in paths])[HALVES.index(args.half)]
-            if not half:
-                raise data.DatasetError(f"the {args.half} half of the first {len(paths)} pairs "
-                                        f"is empty (they are of one scene): give a larger --limit")
-            paths = [paths[index] for index in half]
+        paths = pair_paths(args.pairs, args.data_dir, args.limit, args.half)
         pairs = read_pairs(paths)
         models = [(path, denoiser.load_model(path)) for path in args.models]
     except (data.DatasetError, denoiser.PictureError) as error:
