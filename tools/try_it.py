@@ -51,9 +51,10 @@ ORT_WEB_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-sim
 MODELS = {
     "unet-psnr-train400-blind": "blind, grey photos, sigma 15 to 50",
     "unet-psnr-cbsd432-blind": "blind, colour photos, sigma 15 to 50",
-    "unet-psnr-cbsd432-camera": "blind, for a camera's photos in dim light: camera noise, JPEG",
+    "unet-psnr-cbsd432-camera": "blind, trained on simulated camera noise and JPEG",
     "unet-level-train400": "told the level, grey photos, sigma 10 to 55",
-    "unet-level-cbsd432": "told the level, colour photos, sigma 10 to 55",
+    "unet-level-cbsd432": "told the level, colour photos, sigma 10 to 55; for a camera's photo, "
+                          "noisy already, told its camera estimate: the best here on real noise",
     "unet-mnist-blind": "blind, grey digits, noise factor 0.05 to 0.5 (sigma about 13 to 128)",
 }
 # The sample photos: file name -> (scikit-image's picture, its licence). Each is cut to at
