@@ -6,8 +6,9 @@ FFDNet and CBDNet tell their networks a map, a level for each pixel. unet-level-
 learned one level a picture, which its LevelMap layer spreads into a constant map;
 conv_models.told_a_map tells the same weights a map of the picture's size instead. Does the
 model make use of one? On real pairs, where the noise itself is known (shot minus
-reference), each picture's model is told, each times denoiser.CAMERA_LEVEL_FACTOR (the
-factor chosen for the camera estimate: python -m tools.noise_estimator):
+reference), the model is told, for each picture, each of these times
+denoiser.CAMERA_LEVEL_FACTOR (the factor chosen for the camera estimate: python -m
+tools.noise_estimator):
 
 - the camera estimate, one number for the picture (what denoise.py --noise-level camera
   tells);
