@@ -53,7 +53,7 @@ from typing import NamedTuple
 
 import numpy as np
 import png
-from PIL import Image, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from machinery import files, signals
 
@@ -290,7 +290,9 @@ def open_picture(path):
 def read_image(path):
     """Read one PNG, JPEG or TIFF file: (float32 array (H, W, C) in [0, 1], bits per channel).
 
-    C is 1 (grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA), as stored; bits is 8 or 16.
+    C is 1 (grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA), as stored; bits is 8 or 16. A
+    picture whose EXIF orientation says it is stored turned (a phone's upright photo is
+    stored sideways) is turned upright, as a viewer shows it: upright_as_shown.
     Accepted: 8-bit pictures of every kind (palette and black-and-white ones are expanded
     to RGB or grey), 16-bit PNGs of every kind (pypng reads them: Pillow would cut them
     to 8 bits), and 16-bit grey TIFFs. Each is divided by its largest value, 255 or
@@ -304,11 +306,12 @@ def read_image(path):
         with open_picture(path) as picture:
             picture.load()
             bits = max(picture.tag_v2.get(258, (8,))) if picture.format == "TIFF" else 8
+            upright = upright_as_shown(picture)
     except (OSError, UnidentifiedImageError, Image.DecompressionBombError, png.Error,
             zlib.error, EOFError) as error:  # zlib: compressed data that fails its check
         raise DatasetError(f"cannot read {path}: {error}") from error
     if picture.mode in SIXTEEN_BIT_GREY_MODES:
-        return (np.asarray(picture, dtype=np.float32) / 65535.0)[..., np.newaxis], 16
+        return (np.asarray(upright, dtype=np.float32) / 65535.0)[..., np.newaxis], 16
     if picture.format not in PILLOW_FORMATS:
         raise DatasetError(f"cannot read {path}: {picture.format} pictures are not read; save "
                            "it as a PNG")
@@ -319,8 +322,17 @@ def read_image(path):
     mode = EIGHT_BIT_MODES[picture.mode] or "RGB"
     if "transparency" in picture.info and mode in ("L", "RGB"):  # a transparent colour:
         mode += "A"  # kept as an alpha channel, as in a palette picture and in pypng
-    pixels = np.asarray(picture.convert(mode), dtype=np.float32) / 255.0
+    pixels = np.asarray(upright.convert(mode), dtype=np.float32) / 255.0
     return pixels.reshape(*pixels.shape[:2], -1), 8
+
+
+def upright_as_shown(picture):
+    """The loaded `picture` turned or mirrored as its EXIF orientation tells a viewer to show
+    it (cameras and phones store a portrait photo sideways, and say so there); itself where
+    the tag is absent or says "as stored"."""
+    if picture.getexif().get(ExifTags.Base.Orientation, 1) == 1:
+        return picture
+    return ImageOps.exif_transpose(picture)
 
 
 def png_bit_depth(path):

@@ -11,8 +11,10 @@ rounded to 8 or 16 bits.
 
 Writes DIR/<name>_denoised.png for each picture, at the picture's own size, channels and
 bit depth: 8 bits (any PNG, JPEG or TIFF; a JPEG gives a PNG, so no second lossy
-compression, and a palette picture an RGB one) or 16 bits (any PNG, a grey TIFF). Float
-and 32-bit pixels, and other colour spaces (CMYK), are refused in one line. Of a picture
+compression, and a palette picture an RGB one) or 16 bits (any PNG, a grey TIFF); upright as
+a viewer shows it (a phone stores a portrait photo sideways, with an EXIF tag that says how
+to turn it; the PNG written has no such tag, so its pixels are turned). Float and 32-bit
+pixels, and other colour spaces (CMYK), are refused in one line. Of a picture
 of several frames (a GIF, a TIFF of several pages), only the first is denoised, and a
 note says so.
 

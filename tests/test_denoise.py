@@ -175,6 +175,25 @@ def test_outputs_are_not_written_over_without_overwrite(pictures, tmp_path):
     assert digest(folder / "x_denoised.png") == before
 
 
+@pytest.mark.parametrize("orientation, upright", [
+    (6, lambda stored: np.rot90(stored, k=-1)),  # stored sideways: turn it a quarter, clockwise
+    (3, lambda stored: np.rot90(stored, k=2)),  # stored upside down
+    (2, lambda stored: stored[:, ::-1])])  # stored mirrored
+def test_a_phone_photo_stored_sideways_comes_out_upright(tmp_path, orientation, upright):
+    """Its EXIF orientation says how a viewer turns it; the PNG written has no such tag, so
+    the pixels are turned as the viewer turned them (data.upright_as_shown)."""
+    stored = np.random.default_rng(1).integers(0, 256, (36, 52, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = orientation  # the EXIF orientation tag
+    Image.fromarray(stored).save(tmp_path / "phone.png", exif=exif)
+    identity_model((None, None, 3)).save(tmp_path / "identity.keras")
+    result = run_script("denoise.py", "--model", tmp_path / "identity.keras",
+                        tmp_path / "phone.png", "--out", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    written = np.asarray(Image.open(tmp_path / "out" / "phone_denoised.png"))
+    assert np.array_equal(written, upright(stored))
+
+
 def test_add_noise_saves_noisy_and_denoised_side_by_side_and_prints_both_psnrs(pictures, tmp_path):
     folder, model_path, _, _ = pictures
     out = tmp_path / "out"
