@@ -181,10 +181,10 @@ STEPS = [
                                 "--classical", "--out", "{runs}/compare-neighbours", "--models",
                                 "{runs}/clean-train400/model.keras",
                                 "{runs}/neighbours-train400/model.keras"],
-         QUICK_PHOTOS, "results.json"),
+         QUICK_PHOTOS, "results.json", (("samples.png", "compare-neighbours-samples.png"),)),
     Step("neighbour-curves", ["-m", "tools.curves", "{runs}/clean-train400",
                               "{runs}/neighbours-train400", "--out", "{runs}/neighbour-curves"],
-         [], "curves.md"),
+         [], "curves.md", (("curves.png", "neighbour-curves.png"),)),
     # Against classical denoisers: on digits, with a sweep over noise levels ...
     Step("compare-mnist", ["-m", "tools.compare", "--limit", "1000", "--sweep", "0.05", "0.1", "0.2",
                            "0.3", "0.4", "0.5", *ALL_BUT_BM3D, "--out", "{runs}/compare-mnist",
@@ -273,7 +273,8 @@ STEPS = [
                                "models/unet-psnr-cbsd432-camera.keras",
                                "models/unet-psnr-cbsd432-blind.keras",
                                "models/unet-psnr-cbsd432-sigma25.keras"],
-         ["--limit", "5"], "results.json"),
+         ["--limit", "5"], "results.json",
+         (("samples.png", "real-pairs-camera-samples.png"),)),
     # ... and whether the told model makes use of a level for each pixel (a map).
     Step("noise-map", ["-m", "tools.noise_map", "--model", "models/unet-level-cbsd432.keras",
                        "--out", "{runs}/noise-map"], ["--limit", "5"], "results.json"),
