@@ -135,7 +135,15 @@ def save_side_by_side(path, clean, versions, columns=4, zoom=4, clean_name="orig
     crop_height, crop_width = max(1, height // zoom), max(1, width // zoom)
     top, left = most_detailed_crop(clean, crop_height, crop_width)
     panels = {clean_name: clean, **versions}
-    gap, title = 8, 22  # pixels between panels, and above each for its title
+    titles = {clean_name: clean_name}
+    for name, image in versions.items():
+        titles[name] = f"{name}: {image_quality([clean], [image])['psnr']:.2f} dB"
+    # A title wider than its picture (about 6 pixels a letter) would run into the next one:
+    # then each PSNR goes on a line of its own, and every title gets room for two lines.
+    two_lines = any(len(text) * 6 > width for text in titles.values())
+    if two_lines:
+        titles = {name: text.replace(f"{name}: ", f"{name}\n", 1) for name, text in titles.items()}
+    gap, title = 8, (34 if two_lines else 22)  # pixels between panels, and above each for its title
     rows = math.ceil(len(panels) / columns)
     shown_columns = min(columns, len(panels))
     panel_height = title + height + gap + crop_height * zoom
@@ -150,9 +158,7 @@ def save_side_by_side(path, clean, versions, columns=4, zoom=4, clean_name="orig
     for index, (name, image) in enumerate(panels.items()):
         x = gap + (index % columns) * (width + gap)
         y = gap + (index // columns) * (panel_height + gap) + title
-        if name != clean_name:
-            name = f"{name}: {image_quality([clean], [image])['psnr']:.2f} dB"
-        draw_image(axis_at(x, y, width, height), image, name)
+        draw_image(axis_at(x, y, width, height), image, titles[name])
         crop = image[top : top + crop_height, left : left + crop_width]
         draw_image(axis_at(x, y + height + gap, crop_width * zoom, crop_height * zoom), crop)
     figure.axes[0].add_patch(matplotlib.patches.Rectangle(

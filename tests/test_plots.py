@@ -56,3 +56,21 @@ def test_a_long_title_stays_inside_the_figure_beside_long_method_names(tmp_path)
     box = figure.axes[0].title.get_window_extent(figure.canvas.get_renderer())
     assert 0 <= box.x0 and box.x1 <= figure.bbox.width
     plots.close_figures()
+
+
+def test_side_by_side_titles_too_wide_for_their_picture_break_and_never_overlap(tmp_path):
+    """A long model name over a small picture would run into its neighbour's title."""
+    plots.prepare(show=False)
+    side = plots.SHOWN_SIDE  # as tools/real_pairs.py shows the real pairs, 3 to a row
+    clean = np.random.default_rng(0).random((side, side, 3)).astype(np.float32)
+    names = ["unet-psnr-cbsd432-camera.keras", "unet-psnr-cbsd432-blind.keras"]
+    figure = plots.save_side_by_side(tmp_path / "samples.png", clean,
+                                     {name: clean * 0.9 for name in names}, columns=3)
+    renderer = figure.canvas.get_renderer()
+    titled = [axis for axis in figure.axes if axis.get_title()]
+    boxes = [axis.title.get_window_extent(renderer) for axis in titled]
+    assert [axis.get_title().split("\n")[0] for axis in titled[1:]] == names
+    assert all(axis.get_title().endswith(" dB") for axis in titled[1:])
+    assert all(left.x1 <= right.x0 for left, right in zip(boxes, boxes[1:]))
+    assert all(box.y1 <= figure.bbox.height for box in boxes)
+    plots.close_figures()
