@@ -119,9 +119,10 @@ def save_side_by_side(path, clean, versions, columns=4, zoom=4, clean_name="orig
     resolution (one pixel of the picture to one pixel of the PNG, so nothing is smoothed
     away) with its PSNR, and below each the same crop enlarged `zoom` times (the most
     detailed 1/zoom of the picture, framed in the clean one, titled `clean_name`). At most
-    `columns` a row. With `largest`, a larger picture shows only its most detailed window of
-    at most `largest` x `largest` pixels (and the PSNR is that window's): noise does not
-    compress, and a figure of several whole photos at full size is megabytes.
+    `columns` a row (a title too wide for its picture puts the PSNR on a second line). With
+    `largest`, a larger picture shows only its most detailed window of at most `largest` x
+    `largest` pixels (and the PSNR is that window's): noise does not compress, and a figure
+    of several whole photos at full size is megabytes.
 
     Shrunk to fit a page, 20 and 29 dB look alike; at full size and enlarged they do not.
     """
@@ -135,14 +136,13 @@ def save_side_by_side(path, clean, versions, columns=4, zoom=4, clean_name="orig
     crop_height, crop_width = max(1, height // zoom), max(1, width // zoom)
     top, left = most_detailed_crop(clean, crop_height, crop_width)
     panels = {clean_name: clean, **versions}
-    titles = {clean_name: clean_name}
-    for name, image in versions.items():
-        titles[name] = f"{name}: {image_quality([clean], [image])['psnr']:.2f} dB"
+    psnrs = {name: image_quality([clean], [image])["psnr"] for name, image in versions.items()}
     # A title wider than its picture (about 6 pixels a letter) would run into the next one:
     # then each PSNR goes on a line of its own, and every title gets room for two lines.
-    two_lines = any(len(text) * 6 > width for text in titles.values())
-    if two_lines:
-        titles = {name: text.replace(f"{name}: ", f"{name}\n", 1) for name, text in titles.items()}
+    two_lines = any(len(f"{name}: 00.00 dB") * 6 > width for name in versions)
+    separator = "\n" if two_lines else ": "
+    titles = {clean_name: clean_name,
+              **{name: f"{name}{separator}{psnr:.2f} dB" for name, psnr in psnrs.items()}}
     gap, title = 8, (34 if two_lines else 22)  # pixels between panels, and above each for its title
     rows = math.ceil(len(panels) / columns)
     shown_columns = min(columns, len(panels))

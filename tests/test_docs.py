@@ -279,17 +279,17 @@ def test_every_link_to_a_heading_names_one_of_its_headings():
 # The words the lessons use that a learner may not know: each has a heading of its own in
 # docs/glossary.md, and each is on at least one lesson page (so that the list stays honest).
 GLOSSARY_TERMS = [
-    "Adam", "Autoencoder", "Backend", "Batch", "Bit depth", "Blind denoising", "BM3D",
-    "Bottleneck", "Camera noise", "Channel", "Classical denoiser", "Clip", "Code", "Convolution", "Crop", "Cross-entropy", "Decoder",
-    "Demosaicking", "Dense layer", "Device", "Dropout", "DRUNet", "Encoder", "Epoch",
-    "Feature map", "FFDNet", "Filter", "Fully convolutional", "Gaussian noise", "Gradient",
-    "ISO", "JPEG", "Keras", "Layer", "Learning rate", "Lesson", "Loss", "MNIST", "MSE", "NaN",
+    "Activation", "Adam", "Autoencoder", "Backend", "Batch", "Bit depth", "Blind denoising", "BM3D",
+    "Bottleneck", "Camera noise", "Channel", "Class", "Classical denoiser", "Clip", "Code", "Convolution", "Crop", "Cross-entropy", "Decoder",
+    "Demosaicking", "Dense layer", "Device", "DnCNN", "Dropout", "DRUNet", "Encoder", "Epoch",
+    "Feature map", "FFDNet", "Filter", "Floating point", "Fully convolutional", "Gaussian noise", "Gradient",
+    "ISO", "JPEG", "Jupytext", "Keras", "Layer", "Learning rate", "Lesson", "Loss", "MNIST", "MSE", "NaN",
     "Neighbor2Neighbor", "Noise level", "Noise sweep", "Noise2Noise", "Non-local means", "ONNX",
     "Optimizer", "Padding", "Papermill", "Photo set", "Poisson noise", "Pooling", "Preset",
-    "PSNR", "Quantisation table", "ReLU", "Residual", "Resume", "Safe mode", "Scikit-image", "Seed", "Self-ensemble",
+    "PSNR", "Quantisation table", "Regulariser", "ReLU", "Residual", "Resume", "Safe mode", "Scikit-image", "Seed", "Self-ensemble",
     "Sigma", "Sigmoid", "Skip connection", "Specialist", "Spread", "sRGB curve", "SSIM",
     "Standard deviation", "Stride", "Tile", "Total variation", "Transposed convolution", "Turns and mirrors", "U-Net", "Upsampling",
-    "Validation", "Wavelet", "Weights", "White noise",
+    "Validation", "Variance", "Wavelet", "Weights", "White noise",
 ]
 # The lesson pages: docs/*.md but the results and the glossary itself.
 LESSON_PAGES = [page for page in sorted(DOCS.glob("*.md"))

@@ -6,8 +6,8 @@ again, and check them:
   python -m tools.make_docs           # full runs, as the committed docs were made
   python -m tools.make_docs --quick   # the same files from tiny runs, in a few minutes
 
-The full runs took about two and a half hours on 2 CPU cores, BM3D included (pip install
-bm3d; each step's seconds are printed as it ends).
+The full runs took about four hours on 2 CPU cores, over an hour of it CBM3D's step (pip
+install bm3d; each step's seconds are printed as it ends).
 
 Each step below is a command of the project's own (a training script, tools/compare.py,
 denoise.py, tools/speed.py, tools/checkerboard.py, tools/curves.py), started as a user starts
@@ -145,7 +145,7 @@ STEPS = [
     # Skip connections: the U-Net, and the same network without its skips (one change),
     # their validation curves together.
     training("unet", "train_conv.py", "--model", "unet", figures=("samples.png", "history.png")),
-    training("unet-noskip", "train_conv.py", "--model", "unet-noskip", figures=()),
+    training("unet-noskip", "train_conv.py", "--model", "unet-noskip", figures=("samples.png",)),
     Step("skip-curves", ["-m", "tools.curves", "{runs}/unet", "{runs}/unet-noskip",
                          "--out", "{runs}/skip-curves"],
          [], "curves.md", (("curves.png", "skip-curves.png"),)),
@@ -171,19 +171,24 @@ STEPS = [
          [], "curves.md", (("curves.png", "noisy-target-curves.png"),)),
     # ... and on photos: one noisy copy of each photo, neighbour pairs cut from it
     # (Neighbor2Neighbor), against clean targets for the same training time (half the
-    # epochs); both on the whole test photos (the first one shown), and their curves.
+    # epochs), and without Neighbor2Neighbor's regulariser (one change); all three on the
+    # whole test photos (the first one shown), and their curves.
     training("clean-train400", benchmark.RUNS["photos-clean"][0],
              *benchmark.RUNS["photos-clean"][1], figures=()),
     training("neighbours-train400", benchmark.RUNS["photos-neighbours"][0],
              *benchmark.RUNS["photos-neighbours"][1], figures=()),
+    training("neighbours-noreg-train400", benchmark.RUNS["photos-neighbours-noreg"][0],
+             *benchmark.RUNS["photos-neighbours-noreg"][1], figures=()),
     Step("compare-neighbours", ["-m", "tools.compare", "--dataset", "bsd68", "--channels", "1",
                                 "--noise", "gaussian-unclipped", "--noise-level", "25/255",
                                 "--classical", "--out", "{runs}/compare-neighbours", "--models",
                                 "{runs}/clean-train400/model.keras",
-                                "{runs}/neighbours-train400/model.keras"],
+                                "{runs}/neighbours-train400/model.keras",
+                                "{runs}/neighbours-noreg-train400/model.keras"],
          QUICK_PHOTOS, "results.json", (("samples.png", "compare-neighbours-samples.png"),)),
     Step("neighbour-curves", ["-m", "tools.curves", "{runs}/clean-train400",
-                              "{runs}/neighbours-train400", "--out", "{runs}/neighbour-curves"],
+                              "{runs}/neighbours-train400", "{runs}/neighbours-noreg-train400",
+                              "--out", "{runs}/neighbour-curves"],
          [], "curves.md", (("curves.png", "neighbour-curves.png"),)),
     # Against classical denoisers: on digits, with a sweep over noise levels ...
     Step("compare-mnist", ["-m", "tools.compare", "--limit", "1000", "--sweep", "0.05", "0.1", "0.2",
