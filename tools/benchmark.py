@@ -226,8 +226,9 @@ def main(argv=None):
     level = args.noise_level or "of each run"
     if args.noise_level and any(own_dataset(name) for name in args.runs):
         level += " (the photo runs: their own)"
+    training_images = f"the first {args.train_limit}" if args.train_limit else "all the"
     header = (f"Benchmark on {datasets}, noise level {level}, "
-              f"the first {args.train_limit or 'all'} training images (a tenth of them held "
+              f"{training_images} training images (a tenth of them held "
               f"out to validate on), full test set; "
               f"machine: {machine_description()}\n"
               f"Command: python -m tools.benchmark {' '.join(argv or sys.argv[1:])}\n")
