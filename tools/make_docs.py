@@ -95,6 +95,13 @@ def training(name, script, *arguments, figures=("samples.png",)):
                 "metrics.json", tuple((figure, f"{name}-{figure}") for figure in figures))
 
 
+def benchmark_training(name, run):
+    """A training step, no figure shown, that runs tools/benchmark.py's `run` (its script and
+    flags, so that the docs and the benchmark's seeds train the same recipe)."""
+    script, arguments = benchmark.RUNS[run]
+    return training(name, script, *arguments, figures=())
+
+
 def bm3d_step(dataset, tune_dataset, channels):
     """A step that scores BM3D alone (CBM3D in colour) on a photo set at sigma 15, 25 and
     50, its strength tuned on another set at each."""
@@ -173,12 +180,9 @@ STEPS = [
     # (Neighbor2Neighbor), against clean targets for the same training time (half the
     # epochs), and without Neighbor2Neighbor's regulariser (one change); all three on the
     # whole test photos (the first one shown), and their curves.
-    training("clean-train400", benchmark.RUNS["photos-clean"][0],
-             *benchmark.RUNS["photos-clean"][1], figures=()),
-    training("neighbours-train400", benchmark.RUNS["photos-neighbours"][0],
-             *benchmark.RUNS["photos-neighbours"][1], figures=()),
-    training("neighbours-noreg-train400", benchmark.RUNS["photos-neighbours-noreg"][0],
-             *benchmark.RUNS["photos-neighbours-noreg"][1], figures=()),
+    benchmark_training("clean-train400", "photos-clean"),
+    benchmark_training("neighbours-train400", "photos-neighbours"),
+    benchmark_training("neighbours-noreg-train400", "photos-neighbours-noreg"),
     Step("compare-neighbours", ["-m", "tools.compare", "--dataset", "bsd68", "--channels", "1",
                                 "--noise", "gaussian-unclipped", "--noise-level", "25/255",
                                 "--classical", "--out", "{runs}/compare-neighbours", "--models",
