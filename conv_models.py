@@ -205,12 +205,28 @@ def build_unet_level(input_shape):
     noisy = keras.Input(shape=input_shape, name="noisy")
     noise_level = keras.Input(shape=(1,), name="noise_level")
     level_map = LevelMap()(noisy, noise_level)
-    features = unet_features(layers.Concatenate()([noisy, level_map]),
-                             filters_per_scale=LEVEL_UNET_FILTERS)
-    noise_estimate = layers.Conv2D(input_shape[-1], 1)(features)
-    denoised = layers.Subtract()([noisy, noise_estimate])
-    outputs = layers.ReLU(max_value=1.0)(denoised)  # clip to the pixel range [0, 1]
+    outputs = wide_residual_unet(noisy, layers.Concatenate()([noisy, level_map]))
     return keras.Model([noisy, noise_level], outputs, name="unet_level")
+
+
+def build_unet_level_blind(input_shape):
+    """unet-level's blind twin: the same wider, residual U-Net, not told the level.
+
+    One change from unet-level: its first layer reads the pixels only, with no map of the
+    level beside them. Trained by the same recipe on the same range of levels, the two
+    measure what the level input alone is worth (docs/told-the-level.md).
+    """
+    noisy = keras.Input(shape=input_shape, name="noisy")
+    return keras.Model(noisy, wide_residual_unet(noisy, noisy), name="unet_level_blind")
+
+
+def wide_residual_unet(noisy, first_input):
+    """unet-level's network: a wider U-Net (LEVEL_UNET_FILTERS) reads `first_input` and
+    estimates the noise; the output is `noisy` minus that estimate, clipped to [0, 1]."""
+    features = unet_features(first_input, filters_per_scale=LEVEL_UNET_FILTERS)
+    noise_estimate = layers.Conv2D(noisy.shape[-1], 1)(features)
+    denoised = layers.Subtract()([noisy, noise_estimate])
+    return layers.ReLU(max_value=1.0)(denoised)  # clip to the pixel range [0, 1]
 
 
 def build_small(input_shape):
@@ -371,6 +387,9 @@ MODELS = {
     "unet-level": Recipe(build_unet_level, "psnr", 3, "a wider, residual U-Net told the noise "
                          "level (a second input); train it on a range", batch_size=16,
                          noise="gaussian-unclipped", told_the_level=True),
+    "unet-level-blind": Recipe(build_unet_level_blind, "psnr", 3, "unet-level's blind twin: "
+                               "the same network with no level input (one change)",
+                               batch_size=16, noise="gaussian-unclipped"),
     "unet": Recipe(build_unet, "bce", 3, "small U-Net with skip connections"),
     "unet-noskip": Recipe(build_unet_noskip, "bce", 3, "unet without its skip connections"),
     "small": Recipe(build_small, "bce", 10, "the tiny autoencoders: 16-8-8 filters, 4,385 parameters; "

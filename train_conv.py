@@ -19,7 +19,7 @@ and papermill come with requirements-dev.txt):
 
 Why a U-Net: of the digit models at noise 0.2 in docs/results.md it scores highest on the
 validation digits (training digits held back to score on, never trained on; one run each),
-it trains in minutes on a laptop CPU, and none of its
+it trains in about three minutes on 2 CPU cores (docs/results.md), and none of its
 parts is hard once named. This script explains each part where it appears; the glossary
 (docs/glossary.md) has every term in one place. Other scripts tell other stories the
 same way: train_dense.py a dense autoencoder, train_photos.py photos,
@@ -165,23 +165,23 @@ print(f"{len(x_train)} training, {len(x_val)} validation and {len(x_test)} test 
 # whose spread (its standard deviation, the noise level) is `noise_level`, 0.2 unless
 # you set it, then clipped back to [0, 1].
 #
-# The validation and test images get one fixed noisy copy each, each set with a fixed
-# seed of its own (noise.VALIDATION_NOISE_SEED and TEST_NOISE_SEED, not the `seed`
-# knob): every model and every run is scored on exactly the same noisy images. The
-# training images get fresh noise in every batch of every epoch, so the model never
-# sees the same noisy copy twice: there is no copy's noise to learn by heart.
-# (`fixed_noise` draws one noisy copy of each image once instead, from the `seed` knob,
-# as keras.io's example does. Over this run's 3 epochs the two end level; over 30
-# epochs on 2,000 digits, where each fixed copy is seen 30 times, fresh noise scored
-# 0.20 dB higher, three seeds each: docs/results-one-change.md, "Fresh noise or one
-# fixed copy, over three seeds".)
-# `training.NoisyBatches` cuts the training images into batches of (noisy, clean)
-# pairs, adding the noise as the test images got theirs (the same
-# `noise.noise_kind(kind).corrupt`), drawn from (seed, epoch, batch) (with `fixed_noise`:
-# once, from the seed), so a run is repeatable.
-# (Given a range of levels, such as 0.05:0.5, each training image gets a level drawn
-# from it, and the model learns every level at once: a blind model, never told how
-# noisy a picture is; docs/blind.md.)
+# Training images: fresh noise every time. `training.NoisyBatches` cuts them into
+# batches of (noisy, clean) pairs and adds new noise to every batch of every epoch, so
+# the model never sees the same noisy copy twice: there is no copy's noise to learn by
+# heart. The noise is drawn from (seed, epoch, batch), so a run is repeatable.
+#
+# Validation and test images: one fixed noisy copy each, from a fixed seed of each set's
+# own (noise.VALIDATION_NOISE_SEED and TEST_NOISE_SEED, not the `seed` knob), so every
+# model and every run is scored on exactly the same noisy images. Both kinds of image
+# get the same corruption, `noise.noise_kind(kind).corrupt`.
+#
+# Two knobs change the training noise. `fixed_noise` draws one noisy copy of each
+# training image once, from the `seed` knob, as keras.io's example does: over this run's
+# 3 epochs the two end level; over 30 epochs on 2,000 digits, fresh noise scored 0.20 dB
+# higher (three seeds each: docs/results-one-change.md, "Fresh noise or one fixed copy,
+# over three seeds"). A range of levels, such as 0.05:0.5, gives each training image its
+# own level drawn from it: one model for every level, never told how noisy a picture
+# is, a blind model (docs/blind.md).
 
 # %%
 x_val_noisy = noise.fixed_noisy_copy(x_val, args.noise_kind, args.noise_level,

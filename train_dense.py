@@ -15,7 +15,7 @@ How to run it:
   python train_dense.py --help                            # every knob, and every preset
   python train_dense.py --model shallow32                 # a code of 32 (every run saves codes.png)
   python train_dense.py --model noise-layer --dataset fashion_mnist --noise-level 2
-                              # noise twice the pixel range: the write-up's hardest test
+                              # noise twice the pixel range (the write-up also tried 6)
 Or as a notebook, one cell at a time (the knobs cell is tagged for papermill):
   jupytext --to ipynb --set-kernel python3 train_dense.py
 

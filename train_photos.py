@@ -56,7 +56,8 @@ from machinery import distribute, runs
 # preset's own; the noise kind, epochs and batch size are set here for photos instead.
 # Photo denoisers are measured with Gaussian noise of a standard deviation sigma on the
 # 0-255 scale, not clipped to the pixel range: `gaussian-unclipped`, whose own level is
-# 25/255, "sigma 25". The default run is short (a few minutes on a laptop CPU); the
+# 25/255, "sigma 25". The default run is short (30 epochs: a minute or two on 2 CPU
+# cores, at the rate of the 100-epoch photo runs in docs/results-one-change.md); the
 # shipped photo models trained for hundreds of epochs (models/README.md has their
 # commands).
 

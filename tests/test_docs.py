@@ -250,12 +250,14 @@ def slug(heading):
 
 
 def anchors(page):
-    """The anchors of a page's headings, and of the pages it includes (`include-markdown`,
-    as docs/index.md includes the README); those in fenced code are comments, not headings."""
+    """The anchors of a page's headings, of its HTML anchors (`<a id="...">`, which GitHub
+    shows too), and of the pages it includes (`include-markdown`, as docs/index.md includes
+    the README); those in fenced code are comments, not headings."""
     if not page.exists():  # a broken link: the link check above says so
         return set()
     text = re.sub(r"```.*?```", "", page.read_text(), flags=re.DOTALL)
     found = {slug(heading) for heading in re.findall(r"^#+ (.*)$", text, flags=re.MULTILINE)}
+    found |= set(re.findall(r'<a id="([^"]+)"', text))
     for included in re.findall(r'include-markdown "([^"]+)"', text):
         found |= anchors((page.parent / included).resolve())
     return found
@@ -280,16 +282,16 @@ def test_every_link_to_a_heading_names_one_of_its_headings():
 # docs/glossary.md, and each is on at least one lesson page (so that the list stays honest).
 GLOSSARY_TERMS = [
     "Activation", "Adam", "Autoencoder", "Backend", "Batch", "Bit depth", "Blind denoising", "BM3D",
-    "Bottleneck", "Camera noise", "Channel", "Class", "Classical denoiser", "Clip", "Code", "Convolution", "Crop", "Cross-entropy", "Decoder",
+    "Bottleneck", "Callback", "Camera noise", "Channel", "Class", "Classical denoiser", "Clip", "Code", "Concatenate", "Convolution", "Crop", "Cross-entropy", "Decoder",
     "Demosaicking", "Dense layer", "Device", "DnCNN", "Dropout", "DRUNet", "Encoder", "Epoch",
     "Feature map", "FFDNet", "Filter", "Floating point", "Fully convolutional", "Gaussian noise", "Gradient",
     "ISO", "JPEG", "Jupytext", "Keras", "Layer", "Learning rate", "Lesson", "Loss", "MNIST", "MSE", "NaN",
     "Neighbor2Neighbor", "Noise level", "Noise sweep", "Noise2Noise", "Non-local means", "ONNX",
-    "Optimizer", "Padding", "Papermill", "Photo set", "Poisson noise", "Pooling", "Preset",
-    "PSNR", "Quantisation table", "Regulariser", "ReLU", "Residual", "Resume", "Safe mode", "Scikit-image", "Seed", "Self-ensemble",
+    "Optimizer", "Padding", "Papermill", "Photo set", "PolyU", "Poisson noise", "Pooling", "Preset",
+    "PSNR", "Quantisation table", "Regulariser", "ReLU", "Residual", "Resize-convolution", "Resume", "Safe mode", "Scikit-image", "Seed", "Self-ensemble",
     "Sigma", "Sigmoid", "Skip connection", "Specialist", "Spread", "sRGB curve", "SSIM",
     "Standard deviation", "Stride", "Tile", "Total variation", "Transposed convolution", "Turns and mirrors", "U-Net", "Upsampling",
-    "Validation", "Variance", "Wavelet", "Weights", "White noise",
+    "UTKFace", "Validation", "Variance", "Wavelet", "Weights", "White noise",
 ]
 # The lesson pages: docs/*.md but the results and the glossary itself.
 LESSON_PAGES = [page for page in sorted(DOCS.glob("*.md"))

@@ -36,6 +36,11 @@ PHOTO_TARGETS_RECIPE = ["--model", "unet-psnr", "--dataset", "train400", "--test
                         "--channels", "1", "--image-size", "64", "--batch-size", "32",
                         "--noise", "gaussian-unclipped", "--noise-level", "25/255",
                         "--loss", "mse"]
+# The CPU recipe of the grey told-the-level model (docs/told-the-level.md), shortened to 50
+# epochs, on every level from 10 to 55.
+PHOTO_LEVEL_RECIPE = ["--dataset", "train400", "--test-dataset", "bsd68", "--channels", "1",
+                      "--image-size", "64", "--batch-size", "16", "--epochs", "50",
+                      "--noise-level", "10/255:55/255"]
 # Every run: name -> (script, extra arguments). Each preset trains with its own recipe
 # (loss and epochs); "strided-mse" is the TensorFlow tutorial's recipe exactly (MSE).
 RUNS = {
@@ -90,6 +95,12 @@ RUNS = {
     "photos-neighbours-noreg": ("train_noisy_targets.py", [
         *PHOTO_TARGETS_RECIPE, "--epochs", "200", "--target", "neighbours",
         "--regulariser-weight", "0"]),
+    # Told the level or blind (docs/told-the-level.md): unet-level and its blind twin, the
+    # same network without the level input (one change), by the same recipe; each is scored
+    # at the middle of the range, 32.5/255, and by tools/compare.py at 15, 25 and 50.
+    "photos-level": ("train_photos.py", ["--model", "unet-level", *PHOTO_LEVEL_RECIPE]),
+    "photos-level-blind": ("train_photos.py", ["--model", "unet-level-blind",
+                                               *PHOTO_LEVEL_RECIPE]),
 }
 COLUMNS = ("run", "seed", "model", "loss", "epochs", "params", "train_seconds", "run_seconds",
            "noisy_psnr", "psnr", "noisy_ssim", "ssim")
@@ -112,7 +123,7 @@ def parse_arguments(argv=None):
                              "runs, photos-*, name their own)")
     parser.add_argument("--noise-level", type=gaussian_level, default=None,
                         help="Gaussian noise factor for every digit run, 0 to 10 (default: the "
-                             "scripts' 0.2; the photo runs keep their sigma 25)")
+                             "scripts' 0.2; the photo runs keep their own)")
     parser.add_argument("--seeds", nargs="+", type=arguments.seed_number, default=[0],
                         help="run each run once per seed; with several, a second table gives "
                              "each run's mean PSNR and its spread (default: 0)")
