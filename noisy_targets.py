@@ -70,13 +70,19 @@ REGULARISER_WEIGHT = 1.0
 REGULARISER_WEIGHT_BEFORE_THE_SETTING = 1.0
 
 
+# The ordered pairs of pixels of a 2x2 cell (0 1 / 2 3) that share an edge, as the paper
+# draws them: side by side or one above the other, never diagonal, which would be further
+# apart.
+NEIGHBOUR_PAIRS = np.array([(0, 1), (1, 0), (2, 3), (3, 2), (0, 2), (2, 0), (1, 3), (3, 1)])
+
+
 def neighbour_masks(count, height, width, rng):
     """Two one-hot masks (count, height / 2, width / 2, 4): for each 2x2 cell of each of
-    `count` pictures, two different pixels of the cell's 4, drawn from `rng`."""
-    first = rng.integers(4, size=(count, height // 2, width // 2))
-    second = (first + rng.integers(1, 4, size=first.shape)) % 4  # never the same pixel
+    `count` pictures, two pixels of the cell's 4 that share an edge, drawn from `rng`."""
+    pairs = NEIGHBOUR_PAIRS[rng.integers(len(NEIGHBOUR_PAIRS), size=(count, height // 2,
+                                                                     width // 2))]
     one_hot = np.eye(4, dtype="float32")
-    return one_hot[first], one_hot[second]
+    return one_hot[pairs[..., 0]], one_hot[pairs[..., 1]]
 
 
 def subsample(images, mask):
