@@ -9,9 +9,9 @@ clean picture exists (a camera's own photos), two ideas still give it something 
   loss never gets near 0 (no model can predict the second copy's noise), but what it
   learns is the clean picture. Train with the mean squared error: its best answer is the
   mean. (Clipped noise does not average to zero near black and white: use unclipped.)
-- Neighbor2Neighbor (Huang et al., 2021): one noisy picture is enough. Split each 2x2 cell
-  of pixels into two different pixels, drawn at random: two half-size pictures, whose
-  pixels are neighbours, with independent noise. The model denoises the first half and
+- Neighbor2Neighbor (Huang et al., 2021): one noisy picture is enough. From each 2x2 cell
+  of pixels draw two that share an edge: two half-size pictures, whose pixels are
+  neighbours, with independent noise. The model denoises the first half and
   aims at the second, as in Noise2Noise. The two halves are not quite the same picture
   (each pixel is shifted from its neighbour), so a second term, the regulariser, keeps the
   model's answer on the halves consistent with its answer on the whole picture.
@@ -62,8 +62,10 @@ def check_target(target, model, digits, any_size, several_devices):
         raise ValueError("neighbours train on one device: leave out --distribute")
 
 
-# The weight of Neighbor2Neighbor's regulariser (the paper's gamma, 1 to 2 in its runs), by
-# default; train_noisy_targets.py's --regulariser-weight sets another (0: none).
+# The weight of Neighbor2Neighbor's regulariser (the paper's gamma), by default;
+# train_noisy_targets.py's --regulariser-weight sets another (0: none). It stays the same
+# all through training here, where the paper's own code raises it from 0 to 2 over the
+# epochs: a simplification of ours.
 REGULARISER_WEIGHT = 1.0
 # The weight of the runs recorded before it was a setting (their metrics.json and
 # arguments.json do not name it): it was fixed at 1 then, whatever the default is now.

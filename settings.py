@@ -153,10 +153,11 @@ def build_parser(description, recipes, default_model, takes=(DIGITS,)):
                              "last ones, scored after every epoch and never trained on; "
                              "choose settings by their score, not the test images' "
                              "(default: %(default)s)")
+    fixed_noise = " (with --fixed-noise, its one copy)" if DIGITS in takes and TARGETS not in takes else ""
     parser.add_argument("--seed", type=arguments.seed_number, default=0,
-                        help="seeds the weights, the batch order and the training noise "
-                             "(with --fixed-noise, its one copy); the validation and test "
-                             "noise have a fixed seed of their own (default: 0)")
+                        help=f"seeds the weights, the batch order and the training noise"
+                             f"{fixed_noise}; the validation and test noise have a fixed seed "
+                             f"of their own (default: 0)")
     parser.add_argument("--out", default=None,
                         help=f"the folder for the run's files (default: a new "
                              f"{runs.RUNS_FOLDER}/<model>-<dataset>[-N])")
@@ -203,14 +204,26 @@ def knob_value(action, knobs):
                 None)
 
 
+# The knobs that stand in for a preset's recipe where a script sets them, in words.
+RECIPE_KNOBS = {"loss": "loss", "epochs": "epochs", "batch_size": "batch size",
+                "noise_kind": "noise"}
+
+
 def show_knobs_as_defaults(parser, knobs):
     """Make --help say what the script's knobs set (train_photos.py's `epochs = 30`), not
-    the flag's own default (the preset's epochs): a knob that is not None is the default."""
+    the flag's own default (the preset's epochs): a knob that is not None is the default.
+    --model's list of recipes then says which of them the script's knobs replace."""
     for action in parser._actions:
         value = knob_value(action, knobs)
         if value is not None and value is not False and action.help:
             text = "on" if value is True else value_text(value)
             action.help = DEFAULT_CLAUSE.sub(f"(default: {text})", action.help)
+    replaced = [words for name, words in RECIPE_KNOBS.items() if knobs.get(name) is not None]
+    if replaced:
+        model = next(action for action in parser._actions if "--model" in action.option_strings)
+        words = ", ".join(replaced[:-1]) + " and " + replaced[-1] if len(replaced) > 1 else replaced[0]
+        model.help += (f". This script sets the {words} of every preset itself (their "
+                       "defaults below), in place of these")
 
 
 def knob_arguments(parser, knobs):

@@ -36,7 +36,8 @@ train_noisy_targets.py learning without clean pictures; the lessons in docs/ com
 # `tensorflow_logs` comes first: it keeps TensorFlow's harmless start-up lines off the
 # terminal. Then Keras, the library that builds and trains networks (it runs on an
 # engine, TensorFlow by default), and this project's modules, one per idea: `data` loads
-# pictures, `noise` corrupts them, `conv_models` holds the other model presets,
+# pictures, `noise` corrupts them, `conv_models` holds the other model presets (ready-made
+# models, each with its training recipe: the knobs below say more),
 # `training` feeds a model fresh noise and holds the PSNR loss, `metrics` scores,
 # `plots` draws, `settings` reads the knobs and flags; `runs` and `distribute` are the
 # machinery that keeps a long run safe and spreads it over several devices.

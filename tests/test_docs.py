@@ -173,10 +173,12 @@ def commands(text):
 def models_not_there(text, root):
     """Each .keras file a page's commands load that a learner following the page from the top,
     in a fresh clone, would not have: neither a file of the repository (models/x.keras) nor
-    <F>/model.keras of a training command with `--out <F>` earlier on the page."""
+    <F>/model.keras of a training command with `--out <F>` earlier on the page. A file a
+    command saves (`model.save('x.keras')`) is written, not loaded."""
     trained, missing = set(), []
     for command in commands(text):
-        for path in KERAS_PATH.findall(command):
+        saved = set(re.findall(r"\.save\('([^']+)'\)", command))
+        for path in (path for path in KERAS_PATH.findall(command) if path not in saved):
             folder, _, name = path.rpartition("/")
             # runs/ holds what training writes here, and is never committed (.gitignore).
             # A shell pattern (models/*.keras) names the committed files that match it.
@@ -208,6 +210,7 @@ python denoise.py --model runs/nowhere/model.keras photo.png --out runs/denoised
 python denoise.py --model runs/later/model.keras photo.png
 python train_conv.py --out runs/later
 python -c "import keras; keras.models.load_model('runs/denoised/model.keras')"
+python -c "import keras; keras.models.load_model('runs/small/model.keras').save('runs/copy.keras')"
 python train_photos.py --out runs/photos
 python train_noisy_targets.py --out runs/n2n
 python -m tools.compare --models runs/photos/model.keras runs/n2n/model.keras
@@ -287,11 +290,11 @@ GLOSSARY_TERMS = [
     "Feature map", "FFDNet", "Filter", "Floating point", "Fully convolutional", "Gaussian noise", "Gradient",
     "ISO", "JPEG", "Jupytext", "Keras", "Layer", "Learning rate", "Lesson", "Loss", "MNIST", "MSE", "NaN",
     "Neighbor2Neighbor", "Noise level", "Noise sweep", "Noise2Noise", "Non-local means", "ONNX",
-    "Optimizer", "Padding", "Papermill", "Photo set", "PolyU", "Poisson noise", "Pooling", "Preset",
+    "Optimizer", "Padding", "Parameters", "Papermill", "Photo set", "PolyU", "Poisson noise", "Pooling", "Preset",
     "PSNR", "Quantisation table", "Regulariser", "ReLU", "Residual", "Resize-convolution", "Resume", "Safe mode", "Scikit-image", "Seed", "Self-ensemble",
     "Sigma", "Sigmoid", "Skip connection", "Specialist", "Spread", "sRGB curve", "SSIM",
     "Standard deviation", "Stride", "Tile", "Total variation", "Transposed convolution", "Turns and mirrors", "U-Net", "Upsampling",
-    "UTKFace", "Validation", "Variance", "Wavelet", "Weights", "White noise",
+    "UTKFace", "Validation", "Variance", "Wavelet", "Weights", "White noise", "Write-up",
 ]
 # The lesson pages: docs/*.md but the results and the glossary itself.
 LESSON_PAGES = [page for page in sorted(DOCS.glob("*.md"))
