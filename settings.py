@@ -83,6 +83,11 @@ def add_photo_arguments(parser):
                              "6 turned over is a 9)")
 
 
+def offers_fixed_noise(takes):
+    """Whether a script has --fixed-noise: one noisy copy of each digit, drawn once."""
+    return DIGITS in takes and TARGETS not in takes
+
+
 def build_parser(description, recipes, default_model, takes=(DIGITS,)):
     """The command line of a training script whose presets are `recipes`; with PHOTOS in
     `takes`, also the options of learning from photos, and with TARGETS, --target."""
@@ -126,7 +131,7 @@ def build_parser(description, recipes, default_model, takes=(DIGITS,)):
                             help="with --target neighbours: the weight of Neighbor2Neighbor's "
                                  "regulariser, the paper's correction for aiming one half at "
                                  "its neighbour; 0 trains without it (default: %(default)s)")
-    if DIGITS in takes and TARGETS not in takes:
+    if offers_fixed_noise(takes):
         parser.add_argument("--fixed-noise", action="store_true",
                             help="train on one noisy copy of each training image, drawn once, "
                                  "as keras.io's example does, in place of fresh noise every "
@@ -153,7 +158,7 @@ def build_parser(description, recipes, default_model, takes=(DIGITS,)):
                              "last ones, scored after every epoch and never trained on; "
                              "choose settings by their score, not the test images' "
                              "(default: %(default)s)")
-    fixed_noise = " (with --fixed-noise, its one copy)" if DIGITS in takes and TARGETS not in takes else ""
+    fixed_noise = " (with --fixed-noise, its one copy)" if offers_fixed_noise(takes) else ""
     parser.add_argument("--seed", type=arguments.seed_number, default=0,
                         help=f"seeds the weights, the batch order and the training noise"
                              f"{fixed_noise}; the validation and test noise have a fixed seed "

@@ -357,3 +357,6 @@ def test_help_names_the_knobs_of_the_script_as_defaults(tmp_path, capsys):
     assert "1 = grey, 3 = colour (default: 1)" in text
     assert "is a 9)" not in text and "drawn from the seed (default: on)" in text
     assert "images per training step (default: the preset's own" in text  # no knob: as it was
+    # --model's recipes name what the script sets in their place; --seed, no --fixed-noise here:
+    assert "This script sets the epochs of every preset itself" in text
+    assert "--fixed-noise" not in text

@@ -32,14 +32,18 @@ SAME_ON_EVERY_BACKEND = pytest.mark.skipif(BACKEND != "tensorflow",
 # Concatenate; `shallow64` is `shallow32` with a wider code; `wide` has `small`'s layers
 # (Conv2D, MaxPooling2D, UpSampling2D); `transpose` has `strided`'s Conv2DTranspose and
 # `small`'s MaxPooling2D; `resize` has `wide`'s layers.
-ALSO_RUN_BY_ANOTHER_PRESET = ("unet", "unet-noskip", "shallow64", "wide", "transpose", "resize")
+# `unet-level-blind` is `unet-level` less its level input.
+ALSO_RUN_BY_ANOTHER_PRESET = ("unet", "unet-noskip", "shallow64", "wide", "transpose", "resize",
+                              "unet-level-blind")
 QUICK = ["--train-limit", 256, "--test-limit", 64, "--epochs", 1, "--batch-size", 16]
-# The digit presets train in train_conv.py; unet-level, told each picture's noise level (a
-# second input), in train_photos.py, on photos; rgb128, made for photos, further below.
+# The digit presets train in train_conv.py; those made for photos' unclipped noise
+# (unet-level, told each picture's noise level, a second input, and its blind twin) in
+# train_photos.py, on photos; rgb128, made for photos, further below.
 PRESETS = [("train_dense.py", name) for name in dense_models.MODELS] + [
-    ("train_photos.py" if recipe.told_the_level else "train_conv.py", name)
+    ("train_photos.py" if recipe.noise == "gaussian-unclipped" else "train_conv.py", name)
     for name, recipe in conv_models.MODELS.items() if not recipe.photos_only  # photos: below
 ]
+RECIPES = {**dense_models.MODELS, **conv_models.MODELS}
 
 
 @pytest.fixture(scope="module")
@@ -68,10 +72,10 @@ def test_a_short_run_of_each_preset_writes_sane_files(script, model, tmp_path, r
     assert metrics["backend"] == BACKEND == keras.backend.backend()  # trained, then loaded, on it
     for key in ("noisy_psnr", "noisy_ssim", "psnr", "ssim", "train_seconds"):
         assert math.isfinite(metrics[key])
-    # Gaussian 0.2 on MNIST, clipped to [0, 1]; for noise-layer (scored on the noise its
-    # layer adds) and unet-level (on photos), unclipped, at that kind's default level:
-    # 20 log10(255 / 25) = 20.2 dB
-    unclipped = model in ("noise-layer", "unet-level")
+    # Gaussian 0.2 on MNIST, clipped to [0, 1]; for the presets whose recipe is unclipped
+    # (noise-layer, scored on the noise its layer adds, and the unet-level ones, on
+    # photos), unclipped, at that kind's default level: 20 log10(255 / 25) = 20.2 dB
+    unclipped = RECIPES[model].noise == "gaussian-unclipped"
     assert metrics["noise"] == ("gaussian-unclipped" if unclipped else "gaussian")
     assert metrics["noisy_psnr"] == pytest.approx(20.2 if unclipped else 16.8, abs=0.5)
     history = metrics["history"]

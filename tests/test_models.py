@@ -102,6 +102,23 @@ def test_unet_noskip_is_the_unet_with_nothing_concatenated():
     assert unet.count_params() - noskip.count_params() == skipped
 
 
+def test_unet_level_blind_is_unet_level_without_its_level_input():
+    """The told-or-blind comparison changes one thing: the same convolutions, and no level
+    input (so the first convolution reads the pixels only, not the level's map beside them)."""
+    told, blind = build(conv_models, "unet-level"), build(conv_models, "unet-level-blind")
+
+    def convolutions(model):
+        return [(layer.filters, layer.kernel_size)
+                for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+
+    assert convolutions(blind) == convolutions(told)
+    assert [tensor.name for tensor in told.inputs] == ["noisy", "noise_level"]
+    assert [tensor.name for tensor in blind.inputs] == ["noisy"]
+    assert not any(isinstance(layer, conv_models.LevelMap) for layer in blind.layers)
+    # The first 3x3 convolution took in the level's map too, one channel more:
+    assert told.count_params() - blind.count_params() == 3 * 3 * conv_models.LEVEL_UNET_FILTERS[0]
+
+
 def test_unet_dense_adds_a_dense_code_of_the_whole_bottleneck_to_unet_psnr():
     model = build(conv_models, "unet-dense")
     filters = conv_models.UNET_FILTERS[-1]

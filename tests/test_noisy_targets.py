@@ -25,6 +25,7 @@ def test_each_2x2_cell_gives_two_pixels_that_share_an_edge_drawn_from_the_seed()
     assert len(np.unique(picked)) == 8  # every ordered pair of pixels that share an edge
     again = noisy_targets.neighbour_masks(50, 8, 6, np.random.default_rng(1))
     np.testing.assert_array_equal(first, again[0])
+    np.testing.assert_array_equal(second, again[1])
 
 
 def test_a_half_holds_the_pixel_its_mask_picks_in_each_cell():

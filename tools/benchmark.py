@@ -37,7 +37,8 @@ PHOTO_TARGETS_RECIPE = ["--model", "unet-psnr", "--dataset", "train400", "--test
                         "--noise", "gaussian-unclipped", "--noise-level", "25/255",
                         "--loss", "mse"]
 # The CPU recipe of the grey told-the-level model (docs/told-the-level.md), shortened to 50
-# epochs, on every level from 10 to 55.
+# epochs, on every level from 10 to 55, with today's default turns and mirrors (that
+# recipe had --no-flip-rotate).
 PHOTO_LEVEL_RECIPE = ["--dataset", "train400", "--test-dataset", "bsd68", "--channels", "1",
                       "--image-size", "64", "--batch-size", "16", "--epochs", "50",
                       "--noise-level", "10/255:55/255"]

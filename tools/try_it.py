@@ -5,7 +5,7 @@ the reader's browser, and the sample photos.
 
 Writes into --out (docs/demo by default, where the page looks):
 
-- models/<name>.onnx: five models of models/ (MODELS), written and checked by
+- models/<name>.onnx: six models of models/ (MODELS), written and checked by
   tools/export.py, and models.json, which tells the page their names, what each is for,
   and the sample photos;
 - ort/: onnxruntime-web, the WebAssembly build of onnxruntime, at version ORT_WEB_VERSION:
