@@ -24,6 +24,7 @@ BASH_BLOCK = re.compile(r"^```(?:bash|sh|shell)[ \t]*\n(.*?)^```", re.DOTALL | r
 KERAS_PATH = re.compile(r"[^\s'\"(),=]+\.keras(?=[\s'\"),]|$)")
 OUT_FOLDER = re.compile(r"--out[= ](\S+)")
 TRAINING = re.compile(r"\btrain_(?:conv|dense|photos|noisy_targets)\.py\b")
+BENCHMARK = re.compile(r"\btools\.benchmark\b")  # trains each run into --out/<run>-seed<N>
 # The pages whose commands a learner runs: the README, the lessons, models/README.md.
 COMMAND_PAGES = [ROOT / "README.md", *(page for page in sorted(DOCS.glob("*.md"))
                                       if not page.name.startswith("results")),
@@ -173,9 +174,10 @@ def commands(text):
 def models_not_there(text, root):
     """Each .keras file a page's commands load that a learner following the page from the top,
     in a fresh clone, would not have: neither a file of the repository (models/x.keras) nor
-    <F>/model.keras of a training command with `--out <F>` earlier on the page. A file a
-    command saves (`model.save('x.keras')`) is written, not loaded."""
-    trained, missing = set(), []
+    <F>/model.keras of a training command with `--out <F>` earlier on the page, or
+    <F>/<run>/model.keras of a benchmark with `--out <F>`. A file a command saves
+    (`model.save('x.keras')`) is written, not loaded."""
+    trained, benchmarked, missing = set(), set(), []
     for command in commands(text):
         saved = set(re.findall(r"\.save\('([^']+)'\)", command))
         for path in (path for path in KERAS_PATH.findall(command) if path not in saved):
@@ -184,10 +186,14 @@ def models_not_there(text, root):
             # A shell pattern (models/*.keras) names the committed files that match it.
             committed = (any(root.glob(path)) if "*" in path else (root / path).is_file()) \
                 and not path.startswith("runs/")
-            if not committed and not (name == "model.keras" and folder in trained):
+            made = name == "model.keras" and (folder in trained
+                                              or folder.rpartition("/")[0] in benchmarked)
+            if not committed and not made:
                 missing.append(path)
         if TRAINING.search(command):
             trained.update(folder.rstrip("/") for folder in OUT_FOLDER.findall(command))
+        if BENCHMARK.search(command):
+            benchmarked.update(folder.rstrip("/") for folder in OUT_FOLDER.findall(command))
     return missing
 
 
@@ -214,6 +220,8 @@ python -c "import keras; keras.models.load_model('runs/small/model.keras').save(
 python train_photos.py --out runs/photos
 python train_noisy_targets.py --out runs/n2n
 python -m tools.compare --models runs/photos/model.keras runs/n2n/model.keras
+python -m tools.benchmark --runs small --seeds 0 1 --out runs/bench
+python -m tools.compare --models runs/bench/small-seed*/model.keras runs/bench2/small-seed0/model.keras
 ```
 
 `python denoise.py --model runs/inline/model.keras` is not a command block.
@@ -222,7 +230,7 @@ python -m tools.compare --models runs/photos/model.keras runs/n2n/model.keras
     # Loaded before it is trained, or from the --out of something other than a training.
     assert models_not_there(page, tmp_path) == [
         "runs/*.keras", "models/none*.keras", "runs/nowhere/model.keras",
-        "runs/later/model.keras", "runs/denoised/model.keras"]
+        "runs/later/model.keras", "runs/denoised/model.keras", "runs/bench2/small-seed0/model.keras"]
 
 
 def test_the_glossary_explains_psnr_and_the_lessons_point_to_it():
