@@ -226,7 +226,7 @@ def show_knobs_as_defaults(parser, knobs):
     replaced = [words for name, words in RECIPE_KNOBS.items() if knobs.get(name) is not None]
     if replaced:
         model = next(action for action in parser._actions if "--model" in action.option_strings)
-        words = ", ".join(replaced[:-1]) + " and " + replaced[-1] if len(replaced) > 1 else replaced[0]
+        words = " and ".join([", ".join(replaced[:-1]), replaced[-1]] if replaced[1:] else replaced)
         model.help += (f". This script sets the {words} of every preset itself (their "
                        "defaults below), in place of these")
 
