@@ -58,7 +58,7 @@ from machinery import distribute, runs
 # 0-255 scale, not clipped to the pixel range: `gaussian-unclipped`, whose own level is
 # 25/255, "sigma 25". The default run is short (30 epochs: a minute or two on 2 CPU
 # cores, at the rate of the 100-epoch photo runs in docs/results-one-change.md); the
-# shipped photo models trained for hundreds of epochs (models/README.md has their
+# shipped photo models trained for hundreds of epochs (docs/trained-models.md has their
 # commands).
 
 # %% tags=["parameters"]

@@ -244,7 +244,7 @@ STEPS = [
          [*QUICK_PHOTOS, "--told-levels", "10/255", "40/255"], "knob.json",
          (("knob.png", "knob.png"),)),
     # What turns and mirrors bring: the grey told-the-level model's validation curve beside
-    # that of the same command without them (both trained on a GPU: models/README.md).
+    # that of the same command without them (both trained on a GPU: docs/trained-models.md).
     Step("flip-curves", ["-m", "tools.curves", "models/unet-level-train400.metrics.json",
                          "models/records/unet-level-train400-noflip.metrics.json",
                          "--out", "{runs}/flip-curves"],
@@ -708,7 +708,7 @@ def write_results(args, argv, copied):
         "24 BSD68 test photos at sigma 32.5 (the middle of the training range; the runs came "
         "before the scripts held out validation images), of "
         "two runs of the same command on a GPU, one with "
-        "`--no-flip-rotate` (models/README.md): `unet-level-train400`, the committed model, "
+        "`--no-flip-rotate` ([trained models](trained-models.md)): `unet-level-train400`, the committed model, "
         "and `unet-level-train400-noflip`, whose model was not kept.\n\n"
         + found_table(args, "flip-curves"),
         "## Real camera noise: the noise of the real pairs beside the simulation's\n\n"
@@ -722,7 +722,7 @@ def write_results(args, argv, copied):
         "## Real camera noise: the told model told a level for each pixel\n\n"
         + found_table(args, "noise-map"),
         "## The ready-trained models in models/\n\nScored when they were trained (the "
-        "commands are in models/README.md).\n\n" + models_table(),
+        "commands are in [trained models](trained-models.md)).\n\n" + models_table(),
         "## Speed of each backend\n\nImages per second on the machine above.\n\n"
         + found_table(args, "speed"),
         "## The figures\n\nEvery figure under figures/ as this call wrote it, with the step "
