@@ -262,14 +262,12 @@ def slug(heading):
 
 
 def anchors(page):
-    """The anchors of a page's headings, of its HTML anchors (`<a id="...">`, which GitHub
-    shows too), and of the pages it includes (`include-markdown`, as docs/index.md includes
-    the README); those in fenced code are comments, not headings."""
+    """The anchors of a page's headings, and of the pages it includes (`include-markdown`,
+    as docs/index.md includes the README); those in fenced code are comments, not headings."""
     if not page.exists():  # a broken link: the link check above says so
         return set()
     text = re.sub(r"```.*?```", "", page.read_text(), flags=re.DOTALL)
     found = {slug(heading) for heading in re.findall(r"^#+ (.*)$", text, flags=re.MULTILINE)}
-    found |= set(re.findall(r'<a id="([^"]+)"', text))
     for included in re.findall(r'include-markdown "([^"]+)"', text):
         found |= anchors((page.parent / included).resolve())
     return found
