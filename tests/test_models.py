@@ -85,15 +85,17 @@ def test_the_unet_psnr_output_reaches_exact_black_and_white_where_a_sigmoid_cann
             assert (y == expected).all()
 
 
+def convolutions(model):
+    """Each Conv2D layer of `model` as (filters, kernel size, activation): what a one-change
+    twin must keep."""
+    return [(layer.filters, layer.kernel_size, layer.activation.__name__)
+            for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+
+
 def test_unet_noskip_is_the_unet_with_nothing_concatenated():
     """The skip comparison changes one thing: the same convolutions, filters and output,
     and no Concatenate (so the decoder's convolutions take in fewer channels)."""
     unet, noskip = build(conv_models, "unet"), build(conv_models, "unet-noskip")
-
-    def convolutions(model):
-        return [(layer.filters, layer.kernel_size, layer.activation.__name__)
-                for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
-
     assert convolutions(noskip) == convolutions(unet)
     assert any(isinstance(layer, keras.layers.Concatenate) for layer in unet.layers)
     assert not any(isinstance(layer, keras.layers.Concatenate) for layer in noskip.layers)
@@ -106,11 +108,6 @@ def test_unet_level_blind_is_unet_level_without_its_level_input():
     """The told-or-blind comparison changes one thing: the same convolutions, and no level
     input (so the first convolution reads the pixels only, not the level's map beside them)."""
     told, blind = build(conv_models, "unet-level"), build(conv_models, "unet-level-blind")
-
-    def convolutions(model):
-        return [(layer.filters, layer.kernel_size)
-                for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
-
     assert convolutions(blind) == convolutions(told)
     assert [tensor.name for tensor in told.inputs] == ["noisy", "noise_level"]
     assert [tensor.name for tensor in blind.inputs] == ["noisy"]
