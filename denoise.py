@@ -46,12 +46,14 @@ strongly; told less, it keeps more texture, and more noise. `--noise-level auto`
 default for such a model) estimates each picture's level (noise.estimate_noise_level)
 and prints it. For a full-size photo from a camera, `--noise-level camera` estimates the
 camera's noise instead, which `auto` sees only an eighth of (noise.estimate_camera_noise_level),
-and tells the model 3.5 times it (denoiser.CAMERA_LEVEL_FACTOR): on real camera pictures, the way
+and tells the model 3.5 times it (noise.CAMERA_LEVEL_FACTOR): on real camera pictures, the way
 to use models/unet-level-cbsd432.keras (docs/camera-noise.md; measured on photos from five
-cameras, not on phones). On a small or shrunk photo whose fine texture outweighs its noise,
-that estimate reads the texture as noise and says too much. Every other model guesses the
-level itself, and refuses `--noise-level` in one line (except with `--add-noise`, where it
-is the noise added).
+cameras, not on phones). models/unet-level-cbsd432-camera.keras, the same model taught
+simulated camera noise, is for `camera` alone (told `auto`'s estimate, it left those real
+pictures as noisy as they were), and scores lower on them. On a small or shrunk photo
+whose fine texture outweighs its noise, that estimate reads the texture as noise and says
+too much. Every other model guesses the level itself, and refuses `--noise-level` in one
+line (except with `--add-noise`, where it is the noise added).
 
 Colours: a model trained on grey pictures denoises a colour picture one channel at a
 time; a colour model denoises a grey picture as an RGB one whose channels are then
@@ -140,10 +142,10 @@ def parse_arguments(argv=None):
                              "(unet-level) is told, on the [0, 1] scale (25/255 for sigma 25), "
                              f"{told_levels()}, or 'auto' to estimate it from each picture "
                              "(its default), or 'camera' for full-size photos from a camera "
-                             f"(told {denoiser.CAMERA_LEVEL_FACTOR:g} times the camera noise's "
+                             f"(told {noise.CAMERA_LEVEL_FACTOR:g} times the camera noise's "
                              "estimate); more than the truth smooths more. With --add-noise, "
                              "the noise added, in that kind's own measure: for camera noise an "
-                             f"ISO, and the model is told {denoiser.CAMERA_LEVEL_FACTOR:g} "
+                             f"ISO, and the model is told {noise.CAMERA_LEVEL_FACTOR:g} "
                              "times the camera estimate (auto's estimate for Poisson or "
                              "salt-and-pepper noise) (default: that kind's default, 0.2 for "
                              "gaussian, ISO 1600 for camera)")
@@ -232,9 +234,9 @@ def denoise_file(model, path, args):
                            f"detail to estimate it from); tell it with {by_hand}, such as "
                            "25/255")
     if level is not None and told == noise.CAMERA:
-        estimate = level / denoiser.CAMERA_LEVEL_FACTOR
+        estimate = level / noise.CAMERA_LEVEL_FACTOR
         print(f"{path}: camera noise estimated at sigma {estimate * 255:.1f} of 255; the model "
-              f"is told {denoiser.CAMERA_LEVEL_FACTOR:g} times it, {level:.4f} (sigma "
+              f"is told {noise.CAMERA_LEVEL_FACTOR:g} times it, {level:.4f} (sigma "
               f"{level * 255:.1f}); to tell it a number, {by_hand}")
     elif level is not None and told in (None, noise.AUTO):
         print(f"{path}: noise level estimated at {level:.4f} (sigma {level * 255:.1f} of 255); "

@@ -70,13 +70,6 @@ ONNXRUNTIME_FATAL = 4
 # waits this long at most for a stopped run to end.
 STOP_CHECK_SECONDS = 0.1
 STOP_GRACE_SECONDS = 2
-# --noise-level camera (noise.CAMERA): for a full-size picture from a camera, tell a model
-# CAMERA_LEVEL_FACTOR times the spread of the camera's noise that
-# noise.estimate_camera_noise_level estimates. The models told the level learned white
-# Gaussian noise; on a camera's noise, spread between neighbouring pixels, they score best
-# told several times its spread. Chosen on half of the PolyU pairs for unet-level-cbsd432
-# (python -m tools.noise_estimator).
-CAMERA_LEVEL_FACTOR = 3.5
 # The noise whose level a model is told: Gaussian, its standard deviation (unet-level).
 TOLD_NOISE = "gaussian-unclipped"
 
@@ -612,7 +605,7 @@ def level_or_auto(text):
 
 def level_to_tell(model, noisy, noise_level):
     """The noise level to tell a model that takes it: `noise_level`; with "auto" (or
-    none) the level estimated from the noisy picture; with "camera" CAMERA_LEVEL_FACTOR
+    none) the level estimated from the noisy picture; with "camera" noise.CAMERA_LEVEL_FACTOR
     times the camera noise's estimated spread. None for a model that guesses it.
     tools/compare.py tells its models the same way."""
     if not noise.takes_noise_level(model):
@@ -620,6 +613,6 @@ def level_to_tell(model, noisy, noise_level):
     if noise_level in (None, noise.AUTO):
         return noise.estimate_noise_level(noisy)
     if noise_level == noise.CAMERA:
-        return CAMERA_LEVEL_FACTOR * noise.estimate_camera_noise_level(noisy)
+        return noise.CAMERA_LEVEL_FACTOR * noise.estimate_camera_noise_level(noisy)
     return noise_level
 

@@ -87,7 +87,8 @@ def score_at_levels(model, clean, kind, levels):
     scores = []
     for level in levels:
         noisy = noise.fixed_noisy_copy(clean, kind, level)
-        inputs = noise.model_inputs(noisy, level, noise.takes_noise_level(model))
+        told = noise.level_told(kind, level, clean, noisy)
+        inputs = noise.model_inputs(noisy, told, noise.takes_noise_level(model))
         before = image_quality(clean, noisy)
         after = image_quality(clean, model.predict(inputs, batch_size=256, verbose=0))
         scores.append({"noise_level": level, "noisy_psnr": before["psnr"],

@@ -65,6 +65,13 @@ ZERO_DETAIL = 1e-9
 # PolyU pairs, every other scene (python -m tools.noise_estimator; the other half scores).
 CAMERA_NOISE_BLOCK = 4
 CAMERA_NOISE_FACTOR = 2.93
+# --noise-level camera (CAMERA): for a full-size picture from a camera, tell a model
+# CAMERA_LEVEL_FACTOR times the spread of the camera's noise that
+# estimate_camera_noise_level estimates. unet-level-cbsd432 learned white Gaussian noise; on
+# a camera's noise, spread between neighbouring pixels, it scores best told several times
+# its spread. Chosen on half of the PolyU pairs (python -m tools.noise_estimator). A model
+# told the level that learns camera noise is told the same (level_told).
+CAMERA_LEVEL_FACTOR = 3.5
 # Fewer blocks a side than this are too few to estimate from.
 MIN_BLOCKS = 16
 
@@ -113,7 +120,7 @@ class Noise(NamedTuple):
 
 # What a model told the level (unet-level) can be told besides a number, as denoise.py
 # --noise-level takes it: each picture's estimate, `auto` (estimate_noise_level), or for a
-# camera's photo `camera` (estimate_camera_noise_level, times denoiser.CAMERA_LEVEL_FACTOR).
+# camera's photo `camera` (estimate_camera_noise_level, times CAMERA_LEVEL_FACTOR).
 AUTO = "auto"
 CAMERA = "camera"
 ESTIMATES = (AUTO, CAMERA)
@@ -365,6 +372,18 @@ def model_inputs(noisy, level, told_the_level):
         return noisy
     levels = np.broadcast_to(np.asarray(level, np.float32).reshape(-1, 1), (len(noisy), 1))
     return {"noisy": noisy, "noise_level": levels}
+
+
+def level_told(kind, level, clean, noisy):
+    """The level a model told the level (unet-level) learns with, or is scored with, for
+    the `noisy` images made from `clean` by noise of `kind` at `level`: the level itself,
+    the standard deviation of the Gaussian kinds. For camera noise, whose level is an ISO,
+    what `denoise.py --noise-level camera` will tell it of a camera's photo:
+    CAMERA_LEVEL_FACTOR times the noise's spread, here measured (each image's standard
+    deviation of noisy minus clean), where denoise.py estimates it."""
+    if noise_kind(kind).told != CAMERA:
+        return level
+    return CAMERA_LEVEL_FACTOR * np.std(noisy - clean, axis=tuple(range(1, np.ndim(noisy))))
 
 
 def levels_to_score(level):

@@ -17,6 +17,7 @@ import json
 import os
 import re
 import sys
+import zipfile
 from typing import Callable, NamedTuple
 
 import keras
@@ -81,6 +82,10 @@ def add_photo_arguments(parser):
                              "for photos, most of whose content has no up or down; off for "
                              "digits and clothes, which the test images show upright, and whose "
                              "6 turned over is a 9)")
+    parser.add_argument("--start-from", default=None, metavar="MODEL",
+                        help="with photos: a trained .keras model of the same preset and "
+                             "channels whose weights the run starts from, to go on teaching it "
+                             "(fine-tuning), such as on another noise (default: fresh weights)")
 
 
 def offers_fixed_noise(takes):
@@ -291,6 +296,8 @@ def parse_arguments(description, recipes, knobs, takes=(DIGITS,), argv=None):
         given = given_on_the_command_line(description, recipes, takes, argv)
         restore_arguments(parser, args, recipes, takes, given)
         check_batch_size(parser, args)
+        if PHOTOS in takes and args.start_from is not None:  # loaded again, then the backup's
+            check_start_from(parser, args)
         agree_with_process_0(parser, args)
         runs.hold_the_run_folder(parser, args.out)
         return args
@@ -303,13 +310,16 @@ def parse_arguments(description, recipes, knobs, takes=(DIGITS,), argv=None):
     if recipe.told_the_level and (PHOTOS not in takes or TARGETS in takes):
         parser.error(f"argument --model: {args.model} is told each picture's noise level, a "
                      "second input: train it with train_photos.py")
-    if recipe.told_the_level and noise.noise_kind(args.noise_kind).told is not None:
+    if recipe.told_the_level and noise.noise_kind(args.noise_kind).told not in (None,
+                                                                               noise.CAMERA):
         parser.error(f"argument --noise: {args.model} is told each picture's noise level, the "
                      f"noise's standard deviation, and the level of {args.noise_kind} noise is "
                      f"not one ({noise.noise_kind(args.noise_kind).level_name}): train it on "
-                     f"{recipe.noise}, its own")
+                     f"{recipe.noise}, its own, or on camera noise")
     if TARGETS in takes:
         check_target(parser, args, recipe)
+    if PHOTOS in takes and args.start_from is not None:
+        check_start_from(parser, args)
     if PHOTOS in takes and args.flip_rotate is None:
         args.flip_rotate = args.dataset not in data.DATASETS  # photos only
     if args.noise_level is None:
@@ -380,6 +390,22 @@ def check_batch_size(parser, args):
             distribute.check_batch_size(args.batch_size, args.devices)
         except ValueError as error:
             parser.error(f"argument --batch-size: {error}")
+
+
+def check_start_from(parser, args):
+    """--start-from: a .keras file (a zip) holding the preset this run builds, for as many
+    channels, so that its weights fit; read from the file's config.json, before any work."""
+    try:
+        with zipfile.ZipFile(args.start_from) as archive:
+            config = json.loads(archive.read("config.json"))["config"]
+        name = config["name"].replace("_", "-")
+        channels = config["layers"][0]["config"]["batch_shape"][-1]
+    except (OSError, zipfile.BadZipFile, KeyError, IndexError, TypeError, ValueError) as error:
+        parser.error(f"argument --start-from: {args.start_from}: not a .keras model we can read "
+                     f"({error})")
+    if (name, channels) != (args.model, args.channels):
+        parser.error(f"argument --start-from: {args.start_from} holds a {name} model for "
+                     f"{channels} channel(s); this run builds {args.model} for {args.channels}")
 
 
 def check_dataset(parser, args, recipe, takes):

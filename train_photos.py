@@ -82,6 +82,7 @@ loss = None  # mse, bce, or psnr (minus each image's PSNR)
 epochs = 30  # passes over the training pictures
 batch_size = 32  # crops per training step
 learning_rate = 1e-3  # Adam's starting step size; it falls along a cosine
+start_from = None  # a trained .keras model of the same preset to go on from (None: fresh)
 seed = 0  # seeds the weights, the batch order, the crops, the turns and the noise
 # Where it runs, and what it writes
 out = None  # the run's folder (None: a new runs/<model>-<dataset>)
@@ -139,20 +140,23 @@ print(f"{len(x_train)} training photos, {len(x_val)} validation and {len(x_test)
 # `unet-level` is told it instead, as a second input beside the pixels (FFDNet's idea,
 # docs/told-the-level.md): `noise.model_inputs` gives it the pictures and their level,
 # and other models the pictures alone. The validation and test crops are made at the
-# middle of a range.
+# middle of a range. The level it is told is the noise's standard deviation; camera
+# noise's level is an ISO, so there `noise.level_told` tells it what denoise.py will tell
+# it of a camera's photo (docs/camera-noise.md).
 
 # %%
 told_the_level = conv_models.MODELS[args.model].told_the_level  # unet-level only
 train_batches = training.NoisyBatches(x_train, args.noise_kind, args.noise_level, args.batch_size,
                                       seed=args.seed, crop_size=args.image_size,
                                       tell_level=told_the_level, flip_rotate=args.flip_rotate)
+middle = noise.middle_level(args.noise_level)
 x_val_noisy = noise.fixed_noisy_copy(x_val, args.noise_kind, args.noise_level,
                                    seed=noise.VALIDATION_NOISE_SEED)
-val_inputs = noise.model_inputs(x_val_noisy, noise.middle_level(args.noise_level),
-                                told_the_level)
+val_inputs = noise.model_inputs(
+    x_val_noisy, noise.level_told(args.noise_kind, middle, x_val, x_val_noisy), told_the_level)
 x_test_noisy = noise.fixed_noisy_copy(x_test, args.noise_kind, args.noise_level)
-test_inputs = noise.model_inputs(x_test_noisy, noise.middle_level(args.noise_level),
-                                 told_the_level)  # x_test_noisy itself, unless told the level
+test_inputs = noise.model_inputs(  # x_test_noisy itself, unless told the level
+    x_test_noisy, noise.level_told(args.noise_kind, middle, x_test, x_test_noisy), told_the_level)
 before = metrics.image_quality(x_test, x_test_noisy)
 print(f"noisy test crops: PSNR {before['psnr']:.2f} dB, SSIM {before['ssim']:.3f}")
 plots.save_rows(os.path.join(args.out, "noisy.png"), x_test, {"noisy": x_test_noisy})
@@ -170,6 +174,7 @@ plots.save_rows(os.path.join(args.out, "noisy.png"), x_test, {"noisy": x_test_no
 with distribute.scope(args.devices):
     autoencoder = conv_models.MODELS[args.model].build(
         conv_models.input_shape(args.model, x_test.shape[1:]))
+    training.start_from(autoencoder, args.start_from)  # fine-tuning: a trained model's weights
     learning_rate_schedule = keras.optimizers.schedules.CosineDecay(
         args.learning_rate, decay_steps=args.epochs * len(train_batches), alpha=0.05)
     autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate_schedule),

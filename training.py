@@ -104,10 +104,21 @@ class NoisyBatches(keras.utils.PyDataset):
         if self.target == noisy_targets.NOISY:  # Noise2Noise: the answer is another noisy copy
             answer = noise.noise_kind(self.kind).corrupt(clean, levels, rng)
             return noise.model_inputs(noisy, levels, self.tell_level), answer
-        return noise.model_inputs(noisy, levels, self.tell_level), clean
+        told = noise.level_told(self.kind, levels, clean, noisy)  # camera noise: its spread
+        return noise.model_inputs(noisy, told, self.tell_level), clean
 
     def on_epoch_end(self):
         self.set_epoch(self.epoch + 1)
+
+
+def start_from(model, path):
+    """Fine-tuning: give the freshly built `model` the weights of the trained model saved in
+    `path` (a .keras file of the same preset and channels: settings checks both), so that
+    training goes on from what it has learned; with no path, nothing changes. Only the
+    weights come over: the optimizer, and its falling step size, start afresh."""
+    if path is not None:
+        trained = keras.saving.load_model(path, compile=False, safe_mode=True)
+        model.set_weights(trained.get_weights())
 
 
 class DrawEpochNoise(keras.callbacks.Callback):

@@ -450,7 +450,7 @@ def finish(args, model, epoch_log, scores, train_images, validation_images):
         "devices": args.devices, "history": epoch_log.history,
         "validation_images": validation_images, "validation_split": args.validation_split,
         **{key: vars(args)[key] for key in ("target", "regulariser_weight", "flip_rotate",
-                                            "fixed_noise")
+                                            "fixed_noise", "start_from")
            if key in vars(args)},
     }
     files.check_free_space(args.out, saved_bytes(model), MODEL_FILE)

@@ -93,6 +93,35 @@ def test_a_preset_of_one_size_refuses_pictures_of_another(tmp_path, capsys):
     assert raised.value.code == 2 and "small takes 28x28 images only" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("model, channels, start_from, complaint", [
+    ("unet-level", 3, "missing.keras", "missing.keras: not a .keras model we can read"),
+    ("unet-level", 3, "README.md", "README.md: not a .keras model we can read"),
+    ("unet-psnr", 3, "models/unet-level-cbsd432.keras", "holds a unet-level model for 3 "
+     "channel(s); this run builds unet-psnr for 3"),
+    ("unet-level", 1, "models/unet-level-cbsd432.keras", "holds a unet-level model for 3 "
+     "channel(s); this run builds unet-level for 1"),
+])
+def test_start_from_takes_only_a_model_of_the_preset_and_channels_it_builds(
+        model, channels, start_from, complaint, tmp_path, capsys):
+    """Its weights must fit: read from the file before any work, a misfit in one line."""
+    with pytest.raises(SystemExit) as raised:
+        parse(["--model", model, "--channels", str(channels), "--dataset", str(tmp_path),
+               "--start-from", str(REPOSITORY / start_from), "--out", str(tmp_path / "run")],
+              takes=(settings.PHOTOS,))
+    assert raised.value.code == 2
+    last_line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "error: argument --start-from: " in last_line and complaint in last_line
+    assert not (tmp_path / "run").exists()
+
+
+def test_start_from_takes_a_model_of_the_preset_and_channels_it_builds(tmp_path):
+    start_from = str(REPOSITORY / "models/unet-level-cbsd432.keras")
+    args = parse(["--model", "unet-level", "--channels", "3", "--dataset", str(tmp_path),
+                  "--start-from", start_from, "--out", str(tmp_path / "run")],
+                 takes=(settings.PHOTOS,))
+    assert args.start_from == start_from
+
+
 def test_a_range_knob_and_a_bad_knob(tmp_path, capsys):
     args = parse([], {**CONV_KNOBS, "noise_level": "0.1:0.3", "out": str(tmp_path / "a")})
     assert args.noise_level == [0.1, 0.3]

@@ -294,7 +294,7 @@ GLOSSARY_TERMS = [
     "Activation", "Adam", "Autoencoder", "Backend", "Batch", "Bit depth", "Blind denoising", "BM3D",
     "Bottleneck", "Callback", "Camera noise", "Channel", "Class", "Classical denoiser", "Clip", "Code", "Concatenate", "Convolution", "Crop", "Cross-entropy", "Decoder",
     "Demosaicking", "Dense layer", "Device", "DnCNN", "Dropout", "DRUNet", "Encoder", "Epoch",
-    "Feature map", "FFDNet", "Filter", "Floating point", "Fully convolutional", "Gaussian noise", "Gradient",
+    "Feature map", "FFDNet", "Filter", "Fine-tuning", "Floating point", "Fully convolutional", "Gaussian noise", "Gradient",
     "ISO", "JPEG", "Jupytext", "Keras", "Layer", "Learning rate", "Lesson", "Loss", "MNIST", "MSE", "NaN",
     "Neighbor2Neighbor", "Noise level", "Noise sweep", "Noise2Noise", "Non-local means", "ONNX",
     "Optimizer", "Padding", "Parameters", "Papermill", "Photo set", "PolyU", "Poisson noise", "Pooling", "Preset",

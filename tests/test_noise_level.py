@@ -170,7 +170,7 @@ def test_camera_tells_the_model_a_factor_times_the_camera_estimate(noisy_picture
     assert told.returncode == 0, told.stderr
     line = next(line for line in told.stdout.splitlines() if "camera noise estimated" in line)
     level = float(line.split(" times it, ")[1].split()[0])
-    expected = denoiser.CAMERA_LEVEL_FACTOR * noise.estimate_camera_noise_level(
+    expected = noise.CAMERA_LEVEL_FACTOR * noise.estimate_camera_noise_level(
         data.read_image(noisy_picture)[0])
     assert level == pytest.approx(expected, abs=1e-4)
     assert denoised_value(tmp_path / "camera")[0] == pytest.approx(level, abs=1 / 255)
@@ -185,7 +185,7 @@ def test_each_noise_whose_level_is_no_spread_names_an_estimate_denoise_py_knows(
 @pytest.mark.parametrize("kind, level, estimate", [
     ("poisson", "30", noise.estimate_noise_level),
     ("salt-pepper", "0.05", noise.estimate_noise_level),
-    pytest.param("camera", "3200", lambda picture: denoiser.CAMERA_LEVEL_FACTOR
+    pytest.param("camera", "3200", lambda picture: noise.CAMERA_LEVEL_FACTOR
                  * noise.estimate_camera_noise_level(picture), marks=needs_profiles)])
 def test_added_noise_whose_level_is_no_spread_tells_the_model_its_estimate(
         noisy_picture, tmp_path, kind, level, estimate):
@@ -374,3 +374,44 @@ def test_train_photos_trains_unet_level_on_a_range_each_image_told_its_level(tmp
     assert run["history"]["val_loss"][-1] < run["history"]["val_loss"][0]
     saved = keras.models.load_model(out / "model.keras", safe_mode=True)
     assert noise.takes_noise_level(saved)
+
+
+def test_a_model_told_the_level_learns_camera_noise_told_what_denoise_py_will_tell():
+    """Gaussian noise: told its level, its standard deviation. Camera noise, whose level is
+    an ISO: told CAMERA_LEVEL_FACTOR times each image's measured spread, as
+    `denoise.py --noise-level camera` tells it that times the estimated spread."""
+    clean = np.full((2, 8, 8, 3), 0.5, np.float32)
+    noisy = clean + np.stack([np.full((8, 8, 3), 0.0), np.indices((8, 8, 3))[0] % 2 * 0.2])
+    assert noise.level_told("gaussian-unclipped", [0.1, 0.2], clean, noisy) == [0.1, 0.2]
+    assert noise.level_told("camera", 3200, clean, noisy) == pytest.approx(
+        [0.0, noise.CAMERA_LEVEL_FACTOR * 0.1])
+    assert noise.level_told("camera:Nikon D800", 3200, clean, noisy)[1] == pytest.approx(
+        noise.CAMERA_LEVEL_FACTOR * 0.1)
+
+
+@needs_profiles
+def test_train_photos_goes_on_from_a_trained_model_on_camera_noise(tmp_path):
+    """--start-from: a trained unet-level, taught camera noise, each crop told 3.5 times its
+    measured spread; the run starts from its weights, so its first validation score is the
+    trained model's own, not a fresh model's."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(12):
+        picture = np.roll(smooth_picture(48, 48, channels=3), rng.integers(0, 48), axis=1)
+        Image.fromarray(np.round(picture * 255).astype(np.uint8)).save(folder / f"{index:02d}.png")
+    common = ("--model", "unet-level", "--dataset", folder, "--channels", 3, "--image-size", 32,
+              "--batch-size", 4, "--noise", "camera", "--noise-level", "800:6400")
+    first = run_script("train_photos.py", *common, "--epochs", 2, "--out", tmp_path / "first")
+    assert first.returncode == 0, first.stderr[-2000:]
+    again = run_script("train_photos.py", *common, "--epochs", 1, "--start-from",
+                       tmp_path / "first" / "model.keras", "--out", tmp_path / "again")
+    assert again.returncode == 0, again.stderr[-2000:]
+    trained, fine_tuned = read_metrics(tmp_path / "first"), read_metrics(tmp_path / "again")
+    assert fine_tuned["start_from"] == str(tmp_path / "first" / "model.keras")
+    assert fine_tuned["history"]["val_loss"][0] == pytest.approx(
+        trained["history"]["val_loss"][-1], abs=1e-3)
+    assert trained["history"]["val_loss"][0] != pytest.approx(
+        trained["history"]["val_loss"][-1], abs=1e-3)
+    assert [entry["noise_level"] for entry in fine_tuned["levels"]] == pytest.approx(
+        np.linspace(800, 6400, noise.RANGE_TEST_LEVELS))

@@ -339,7 +339,7 @@ def score_everything(pool, args, level, models, clean, tuning_clean):
     # deviation; else (an ISO, a photon count) what denoise.py --add-noise tells it.
     told_level = noise.noise_kind(args.noise).told or level
     told = {level: "told the true level", noise.AUTO: "told each image's estimated level",
-            noise.CAMERA: f"told {denoiser.CAMERA_LEVEL_FACTOR:g} times each image's camera "
+            noise.CAMERA: f"told {noise.CAMERA_LEVEL_FACTOR:g} times each image's camera "
                              "estimate"}[told_level]
     for name, loaded in models.items():
         if isinstance(loaded, str):  # it did not load: the reason

@@ -113,11 +113,12 @@ def bm3d_step(dataset, tune_dataset, channels):
                 QUICK_PHOTOS, "results.json")
 
 
-def told_level_step(dataset, channels, *models, self_ensemble=False):
+def told_level_step(dataset, channels, *models, self_ensemble=False, name=None):
     """A step that scores models on a photo set at sigma 15, 25 and 50, no classical method:
     a model told the level is told the true one and, in a row of its own, its estimate;
-    with `self_ensemble`, each also averaged over 8 orientations (8 times the time)."""
-    name = f"told-level-{dataset}" + ("-x8" if self_ensemble else "")
+    with `self_ensemble`, each also averaged over 8 orientations (8 times the time). Its
+    name: told-level-<dataset>[-x8], or `name`."""
+    name = name or f"told-level-{dataset}" + ("-x8" if self_ensemble else "")
     return Step(name, ["-m", "tools.compare", "--dataset", dataset, "--channels", channels, "--noise",
                        "gaussian-unclipped", "--noise-level", "25/255", "--sweep", "15/255",
                        "25/255", "50/255", "--classical", "--out", "{runs}/" + name,
@@ -237,6 +238,9 @@ STEPS = [
     # ... the colour one again, averaged over the 8 orientations of each photo, and CBM3D,
     # the colour models' reference, at the same three levels ...
     told_level_step("cbsd68", "3", "models/unet-level-cbsd432.keras", self_ensemble=True),
+    # ... the colour one taught camera noise, on white noise beside the model it started from ...
+    told_level_step("cbsd68", "3", "models/unet-level-cbsd432-camera.keras",
+                    "models/unet-level-cbsd432.keras", name="told-level-cbsd68-camera-model"),
     bm3d_step("cbsd68", "cbsd432", "3"),
     # ... and the strength knob: told the wrong level.
     Step("knob", ["-m", "tools.knob", "--model", "models/unet-level-train400.keras", "--dataset",
@@ -274,16 +278,28 @@ STEPS = [
     Step("noise-estimator", ["-m", "tools.noise_estimator", "--model",
                              "models/unet-level-cbsd432.keras", "--out", "{runs}/noise-estimator"],
          ["--limit", "5", "--textured-limit", "2"], "results.json"),
+    # ... the same choice of a factor for the told model taught camera noise ...
+    Step("noise-estimator-camera-model", ["-m", "tools.noise_estimator", "--model",
+                                          "models/unet-level-cbsd432-camera.keras", "--out",
+                                          "{runs}/noise-estimator-camera-model"],
+         ["--limit", "5", "--textured-limit", "2"], "results.json"),
     # ... and the colour models on the half that chose nothing, a told one told it (and
     # its first real picture at full resolution, noisy and denoised by each).
     Step("real-pairs-camera", ["-m", "tools.real_pairs", "--half", "scoring", "--noise-level",
                                "camera", "--out", "{runs}/real-pairs-camera", "--models",
+                               "models/unet-level-cbsd432-camera.keras",
                                "models/unet-level-cbsd432.keras",
                                "models/unet-psnr-cbsd432-camera.keras",
                                "models/unet-psnr-cbsd432-blind.keras",
                                "models/unet-psnr-cbsd432-sigma25.keras"],
          ["--limit", "5"], "results.json",
          (("samples.png", "real-pairs-camera-samples.png"),)),
+    # ... the two told models, told the camera estimate, on all the pairs ...
+    Step("real-pairs-camera-all", ["-m", "tools.real_pairs", "--noise-level", "camera", "--out",
+                                   "{runs}/real-pairs-camera-all", "--models",
+                                   "models/unet-level-cbsd432-camera.keras",
+                                   "models/unet-level-cbsd432.keras"],
+         ["--limit", "2"], "results.json"),
     # ... and whether the told model makes use of a level for each pixel (a map).
     Step("noise-map", ["-m", "tools.noise_map", "--model", "models/unet-level-cbsd432.keras",
                        "--out", "{runs}/noise-map"], ["--limit", "5"], "results.json"),
@@ -702,6 +718,8 @@ def write_results(args, argv, copied):
         + found_table(args, "told-level-cbsd68"),
         "## Told the noise level, averaged over 8 orientations: colour photos (CBSD68)\n\n"
         + found_table(args, "told-level-cbsd68-x8"),
+        "## Told the noise level: the model taught camera noise, on white noise (CBSD68)\n\n"
+        + found_table(args, "told-level-cbsd68-camera-model"),
         "## The strength knob: told the wrong level (BSD68)\n\n" + knob_table(args),
         "## Turns and mirrors: the grey told-the-level recipe with and without them\n\n"
         "PSNR (dB) after each epoch (0: untrained) on the 128x128 centre crops of the first "
@@ -717,8 +735,13 @@ def write_results(args, argv, copied):
         + found_table(args, "real-pairs"),
         "## Real camera noise: the camera estimate, chosen on half of the scenes\n\n"
         + found_table(args, "noise-estimator"),
+        "## Real camera noise: the camera estimate's factor for the told model taught camera "
+        "noise\n\n" + found_table(args, "noise-estimator-camera-model"),
         "## Real camera noise: the colour models on the scoring half, told the camera "
         "estimate\n\n" + found_table(args, "real-pairs-camera"),
+        "## Real camera noise: the told models on all the pairs, told the camera estimate\n\n"
+        "45 of these pairs chose the camera estimate's settings: the scoring half's table, "
+        "above, is the one that chose nothing.\n\n" + found_table(args, "real-pairs-camera-all"),
         "## Real camera noise: the told model told a level for each pixel\n\n"
         + found_table(args, "noise-map"),
         "## The ready-trained models in models/\n\nScored when they were trained (the "

@@ -25,7 +25,7 @@ where fine texture is strong beside the noise, it reads the texture as noise too
 
 With --model (a model told the noise level, trained on white Gaussian noise), one more
 choice: how many times the camera estimate to tell it (denoise.py --noise-level camera
-tells denoiser.CAMERA_LEVEL_FACTOR times it). Each factor of FACTORS denoises the choosing
+tells noise.CAMERA_LEVEL_FACTOR times it). Each factor of FACTORS denoises the choosing
 half through denoise.py's own functions (denoiser.denoise_picture, rounded to 8 bits and
 scored as tools/real_pairs.py scores), the best mean PSNR chooses, and the scoring half
 scores the choice beside the model told `auto`'s estimate.
@@ -55,7 +55,7 @@ TEXTURED_SET = "cbsd68"
 TEXTURED_COUNT = 20
 WHITE_SIGMAS = (0, 5, 15, 25, 50)
 # The factors to choose from: how many times the camera estimate a model is told.
-FACTORS = (1, 1.5, 2, 2.5, 3, 3.5, 4, 5)
+FACTORS = (1, 1.5, 2, 2.5, 3, 3.5, 4, 5, 6, 8)
 
 
 def parse_arguments(argv=None):

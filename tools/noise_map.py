@@ -7,7 +7,7 @@ learned one level a picture, which its LevelMap layer spreads into a constant ma
 conv_models.told_a_map tells the same weights a map of the picture's size instead. Does the
 model make use of one? On real pairs, where the noise itself is known (shot minus
 reference), the model is told, for each picture, each of these times
-denoiser.CAMERA_LEVEL_FACTOR (the factor chosen for the camera estimate: python -m
+noise.CAMERA_LEVEL_FACTOR (the factor chosen for the camera estimate: python -m
 tools.noise_estimator):
 
 - the camera estimate, one number for the picture (what denoise.py --noise-level camera
@@ -125,7 +125,7 @@ def main(argv=None):
         model = load_told_model(args.model)
     except (data.DatasetError, denoiser.PictureError) as error:
         sys.exit(f"error: {error}")
-    factor = denoiser.CAMERA_LEVEL_FACTOR
+    factor = noise.CAMERA_LEVEL_FACTOR
     outputs, seconds = {}, {}
     for noisy, clean in pairs:
         for name, level_map in levels_told(noisy, clean, args).items():

@@ -13,7 +13,7 @@ Here the noise itself is known (shot minus reference), so the tool also measures
 beside noise.estimate_noise_level's estimate of it from the shot alone.
 
 A model told the noise level is told `--noise-level` (default: `auto`, each picture's own
-estimate, as denoise.py does; `camera` tells it denoiser.CAMERA_LEVEL_FACTOR times the
+estimate, as denoise.py does; `camera` tells it noise.CAMERA_LEVEL_FACTOR times the
 camera estimate). With --bm3d, the classical BM3D (the optional bm3d package) is scored too,
 told each picture's camera estimate (noise.estimate_camera_noise_level: the estimated spread
 of its noise). The pairs are for evaluation and for choosing settings, never for training.

@@ -5,7 +5,7 @@ the reader's browser, and the sample photos.
 
 Writes into --out (docs/demo by default, where the page looks):
 
-- models/<name>.onnx: six models of models/ (MODELS), written and checked by
+- models/<name>.onnx: seven models of models/ (MODELS), written and checked by
   tools/export.py, and models.json, which tells the page their names, what each is for,
   and the sample photos;
 - ort/: onnxruntime-web, the WebAssembly build of onnxruntime, at version ORT_WEB_VERSION:
@@ -53,8 +53,9 @@ MODELS = {
     "unet-psnr-cbsd432-blind": "blind, colour photos, sigma 15 to 50",
     "unet-psnr-cbsd432-camera": "blind, trained on simulated camera noise and JPEG",
     "unet-level-train400": "told the level, grey photos, sigma 10 to 55",
-    "unet-level-cbsd432": "told the level, colour photos, sigma 10 to 55; for a camera's photo, "
-                          "noisy already, told its camera estimate: the best here on real noise",
+    "unet-level-cbsd432": "told the level, colour photos, sigma 10 to 55",
+    "unet-level-cbsd432-camera": "told the level, taught camera noise: for a camera's photo, "
+                                 "noisy already, told its camera estimate",
     "unet-mnist-blind": "blind, grey digits, noise factor 0.05 to 0.5 (sigma about 13 to 128)",
 }
 # The sample photos: file name -> (scikit-image's picture, its licence). Each is cut to at
@@ -75,7 +76,7 @@ ESTIMATES = {
     "cameraBlock": noise.CAMERA_NOISE_BLOCK,
     "cameraFactor": noise.CAMERA_NOISE_FACTOR,
     "minBlocks": noise.MIN_BLOCKS,
-    "cameraLevelFactor": denoiser.CAMERA_LEVEL_FACTOR,
+    "cameraLevelFactor": noise.CAMERA_LEVEL_FACTOR,
 }
 
 
