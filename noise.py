@@ -374,14 +374,27 @@ def model_inputs(noisy, level, told_the_level):
     return {"noisy": noisy, "noise_level": levels}
 
 
+def is_camera(kind):
+    """Whether `kind` is camera noise: "camera", or "camera:NAME" (known by its name alone,
+    without reading the cameras' profiles)."""
+    return kind == CAMERA or kind.startswith(ONE_CAMERA)
+
+
+def can_be_told(kind):
+    """Whether a model told the level (unet-level) can learn noise of `kind`: the Gaussian
+    kinds, whose level is their standard deviation, and camera noise, told its measured
+    spread (level_told); not a kind whose level is a photon count or a fraction."""
+    return is_camera(kind) or noise_kind(kind).told is None
+
+
 def level_told(kind, level, clean, noisy):
-    """The level a model told the level (unet-level) learns with, or is scored with, for
-    the `noisy` images made from `clean` by noise of `kind` at `level`: the level itself,
+    """The level a model told the level learns with, or is scored with, for the `noisy`
+    images (N, H, W, C) made from `clean` by noise of `kind` at `level`: the level itself,
     the standard deviation of the Gaussian kinds. For camera noise, whose level is an ISO,
     what `denoise.py --noise-level camera` will tell it of a camera's photo:
     CAMERA_LEVEL_FACTOR times the noise's spread, here measured (each image's standard
     deviation of noisy minus clean), where denoise.py estimates it."""
-    if noise_kind(kind).told != CAMERA:
+    if not is_camera(kind):
         return level
     return CAMERA_LEVEL_FACTOR * np.std(noisy - clean, axis=tuple(range(1, np.ndim(noisy))))
 

@@ -82,10 +82,11 @@ def add_photo_arguments(parser):
                              "for photos, most of whose content has no up or down; off for "
                              "digits and clothes, which the test images show upright, and whose "
                              "6 turned over is a 9)")
-    parser.add_argument("--start-from", default=None, metavar="MODEL",
-                        help="with photos: a trained .keras model of the same preset and "
-                             "channels whose weights the run starts from, to go on teaching it "
-                             "(fine-tuning), such as on another noise (default: fresh weights)")
+
+
+def offers_start_from(takes):
+    """Whether a script has --start-from: train_photos.py, which fine-tunes a trained model."""
+    return PHOTOS in takes and TARGETS not in takes
 
 
 def offers_fixed_noise(takes):
@@ -112,6 +113,12 @@ def build_parser(description, recipes, default_model, takes=(DIGITS,)):
                         + " (default: %(default)s)")
     if PHOTOS in takes:
         add_photo_arguments(parser)
+    if offers_start_from(takes):
+        parser.add_argument("--start-from", default=None, metavar="MODEL",
+                            help="a trained .keras model of the same preset, channels and "
+                                 "picture size whose weights the run starts from, to go on "
+                                 "teaching it (fine-tuning), such as on another noise; the "
+                                 "optimizer starts afresh (default: fresh weights)")
     parser.add_argument("--data-dir", default=None,
                         help=f"a folder with mnist/ and fashion-mnist/ IDX files, and photo "
                              f"sets in images/<Set>/ (default: ${data.DATA_DIR_VARIABLE} if set, "
@@ -296,8 +303,8 @@ def parse_arguments(description, recipes, knobs, takes=(DIGITS,), argv=None):
         given = given_on_the_command_line(description, recipes, takes, argv)
         restore_arguments(parser, args, recipes, takes, given)
         check_batch_size(parser, args)
-        if PHOTOS in takes and args.start_from is not None:  # loaded again, then the backup's
-            check_start_from(parser, args)
+        if offers_start_from(takes) and args.start_from is not None:  # then the backup's
+            check_start_from(parser, args, recipes[args.model])
         agree_with_process_0(parser, args)
         runs.hold_the_run_folder(parser, args.out)
         return args
@@ -310,16 +317,15 @@ def parse_arguments(description, recipes, knobs, takes=(DIGITS,), argv=None):
     if recipe.told_the_level and (PHOTOS not in takes or TARGETS in takes):
         parser.error(f"argument --model: {args.model} is told each picture's noise level, a "
                      "second input: train it with train_photos.py")
-    if recipe.told_the_level and noise.noise_kind(args.noise_kind).told not in (None,
-                                                                               noise.CAMERA):
+    if recipe.told_the_level and not noise.can_be_told(args.noise_kind):
         parser.error(f"argument --noise: {args.model} is told each picture's noise level, the "
                      f"noise's standard deviation, and the level of {args.noise_kind} noise is "
                      f"not one ({noise.noise_kind(args.noise_kind).level_name}): train it on "
                      f"{recipe.noise}, its own, or on camera noise")
     if TARGETS in takes:
         check_target(parser, args, recipe)
-    if PHOTOS in takes and args.start_from is not None:
-        check_start_from(parser, args)
+    if offers_start_from(takes) and args.start_from is not None:
+        check_start_from(parser, args, recipe)
     if PHOTOS in takes and args.flip_rotate is None:
         args.flip_rotate = args.dataset not in data.DATASETS  # photos only
     if args.noise_level is None:
@@ -392,20 +398,33 @@ def check_batch_size(parser, args):
             parser.error(f"argument --batch-size: {error}")
 
 
-def check_start_from(parser, args):
-    """--start-from: a .keras file (a zip) holding the preset this run builds, for as many
-    channels, so that its weights fit; read from the file's config.json, before any work."""
+def check_start_from(parser, args, recipe):
+    """--start-from: a .keras file (a zip) holding the preset this run builds, for its
+    pictures, so that its weights fit; read from the file's config.json, before any work
+    (training.start_from loads its weights). Kept as an absolute path, which a --resume
+    from another folder finds too."""
     try:
         with zipfile.ZipFile(args.start_from) as archive:
             config = json.loads(archive.read("config.json"))["config"]
         name = config["name"].replace("_", "-")
-        channels = config["layers"][0]["config"]["batch_shape"][-1]
-    except (OSError, zipfile.BadZipFile, KeyError, IndexError, TypeError, ValueError) as error:
+        takes = tuple(config["layers"][0]["config"]["batch_shape"][1:])  # its first input's
+    except (OSError, zipfile.BadZipFile, KeyError, IndexError, TypeError, ValueError,
+            AttributeError) as error:
         parser.error(f"argument --start-from: {args.start_from}: not a .keras model we can read "
                      f"({error})")
-    if (name, channels) != (args.model, args.channels):
+    side = None if recipe.any_size else args.image_size
+    if (name, takes) != (args.model, (side, side, args.channels)):
         parser.error(f"argument --start-from: {args.start_from} holds a {name} model for "
-                     f"{channels} channel(s); this run builds {args.model} for {args.channels}")
+                     f"pictures of {shape_text(takes)}; this run builds {args.model} for "
+                     f"{shape_text((side, side, args.channels))}")
+    args.start_from = os.path.abspath(args.start_from)
+
+
+def shape_text(shape):
+    """(None, None, 3) -> "any size, 3 channel(s)"; (64, 64, 1) -> "64x64, 1 channel(s)"."""
+    height, width, channels = shape
+    size = "any size" if height is None else f"{width}x{height}"
+    return f"{size}, {channels} channel(s)"
 
 
 def check_dataset(parser, args, recipe, takes):

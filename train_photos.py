@@ -6,7 +6,8 @@ Description: Train a U-Net on crops of grey or colour photos, turned and mirrore
 What you will learn: what changes when the pictures are photos of any size, not 28x28
 digits: training on random crops, fresh every epoch; showing each crop turned and
 mirrored; the literature's noise ("sigma 25"); a model for every noise level at once,
-blind or told each picture's level; and scoring on a set of photos never trained on.
+blind or told each picture's level; scoring on a set of photos never trained on; and
+going on from a trained model (fine-tuning).
 
 How to run it:
   python train_photos.py                     # a U-Net on Train400's grey photos, sigma 25
@@ -82,7 +83,7 @@ loss = None  # mse, bce, or psnr (minus each image's PSNR)
 epochs = 30  # passes over the training pictures
 batch_size = 32  # crops per training step
 learning_rate = 1e-3  # Adam's starting step size; it falls along a cosine
-start_from = None  # a trained .keras model of the same preset to go on from (None: fresh)
+start_from = None  # a trained .keras model, same preset and channels, to go on from
 seed = 0  # seeds the weights, the batch order, the crops, the turns and the noise
 # Where it runs, and what it writes
 out = None  # the run's folder (None: a new runs/<model>-<dataset>)
@@ -141,8 +142,10 @@ print(f"{len(x_train)} training photos, {len(x_val)} validation and {len(x_test)
 # docs/told-the-level.md): `noise.model_inputs` gives it the pictures and their level,
 # and other models the pictures alone. The validation and test crops are made at the
 # middle of a range. The level it is told is the noise's standard deviation; camera
-# noise's level is an ISO, so there `noise.level_told` tells it what denoise.py will tell
-# it of a camera's photo (docs/camera-noise.md).
+# noise's level is an ISO, so there `noise.level_told` tells it what denoise.py
+# --noise-level camera will tell it of a camera's photo: 3.5 times the noise's spread
+# (noise.CAMERA_LEVEL_FACTOR), here measured from noisy minus clean, where denoise.py
+# estimates it (docs/camera-noise.md).
 
 # %%
 told_the_level = conv_models.MODELS[args.model].told_the_level  # unet-level only
@@ -167,14 +170,16 @@ plots.save_rows(os.path.join(args.out, "noisy.png"), x_test, {"noisy": x_test_no
 # The default preset is train_conv.py's U-Net, built by conv_models.py. It is fully
 # convolutional (no layer depends on the picture's size: height and width None), so
 # the model trained on 64x64 crops denoises a whole photo of any size (denoise.py pads
-# its sides to fit). `compile` as in
+# its sides to fit). With `start_from`, the freshly built model takes the weights of a
+# trained one, to go on from what it learned (fine-tuning: docs/camera-noise.md); the
+# optimizer starts afresh. `compile` as in
 # train_conv.py: Adam, its step size falling along a cosine, PSNR after every epoch.
 
 # %%
 with distribute.scope(args.devices):
     autoencoder = conv_models.MODELS[args.model].build(
         conv_models.input_shape(args.model, x_test.shape[1:]))
-    training.start_from(autoencoder, args.start_from)  # fine-tuning: a trained model's weights
+    training.start_from(autoencoder, args.start_from, args.out)  # fine-tuning: trained weights
     learning_rate_schedule = keras.optimizers.schedules.CosineDecay(
         args.learning_rate, decay_steps=args.epochs * len(train_batches), alpha=0.05)
     autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate_schedule),

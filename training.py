@@ -18,6 +18,7 @@ run an exported (ONNX) model without it.
 """
 
 import math
+import warnings
 
 import keras
 import numpy as np
@@ -25,6 +26,7 @@ import numpy as np
 import data
 import noise
 import noisy_targets
+from machinery import runs
 from metrics import MIN_MSE
 
 
@@ -101,24 +103,34 @@ class NoisyBatches(keras.utils.PyDataset):
             return clean, clean
         levels = noise.draw_levels(self.level, len(clean), rng)
         noisy = noise.noise_kind(self.kind).corrupt(clean, levels, rng)
+        told = noise.level_told(self.kind, levels, clean, noisy)  # camera noise: its spread
         if self.target == noisy_targets.NOISY:  # Noise2Noise: the answer is another noisy copy
             answer = noise.noise_kind(self.kind).corrupt(clean, levels, rng)
-            return noise.model_inputs(noisy, levels, self.tell_level), answer
-        told = noise.level_told(self.kind, levels, clean, noisy)  # camera noise: its spread
+            return noise.model_inputs(noisy, told, self.tell_level), answer
         return noise.model_inputs(noisy, told, self.tell_level), clean
 
     def on_epoch_end(self):
         self.set_epoch(self.epoch + 1)
 
 
-def start_from(model, path):
+def start_from(model, path, run_folder):
     """Fine-tuning: give the freshly built `model` the weights of the trained model saved in
-    `path` (a .keras file of the same preset and channels: settings checks both), so that
-    training goes on from what it has learned; with no path, nothing changes. Only the
-    weights come over: the optimizer, and its falling step size, start afresh."""
-    if path is not None:
-        trained = keras.saving.load_model(path, compile=False, safe_mode=True)
-        model.set_weights(trained.get_weights())
+    `path` (a .keras file of the same preset and input shape: settings checks both), so
+    that training goes on from what it has learned; with no path, nothing changes. Only the
+    weights come over: the optimizer, and its falling step size, start afresh. A file that
+    does not load (damaged, or refused by safe mode) fails the run in one line, before any
+    training."""
+    if path is None:
+        return
+    try:
+        with warnings.catch_warnings():  # a damaged file's warnings would come before our line
+            warnings.simplefilter("ignore")
+            trained = keras.saving.load_model(path, compile=False, safe_mode=True)
+            model.set_weights(trained.get_weights())
+    except Exception as error:  # damaged weights, a layer safe mode refuses, an unknown one
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        runs.give_up(run_folder, f"--start-from {path} does not load into this model "
+                                 f"({reason}); start a new run")
 
 
 class DrawEpochNoise(keras.callbacks.Callback):

@@ -96,10 +96,10 @@ def test_a_preset_of_one_size_refuses_pictures_of_another(tmp_path, capsys):
 @pytest.mark.parametrize("model, channels, start_from, complaint", [
     ("unet-level", 3, "missing.keras", "missing.keras: not a .keras model we can read"),
     ("unet-level", 3, "README.md", "README.md: not a .keras model we can read"),
-    ("unet-psnr", 3, "models/unet-level-cbsd432.keras", "holds a unet-level model for 3 "
-     "channel(s); this run builds unet-psnr for 3"),
-    ("unet-level", 1, "models/unet-level-cbsd432.keras", "holds a unet-level model for 3 "
-     "channel(s); this run builds unet-level for 1"),
+    ("unet-psnr", 3, "models/unet-level-cbsd432.keras", "holds a unet-level model for pictures "
+     "of any size, 3 channel(s); this run builds unet-psnr for any size, 3 channel(s)"),
+    ("unet-level", 1, "models/unet-level-cbsd432.keras", "holds a unet-level model for pictures "
+     "of any size, 3 channel(s); this run builds unet-level for any size, 1 channel(s)"),
 ])
 def test_start_from_takes_only_a_model_of_the_preset_and_channels_it_builds(
         model, channels, start_from, complaint, tmp_path, capsys):
@@ -114,12 +114,26 @@ def test_start_from_takes_only_a_model_of_the_preset_and_channels_it_builds(
     assert not (tmp_path / "run").exists()
 
 
-def test_start_from_takes_a_model_of_the_preset_and_channels_it_builds(tmp_path):
-    start_from = str(REPOSITORY / "models/unet-level-cbsd432.keras")
+def test_start_from_takes_a_model_of_the_preset_and_channels_it_builds(tmp_path, monkeypatch):
+    """Kept as an absolute path, so that a --resume from another folder finds it too."""
+    monkeypatch.chdir(REPOSITORY)
     args = parse(["--model", "unet-level", "--channels", "3", "--dataset", str(tmp_path),
-                  "--start-from", start_from, "--out", str(tmp_path / "run")],
+                  "--start-from", "models/unet-level-cbsd432.keras", "--out",
+                  str(tmp_path / "run")], takes=(settings.PHOTOS,))
+    assert args.start_from == str(REPOSITORY / "models/unet-level-cbsd432.keras")
+
+
+def test_a_model_told_the_level_learns_camera_noise_but_not_a_photon_count(tmp_path, capsys):
+    """Camera noise is told its measured spread (noise.level_told); a photon count is no
+    spread, and is refused."""
+    args = parse(["--model", "unet-level", "--dataset", str(tmp_path), "--noise", "camera",
+                  "--noise-level", "800:6400", "--out", str(tmp_path / "a")],
                  takes=(settings.PHOTOS,))
-    assert args.start_from == start_from
+    assert args.noise_kind == "camera" and args.noise_level == [800, 6400]
+    with pytest.raises(SystemExit):
+        parse(["--model", "unet-level", "--dataset", str(tmp_path), "--noise", "poisson",
+               "--out", str(tmp_path / "b")], takes=(settings.PHOTOS,))
+    assert "the level of poisson noise is not one" in capsys.readouterr().err
 
 
 def test_a_range_knob_and_a_bad_knob(tmp_path, capsys):

@@ -37,7 +37,10 @@ READY = {
     "unet-level-cbsd432-camera": (3, "camera", 12800, ("Kodak24", "kodim01.png"), 0.5),
 }
 # The models told the noise level (unet-level): each is told what it was told in training
-# (noise.level_told), the level of the noise added, or for camera noise 3.5 times its spread.
+# (noise.level_told), the level of the noise added, or for camera noise 3.5 times its
+# measured spread. (Told what denoise.py estimates, the camera model would lose on kodim01,
+# 33.62 -> 32.99 dB: the camera estimate reads the fine texture of this shrunk photo as
+# noise, as docs/camera-noise.md says; told the measured spread, 33.62 -> 34.77.)
 TOLD_THE_LEVEL = ("unet-level-train400", "unet-level-cbsd432", "unet-level-cbsd432-camera")
 
 
@@ -86,7 +89,8 @@ def test_a_photo_model_removes_its_noise_from_a_picture_it_never_saw(name):
     assert after > before + least_gain
 
 
-@pytest.mark.parametrize("name", ("unet-level-train400", "unet-level-cbsd432"))  # Gaussian ones
+@pytest.mark.parametrize("name", [name for name in TOLD_THE_LEVEL
+                                  if READY[name][1] == "gaussian-unclipped"])
 def test_a_level_model_smooths_more_when_told_more_and_auto_is_near_the_truth(name):
     model, clean = model_and_unseen_picture(name)
     noisy = noise.add_noise(clean, "gaussian-unclipped", 25 / 255, seed=0)

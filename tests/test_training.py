@@ -1,5 +1,7 @@
 """The run machinery: failures must never look like success."""
 
+import zipfile
+
 import keras
 import numpy as np
 import pytest
@@ -91,3 +93,31 @@ def test_fixed_noise_for_a_model_that_adds_its_own_is_a_usage_error(capsys):
         settings.parse_arguments("", dense_models.MODELS, knobs, argv=[])
     assert raised.value.code == 2
     assert "argument --fixed-noise: noise-layer adds its own noise" in capsys.readouterr().err
+
+
+def test_start_from_gives_a_fresh_model_the_trained_ones_weights(tmp_path):
+    """Fine-tuning starts from every weight of the saved model, not from fresh ones."""
+    keras.utils.set_random_seed(0)
+    trained = conv_models.MODELS["unet-level"].build((None, None, 1))
+    trained.save(tmp_path / "trained.keras")
+    keras.utils.set_random_seed(1)
+    fresh = conv_models.MODELS["unet-level"].build((None, None, 1))
+    assert not all(np.array_equal(a, b) for a, b in zip(fresh.get_weights(), trained.get_weights()))
+    training.start_from(fresh, str(tmp_path / "trained.keras"), str(tmp_path))
+    assert all(np.array_equal(a, b) for a, b in zip(fresh.get_weights(), trained.get_weights()))
+    training.start_from(fresh, None, str(tmp_path))  # no path: nothing changes
+    assert all(np.array_equal(a, b) for a, b in zip(fresh.get_weights(), trained.get_weights()))
+
+
+def test_start_from_a_file_that_does_not_load_fails_the_run_in_one_line(tmp_path):
+    """Its config.json may pass settings' check while its weights are damaged."""
+    model = conv_models.MODELS["unet-level"].build((None, None, 1))
+    model.save(tmp_path / "trained.keras")
+    damaged = tmp_path / "damaged.keras"
+    with zipfile.ZipFile(tmp_path / "trained.keras") as source, zipfile.ZipFile(damaged, "w") as copy:
+        for item in source.namelist():
+            copy.writestr(item, b"not weights" if item.endswith(".h5") else source.read(item))
+    with pytest.raises(SystemExit) as raised:
+        training.start_from(model, str(damaged), str(tmp_path))
+    assert str(raised.value.code).startswith(f"error: --start-from {damaged} does not load")
+    assert "start a new run" in (tmp_path / "FAILED.txt").read_text()

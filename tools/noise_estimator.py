@@ -23,9 +23,9 @@ textured photos (the first TEXTURED_COUNT of TEXTURED_SET) with white Gaussian n
 few levels, from none up, show what the camera estimate gives where there is no camera:
 where fine texture is strong beside the noise, it reads the texture as noise too.
 
-With --model (a model told the noise level, trained on white Gaussian noise), one more
-choice: how many times the camera estimate to tell it (denoise.py --noise-level camera
-tells noise.CAMERA_LEVEL_FACTOR times it). Each factor of FACTORS denoises the choosing
+With --model (a model told the noise level), one more choice: how many times the camera
+estimate to tell it (denoise.py --noise-level camera tells noise.CAMERA_LEVEL_FACTOR times
+it). Each factor of FACTORS denoises the choosing
 half through denoise.py's own functions (denoiser.denoise_picture, rounded to 8 bits and
 scored as tools/real_pairs.py scores), the best mean PSNR chooses, and the scoring half
 scores the choice beside the model told `auto`'s estimate.

@@ -54,8 +54,8 @@ MODELS = {
     "unet-psnr-cbsd432-camera": "blind, trained on simulated camera noise and JPEG",
     "unet-level-train400": "told the level, grey photos, sigma 10 to 55",
     "unet-level-cbsd432": "told the level, colour photos, sigma 10 to 55",
-    "unet-level-cbsd432-camera": "told the level, taught camera noise: for a camera's photo, "
-                                 "noisy already, told its camera estimate",
+    "unet-level-cbsd432-camera": "told the level, taught simulated camera noise: for a camera's "
+                                 "photo, noisy already (unet-level-cbsd432 scores higher there)",
     "unet-mnist-blind": "blind, grey digits, noise factor 0.05 to 0.5 (sigma about 13 to 128)",
 }
 # The sample photos: file name -> (scikit-image's picture, its licence). Each is cut to at
