@@ -527,6 +527,8 @@ def checked_arguments(path, saved, recipes, takes):
     if TARGETS in takes and "regulariser_weight" not in saved:  # begun before the setting was
         saved = {**saved,
                  "regulariser_weight": noisy_targets.REGULARISER_WEIGHT_BEFORE_THE_SETTING}
+    if offers_start_from(takes) and "start_from" not in saved:  # begun before --start-from:
+        saved = {**saved, "start_from": None}  # from fresh weights
     foreign = sorted(key for key in saved if key not in known)
     lacking = sorted(key for key in known if key not in saved)
     if "validation_split" in lacking and not foreign:  # before the split (2026-12-07)

@@ -372,7 +372,8 @@ def test_resume_refuses_a_run_another_script_started_with_fewer_settings(tmp_pat
 
 
 def test_resume_refuses_a_photo_run_that_holds_no_target(tmp_path, capsys):
-    """A train_photos.py run holds every setting of train_noisy_targets.py but --target."""
+    """A train_photos.py run holds every setting of train_noisy_targets.py but --target, and
+    --start-from, which train_noisy_targets.py does not take."""
     run = tmp_path / "run"
     parse(["--model", "unet", "--dataset", "train400", "--out", str(run)],
           takes=(settings.PHOTOS,))  # train_photos.py's settings
@@ -383,8 +384,21 @@ def test_resume_refuses_a_photo_run_that_holds_no_target(tmp_path, capsys):
     assert raised.value.code == 2
     assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
         f"argument --resume: {run / 'arguments.json'}: was written by another training script "
-        "(it holds no target, which this one takes): resume it with the script that started "
-        "it; the run cannot be continued: start a new one")
+        "(it holds start_from, which this one does not take): resume it with the script that "
+        "started it; the run cannot be continued: start a new one")
+
+
+def test_resume_goes_on_with_a_photo_run_begun_before_start_from(tmp_path):
+    """Its arguments.json has no start_from: it began from fresh weights."""
+    run = tmp_path / "run"
+    parse(["--model", "unet", "--dataset", "train400", "--epochs", "3", "--out", str(run)],
+          takes=(settings.PHOTOS,))
+    release_held_folders()
+    saved = json.loads((run / "arguments.json").read_text())
+    del saved["start_from"]
+    (run / "arguments.json").write_text(json.dumps(saved))
+    args = parse(["--resume", "--out", str(run)], takes=(settings.PHOTOS,))
+    assert args.start_from is None and args.epochs == 3
 
 
 def test_help_names_the_knobs_of_the_script_as_defaults(tmp_path, capsys):
