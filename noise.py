@@ -374,17 +374,11 @@ def model_inputs(noisy, level, told_the_level):
     return {"noisy": noisy, "noise_level": levels}
 
 
-def is_camera(kind):
-    """Whether `kind` is camera noise: "camera", or "camera:NAME" (known by its name alone,
-    without reading the cameras' profiles)."""
-    return kind == CAMERA or kind.startswith(ONE_CAMERA)
-
-
 def can_be_told(kind):
     """Whether a model told the level (unet-level) can learn noise of `kind`: the Gaussian
     kinds, whose level is their standard deviation, and camera noise, told its measured
     spread (level_told); not a kind whose level is a photon count or a fraction."""
-    return is_camera(kind) or noise_kind(kind).told is None
+    return noise_kind(kind).told in (None, CAMERA)
 
 
 def level_told(kind, level, clean, noisy):
@@ -394,7 +388,7 @@ def level_told(kind, level, clean, noisy):
     what `denoise.py --noise-level camera` will tell it of a camera's photo:
     CAMERA_LEVEL_FACTOR times the noise's spread, here measured (each image's standard
     deviation of noisy minus clean), where denoise.py estimates it."""
-    if not is_camera(kind):
+    if noise_kind(kind).told != CAMERA:
         return level
     return CAMERA_LEVEL_FACTOR * np.std(noisy - clean, axis=tuple(range(1, np.ndim(noisy))))
 

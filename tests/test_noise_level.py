@@ -376,15 +376,27 @@ def test_train_photos_trains_unet_level_on_a_range_each_image_told_its_level(tmp
     assert noise.takes_noise_level(saved)
 
 
+def flat_and_striped():
+    """Two clean grey-0.5 images and their "noisy" copies: the first unchanged, the second
+    with every other row 0.2 brighter (a standard deviation of 0.1)."""
+    clean = np.full((2, 8, 8, 3), 0.5, np.float32)
+    return clean, clean + np.stack([np.full((8, 8, 3), 0.0), np.indices((8, 8, 3))[0] % 2 * 0.2])
+
+
 def test_a_model_told_the_level_learns_camera_noise_told_what_denoise_py_will_tell():
     """Gaussian noise: told its level, its standard deviation. Camera noise, whose level is
     an ISO: told CAMERA_LEVEL_FACTOR times each image's measured spread, as
     `denoise.py --noise-level camera` tells it that times the estimated spread."""
-    clean = np.full((2, 8, 8, 3), 0.5, np.float32)
-    noisy = clean + np.stack([np.full((8, 8, 3), 0.0), np.indices((8, 8, 3))[0] % 2 * 0.2])
+    clean, noisy = flat_and_striped()
     assert noise.level_told("gaussian-unclipped", [0.1, 0.2], clean, noisy) == [0.1, 0.2]
     assert noise.level_told("camera", 3200, clean, noisy) == pytest.approx(
         [0.0, noise.CAMERA_LEVEL_FACTOR * 0.1])
+
+
+@needs_profiles
+def test_one_cameras_noise_is_told_its_spread_as_every_cameras_is():
+    """"camera:NAME" is its own kind, made from that camera's profile."""
+    clean, noisy = flat_and_striped()
     assert noise.level_told("camera:Nikon D800", 3200, clean, noisy)[1] == pytest.approx(
         noise.CAMERA_LEVEL_FACTOR * 0.1)
 
